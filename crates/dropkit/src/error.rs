@@ -1,0 +1,188 @@
+//! The one error type of dropkit. Every message names the parameter, the bad value and what
+//! is accepted.
+
+use std::fmt;
+
+/// Everything that can go wrong with a user's input. No input makes dropkit panic.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A probability (`init_p`, `p`, `rate`) outside its range, or NaN.
+    InvalidProbability {
+        /// The parameter's name.
+        param: &'static str,
+        /// The value given.
+        value: f64,
+        /// The accepted range, e.g. `"[0, 1]"`.
+        accepted: &'static str,
+    },
+    /// A standard deviation that is negative, infinite or NaN.
+    InvalidStddev {
+        /// The value given.
+        value: f64,
+    },
+    /// A data format other than NCHW / NHWC.
+    UnknownDataFormat {
+        /// The string given.
+        value: String,
+    },
+    /// A generator name other than philox / bigdl.
+    UnknownGenerator {
+        /// The string given.
+        value: String,
+    },
+    /// An input whose rank a Spatial layer does not take.
+    WrongRank {
+        /// The layer.
+        layer: &'static str,
+        /// The shapes it takes, e.g. `"(N, T, C) or (T, C)"`.
+        accepted: &'static str,
+        /// The shape that came.
+        shape: Vec<usize>,
+    },
+    /// A backward that needs the forward's mask or noise, with no training forward before it.
+    BackwardBeforeForward {
+        /// The layer.
+        layer: &'static str,
+    },
+    /// An array whose shape differs from the one it must match.
+    ShapeMismatch {
+        /// The layer.
+        layer: &'static str,
+        /// Which argument: `"input"`, `"grad_output"`, `"output"`, `"grad_input"`.
+        argument: &'static str,
+        /// The shape required (the forward's input shape, or the other argument's).
+        expected: Vec<usize>,
+        /// The shape given.
+        got: Vec<usize>,
+    },
+    /// An element type the layers do not compute in (Python bindings).
+    UnsupportedElementType {
+        /// The type's name.
+        dtype: String,
+    },
+    /// An in-place operation on a read-only array (Python bindings).
+    ReadOnlyArray {
+        /// Which argument.
+        argument: &'static str,
+    },
+    /// A thread count of zero.
+    InvalidThreadCount {
+        /// The value given.
+        value: usize,
+    },
+    /// The CUDA backend was asked for but cannot run here.
+    CudaUnavailable {
+        /// What is missing (feature off, no driver, no device, no NVRTC...).
+        reason: String,
+    },
+    /// A CUDA call failed at run time.
+    Cuda {
+        /// The driver's or NVRTC's message.
+        message: String,
+    },
+}
+
+/// `Result` with dropkit's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn dims(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", parts.join(", "))
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidProbability { param, value, accepted } => {
+                write!(f, "{param} = {value} is not a probability in {accepted}")
+            }
+            Error::InvalidStddev { value } => {
+                write!(f, "stddev = {value} is invalid: it must be finite and >= 0")
+            }
+            Error::UnknownDataFormat { value } => write!(
+                f,
+                "data_format = {value:?} is unknown: accepted are \"NCHW\" and \"NHWC\" (any case)"
+            ),
+            Error::UnknownGenerator { value } => write!(
+                f,
+                "generator = {value:?} is unknown: accepted are \"philox\" and \"bigdl\" (any case)"
+            ),
+            Error::WrongRank { layer, accepted, shape } => write!(
+                f,
+                "{layer} takes input of rank {accepted}, got shape {} (rank {})",
+                dims(shape),
+                shape.len()
+            ),
+            Error::BackwardBeforeForward { layer } => write!(
+                f,
+                "{layer}.backward needs the mask or noise of a training forward, and no forward ran yet"
+            ),
+            Error::ShapeMismatch { layer, argument, expected, got } => write!(
+                f,
+                "{layer}: {argument} has shape {}, expected {}",
+                dims(got),
+                dims(expected)
+            ),
+            Error::UnsupportedElementType { dtype } => write!(
+                f,
+                "dtype {dtype} is not supported: accepted are float32 and float64 \
+                 (integer and bool arrays are converted to float32)"
+            ),
+            Error::ReadOnlyArray { argument } => write!(
+                f,
+                "{argument} is read-only, so it cannot be overwritten in place: pass a writeable array or use inplace=False"
+            ),
+            Error::InvalidThreadCount { value } => {
+                write!(f, "threads = {value} is invalid: it must be at least 1")
+            }
+            Error::CudaUnavailable { reason } => write!(f, "CUDA is unavailable: {reason}"),
+            Error::Cuda { message } => write!(f, "CUDA error: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Checks a drop probability: finite and in `[0, 1]` (or `[0, 1)` when `one_allowed` is false).
+pub(crate) fn check_probability(param: &'static str, value: f64, one_allowed: bool) -> Result<f64> {
+    let ok = if one_allowed { (0.0..=1.0).contains(&value) } else { (0.0..1.0).contains(&value) };
+    if ok {
+        Ok(value)
+    } else {
+        let accepted = if one_allowed { "[0, 1]" } else { "[0, 1)" };
+        Err(Error::InvalidProbability { param, value, accepted })
+    }
+}
+
+/// Checks that `got` equals `expected`.
+pub(crate) fn check_shape(
+    layer: &'static str,
+    argument: &'static str,
+    expected: &[usize],
+    got: &[usize],
+) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch { layer, argument, expected: expected.to_vec(), got: got.to_vec() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_parameter_value_and_accepted() {
+        let e = check_probability("init_p", 1.5, true).unwrap_err();
+        assert_eq!(e.to_string(), "init_p = 1.5 is not a probability in [0, 1]");
+        let e = check_probability("rate", f64::NAN, false).unwrap_err();
+        assert_eq!(e.to_string(), "rate = NaN is not a probability in [0, 1)");
+        let e = Error::WrongRank { layer: "SpatialDropout1D", accepted: "3 (N, T, C) or 2 (T, C)", shape: vec![2] };
+        assert_eq!(
+            e.to_string(),
+            "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (2) (rank 1)"
+        );
+    }
+}

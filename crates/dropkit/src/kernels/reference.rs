@@ -1,0 +1,93 @@
+//! The scalar reference kernels: one element at a time, in row-major order, written to be
+//! obviously right. They are the oracle the fast paths are tested against, and the path for
+//! BigDL's sequential stream.
+
+use crate::mask::BitMask;
+use crate::module::FlatIo;
+use crate::rng::{self, normal, Randomness};
+use crate::Element;
+
+use super::{Kept, MaskMap, NoiseOp};
+
+/// Writes `f(i, x[i])` for every element, reading `src` (or the buffer itself in place).
+#[inline(always)]
+pub(crate) fn map_indexed<T: Element>(io: FlatIo<'_, T>, mut f: impl FnMut(usize, T) -> T) {
+    match io {
+        FlatIo::Copy { src, dst } => {
+            for (i, (d, &s)) in dst.iter_mut().zip(src).enumerate() {
+                *d = f(i, s);
+            }
+        }
+        FlatIo::InPlace(buf) => {
+            for (i, v) in buf.iter_mut().enumerate() {
+                *v = f(i, *v);
+            }
+        }
+    }
+}
+
+/// `x * factor`, or a copy when `factor` is `None`.
+pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T>) {
+    match factor {
+        Some(k) => map_indexed(io, |_, x| x * k),
+        None => map_indexed(io, |_, x| x),
+    }
+}
+
+/// The keep mask of `len` elements with drop probability `p`: Philox keeps element `i` iff
+/// its word is `>= round(p * 2^32)`; BigDL's stream keeps iff `bernoulli(1 - p)`, row-major.
+pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
+    let mut mask = BitMask::zeros(len);
+    match r {
+        Randomness::Philox { seed, draw } => {
+            let threshold = rng::keep_threshold(p);
+            for i in 0..len {
+                let w = rng::word(*seed, *draw, i as u64);
+                mask.set(i, u64::from(w) >= threshold);
+            }
+        }
+        Randomness::Stream(stream) => {
+            let q = 1.0 - p;
+            for i in 0..len {
+                mask.set(i, stream.bernoulli(q));
+            }
+        }
+    }
+    mask
+}
+
+/// The mask element that data element `i` reads.
+#[inline(always)]
+fn mask_index(map: MaskMap, i: usize) -> usize {
+    match map {
+        MaskMap::Elementwise => i,
+        MaskMap::ChannelsFirst { inner } => i / inner,
+        MaskMap::ChannelsLast { channels, inner } => (i / (inner * channels)) * channels + i % channels,
+    }
+}
+
+/// Kept elements go through `kept`; dropped ones are set to exactly zero.
+pub(crate) fn apply_mask<T: Element>(io: FlatIo<'_, T>, mask: &BitMask, map: MaskMap, kept: Kept<T>) {
+    map_indexed(io, |i, x| if mask.get(mask_index(map, i)) { kept.apply(x) } else { T::zero() });
+}
+
+/// The noise value of element `i`: Philox's `T(mean) + T(stddev) * T(n_i)` with `n_i` from
+/// [`normal::normals4`], or BigDL's `T(normal(mean, stddev))`, row-major.
+pub(crate) fn noise<T: Element>(io: FlatIo<'_, T>, r: &mut Randomness<'_>, mean: f64, stddev: f64, op: NoiseOp) {
+    let combine = |x: T, e: T| match op {
+        NoiseOp::Mul => x * e,
+        NoiseOp::Add => x + e,
+    };
+    match r {
+        Randomness::Philox { seed, draw } => {
+            let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
+            map_indexed(io, |i, x| {
+                let n = normal::normals4(rng::block(*seed, *draw, (i / 4) as u64))[i % 4];
+                combine(x, m + s * T::from_f32(n))
+            });
+        }
+        Randomness::Stream(stream) => {
+            map_indexed(io, |_, x| combine(x, T::from_f64(stream.normal(mean, stddev))));
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! GaussianNoise: additive zero-centred Gaussian noise, a data augmentation that regularizes.
+//!
+//! - training forward: `x + e`, `e ~ N(0, stddev^2)` per element;
+//! - backward: identity in both modes (the noise does not depend on `x`);
+//! - evaluation forward: identity. `stddev = 0` is the identity.
+
+use crate::error::{Error, Result};
+use crate::kernels::{self, NoiseOp};
+use crate::layers::common::{LayerCore, Saved};
+use crate::module::{FlatIo, Module};
+use crate::Element;
+
+/// Additive Gaussian noise, active in training only.
+///
+/// # Example
+/// ```
+/// use dropkit::{GaussianNoise, Module};
+/// let mut layer = GaussianNoise::new(0.2)?;
+/// let x = ndarray::Array::from_elem((2, 3), 1.0f32);
+/// let y = layer.forward(&x)?;
+/// assert!(y.iter().all(|v| (v - 1.0).abs() < 0.2 * 6.0));
+/// assert_eq!(layer.backward(&x, &x)?, x);
+/// # Ok::<(), dropkit::Error>(())
+/// ```
+///
+/// # Errors
+/// `stddev` negative, infinite or NaN.
+///
+/// # Shapes
+/// Any rank; the output has the input's shape.
+///
+/// # Reproducibility
+/// Philox: `e = T(0) + T(stddev) * T(n_i)` with `n_i` as in [`crate::rng::normal`]; BigDL
+/// stream: `T(normal(0, stddev))`, row-major.
+#[derive(Clone, Debug)]
+pub struct GaussianNoise {
+    stddev: f64,
+    core: LayerCore,
+}
+
+impl GaussianNoise {
+    /// `GaussianNoise(stddev)`.
+    ///
+    /// # Errors
+    /// `stddev` negative, infinite or NaN ([`Error::InvalidStddev`]).
+    pub fn new(stddev: f64) -> Result<Self> {
+        if !(stddev.is_finite() && stddev >= 0.0) {
+            return Err(Error::InvalidStddev { value: stddev });
+        }
+        Ok(GaussianNoise { stddev, core: LayerCore::default() })
+    }
+
+    /// The noise's standard deviation.
+    pub fn stddev(&self) -> f64 {
+        self.stddev
+    }
+}
+
+impl Module for GaussianNoise {
+    fn name(&self) -> &'static str {
+        "GaussianNoise"
+    }
+
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
+    }
+
+    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        if !self.core.train {
+            kernels::scale(io, None);
+            self.core.record_eval(shape, 0.0);
+            return Ok(());
+        }
+        let stddev = self.stddev;
+        let ((), draw) = self.core.rng.draw(|r| kernels::noise(io, r, 0.0, stddev, NoiseOp::Add));
+        self.core.record_train(Saved { shape: shape.to_vec(), p: 0.0, draw, bits: None });
+        Ok(())
+    }
+
+    fn backward_flat<T: Element>(&mut self, input_shape: &[usize], shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        self.core.plan_backward("GaussianNoise", input_shape, shape, 0.0, false)?;
+        kernels::scale(io, None);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GeneratorKind;
+    use ndarray::Array1;
+
+    #[test]
+    fn bad_stddev_is_an_error_naming_it() {
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let e = GaussianNoise::new(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidStddev { .. }));
+            assert!(e.to_string().starts_with("stddev = "), "{e}");
+        }
+    }
+
+    #[test]
+    fn zero_stddev_is_identity_and_backward_needs_no_forward() {
+        let x = Array1::from_iter((0..33).map(|i| i as f64 - 16.0));
+        let mut layer = GaussianNoise::new(0.0).unwrap();
+        assert_eq!(layer.backward(&x, &x).unwrap(), x);
+        layer.set_seed(9, GeneratorKind::BigDl);
+        assert_eq!(layer.forward(&x).unwrap(), x);
+    }
+}

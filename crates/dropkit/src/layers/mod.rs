@@ -1,0 +1,13 @@
+//! The six layers of BigDL's dropout family.
+
+mod common;
+mod dropout;
+mod gaussian_dropout;
+mod gaussian_noise;
+mod spatial_dropout;
+
+pub use common::LayerCore;
+pub use dropout::Dropout;
+pub use gaussian_dropout::GaussianDropout;
+pub use gaussian_noise::GaussianNoise;
+pub use spatial_dropout::{DataFormat, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D};

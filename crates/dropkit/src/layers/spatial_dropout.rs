@@ -1,0 +1,418 @@
+//! SpatialDropout1D/2D/3D (Tompson et al., "Efficient object localization using
+//! convolutional networks", CVPR 2015): one keep/drop draw per (sample, channel), shared by
+//! the whole feature map.
+//!
+//! BigDL's default is Torch7's: no scaling in training, `x * T(1 - p)` in evaluation. With
+//! `scale = true` the layers behave as Keras and PyTorch do: `x / T(1 - p)` in training,
+//! identity in evaluation. Backward is `g * m` (times `T(1 / (1 - p))` with `scale`) in
+//! training and the evaluation forward's factor in evaluation (BigDL throws there). A dropped
+//! element is set to exactly 0 (BigDL multiplies by 0, so NaN stays NaN there).
+//!
+//! | layer | accepted input | mask shape |
+//! |---|---|---|
+//! | SpatialDropout1D | (N, T, C) or (T, C) | (N, 1, C) / (1, C) |
+//! | SpatialDropout2D NCHW | (N, C, H, W) or (C, H, W) | (N, C, 1, 1) / (C, 1, 1) |
+//! | SpatialDropout2D NHWC | (N, H, W, C) or (H, W, C) | (N, 1, 1, C) / (1, 1, C) |
+//! | SpatialDropout3D NCHW | (N, C, D, H, W) or (C, D, H, W) | (N, C, 1, 1, 1) / (C, 1, 1, 1) |
+//! | SpatialDropout3D NHWC | (N, D, H, W, C) or (D, H, W, C) | (N, 1, 1, 1, C) / (1, 1, 1, C) |
+//!
+//! The mask's elements are numbered row-major over `(N, C)`: that is the Philox element index
+//! and BigDL's draw order.
+
+use crate::error::{check_probability, Error, Result};
+use crate::kernels::{self, Kept, MaskMap};
+use crate::layers::common::{BackwardPlan, LayerCore, Saved};
+use crate::module::{FlatIo, Module};
+use crate::Element;
+
+/// Where the channel axis is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DataFormat {
+    /// Channels first: `(N, C, spatial...)`.
+    #[default]
+    Nchw,
+    /// Channels last: `(N, spatial..., C)`.
+    Nhwc,
+}
+
+impl std::str::FromStr for DataFormat {
+    type Err = Error;
+
+    /// `"NCHW"` or `"NHWC"`, in any case.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "NCHW" => Ok(DataFormat::Nchw),
+            "NHWC" => Ok(DataFormat::Nhwc),
+            _ => Err(Error::UnknownDataFormat { value: s.to_string() }),
+        }
+    }
+}
+
+/// The part every Spatial layer shares: `p`, `scale`, the format and the rank it takes.
+#[derive(Clone, Debug)]
+struct Spatial {
+    name: &'static str,
+    /// Spatial dimensions of a feature map (1, 2 or 3).
+    spatial_dims: usize,
+    accepted: &'static str,
+    p: f64,
+    scale: bool,
+    format: DataFormat,
+    core: LayerCore,
+}
+
+impl Spatial {
+    fn new(name: &'static str, spatial_dims: usize, accepted: &'static str, p: f64, format: DataFormat) -> Result<Self> {
+        Ok(Spatial {
+            name,
+            spatial_dims,
+            accepted,
+            p: check_probability("init_p", p, true)?,
+            scale: false,
+            format,
+            core: LayerCore::default(),
+        })
+    }
+
+    /// The mask length and map of an input shape, or the rank error.
+    fn layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
+        let full = self.spatial_dims + 2;
+        if shape.len() != full && shape.len() != full - 1 {
+            return Err(Error::WrongRank { layer: self.name, accepted: self.accepted, shape: shape.to_vec() });
+        }
+        let batched = shape.len() == full;
+        let n = if batched { shape[0] } else { 1 };
+        let rest = if batched { &shape[1..] } else { shape };
+        let (channels, inner, map) = match self.format {
+            DataFormat::Nchw => {
+                let inner: usize = rest[1..].iter().product();
+                (rest[0], inner, MaskMap::ChannelsFirst { inner })
+            }
+            DataFormat::Nhwc => {
+                let channels = rest[rest.len() - 1];
+                let inner: usize = rest[..rest.len() - 1].iter().product();
+                (channels, inner, MaskMap::ChannelsLast { channels, inner })
+            }
+        };
+        // An empty tensor has nothing to map; keep the map free of zero divisors.
+        let map = if n * channels * inner == 0 { MaskMap::Elementwise } else { map };
+        Ok((n * channels, map))
+    }
+
+    fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
+        (!self.scale).then(|| T::from_f64(1.0 - p))
+    }
+
+    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        let (len, map) = self.layout(shape)?;
+        if !self.core.train {
+            kernels::scale(io, self.eval_factor(self.p));
+            self.core.record_eval(shape, self.p);
+            return Ok(());
+        }
+        let p = self.p;
+        let (mask, draw) = self.core.rng.draw(|r| kernels::keep_bits(r, len, p));
+        let kept = if self.scale { Kept::Div(T::from_f64(1.0 - p)) } else { Kept::Identity };
+        kernels::apply_mask(io, &mask, map, kept);
+        self.core.record_train(Saved { shape: shape.to_vec(), p, draw, bits: Some(mask) });
+        Ok(())
+    }
+
+    fn backward_flat<T: Element>(&mut self, input_shape: &[usize], shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        let (_, map) = self.layout(shape)?;
+        match self.core.plan_backward(self.name, input_shape, shape, self.p, true)? {
+            BackwardPlan::Eval(p) => kernels::scale(io, self.eval_factor(p)),
+            BackwardPlan::Train(saved) => {
+                let kept = if self.scale { Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p))) } else { Kept::Identity };
+                let mask = saved.bits.as_ref().expect("Spatial layers always keep their mask bits");
+                kernels::apply_mask(io, mask, map, kept);
+            }
+        }
+        Ok(())
+    }
+}
+
+macro_rules! spatial_layer {
+    (
+        $(#[$doc:meta])*
+        $name:ident
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            inner: Spatial,
+        }
+
+        impl $name {
+            /// The drop probability.
+            pub fn p(&self) -> f64 {
+                self.inner.p
+            }
+
+            /// Sets the drop probability used from the next forward.
+            ///
+            /// # Errors
+            /// `p` outside `[0, 1]` or NaN; `p` is then unchanged.
+            pub fn set_p(&mut self, p: f64) -> Result<&mut Self> {
+                self.inner.p = check_probability("p", p, true)?;
+                Ok(self)
+            }
+
+            /// With `true`, Keras/PyTorch behaviour: `x / T(1 - p)` in training, identity in
+            /// evaluation. BigDL's default is `false`.
+            pub fn with_scale(mut self, scale: bool) -> Self {
+                self.inner.scale = scale;
+                self
+            }
+
+            /// Whether kept maps are scaled in training.
+            pub fn scale(&self) -> bool {
+                self.inner.scale
+            }
+
+            /// The channel position.
+            pub fn format(&self) -> DataFormat {
+                self.inner.format
+            }
+        }
+
+        impl Module for $name {
+            fn name(&self) -> &'static str {
+                self.inner.name
+            }
+
+            fn core(&self) -> &LayerCore {
+                &self.inner.core
+            }
+
+            fn core_mut(&mut self) -> &mut LayerCore {
+                &mut self.inner.core
+            }
+
+            fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+                self.inner.forward_flat(shape, io)
+            }
+
+            fn backward_flat<T: Element>(
+                &mut self,
+                input_shape: &[usize],
+                shape: &[usize],
+                io: FlatIo<'_, T>,
+            ) -> Result<()> {
+                self.inner.backward_flat(input_shape, shape, io)
+            }
+        }
+    };
+}
+
+spatial_layer! {
+    /// Drops whole channels of a sequence: input `(N, T, C)` or `(T, C)`, mask `(N, 1, C)`.
+    ///
+    /// # Example
+    /// ```
+    /// use dropkit::{Module, SpatialDropout1D};
+    /// let mut layer = SpatialDropout1D::new(0.5)?;
+    /// let x = ndarray::Array::from_elem((2, 4, 3), 1.0f64);
+    /// let y = layer.forward(&x)?;
+    /// for n in 0..2 {
+    ///     for c in 0..3 {
+    ///         let column: Vec<f64> = (0..4).map(|t| y[[n, t, c]]).collect();
+    ///         assert!(column.iter().all(|&v| v == column[0])); // one draw per (n, c)
+    ///     }
+    /// }
+    /// # Ok::<(), dropkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]`; an input of another rank ([`Error::WrongRank`]).
+    ///
+    /// # Shapes
+    /// `(N, T, C)` or `(T, C)`, channels last.
+    ///
+    /// # Reproducibility
+    /// Mask element `n * C + c` is a Philox element index (or BigDL's draw order).
+    SpatialDropout1D
+}
+
+spatial_layer! {
+    /// Drops whole 2-D feature maps: NCHW `(N, C, H, W)` / `(C, H, W)` or NHWC
+    /// `(N, H, W, C)` / `(H, W, C)`.
+    ///
+    /// # Example
+    /// ```
+    /// use dropkit::{Module, SpatialDropout2D};
+    /// let mut layer = SpatialDropout2D::with_format(0.7, "nhwc")?;
+    /// let x = ndarray::Array::from_elem((2, 4, 5, 3), 1.0f32);
+    /// let y = layer.forward(&x)?;
+    /// assert!(y.iter().all(|&v| v == 0.0 || v == 1.0)); // BigDL does not scale in training
+    /// # Ok::<(), dropkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]`; unknown format; an input of another rank.
+    ///
+    /// # Shapes
+    /// Rank 4 (batched) or 3; the channel axis per the format.
+    ///
+    /// # Reproducibility
+    /// Mask element `n * C + c` is a Philox element index (or BigDL's draw order).
+    SpatialDropout2D
+}
+
+spatial_layer! {
+    /// Drops whole 3-D feature maps: NCHW `(N, C, D, H, W)` / `(C, D, H, W)` or NHWC
+    /// `(N, D, H, W, C)` / `(D, H, W, C)`.
+    ///
+    /// # Example
+    /// ```
+    /// use dropkit::{Module, SpatialDropout3D};
+    /// let mut layer = SpatialDropout3D::new(0.5)?;
+    /// let x = ndarray::Array::from_elem((1, 2, 2, 2, 2), 3.0f32);
+    /// assert!(layer.forward(&x)?.iter().all(|&v| v == 0.0 || v == 3.0));
+    /// assert!(layer.forward(&ndarray::Array::from_elem((2, 2), 1.0f32)).is_err());
+    /// # Ok::<(), dropkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]`; unknown format; an input of another rank.
+    ///
+    /// # Shapes
+    /// Rank 5 (batched) or 4; the channel axis per the format.
+    ///
+    /// # Reproducibility
+    /// Mask element `n * C + c` is a Philox element index (or BigDL's draw order).
+    SpatialDropout3D
+}
+
+impl SpatialDropout1D {
+    /// `SpatialDropout1D(init_p)`.
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]` or NaN.
+    pub fn new(init_p: f64) -> Result<Self> {
+        Ok(SpatialDropout1D {
+            inner: Spatial::new("SpatialDropout1D", 1, "3 (N, T, C) or 2 (T, C)", init_p, DataFormat::Nhwc)?,
+        })
+    }
+}
+
+impl SpatialDropout2D {
+    /// `SpatialDropout2D(init_p)` with format NCHW.
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]` or NaN.
+    pub fn new(init_p: f64) -> Result<Self> {
+        Self::with_data_format(init_p, DataFormat::Nchw)
+    }
+
+    /// `SpatialDropout2D(init_p, format)` with the format as a string (`"NCHW"`, `"nhwc"`...).
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC.
+    pub fn with_format(init_p: f64, format: &str) -> Result<Self> {
+        Self::with_data_format(init_p, format.parse()?)
+    }
+
+    /// `SpatialDropout2D(init_p, format)`.
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]` or NaN.
+    pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
+        const ACCEPTED: &str = "4 (N, C, H, W) / (N, H, W, C) or 3 (C, H, W) / (H, W, C)";
+        Ok(SpatialDropout2D { inner: Spatial::new("SpatialDropout2D", 2, ACCEPTED, init_p, format)? })
+    }
+}
+
+impl SpatialDropout3D {
+    /// `SpatialDropout3D(init_p)` with format NCHW.
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]` or NaN.
+    pub fn new(init_p: f64) -> Result<Self> {
+        Self::with_data_format(init_p, DataFormat::Nchw)
+    }
+
+    /// `SpatialDropout3D(init_p, format)` with the format as a string.
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC.
+    pub fn with_format(init_p: f64, format: &str) -> Result<Self> {
+        Self::with_data_format(init_p, format.parse()?)
+    }
+
+    /// `SpatialDropout3D(init_p, format)`.
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]` or NaN.
+    pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
+        const ACCEPTED: &str = "5 (N, C, D, H, W) / (N, D, H, W, C) or 4 (C, D, H, W) / (D, H, W, C)";
+        Ok(SpatialDropout3D { inner: Spatial::new("SpatialDropout3D", 3, ACCEPTED, init_p, format)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GeneratorKind;
+    use ndarray::{Array, Array3, Array4};
+
+    #[test]
+    fn seed_document_masks_with_bigdl_seed_100() {
+        // SpatialDropout1D[Double](0.7) on (3, 4, 5) after RNG.setSeed(100).
+        let x = Array3::from_elem((3, 4, 5), 1.0f64);
+        let mut layer = SpatialDropout1D::new(0.7).unwrap();
+        layer.set_seed(100, GeneratorKind::BigDl);
+        let y = layer.forward(&x).unwrap();
+        let want = [[0., 0., 1., 0., 0.], [0., 0., 1., 1., 1.], [1., 1., 0., 1., 0.]];
+        for n in 0..3 {
+            for t in 0..4 {
+                for c in 0..5 {
+                    assert_eq!(y[[n, t, c]], want[n][c], "({n}, {t}, {c})");
+                }
+            }
+        }
+        let g = layer.backward(&x, &x).unwrap();
+        assert_eq!(g, y);
+        // SpatialDropout2D[Double](0.7) on (2, 3, 4, 5): only map (1, 3) is kept.
+        let x = Array4::from_elem((2, 3, 4, 5), 1.0f64);
+        let mut layer = SpatialDropout2D::new(0.7).unwrap();
+        layer.set_seed(100, GeneratorKind::BigDl);
+        let y = layer.forward(&x).unwrap();
+        for ((n, c, _, _), &v) in y.indexed_iter() {
+            assert_eq!(v, if (n, c) == (0, 2) { 1.0 } else { 0.0 });
+        }
+    }
+
+    #[test]
+    fn ranks_are_checked_in_both_modes_with_a_clear_message() {
+        let mut layer = SpatialDropout1D::new(0.5).unwrap();
+        let x = Array::from_elem(vec![2, 3, 4, 5], 1.0f32);
+        let e = layer.forward(&x).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (2, 3, 4, 5) (rank 4)"
+        );
+        layer.evaluate();
+        assert!(matches!(layer.forward(&x), Err(Error::WrongRank { .. })));
+    }
+
+    #[test]
+    fn formats_parse_in_any_case() {
+        assert_eq!("nChW".parse::<DataFormat>().unwrap(), DataFormat::Nchw);
+        let e = SpatialDropout2D::with_format(0.5, "CHWN").unwrap_err();
+        assert_eq!(e.to_string(), "data_format = \"CHWN\" is unknown: accepted are \"NCHW\" and \"NHWC\" (any case)");
+    }
+
+    #[test]
+    fn scale_option_gives_inverted_dropout() {
+        let x = Array4::from_elem((2, 3, 2, 2), 1.0f32);
+        let mut layer = SpatialDropout2D::new(0.5).unwrap().with_scale(true);
+        let y = layer.forward(&x).unwrap();
+        assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
+        layer.evaluate();
+        assert_eq!(layer.forward(&x).unwrap(), x);
+        let mut layer = SpatialDropout2D::new(0.5).unwrap();
+        layer.evaluate();
+        assert_eq!(layer.forward(&x).unwrap(), x.mapv(|v| v * 0.5));
+    }
+}

@@ -1,0 +1,79 @@
+//! # dropkit
+//!
+//! The dropout family of BigDL (Dropout, GaussianDropout, GaussianNoise,
+//! SpatialDropout1D/2D/3D) for `ndarray` arrays of `f32` and `f64`, with BigDL's arithmetic,
+//! an opt-in generator that reproduces BigDL's random numbers bit for bit, and a default
+//! counter-based generator (Philox4x32-10) whose masks are a pure function of
+//! `(seed, draw, element)`.
+//!
+//! | layer | training forward | training backward | evaluation |
+//! |---|---|---|---|
+//! | [`Dropout`]`(p, inplace, scale)` | `x / T(1-p)` kept, `0` dropped | `g * T(1/(1-p))` kept, `0` dropped | identity (`x * T(1-p)` without scale) |
+//! | [`GaussianDropout`]`(rate)` | `x * n`, `n ~ N(1, rate/(1-rate))` | `g * n`, same `n` | identity |
+//! | [`GaussianNoise`]`(stddev)` | `x + e`, `e ~ N(0, stddev^2)` | identity | identity |
+//! | [`SpatialDropout1D`]`(p)` | per (N, C) map: `x` kept, `0` dropped | `g * m` | `x * T(1-p)` |
+//! | [`SpatialDropout2D`]`(p, format)` | as 1D, maps of (H, W) | `g * m` | `x * T(1-p)` |
+//! | [`SpatialDropout3D`]`(p, format)` | as 1D, maps of (D, H, W) | `g * m` | `x * T(1-p)` |
+//!
+//! `T(v)` is `v` rounded to the element type. The Spatial layers take `with_scale(true)` for
+//! the Keras/PyTorch convention (`x / T(1-p)` in training, identity in evaluation).
+//!
+//! # Example
+//! ```
+//! use dropkit::{Dropout, GeneratorKind, Module};
+//! use ndarray::array;
+//! let mut layer = Dropout::new(0.5)?;
+//! layer.set_seed(100, GeneratorKind::BigDl); // BigDL's RNG.setSeed(100)
+//! let x = array![[1.0f32, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]];
+//! let y = layer.forward(&x)?;
+//! let g = layer.backward(&x, &x.mapv(|v| v * 0.5))?;
+//! assert_eq!(y.mapv(|v| v * 0.5), g); // the same mask: kept g = 0.5 x * 2 = y / 2
+//! # Ok::<(), dropkit::Error>(())
+//! ```
+//!
+//! # Reproducibility
+//! - Philox (default): the key is the 64-bit seed; each training forward is one draw `d`;
+//!   element `i` (row-major over the whole tensor, or over the `(N, C)` mask of a Spatial
+//!   layer) uses word `i % 4` of `philox4x32_10((lo(i/4), hi(i/4), lo(d), hi(d)), seed)`, and
+//!   is kept iff that word is `>= round(p * 2^32)`. Normals: see [`rng::normal`].
+//! - BigDL ([`GeneratorKind::BigDl`]): BigDL's MT19937 stream, consumed row-major on one
+//!   thread; see [`rng::BigDlStream`].
+//! - Layers draw from the process default ([`set_seed`]) unless given a seed
+//!   ([`Module::set_seed`]); each training forward takes the next draw index atomically.
+//!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions.
+//!
+//! # Memory
+//! Between forward and backward, Dropout keeps 1 bit per element ([`MaskStorage::Bits`],
+//! the default) or only its draw, 16 bytes ([`MaskStorage::Regenerate`]); Spatial layers keep
+//! 1 bit per (sample, channel); Gaussian layers keep only the draw and regenerate the noise.
+//! With the BigDL generator, a regenerating layer keeps the stream's state (about 2.5 KiB).
+//!
+//! # Deviations from BigDL
+//! - Backward in evaluation mode returns the gradient of the evaluation forward (BigDL throws).
+//! - GaussianDropout's backward uses the forward's noise (BigDL draws fresh noise).
+//! - GaussianDropout(0) is the identity (BigDL fails at the first forward).
+//! - Spatial layers check the rank in both modes, and set dropped maps to 0 (BigDL multiplies,
+//!   so NaN and Inf inputs stay NaN there).
+//! - Dropout(p = 1) with the BigDL generator drops every element (BigDL keeps an element whose
+//!   word is 0, and divides it by 0).
+//! - `backward` differentiates the last forward, whatever the mode is now.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod element;
+pub mod error;
+mod kernels;
+pub mod layers;
+pub mod mask;
+pub mod module;
+pub mod rng;
+
+pub use element::Element;
+pub use error::{Error, Result};
+pub use layers::{
+    DataFormat, Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+};
+pub use mask::{BitMask, MaskStorage};
+pub use module::{FlatIo, Module};
+pub use rng::{set_seed, Generator, GeneratorKind, GeneratorState};

@@ -1,0 +1,88 @@
+//! Keep masks stored at one bit per mask element (SPEC section 4).
+
+/// A keep mask: bit `i` set means mask element `i` is kept. Bits are little-endian within
+/// 64-bit words: element `i` is bit `i % 64` of word `i / 64`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BitMask {
+    len: usize,
+    words: Vec<u64>,
+}
+
+impl BitMask {
+    /// A mask of `len` elements, all dropped.
+    pub fn zeros(len: usize) -> Self {
+        BitMask { len, words: vec![0; len.div_ceil(64)] }
+    }
+
+    /// Number of mask elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mask has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether element `i` is kept.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> bool {
+        (self.words[i / 64] >> (i % 64)) & 1 != 0
+    }
+
+    /// Sets element `i` to kept (`true`) or dropped.
+    #[inline(always)]
+    pub fn set(&mut self, i: usize, keep: bool) {
+        let bit = 1u64 << (i % 64);
+        if keep {
+            self.words[i / 64] |= bit;
+        } else {
+            self.words[i / 64] &= !bit;
+        }
+    }
+
+    /// The packed words (bits past `len` are zero).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Number of kept elements.
+    pub fn count_kept(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Heap bytes this mask holds (`ceil(len / 64) * 8`).
+    pub fn heap_bytes(&self) -> usize {
+        self.words.len() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_count() {
+        let mut m = BitMask::zeros(130);
+        assert_eq!(m.heap_bytes(), 24);
+        for i in (0..130).step_by(3) {
+            m.set(i, true);
+        }
+        assert!(m.get(129) && !m.get(128) && m.get(0));
+        assert_eq!(m.count_kept(), 44);
+        m.set(0, false);
+        assert_eq!(m.count_kept(), 43);
+    }
+}
+
+/// What Dropout keeps between forward and backward (SPEC section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MaskStorage {
+    /// One bit per element (`n / 8` bytes): backward reads the bits. The default, because
+    /// reading 1 bit is cheaper than recomputing a Philox word.
+    #[default]
+    Bits,
+    /// Nothing but the draw (16 bytes for Philox): backward regenerates the mask. With the
+    /// BigDL stream the stream's state (about 2.5 KiB) is kept and replayed.
+    Regenerate,
+}

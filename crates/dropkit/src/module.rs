@@ -1,0 +1,258 @@
+//! The Module trait (BigDL's `AbstractModule` in Rust idiom) and the plumbing from ndarray
+//! arrays of any layout to the layers' flat kernels.
+
+use ndarray::{Array, ArrayBase, ArrayViewMut, Data, Dimension};
+
+use crate::error::{check_shape, Result};
+use crate::layers::LayerCore;
+use crate::rng::{Generator, GeneratorKind, GeneratorState, RngSource};
+use crate::Element;
+
+/// Source and destination of a flat kernel: row-major contiguous data of one logical shape.
+#[derive(Debug)]
+pub enum FlatIo<'a, T> {
+    /// Read `src`, write `dst` (same length).
+    Copy {
+        /// The input, row-major.
+        src: &'a [T],
+        /// The output, row-major.
+        dst: &'a mut [T],
+    },
+    /// Read and overwrite one buffer.
+    InPlace(&'a mut [T]),
+}
+
+impl<T: Copy> FlatIo<'_, T> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            FlatIo::Copy { dst, .. } => dst.len(),
+            FlatIo::InPlace(buf) => buf.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A layer with BigDL's module API: forward, backward, training and evaluation modes.
+///
+/// Layers are not generic over the element type: one layer serves `f32` and `f64` arrays
+/// (its state, the mask bits and the draw, has no element type). Arrays may have any rank
+/// and any strides (views, transposes, negative strides): results equal those of the same
+/// data made contiguous, because randomness follows the logical row-major index.
+///
+/// `backward` differentiates the last `forward` (its mode, `p`, mask or noise), so switching
+/// modes between the two does not change the gradient.
+///
+/// # Errors
+/// See each method and [`crate::Error`]; on error nothing is written.
+pub trait Module {
+    /// The layer's type name (used in error messages).
+    fn name(&self) -> &'static str;
+
+    /// The mode, generator and forward record every layer has.
+    #[doc(hidden)]
+    fn core(&self) -> &LayerCore;
+
+    /// Mutable access to [`Module::core`].
+    #[doc(hidden)]
+    fn core_mut(&mut self) -> &mut LayerCore;
+
+    /// Forward on row-major data of logical shape `shape`.
+    ///
+    /// # Errors
+    /// Shape errors of the layer (e.g. a Spatial layer's rank).
+    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()>;
+
+    /// Backward on row-major data: `io` reads `grad_output` and writes `grad_input`, both of
+    /// shape `shape`; `input_shape` is the shape of the `input` argument.
+    ///
+    /// # Errors
+    /// [`crate::Error::BackwardBeforeForward`] when a training backward has no forward
+    /// before it; [`crate::Error::ShapeMismatch`] when a shape differs from the forward's.
+    fn backward_flat<T: Element>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()>;
+
+    /// Switches to training mode (the mode layers start in); returns the layer.
+    fn training(&mut self) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.core_mut().train = true;
+        self
+    }
+
+    /// Switches to evaluation mode; returns the layer.
+    fn evaluate(&mut self) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.core_mut().train = false;
+        self
+    }
+
+    /// Whether the layer is in training mode.
+    fn is_training(&self) -> bool {
+        self.core().train
+    }
+
+    /// Gives the layer a generator of its own, of `kind`, seeded with `seed`, at draw 0.
+    fn set_seed(&mut self, seed: u64, kind: GeneratorKind) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.core_mut().rng = RngSource::Own(Generator::new(kind, seed));
+        self
+    }
+
+    /// Makes the layer take its draws from the process-wide default generator again.
+    fn use_default_generator(&mut self) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.core_mut().rng = RngSource::Default;
+        self
+    }
+
+    /// The position of the generator this layer draws from (its own, or the default).
+    fn generator_state(&self) -> GeneratorState {
+        self.core().rng.state()
+    }
+
+    /// Gives the layer a generator of its own at `state`: the next training forward uses
+    /// that draw, so a past mask can be replayed.
+    fn set_generator_state(&mut self, state: GeneratorState) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.core_mut().rng = RngSource::Own(Generator::from_state(state));
+        self
+    }
+
+    /// Heap bytes the layer keeps between forward and backward (mask bits, saved streams).
+    fn saved_bytes(&self) -> usize {
+        self.core().saved_bytes()
+    }
+
+    /// Forward: a new array with the input's shape (standard layout).
+    ///
+    /// # Errors
+    /// As [`Module::forward_flat`].
+    fn forward<T: Element, S: Data<Elem = T>, D: Dimension>(
+        &mut self,
+        input: &ArrayBase<S, D>,
+    ) -> Result<Array<T, D>> {
+        let x = input.as_standard_layout();
+        let mut out = Array::zeros(x.raw_dim());
+        let src = x.as_slice().expect("standard layout");
+        let dst = out.as_slice_mut().expect("standard layout");
+        self.forward_flat(input.shape(), FlatIo::Copy { src, dst })?;
+        Ok(out)
+    }
+
+    /// Forward into `output` (any layout, same shape as `input`), allocating nothing when
+    /// both are in standard layout.
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] for an output of another shape; else as forward.
+    fn forward_into<T: Element, S: Data<Elem = T>, D: Dimension>(
+        &mut self,
+        input: &ArrayBase<S, D>,
+        mut output: ArrayViewMut<'_, T, D>,
+    ) -> Result<()> {
+        check_shape(self.name(), "output", input.shape(), output.shape())?;
+        let x = input.as_standard_layout();
+        let src = x.as_slice().expect("standard layout");
+        if let Some(dst) = output.as_slice_mut() {
+            return self.forward_flat(input.shape(), FlatIo::Copy { src, dst });
+        }
+        let mut tmp = Array::zeros(x.raw_dim());
+        let dst = tmp.as_slice_mut().expect("standard layout");
+        self.forward_flat(input.shape(), FlatIo::Copy { src, dst })?;
+        output.assign(&tmp);
+        Ok(())
+    }
+
+    /// Forward in place: overwrites `x` with the output (BigDL's `inplace = true`).
+    ///
+    /// # Errors
+    /// As forward; `x` is untouched on error.
+    fn forward_inplace<T: Element, D: Dimension>(&mut self, mut x: ArrayViewMut<'_, T, D>) -> Result<()> {
+        let shape = x.shape().to_vec();
+        if let Some(buf) = x.as_slice_mut() {
+            return self.forward_flat(&shape, FlatIo::InPlace(buf));
+        }
+        let mut tmp = x.as_standard_layout().into_owned();
+        self.forward_flat(&shape, FlatIo::InPlace(tmp.as_slice_mut().expect("standard layout")))?;
+        x.assign(&tmp);
+        Ok(())
+    }
+
+    /// Backward: the gradient with respect to the input, a new array.
+    ///
+    /// # Errors
+    /// As [`Module::backward_flat`].
+    fn backward<T: Element, S1: Data<Elem = T>, S2: Data<Elem = T>, D: Dimension>(
+        &mut self,
+        input: &ArrayBase<S1, D>,
+        grad_output: &ArrayBase<S2, D>,
+    ) -> Result<Array<T, D>> {
+        let g = grad_output.as_standard_layout();
+        let mut out = Array::zeros(g.raw_dim());
+        let src = g.as_slice().expect("standard layout");
+        let dst = out.as_slice_mut().expect("standard layout");
+        self.backward_flat(input.shape(), grad_output.shape(), FlatIo::Copy { src, dst })?;
+        Ok(out)
+    }
+
+    /// Backward into `grad_input` (any layout, the shape of `grad_output`).
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] for a `grad_input` of another shape; else as backward.
+    fn backward_into<T: Element, S1: Data<Elem = T>, S2: Data<Elem = T>, D: Dimension>(
+        &mut self,
+        input: &ArrayBase<S1, D>,
+        grad_output: &ArrayBase<S2, D>,
+        mut grad_input: ArrayViewMut<'_, T, D>,
+    ) -> Result<()> {
+        check_shape(self.name(), "grad_input", grad_output.shape(), grad_input.shape())?;
+        let g = grad_output.as_standard_layout();
+        let src = g.as_slice().expect("standard layout");
+        if let Some(dst) = grad_input.as_slice_mut() {
+            return self.backward_flat(input.shape(), grad_output.shape(), FlatIo::Copy { src, dst });
+        }
+        let mut tmp = Array::zeros(g.raw_dim());
+        let dst = tmp.as_slice_mut().expect("standard layout");
+        self.backward_flat(input.shape(), grad_output.shape(), FlatIo::Copy { src, dst })?;
+        grad_input.assign(&tmp);
+        Ok(())
+    }
+
+    /// Backward in place: overwrites `grad_output` with the input gradient (BigDL's
+    /// `inplace = true`).
+    ///
+    /// # Errors
+    /// As backward; `grad_output` is untouched on error.
+    fn backward_inplace<T: Element, S: Data<Elem = T>, D: Dimension>(
+        &mut self,
+        input: &ArrayBase<S, D>,
+        mut grad_output: ArrayViewMut<'_, T, D>,
+    ) -> Result<()> {
+        let shape = grad_output.shape().to_vec();
+        if let Some(buf) = grad_output.as_slice_mut() {
+            return self.backward_flat(input.shape(), &shape, FlatIo::InPlace(buf));
+        }
+        let mut tmp = grad_output.as_standard_layout().into_owned();
+        let buf = tmp.as_slice_mut().expect("standard layout");
+        self.backward_flat(input.shape(), &shape, FlatIo::InPlace(buf))?;
+        grad_output.assign(&tmp);
+        Ok(())
+    }
+}

@@ -146,12 +146,20 @@ impl std::error::Error for Error {}
 
 /// Checks a drop probability: finite and in `[0, 1]` (or `[0, 1)` when `one_allowed` is false).
 pub(crate) fn check_probability(param: &'static str, value: f64, one_allowed: bool) -> Result<f64> {
-    let ok = if one_allowed { (0.0..=1.0).contains(&value) } else { (0.0..1.0).contains(&value) };
+    let ok = if one_allowed {
+        (0.0..=1.0).contains(&value)
+    } else {
+        (0.0..1.0).contains(&value)
+    };
     if ok {
         Ok(value)
     } else {
         let accepted = if one_allowed { "[0, 1]" } else { "[0, 1)" };
-        Err(Error::InvalidProbability { param, value, accepted })
+        Err(Error::InvalidProbability {
+            param,
+            value,
+            accepted,
+        })
     }
 }
 
@@ -165,7 +173,12 @@ pub(crate) fn check_shape(
     if expected == got {
         Ok(())
     } else {
-        Err(Error::ShapeMismatch { layer, argument, expected: expected.to_vec(), got: got.to_vec() })
+        Err(Error::ShapeMismatch {
+            layer,
+            argument,
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        })
     }
 }
 
@@ -179,7 +192,11 @@ mod tests {
         assert_eq!(e.to_string(), "init_p = 1.5 is not a probability in [0, 1]");
         let e = check_probability("rate", f64::NAN, false).unwrap_err();
         assert_eq!(e.to_string(), "rate = NaN is not a probability in [0, 1)");
-        let e = Error::WrongRank { layer: "SpatialDropout1D", accepted: "3 (N, T, C) or 2 (T, C)", shape: vec![2] };
+        let e = Error::WrongRank {
+            layer: "SpatialDropout1D",
+            accepted: "3 (N, T, C) or 2 (T, C)",
+            shape: vec![2],
+        };
         assert_eq!(
             e.to_string(),
             "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (2) (rank 1)"

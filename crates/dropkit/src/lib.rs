@@ -67,13 +67,16 @@ mod kernels;
 pub mod layers;
 pub mod mask;
 pub mod module;
+mod parallel;
 pub mod rng;
 
 pub use element::Element;
 pub use error::{Error, Result};
 pub use layers::{
-    DataFormat, Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    DataFormat, Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
+    SpatialDropout3D,
 };
 pub use mask::{BitMask, MaskStorage};
 pub use module::{FlatIo, Module};
+pub use parallel::{num_threads, set_num_threads};
 pub use rng::{set_seed, Generator, GeneratorKind, GeneratorState};

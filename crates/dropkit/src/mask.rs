@@ -11,7 +11,10 @@ pub struct BitMask {
 impl BitMask {
     /// A mask of `len` elements, all dropped.
     pub fn zeros(len: usize) -> Self {
-        BitMask { len, words: vec![0; len.div_ceil(64)] }
+        BitMask {
+            len,
+            words: vec![0; len.div_ceil(64)],
+        }
     }
 
     /// Number of mask elements.

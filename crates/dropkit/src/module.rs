@@ -184,13 +184,19 @@ pub trait Module {
     ///
     /// # Errors
     /// As forward; `x` is untouched on error.
-    fn forward_inplace<T: Element, D: Dimension>(&mut self, mut x: ArrayViewMut<'_, T, D>) -> Result<()> {
+    fn forward_inplace<T: Element, D: Dimension>(
+        &mut self,
+        mut x: ArrayViewMut<'_, T, D>,
+    ) -> Result<()> {
         let shape = x.shape().to_vec();
         if let Some(buf) = x.as_slice_mut() {
             return self.forward_flat(&shape, FlatIo::InPlace(buf));
         }
         let mut tmp = x.as_standard_layout().into_owned();
-        self.forward_flat(&shape, FlatIo::InPlace(tmp.as_slice_mut().expect("standard layout")))?;
+        self.forward_flat(
+            &shape,
+            FlatIo::InPlace(tmp.as_slice_mut().expect("standard layout")),
+        )?;
         x.assign(&tmp);
         Ok(())
     }
@@ -208,7 +214,11 @@ pub trait Module {
         let mut out = Array::zeros(g.raw_dim());
         let src = g.as_slice().expect("standard layout");
         let dst = out.as_slice_mut().expect("standard layout");
-        self.backward_flat(input.shape(), grad_output.shape(), FlatIo::Copy { src, dst })?;
+        self.backward_flat(
+            input.shape(),
+            grad_output.shape(),
+            FlatIo::Copy { src, dst },
+        )?;
         Ok(out)
     }
 
@@ -222,15 +232,28 @@ pub trait Module {
         grad_output: &ArrayBase<S2, D>,
         mut grad_input: ArrayViewMut<'_, T, D>,
     ) -> Result<()> {
-        check_shape(self.name(), "grad_input", grad_output.shape(), grad_input.shape())?;
+        check_shape(
+            self.name(),
+            "grad_input",
+            grad_output.shape(),
+            grad_input.shape(),
+        )?;
         let g = grad_output.as_standard_layout();
         let src = g.as_slice().expect("standard layout");
         if let Some(dst) = grad_input.as_slice_mut() {
-            return self.backward_flat(input.shape(), grad_output.shape(), FlatIo::Copy { src, dst });
+            return self.backward_flat(
+                input.shape(),
+                grad_output.shape(),
+                FlatIo::Copy { src, dst },
+            );
         }
         let mut tmp = Array::zeros(g.raw_dim());
         let dst = tmp.as_slice_mut().expect("standard layout");
-        self.backward_flat(input.shape(), grad_output.shape(), FlatIo::Copy { src, dst })?;
+        self.backward_flat(
+            input.shape(),
+            grad_output.shape(),
+            FlatIo::Copy { src, dst },
+        )?;
         grad_input.assign(&tmp);
         Ok(())
     }

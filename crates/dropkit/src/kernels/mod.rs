@@ -69,7 +69,12 @@ pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
 }
 
 /// Applies a stored mask.
-pub(crate) fn apply_mask<T: Element>(io: FlatIo<'_, T>, mask: &BitMask, map: MaskMap, kept: Kept<T>) {
+pub(crate) fn apply_mask<T: Element>(
+    io: FlatIo<'_, T>,
+    mask: &BitMask,
+    map: MaskMap,
+    kept: Kept<T>,
+) {
     reference::apply_mask(io, mask, map, kept)
 }
 
@@ -89,6 +94,12 @@ pub(crate) fn dropout<T: Element>(
 }
 
 /// Gaussian noise: `x * T(mean + stddev n)` or `x + T(mean + stddev n)`.
-pub(crate) fn noise<T: Element>(io: FlatIo<'_, T>, r: &mut Randomness<'_>, mean: f64, stddev: f64, op: NoiseOp) {
+pub(crate) fn noise<T: Element>(
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    mean: f64,
+    stddev: f64,
+    op: NoiseOp,
+) {
     reference::noise(io, r, mean, stddev, op)
 }

@@ -62,18 +62,37 @@ fn mask_index(map: MaskMap, i: usize) -> usize {
     match map {
         MaskMap::Elementwise => i,
         MaskMap::ChannelsFirst { inner } => i / inner,
-        MaskMap::ChannelsLast { channels, inner } => (i / (inner * channels)) * channels + i % channels,
+        MaskMap::ChannelsLast { channels, inner } => {
+            (i / (inner * channels)) * channels + i % channels
+        }
     }
 }
 
 /// Kept elements go through `kept`; dropped ones are set to exactly zero.
-pub(crate) fn apply_mask<T: Element>(io: FlatIo<'_, T>, mask: &BitMask, map: MaskMap, kept: Kept<T>) {
-    map_indexed(io, |i, x| if mask.get(mask_index(map, i)) { kept.apply(x) } else { T::zero() });
+pub(crate) fn apply_mask<T: Element>(
+    io: FlatIo<'_, T>,
+    mask: &BitMask,
+    map: MaskMap,
+    kept: Kept<T>,
+) {
+    map_indexed(io, |i, x| {
+        if mask.get(mask_index(map, i)) {
+            kept.apply(x)
+        } else {
+            T::zero()
+        }
+    });
 }
 
 /// The noise value of element `i`: Philox's `T(mean) + T(stddev) * T(n_i)` with `n_i` from
 /// [`normal::normals4`], or BigDL's `T(normal(mean, stddev))`, row-major.
-pub(crate) fn noise<T: Element>(io: FlatIo<'_, T>, r: &mut Randomness<'_>, mean: f64, stddev: f64, op: NoiseOp) {
+pub(crate) fn noise<T: Element>(
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    mean: f64,
+    stddev: f64,
+    op: NoiseOp,
+) {
     let combine = |x: T, e: T| match op {
         NoiseOp::Mul => x * e,
         NoiseOp::Add => x + e,
@@ -87,7 +106,9 @@ pub(crate) fn noise<T: Element>(io: FlatIo<'_, T>, r: &mut Randomness<'_>, mean:
             });
         }
         Randomness::Stream(stream) => {
-            map_indexed(io, |_, x| combine(x, T::from_f64(stream.normal(mean, stddev))));
+            map_indexed(io, |_, x| {
+                combine(x, T::from_f64(stream.normal(mean, stddev)))
+            });
         }
     }
 }

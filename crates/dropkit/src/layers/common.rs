@@ -18,7 +18,12 @@ pub struct LayerCore {
 
 impl Default for LayerCore {
     fn default() -> Self {
-        LayerCore { train: true, rng: RngSource::Default, last: None, saved: None }
+        LayerCore {
+            train: true,
+            rng: RngSource::Default,
+            last: None,
+            saved: None,
+        }
     }
 }
 
@@ -49,11 +54,19 @@ pub(crate) enum BackwardPlan<'a> {
 
 impl LayerCore {
     pub(crate) fn record_eval(&mut self, shape: &[usize], p: f64) {
-        self.last = Some(LastForward { shape: shape.to_vec(), p, train: false });
+        self.last = Some(LastForward {
+            shape: shape.to_vec(),
+            p,
+            train: false,
+        });
     }
 
     pub(crate) fn record_train(&mut self, saved: Saved) {
-        self.last = Some(LastForward { shape: saved.shape.clone(), p: saved.p, train: true });
+        self.last = Some(LastForward {
+            shape: saved.shape.clone(),
+            p: saved.p,
+            train: true,
+        });
         self.saved = Some(saved);
     }
 

@@ -163,7 +163,9 @@ impl Module for Dropout {
                 match &saved.bits {
                     Some(bits) => kernels::apply_mask(io, bits, MaskMap::Elementwise, kept),
                     None => {
-                        saved.draw.replay(|r| kernels::dropout(io, r, saved.p, kept, false));
+                        saved
+                            .draw
+                            .replay(|r| kernels::dropout(io, r, saved.p, kept, false));
                     }
                 }
                 let saved = saved.clone();
@@ -178,19 +180,38 @@ impl Module for Dropout {
             let keep = store || matches!(r, Randomness::Stream(_));
             kernels::dropout(io, r, p, kept, keep)
         });
-        self.core.record_train(Saved { shape: shape.to_vec(), p, draw, bits });
+        self.core.record_train(Saved {
+            shape: shape.to_vec(),
+            p,
+            draw,
+            bits,
+        });
         Ok(())
     }
 
-    fn backward_flat<T: Element>(&mut self, input_shape: &[usize], shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
-        match self.core.plan_backward("Dropout", input_shape, shape, self.p, true)? {
+    fn backward_flat<T: Element>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()> {
+        match self
+            .core
+            .plan_backward("Dropout", input_shape, shape, self.p, true)?
+        {
             BackwardPlan::Eval(p) => kernels::scale(io, self.eval_factor(p)),
             BackwardPlan::Train(saved) => {
-                let kept = if self.scale { Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p))) } else { Kept::Identity };
+                let kept = if self.scale {
+                    Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p)))
+                } else {
+                    Kept::Identity
+                };
                 match &saved.bits {
                     Some(bits) => kernels::apply_mask(io, bits, MaskMap::Elementwise, kept),
                     None => {
-                        saved.draw.replay(|r| kernels::dropout(io, r, saved.p, kept, false));
+                        saved
+                            .draw
+                            .replay(|r| kernels::dropout(io, r, saved.p, kept, false));
                     }
                 }
             }
@@ -221,7 +242,11 @@ mod tests {
         }
         let g = d.backward(&x, &x).unwrap();
         for ((&a, &b), &gy) in x.iter().zip(&y).zip(&g) {
-            let want = if b == 0.0 { 0.0 } else { a * (1.0 / (1.0 - 0.3f64)) as f32 };
+            let want = if b == 0.0 {
+                0.0
+            } else {
+                a * (1.0 / (1.0 - 0.3f64)) as f32
+            };
             assert_eq!(gy, want);
         }
     }
@@ -236,7 +261,9 @@ mod tests {
         assert!(y.iter().all(|v| *v == 0.0 || v.is_nan()));
         let x = Array2::from_elem((8, 8), f32::NEG_INFINITY);
         let y = seeded(0.5).forward(&x).unwrap();
-        assert!(y.iter().all(|v| (*v == 0.0 && v.is_sign_positive()) || *v == f32::NEG_INFINITY));
+        assert!(y
+            .iter()
+            .all(|v| (*v == 0.0 && v.is_sign_positive()) || *v == f32::NEG_INFINITY));
     }
 
     #[test]
@@ -275,9 +302,15 @@ mod tests {
         let y = d.forward(&x).unwrap();
         d.set_p(0.9).unwrap();
         let g = d.backward(&x, &x).unwrap();
-        assert!(g.iter().zip(&y).all(|(&g, &y)| g == y), "backward uses the forward's p and mask");
+        assert!(
+            g.iter().zip(&y).all(|(&g, &y)| g == y),
+            "backward uses the forward's p and mask"
+        );
         assert_eq!(d.p(), 0.9);
-        assert!(matches!(d.set_p(-0.1), Err(Error::InvalidProbability { param: "p", .. })));
+        assert!(matches!(
+            d.set_p(-0.1),
+            Err(Error::InvalidProbability { param: "p", .. })
+        ));
         assert_eq!(d.p(), 0.9);
     }
 

@@ -51,7 +51,11 @@ impl GaussianDropout {
     /// `rate` outside `[0, 1)` or NaN.
     pub fn new(rate: f64) -> Result<Self> {
         let rate = check_probability("rate", rate, false)?;
-        Ok(GaussianDropout { rate, stddev: (rate / (1.0 - rate)).sqrt(), core: LayerCore::default() })
+        Ok(GaussianDropout {
+            rate,
+            stddev: (rate / (1.0 - rate)).sqrt(),
+            core: LayerCore::default(),
+        })
     }
 
     /// The drop rate.
@@ -85,17 +89,35 @@ impl Module for GaussianDropout {
             return Ok(());
         }
         let stddev = self.stddev;
-        let ((), draw) = self.core.rng.draw(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
-        self.core.record_train(Saved { shape: shape.to_vec(), p: self.rate, draw, bits: None });
+        let ((), draw) = self
+            .core
+            .rng
+            .draw(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
+        self.core.record_train(Saved {
+            shape: shape.to_vec(),
+            p: self.rate,
+            draw,
+            bits: None,
+        });
         Ok(())
     }
 
-    fn backward_flat<T: Element>(&mut self, input_shape: &[usize], shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
-        match self.core.plan_backward("GaussianDropout", input_shape, shape, self.rate, true)? {
+    fn backward_flat<T: Element>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()> {
+        match self
+            .core
+            .plan_backward("GaussianDropout", input_shape, shape, self.rate, true)?
+        {
             BackwardPlan::Eval(_) => kernels::scale(io, None),
             BackwardPlan::Train(saved) => {
                 let stddev = (saved.p / (1.0 - saved.p)).sqrt();
-                saved.draw.replay(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
+                saved
+                    .draw
+                    .replay(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
             }
         }
         Ok(())
@@ -127,7 +149,10 @@ mod tests {
         assert_eq!(layer.forward(&x).unwrap(), x);
         for bad in [1.0, -0.5, f64::NAN, f64::INFINITY] {
             let e = GaussianDropout::new(bad).unwrap_err();
-            assert!(matches!(e, Error::InvalidProbability { param: "rate", .. }), "{e}");
+            assert!(
+                matches!(e, Error::InvalidProbability { param: "rate", .. }),
+                "{e}"
+            );
             assert!(e.to_string().contains("rate") && e.to_string().contains("[0, 1)"));
         }
     }
@@ -137,7 +162,12 @@ mod tests {
         let x = Array2::from_elem((2, 2), 1.0f32);
         let mut layer = GaussianDropout::new(0.5).unwrap();
         let e = layer.backward(&x, &x).unwrap_err();
-        assert_eq!(e, Error::BackwardBeforeForward { layer: "GaussianDropout" });
+        assert_eq!(
+            e,
+            Error::BackwardBeforeForward {
+                layer: "GaussianDropout"
+            }
+        );
         layer.evaluate();
         assert_eq!(layer.backward(&x, &x).unwrap(), x);
     }

@@ -47,7 +47,10 @@ impl GaussianNoise {
         if !(stddev.is_finite() && stddev >= 0.0) {
             return Err(Error::InvalidStddev { value: stddev });
         }
-        Ok(GaussianNoise { stddev, core: LayerCore::default() })
+        Ok(GaussianNoise {
+            stddev,
+            core: LayerCore::default(),
+        })
     }
 
     /// The noise's standard deviation.
@@ -76,13 +79,27 @@ impl Module for GaussianNoise {
             return Ok(());
         }
         let stddev = self.stddev;
-        let ((), draw) = self.core.rng.draw(|r| kernels::noise(io, r, 0.0, stddev, NoiseOp::Add));
-        self.core.record_train(Saved { shape: shape.to_vec(), p: 0.0, draw, bits: None });
+        let ((), draw) = self
+            .core
+            .rng
+            .draw(|r| kernels::noise(io, r, 0.0, stddev, NoiseOp::Add));
+        self.core.record_train(Saved {
+            shape: shape.to_vec(),
+            p: 0.0,
+            draw,
+            bits: None,
+        });
         Ok(())
     }
 
-    fn backward_flat<T: Element>(&mut self, input_shape: &[usize], shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
-        self.core.plan_backward("GaussianNoise", input_shape, shape, 0.0, false)?;
+    fn backward_flat<T: Element>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()> {
+        self.core
+            .plan_backward("GaussianNoise", input_shape, shape, 0.0, false)?;
         kernels::scale(io, None);
         Ok(())
     }

@@ -43,7 +43,9 @@ impl std::str::FromStr for DataFormat {
         match s.to_ascii_uppercase().as_str() {
             "NCHW" => Ok(DataFormat::Nchw),
             "NHWC" => Ok(DataFormat::Nhwc),
-            _ => Err(Error::UnknownDataFormat { value: s.to_string() }),
+            _ => Err(Error::UnknownDataFormat {
+                value: s.to_string(),
+            }),
         }
     }
 }
@@ -62,7 +64,13 @@ struct Spatial {
 }
 
 impl Spatial {
-    fn new(name: &'static str, spatial_dims: usize, accepted: &'static str, p: f64, format: DataFormat) -> Result<Self> {
+    fn new(
+        name: &'static str,
+        spatial_dims: usize,
+        accepted: &'static str,
+        p: f64,
+        format: DataFormat,
+    ) -> Result<Self> {
         Ok(Spatial {
             name,
             spatial_dims,
@@ -78,7 +86,11 @@ impl Spatial {
     fn layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
         let full = self.spatial_dims + 2;
         if shape.len() != full && shape.len() != full - 1 {
-            return Err(Error::WrongRank { layer: self.name, accepted: self.accepted, shape: shape.to_vec() });
+            return Err(Error::WrongRank {
+                layer: self.name,
+                accepted: self.accepted,
+                shape: shape.to_vec(),
+            });
         }
         let batched = shape.len() == full;
         let n = if batched { shape[0] } else { 1 };
@@ -95,7 +107,11 @@ impl Spatial {
             }
         };
         // An empty tensor has nothing to map; keep the map free of zero divisors.
-        let map = if n * channels * inner == 0 { MaskMap::Elementwise } else { map };
+        let map = if n * channels * inner == 0 {
+            MaskMap::Elementwise
+        } else {
+            map
+        };
         Ok((n * channels, map))
     }
 
@@ -112,19 +128,43 @@ impl Spatial {
         }
         let p = self.p;
         let (mask, draw) = self.core.rng.draw(|r| kernels::keep_bits(r, len, p));
-        let kept = if self.scale { Kept::Div(T::from_f64(1.0 - p)) } else { Kept::Identity };
+        let kept = if self.scale {
+            Kept::Div(T::from_f64(1.0 - p))
+        } else {
+            Kept::Identity
+        };
         kernels::apply_mask(io, &mask, map, kept);
-        self.core.record_train(Saved { shape: shape.to_vec(), p, draw, bits: Some(mask) });
+        self.core.record_train(Saved {
+            shape: shape.to_vec(),
+            p,
+            draw,
+            bits: Some(mask),
+        });
         Ok(())
     }
 
-    fn backward_flat<T: Element>(&mut self, input_shape: &[usize], shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+    fn backward_flat<T: Element>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()> {
         let (_, map) = self.layout(shape)?;
-        match self.core.plan_backward(self.name, input_shape, shape, self.p, true)? {
+        match self
+            .core
+            .plan_backward(self.name, input_shape, shape, self.p, true)?
+        {
             BackwardPlan::Eval(p) => kernels::scale(io, self.eval_factor(p)),
             BackwardPlan::Train(saved) => {
-                let kept = if self.scale { Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p))) } else { Kept::Identity };
-                let mask = saved.bits.as_ref().expect("Spatial layers always keep their mask bits");
+                let kept = if self.scale {
+                    Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p)))
+                } else {
+                    Kept::Identity
+                };
+                let mask = saved
+                    .bits
+                    .as_ref()
+                    .expect("Spatial layers always keep their mask bits");
                 kernels::apply_mask(io, mask, map, kept);
             }
         }
@@ -291,7 +331,13 @@ impl SpatialDropout1D {
     /// `init_p` outside `[0, 1]` or NaN.
     pub fn new(init_p: f64) -> Result<Self> {
         Ok(SpatialDropout1D {
-            inner: Spatial::new("SpatialDropout1D", 1, "3 (N, T, C) or 2 (T, C)", init_p, DataFormat::Nhwc)?,
+            inner: Spatial::new(
+                "SpatialDropout1D",
+                1,
+                "3 (N, T, C) or 2 (T, C)",
+                init_p,
+                DataFormat::Nhwc,
+            )?,
         })
     }
 }
@@ -319,7 +365,9 @@ impl SpatialDropout2D {
     /// `init_p` outside `[0, 1]` or NaN.
     pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
         const ACCEPTED: &str = "4 (N, C, H, W) / (N, H, W, C) or 3 (C, H, W) / (H, W, C)";
-        Ok(SpatialDropout2D { inner: Spatial::new("SpatialDropout2D", 2, ACCEPTED, init_p, format)? })
+        Ok(SpatialDropout2D {
+            inner: Spatial::new("SpatialDropout2D", 2, ACCEPTED, init_p, format)?,
+        })
     }
 }
 
@@ -345,8 +393,11 @@ impl SpatialDropout3D {
     /// # Errors
     /// `init_p` outside `[0, 1]` or NaN.
     pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
-        const ACCEPTED: &str = "5 (N, C, D, H, W) / (N, D, H, W, C) or 4 (C, D, H, W) / (D, H, W, C)";
-        Ok(SpatialDropout3D { inner: Spatial::new("SpatialDropout3D", 3, ACCEPTED, init_p, format)? })
+        const ACCEPTED: &str =
+            "5 (N, C, D, H, W) / (N, D, H, W, C) or 4 (C, D, H, W) / (D, H, W, C)";
+        Ok(SpatialDropout3D {
+            inner: Spatial::new("SpatialDropout3D", 3, ACCEPTED, init_p, format)?,
+        })
     }
 }
 
@@ -363,7 +414,11 @@ mod tests {
         let mut layer = SpatialDropout1D::new(0.7).unwrap();
         layer.set_seed(100, GeneratorKind::BigDl);
         let y = layer.forward(&x).unwrap();
-        let want = [[0., 0., 1., 0., 0.], [0., 0., 1., 1., 1.], [1., 1., 0., 1., 0.]];
+        let want = [
+            [0., 0., 1., 0., 0.],
+            [0., 0., 1., 1., 1.],
+            [1., 1., 0., 1., 0.],
+        ];
         for n in 0..3 {
             for t in 0..4 {
                 for c in 0..5 {
@@ -400,7 +455,10 @@ mod tests {
     fn formats_parse_in_any_case() {
         assert_eq!("nChW".parse::<DataFormat>().unwrap(), DataFormat::Nchw);
         let e = SpatialDropout2D::with_format(0.5, "CHWN").unwrap_err();
-        assert_eq!(e.to_string(), "data_format = \"CHWN\" is unknown: accepted are \"NCHW\" and \"NHWC\" (any case)");
+        assert_eq!(
+            e.to_string(),
+            "data_format = \"CHWN\" is unknown: accepted are \"NCHW\" and \"NHWC\" (any case)"
+        );
     }
 
     #[test]

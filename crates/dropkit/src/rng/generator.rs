@@ -37,7 +37,9 @@ impl std::str::FromStr for GeneratorKind {
         match s.to_ascii_lowercase().as_str() {
             "philox" => Ok(GeneratorKind::Philox),
             "bigdl" => Ok(GeneratorKind::BigDl),
-            _ => Err(crate::Error::UnknownGenerator { value: s.to_string() }),
+            _ => Err(crate::Error::UnknownGenerator {
+                value: s.to_string(),
+            }),
         }
     }
 }
@@ -98,7 +100,10 @@ impl Generator {
     /// The current position.
     pub fn state(&self) -> GeneratorState {
         match self {
-            Generator::Philox { seed, next_draw } => GeneratorState::Philox { seed: *seed, draw: *next_draw },
+            Generator::Philox { seed, next_draw } => GeneratorState::Philox {
+                seed: *seed,
+                draw: *next_draw,
+            },
             Generator::BigDl(s) => GeneratorState::BigDl {
                 seed: s.seed(),
                 words: s.words(),
@@ -111,10 +116,15 @@ impl Generator {
     /// replays its words, so it costs time proportional to `words`.
     pub fn from_state(state: GeneratorState) -> Self {
         match state {
-            GeneratorState::Philox { seed, draw } => Generator::Philox { seed, next_draw: draw },
-            GeneratorState::BigDl { seed, words, normal_cached } => {
-                Generator::BigDl(BigDlStream::at_position(seed, words, normal_cached))
-            }
+            GeneratorState::Philox { seed, draw } => Generator::Philox {
+                seed,
+                next_draw: draw,
+            },
+            GeneratorState::BigDl {
+                seed,
+                words,
+                normal_cached,
+            } => Generator::BigDl(BigDlStream::at_position(seed, words, normal_cached)),
         }
     }
 
@@ -123,7 +133,10 @@ impl Generator {
     pub(crate) fn draw<R>(&mut self, f: impl FnOnce(&mut Randomness<'_>) -> R) -> (R, Draw) {
         match self {
             Generator::Philox { seed, next_draw } => {
-                let draw = Draw::Philox { seed: *seed, draw: *next_draw };
+                let draw = Draw::Philox {
+                    seed: *seed,
+                    draw: *next_draw,
+                };
                 *next_draw = next_draw.wrapping_add(1);
                 (draw.replay(f), draw)
             }
@@ -155,7 +168,10 @@ impl Draw {
     /// Runs `f` again on exactly the randomness this draw gave.
     pub(crate) fn replay<R>(&self, f: impl FnOnce(&mut Randomness<'_>) -> R) -> R {
         match self {
-            Draw::Philox { seed, draw } => f(&mut Randomness::Philox { seed: *seed, draw: *draw }),
+            Draw::Philox { seed, draw } => f(&mut Randomness::Philox {
+                seed: *seed,
+                draw: *draw,
+            }),
             Draw::BigDl(snapshot) => f(&mut Randomness::Stream(&mut snapshot.as_ref().clone())),
         }
     }
@@ -239,7 +255,10 @@ impl RngSource {
                 let mut f = Some(f);
                 let philox = with_default(|g| match g {
                     Generator::Philox { seed, next_draw } => {
-                        let d = Draw::Philox { seed: *seed, draw: *next_draw };
+                        let d = Draw::Philox {
+                            seed: *seed,
+                            draw: *next_draw,
+                        };
                         *next_draw = next_draw.wrapping_add(1);
                         Ok(d)
                     }
@@ -291,14 +310,24 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(
             g.state(),
-            GeneratorState::BigDl { seed: 5, words: 20, normal_cached: false }
+            GeneratorState::BigDl {
+                seed: 5,
+                words: 20,
+                normal_cached: false
+            }
         );
     }
 
     #[test]
     fn kind_names_parse_case_insensitively() {
-        assert_eq!("PhiLox".parse::<GeneratorKind>().unwrap(), GeneratorKind::Philox);
-        assert_eq!("BIGDL".parse::<GeneratorKind>().unwrap(), GeneratorKind::BigDl);
+        assert_eq!(
+            "PhiLox".parse::<GeneratorKind>().unwrap(),
+            GeneratorKind::Philox
+        );
+        assert_eq!(
+            "BIGDL".parse::<GeneratorKind>().unwrap(),
+            GeneratorKind::BigDl
+        );
         let e = "mt".parse::<GeneratorKind>().unwrap_err();
         assert!(e.to_string().contains("\"mt\""), "{e}");
     }

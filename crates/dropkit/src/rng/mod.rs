@@ -5,10 +5,10 @@ mod mt19937;
 pub mod normal;
 mod philox;
 
+pub(crate) use generator::Randomness;
 pub use generator::{
     default_state, set_default_state, set_seed, Draw, Generator, GeneratorKind, GeneratorState,
     RngSource, DEFAULT_SEED,
 };
-pub(crate) use generator::Randomness;
 pub use mt19937::{BigDlStream, Mt19937};
-pub use philox::{block, counter_of, key_of_seed, keep_threshold, philox4x32_10, word};
+pub use philox::{block, counter_of, keep_threshold, key_of_seed, philox4x32_10, word};

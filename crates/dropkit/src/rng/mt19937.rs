@@ -25,7 +25,9 @@ pub struct Mt19937 {
 
 impl std::fmt::Debug for Mt19937 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mt19937").field("index", &self.index).finish_non_exhaustive()
+        f.debug_struct("Mt19937")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,7 +92,12 @@ pub struct BigDlStream {
 impl BigDlStream {
     /// A stream seeded as BigDL's `RNG.setSeed(seed)` (only the low 32 bits count).
     pub fn new(seed: u64) -> Self {
-        BigDlStream { seed, mt: Mt19937::new(seed as u32), words: 0, cached: None }
+        BigDlStream {
+            seed,
+            mt: Mt19937::new(seed as u32),
+            words: 0,
+            cached: None,
+        }
     }
 
     /// The seed this stream was created with.
@@ -176,7 +183,10 @@ mod tests {
         let text = include_str!("../../tests/data/mt19937_numpy.txt");
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix(&format!("seed {seed}:")) {
-                return rest.split_whitespace().map(|w| w.parse().unwrap()).collect();
+                return rest
+                    .split_whitespace()
+                    .map(|w| w.parse().unwrap())
+                    .collect();
             }
         }
         panic!("no reference words for seed {seed}");

@@ -52,7 +52,12 @@ pub fn key_of_seed(seed: u64) -> [u32; 2] {
 /// The Philox counter of block `block` (elements `4 * block .. 4 * block + 4`) in draw `draw`.
 #[inline(always)]
 pub fn counter_of(block: u64, draw: u64) -> [u32; 4] {
-    [block as u32, (block >> 32) as u32, draw as u32, (draw >> 32) as u32]
+    [
+        block as u32,
+        (block >> 32) as u32,
+        draw as u32,
+        (draw >> 32) as u32,
+    ]
 }
 
 /// The four words of block `block` in draw `draw` of generator `seed`.

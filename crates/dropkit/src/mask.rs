@@ -49,6 +49,11 @@ impl BitMask {
         &self.words
     }
 
+    /// The packed words, for kernels that fill whole words.
+    pub(crate) fn words_mut(&mut self) -> &mut [u64] {
+        &mut self.words
+    }
+
     /// Number of kept elements.
     pub fn count_kept(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()

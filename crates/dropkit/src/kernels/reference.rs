@@ -7,7 +7,7 @@ use crate::module::FlatIo;
 use crate::rng::{self, normal, Randomness};
 use crate::Element;
 
-use super::{Kept, MaskMap, NoiseOp};
+use super::{mask_index, Kept, MaskMap, NoiseOp};
 
 /// Writes `f(i, x[i])` for every element, reading `src` (or the buffer itself in place).
 #[inline(always)]
@@ -54,18 +54,6 @@ pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
         }
     }
     mask
-}
-
-/// The mask element that data element `i` reads.
-#[inline(always)]
-fn mask_index(map: MaskMap, i: usize) -> usize {
-    match map {
-        MaskMap::Elementwise => i,
-        MaskMap::ChannelsFirst { inner } => i / inner,
-        MaskMap::ChannelsLast { channels, inner } => {
-            (i / (inner * channels)) * channels + i % channels
-        }
-    }
 }
 
 /// Kept elements go through `kept`; dropped ones are set to exactly zero.

@@ -13,25 +13,25 @@
 //! layers widen the `f32` normal.
 
 /// `fdlibm`'s split of ln 2: `LN2_HI` has trailing zero bits so `e * LN2_HI` is exact.
-const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
-const LN2_LO: f32 = f32::from_bits(0x3717_f7d1);
+pub(crate) const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
+pub(crate) const LN2_LO: f32 = f32::from_bits(0x3717_f7d1);
 /// `2 / k` for the odd terms of `ln m = 2 atanh(s)`.
-const L3: f32 = 0.666_666_7;
-const L5: f32 = 0.4;
-const L7: f32 = 0.285_714_3;
-const L9: f32 = 0.222_222_22;
+pub(crate) const L3: f32 = 0.666_666_7;
+pub(crate) const L5: f32 = 0.4;
+pub(crate) const L7: f32 = 0.285_714_3;
+pub(crate) const L9: f32 = 0.222_222_22;
 /// Taylor coefficients of `sin(pi/2 * r)` in `r`: `(-1)^k (pi/2)^(2k+1) / (2k+1)!`.
-const S1: f32 = 1.570_796_4;
-const S3: f32 = -0.645_964_1;
-const S5: f32 = 0.079_692_63;
-const S7: f32 = -0.004_681_754;
-const S9: f32 = 0.000_160_441_18;
+pub(crate) const S1: f32 = 1.570_796_4;
+pub(crate) const S3: f32 = -0.645_964_1;
+pub(crate) const S5: f32 = 0.079_692_63;
+pub(crate) const S7: f32 = -0.004_681_754;
+pub(crate) const S9: f32 = 0.000_160_441_18;
 /// Taylor coefficients of `cos(pi/2 * r)` in `r`: `(-1)^k (pi/2)^(2k) / (2k)!`.
-const C2: f32 = -1.233_700_5;
-const C4: f32 = 0.253_669_5;
-const C6: f32 = -0.020_863_48;
-const C8: f32 = 0.000_919_260_26;
-const C10: f32 = -2.520_204_2e-5;
+pub(crate) const C2: f32 = -1.233_700_5;
+pub(crate) const C4: f32 = 0.253_669_5;
+pub(crate) const C6: f32 = -0.020_863_48;
+pub(crate) const C8: f32 = 0.000_919_260_26;
+pub(crate) const C10: f32 = -2.520_204_2e-5;
 
 /// The open uniform of a word: `(2 * (w >> 9) + 1) * 2^-24`, in `(0, 1)`, exact in `f32`.
 #[inline(always)]

@@ -1,0 +1,477 @@
+//! AVX2 + FMA + BMI2 kernels (x86-64): Philox4x32-10 on 8 blocks at once (32 elements),
+//! keep bits gathered with `pdep`, Box-Muller with the exact operation sequence of
+//! [`crate::rng::normal`] so every output bit equals the scalar reference.
+//!
+//! Every function here is `unsafe` and requires the CPU features it is compiled for; the
+//! dispatcher in [`super`] checks them once.
+
+use std::arch::x86_64::*;
+
+use crate::rng::key_of_seed;
+use crate::rng::normal::{C10, C2, C4, C6, C8, L3, L5, L7, L9, LN2_HI, LN2_LO, S1, S3, S5, S7, S9};
+
+use super::{portable, Chunk, Kept, NoiseOp};
+
+const M0: i32 = 0xD251_1F53_u32 as i32;
+const M1: i32 = 0xCD9E_8D57_u32 as i32;
+const W0: u32 = 0x9E37_79B9;
+const W1: u32 = 0xBB67_AE85;
+
+/// `(hi, lo)` of the 32x32 -> 64-bit products of every lane of `a` with `m`.
+#[inline(always)]
+unsafe fn mulhilo(a: __m256i, m: __m256i) -> (__m256i, __m256i) {
+    // SAFETY (whole function): plain AVX2 arithmetic on registers; the caller enabled AVX2.
+    unsafe {
+        let even = _mm256_mul_epu32(a, m);
+        let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(a), m);
+        let lo = _mm256_blend_epi32::<0xAA>(even, _mm256_slli_epi64::<32>(odd));
+        let hi = _mm256_blend_epi32::<0xAA>(_mm256_srli_epi64::<32>(even), odd);
+        (hi, lo)
+    }
+}
+
+/// Philox4x32-10 of blocks `block .. block + 8` of draw `draw`: word `j` of lane `l` is word
+/// `j` of block `block + l`.
+#[inline(always)]
+unsafe fn philox8(block: u64, draw: u64, key: [u32; 2]) -> [__m256i; 4] {
+    // SAFETY (whole function): register arithmetic; the caller enabled AVX2.
+    unsafe {
+        let bias = _mm256_set1_epi32(i32::MIN);
+        let lo = _mm256_set1_epi32(block as u32 as i32);
+        let mut c0 = _mm256_add_epi32(lo, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        // A lane whose low word wrapped carries into the high word.
+        let carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo, bias), _mm256_xor_si256(c0, bias));
+        let mut c1 = _mm256_sub_epi32(_mm256_set1_epi32((block >> 32) as u32 as i32), carry);
+        let mut c2 = _mm256_set1_epi32(draw as u32 as i32);
+        let mut c3 = _mm256_set1_epi32((draw >> 32) as u32 as i32);
+        let (m0, m1) = (_mm256_set1_epi32(M0), _mm256_set1_epi32(M1));
+        let (mut k0, mut k1) = (key[0], key[1]);
+        for round in 0..10 {
+            if round > 0 {
+                k0 = k0.wrapping_add(W0);
+                k1 = k1.wrapping_add(W1);
+            }
+            let (hi0, lo0) = mulhilo(c0, m0);
+            let (hi1, lo1) = mulhilo(c2, m1);
+            let n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(k0 as i32));
+            let n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(k1 as i32));
+            c0 = n0;
+            c1 = lo1;
+            c2 = n2;
+            c3 = lo0;
+        }
+        [c0, c1, c2, c3]
+    }
+}
+
+/// Keep bits of the 32 elements of 8 blocks: bit `4l + j` is word `j` of lane `l` kept.
+#[inline(always)]
+unsafe fn keep_bits32(w: &[__m256i; 4], biased_threshold: __m256i) -> u32 {
+    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and BMI2.
+    unsafe {
+        let bias = _mm256_set1_epi32(i32::MIN);
+        let mut bits = 0u32;
+        for (j, spread) in [0x1111_1111u32, 0x2222_2222, 0x4444_4444, 0x8888_8888]
+            .into_iter()
+            .enumerate()
+        {
+            // keep iff !(threshold > w), unsigned, via the sign-flipped signed compare.
+            let below = _mm256_cmpgt_epi32(biased_threshold, _mm256_xor_si256(w[j], bias));
+            let dropped = _mm256_movemask_ps(_mm256_castsi256_ps(below)) as u32;
+            bits |= _pdep_u32(!dropped & 0xff, spread);
+        }
+        bits
+    }
+}
+
+/// The 8 lane masks (all ones = kept) of 8 consecutive f32 elements from 8 bits.
+#[inline(always)]
+unsafe fn lanes8(byte: u32) -> __m256 {
+    // SAFETY: register arithmetic; the caller enabled AVX2.
+    unsafe {
+        let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        let v = _mm256_and_si256(_mm256_set1_epi32(byte as i32), sel);
+        _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, sel))
+    }
+}
+
+/// The 4 lane masks of 4 consecutive f64 elements from 4 bits.
+#[inline(always)]
+unsafe fn lanes4(nibble: u32) -> __m256d {
+    // SAFETY: register arithmetic; the caller enabled AVX2.
+    unsafe {
+        let sel = _mm256_setr_epi64x(1, 2, 4, 8);
+        let v = _mm256_and_si256(_mm256_set1_epi64x(i64::from(nibble)), sel);
+        _mm256_castsi256_pd(_mm256_cmpeq_epi64(v, sel))
+    }
+}
+
+/// Element types with an AVX2 body: 32 elements from 32 keep bits, or from 32 normals.
+pub(crate) trait Avx2Element: crate::Element {
+    /// Writes `kept`-applied or zeroed elements `0..32` of `src` to `dst` by `bits`.
+    unsafe fn masked32(src: *const Self, dst: *mut Self, bits: u32, kept: Kept<Self>);
+    /// Writes `x * (mean + stddev * n)` or `x + (...)` for 32 elements, `n` in element order.
+    unsafe fn noise32(
+        src: *const Self,
+        dst: *mut Self,
+        n: [__m256; 4],
+        mean: Self,
+        stddev: Self,
+        op: NoiseOp,
+    );
+}
+
+impl Avx2Element for f32 {
+    #[inline(always)]
+    unsafe fn masked32(src: *const f32, dst: *mut f32, bits: u32, kept: Kept<f32>) {
+        // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
+        unsafe {
+            for v in 0..4 {
+                let x = _mm256_loadu_ps(src.add(8 * v));
+                let y = match kept {
+                    Kept::Identity => x,
+                    Kept::Div(k) => _mm256_div_ps(x, _mm256_set1_ps(k)),
+                    Kept::Mul(k) => _mm256_mul_ps(x, _mm256_set1_ps(k)),
+                };
+                _mm256_storeu_ps(
+                    dst.add(8 * v),
+                    _mm256_and_ps(lanes8((bits >> (8 * v)) & 0xff), y),
+                );
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn noise32(
+        src: *const f32,
+        dst: *mut f32,
+        n: [__m256; 4],
+        mean: f32,
+        stddev: f32,
+        op: NoiseOp,
+    ) {
+        // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
+        unsafe {
+            let (m, s) = (_mm256_set1_ps(mean), _mm256_set1_ps(stddev));
+            for (v, nv) in n.into_iter().enumerate() {
+                let e = _mm256_add_ps(m, _mm256_mul_ps(s, nv));
+                let x = _mm256_loadu_ps(src.add(8 * v));
+                let y = match op {
+                    NoiseOp::Mul => _mm256_mul_ps(x, e),
+                    NoiseOp::Add => _mm256_add_ps(x, e),
+                };
+                _mm256_storeu_ps(dst.add(8 * v), y);
+            }
+        }
+    }
+}
+
+impl Avx2Element for f64 {
+    #[inline(always)]
+    unsafe fn masked32(src: *const f64, dst: *mut f64, bits: u32, kept: Kept<f64>) {
+        // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
+        unsafe {
+            for v in 0..8 {
+                let x = _mm256_loadu_pd(src.add(4 * v));
+                let y = match kept {
+                    Kept::Identity => x,
+                    Kept::Div(k) => _mm256_div_pd(x, _mm256_set1_pd(k)),
+                    Kept::Mul(k) => _mm256_mul_pd(x, _mm256_set1_pd(k)),
+                };
+                _mm256_storeu_pd(
+                    dst.add(4 * v),
+                    _mm256_and_pd(lanes4((bits >> (4 * v)) & 0xf), y),
+                );
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn noise32(
+        src: *const f64,
+        dst: *mut f64,
+        n: [__m256; 4],
+        mean: f64,
+        stddev: f64,
+        op: NoiseOp,
+    ) {
+        // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
+        unsafe {
+            let (m, s) = (_mm256_set1_pd(mean), _mm256_set1_pd(stddev));
+            for (v, nv) in n.into_iter().enumerate() {
+                for (h, half) in [_mm256_castps256_ps128(nv), _mm256_extractf128_ps::<1>(nv)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let e = _mm256_add_pd(m, _mm256_mul_pd(s, _mm256_cvtps_pd(half)));
+                    let at = 8 * v + 4 * h;
+                    let x = _mm256_loadu_pd(src.add(at));
+                    let y = match op {
+                        NoiseOp::Mul => _mm256_mul_pd(x, e),
+                        NoiseOp::Add => _mm256_add_pd(x, e),
+                    };
+                    _mm256_storeu_pd(dst.add(at), y);
+                }
+            }
+        }
+    }
+}
+
+/// Fused Dropout on a chunk starting at element `start` (a multiple of 64): 64 elements per
+/// step, then the scalar tail. `threshold` must be below `2^32` (the caller handles p = 1).
+///
+/// # Safety
+/// As [`portable::dropout`]; the CPU must have AVX2, FMA and BMI2.
+#[target_feature(enable = "avx2,fma,bmi2")]
+pub(crate) unsafe fn dropout<T: Avx2Element>(
+    c: Chunk<T>,
+    start: u64,
+    seed: u64,
+    draw: u64,
+    threshold: u64,
+    kept: Kept<T>,
+    bits: *mut u64,
+) {
+    debug_assert!(start % 64 == 0 && threshold < (1 << 32));
+    let key = key_of_seed(seed);
+    let biased = _mm256_set1_epi32((threshold as u32 ^ 0x8000_0000) as i32);
+    let steps = c.len / 64;
+    for s in 0..steps {
+        let block = start / 4 + 16 * s as u64;
+        // SAFETY: AVX2 and BMI2 are enabled for this function.
+        let (lo, hi) = unsafe {
+            (
+                keep_bits32(&philox8(block, draw, key), biased),
+                keep_bits32(&philox8(block + 8, draw, key), biased),
+            )
+        };
+        // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk; word s of `bits` inside its bound.
+        unsafe {
+            T::masked32(c.src.add(64 * s), c.dst.add(64 * s), lo, kept);
+            T::masked32(c.src.add(64 * s + 32), c.dst.add(64 * s + 32), hi, kept);
+            if !bits.is_null() {
+                bits.add(s).write(u64::from(lo) | (u64::from(hi) << 32));
+            }
+        }
+    }
+    let done = 64 * steps;
+    if done < c.len {
+        let tail_bits = if bits.is_null() {
+            bits
+        } else {
+            bits.wrapping_add(steps)
+        };
+        // SAFETY: the tail is the rest of the chunk, starting at a multiple of 64.
+        unsafe {
+            portable::dropout(
+                c.offset(done),
+                start + done as u64,
+                seed,
+                draw,
+                threshold,
+                kept,
+                tail_bits,
+            )
+        };
+    }
+}
+
+/// Stored bits on a chunk (element-wise map), 64 elements per mask word.
+///
+/// # Safety
+/// As [`portable::apply_mask`]; `start` a multiple of 64; the CPU must have AVX2.
+#[target_feature(enable = "avx2,fma,bmi2")]
+pub(crate) unsafe fn apply_bits<T: Avx2Element>(
+    c: Chunk<T>,
+    start: usize,
+    mask: &[u64],
+    kept: Kept<T>,
+) {
+    let steps = c.len / 64;
+    for s in 0..steps {
+        let word = mask[start / 64 + s];
+        // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk.
+        unsafe {
+            T::masked32(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
+            T::masked32(
+                c.src.add(64 * s + 32),
+                c.dst.add(64 * s + 32),
+                (word >> 32) as u32,
+                kept,
+            );
+        }
+    }
+    let done = 64 * steps;
+    if done < c.len {
+        // SAFETY: the rest of the chunk.
+        unsafe {
+            portable::apply_mask(
+                c.offset(done),
+                start + done,
+                mask,
+                super::MaskMap::Elementwise,
+                kept,
+            )
+        };
+    }
+}
+
+/// `ln` of 8 positive normal floats: [`crate::rng::normal::ln`] lane by lane.
+#[inline(always)]
+unsafe fn ln8(x: __m256) -> __m256 {
+    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and FMA.
+    unsafe {
+        let bits = _mm256_castps_si256(x);
+        let mut e = _mm256_sub_epi32(
+            _mm256_and_si256(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(0xff)),
+            _mm256_set1_epi32(127),
+        );
+        let mut m = _mm256_castsi256_ps(_mm256_or_si256(
+            _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
+            _mm256_set1_epi32(0x3f80_0000),
+        ));
+        let big = _mm256_cmp_ps::<_CMP_GT_OQ>(m, _mm256_set1_ps(std::f32::consts::SQRT_2));
+        m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5)), big);
+        e = _mm256_sub_epi32(e, _mm256_castps_si256(big));
+        let one = _mm256_set1_ps(1.0);
+        let s = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
+        let z = _mm256_mul_ps(s, s);
+        let r = _mm256_fmadd_ps(z, _mm256_set1_ps(L9), _mm256_set1_ps(L7));
+        let r = _mm256_fmadd_ps(z, r, _mm256_set1_ps(L5));
+        let r = _mm256_fmadd_ps(z, r, _mm256_set1_ps(L3));
+        let lnm = _mm256_fmadd_ps(_mm256_mul_ps(s, z), r, _mm256_add_ps(s, s));
+        let ef = _mm256_cvtepi32_ps(e);
+        _mm256_fmadd_ps(
+            ef,
+            _mm256_set1_ps(LN2_HI),
+            _mm256_fmadd_ps(ef, _mm256_set1_ps(LN2_LO), lnm),
+        )
+    }
+}
+
+/// Box-Muller of 8 word pairs: `(rho cos, rho sin)`, as [`crate::rng::normal::box_muller`].
+#[inline(always)]
+unsafe fn box_muller8(w_rho: __m256i, w_angle: __m256i) -> (__m256, __m256) {
+    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and FMA.
+    unsafe {
+        let odd = _mm256_or_si256(
+            _mm256_slli_epi32::<1>(_mm256_srli_epi32::<9>(w_rho)),
+            _mm256_set1_epi32(1),
+        );
+        let u = _mm256_mul_ps(_mm256_cvtepi32_ps(odd), _mm256_set1_ps(1.0 / 16_777_216.0));
+        let rho = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0), ln8(u)));
+
+        let k = _mm256_srli_epi32::<8>(w_angle);
+        let q = _mm256_srli_epi32::<22>(_mm256_add_epi32(k, _mm256_set1_epi32(1 << 21)));
+        let rest = _mm256_sub_epi32(k, _mm256_slli_epi32::<22>(q));
+        let r = _mm256_mul_ps(_mm256_cvtepi32_ps(rest), _mm256_set1_ps(1.0 / 4_194_304.0));
+        let y = _mm256_mul_ps(r, r);
+        let sp = _mm256_fmadd_ps(y, _mm256_set1_ps(S9), _mm256_set1_ps(S7));
+        let sp = _mm256_fmadd_ps(y, sp, _mm256_set1_ps(S5));
+        let sp = _mm256_fmadd_ps(y, sp, _mm256_set1_ps(S3));
+        let sp = _mm256_fmadd_ps(y, sp, _mm256_set1_ps(S1));
+        let s = _mm256_mul_ps(r, sp);
+        let cp = _mm256_fmadd_ps(y, _mm256_set1_ps(C10), _mm256_set1_ps(C8));
+        let cp = _mm256_fmadd_ps(y, cp, _mm256_set1_ps(C6));
+        let cp = _mm256_fmadd_ps(y, cp, _mm256_set1_ps(C4));
+        let cp = _mm256_fmadd_ps(y, cp, _mm256_set1_ps(C2));
+        let c = _mm256_fmadd_ps(y, cp, _mm256_set1_ps(1.0));
+        // Quadrant q & 3: 0 (s, c), 1 (c, -s), 2 (-s, -c), 3 (-c, s).
+        let one = _mm256_set1_epi32(1);
+        let swap = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(q, one), one));
+        let sin_sign = _mm256_slli_epi32::<30>(_mm256_and_si256(q, _mm256_set1_epi32(2)));
+        let cos_sign = _mm256_slli_epi32::<30>(_mm256_and_si256(
+            _mm256_add_epi32(q, one),
+            _mm256_set1_epi32(2),
+        ));
+        let sin = _mm256_xor_ps(_mm256_blendv_ps(s, c, swap), _mm256_castsi256_ps(sin_sign));
+        let cos = _mm256_xor_ps(_mm256_blendv_ps(c, s, swap), _mm256_castsi256_ps(cos_sign));
+        (_mm256_mul_ps(rho, cos), _mm256_mul_ps(rho, sin))
+    }
+}
+
+/// The 32 normals of 8 blocks, in element order (vector `v` holds elements `8v .. 8v + 8`).
+#[inline(always)]
+unsafe fn normals32(w: [__m256i; 4]) -> [__m256; 4] {
+    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and FMA.
+    unsafe {
+        let (n0, n1) = box_muller8(w[0], w[1]);
+        let (n2, n3) = box_muller8(w[2], w[3]);
+        let t0 = _mm256_unpacklo_ps(n0, n1); // blocks 0,1 | 4,5 of (n0, n1)
+        let t1 = _mm256_unpackhi_ps(n0, n1); // blocks 2,3 | 6,7
+        let t2 = _mm256_unpacklo_ps(n2, n3);
+        let t3 = _mm256_unpackhi_ps(n2, n3);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2); // block 0 | block 4
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2); // block 1 | block 5
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3); // block 2 | block 6
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3); // block 3 | block 7
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u1),
+            _mm256_permute2f128_ps::<0x20>(u2, u3),
+            _mm256_permute2f128_ps::<0x31>(u0, u1),
+            _mm256_permute2f128_ps::<0x31>(u2, u3),
+        ]
+    }
+}
+
+/// Gaussian noise on a chunk starting at element `start` (a multiple of 4).
+///
+/// # Safety
+/// As [`portable::noise`]; the CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma,bmi2")]
+pub(crate) unsafe fn noise<T: Avx2Element>(
+    c: Chunk<T>,
+    start: u64,
+    seed: u64,
+    draw: u64,
+    mean: T,
+    stddev: T,
+    op: NoiseOp,
+) {
+    debug_assert!(start % 4 == 0);
+    let key = key_of_seed(seed);
+    let steps = c.len / 32;
+    for s in 0..steps {
+        // SAFETY: elements 32 s .. 32 s + 32 lie inside the chunk; AVX2 and FMA are enabled.
+        unsafe {
+            let n = normals32(philox8(start / 4 + 8 * s as u64, draw, key));
+            T::noise32(c.src.add(32 * s), c.dst.add(32 * s), n, mean, stddev, op);
+        }
+    }
+    let done = 32 * steps;
+    if done < c.len {
+        // SAFETY: the rest of the chunk.
+        unsafe {
+            portable::noise(
+                c.offset(done),
+                start + done as u64,
+                seed,
+                draw,
+                mean,
+                stddev,
+                op,
+            )
+        };
+    }
+}
+
+/// Words of one Philox block through the vector path (for tests).
+#[cfg(test)]
+pub(crate) fn philox8_lane(block: u64, draw: u64, seed: u64, lane: usize) -> [u32; 4] {
+    assert!(std::is_x86_feature_detected!("avx2"));
+    #[target_feature(enable = "avx2")]
+    unsafe fn run(block: u64, draw: u64, seed: u64) -> [[u32; 8]; 4] {
+        let mut out = [[0u32; 8]; 4];
+        // SAFETY: AVX2 is enabled; each store writes 8 u32 into an [u32; 8].
+        unsafe {
+            let w = philox8(block, draw, key_of_seed(seed));
+            for j in 0..4 {
+                _mm256_storeu_si256(out[j].as_mut_ptr().cast(), w[j]);
+            }
+        }
+        out
+    }
+    // SAFETY: AVX2 was detected above.
+    let out = unsafe { run(block, draw, seed) };
+    [out[0][lane], out[1][lane], out[2][lane], out[3][lane]]
+}

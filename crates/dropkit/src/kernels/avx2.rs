@@ -30,20 +30,27 @@ unsafe fn mulhilo(a: __m256i, m: __m256i) -> (__m256i, __m256i) {
     }
 }
 
-/// Philox4x32-10 of blocks `block .. block + 8` of draw `draw`: word `j` of lane `l` is word
-/// `j` of block `block + l`.
+/// Philox4x32-10 of `K` groups of 8 blocks, `block + 8 g .. block + 8 g + 8` for group `g`,
+/// of draw `draw`: word `j` of lane `l` of group `g` is word `j` of block `block + 8 g + l`.
+/// The groups' rounds are interleaved so their multiply latencies overlap.
 #[inline(always)]
-unsafe fn philox8(block: u64, draw: u64, key: [u32; 2]) -> [__m256i; 4] {
+unsafe fn philox8<const K: usize>(block: u64, draw: u64, key: [u32; 2]) -> [[__m256i; 4]; K] {
     // SAFETY (whole function): register arithmetic; the caller enabled AVX2.
     unsafe {
         let bias = _mm256_set1_epi32(i32::MIN);
-        let lo = _mm256_set1_epi32(block as u32 as i32);
-        let mut c0 = _mm256_add_epi32(lo, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        // A lane whose low word wrapped carries into the high word.
-        let carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo, bias), _mm256_xor_si256(c0, bias));
-        let mut c1 = _mm256_sub_epi32(_mm256_set1_epi32((block >> 32) as u32 as i32), carry);
-        let mut c2 = _mm256_set1_epi32(draw as u32 as i32);
-        let mut c3 = _mm256_set1_epi32((draw >> 32) as u32 as i32);
+        let iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let c2 = _mm256_set1_epi32(draw as u32 as i32);
+        let c3 = _mm256_set1_epi32((draw >> 32) as u32 as i32);
+        let mut st = [[c2; 4]; K];
+        for (g, s) in st.iter_mut().enumerate() {
+            let first = block.wrapping_add(8 * g as u64);
+            let lo = _mm256_set1_epi32(first as u32 as i32);
+            let c0 = _mm256_add_epi32(lo, iota);
+            // A lane whose low word wrapped carries into the high word.
+            let carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo, bias), _mm256_xor_si256(c0, bias));
+            let c1 = _mm256_sub_epi32(_mm256_set1_epi32((first >> 32) as u32 as i32), carry);
+            *s = [c0, c1, c2, c3];
+        }
         let (m0, m1) = (_mm256_set1_epi32(M0), _mm256_set1_epi32(M1));
         let (mut k0, mut k1) = (key[0], key[1]);
         for round in 0..10 {
@@ -51,16 +58,20 @@ unsafe fn philox8(block: u64, draw: u64, key: [u32; 2]) -> [__m256i; 4] {
                 k0 = k0.wrapping_add(W0);
                 k1 = k1.wrapping_add(W1);
             }
-            let (hi0, lo0) = mulhilo(c0, m0);
-            let (hi1, lo1) = mulhilo(c2, m1);
-            let n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(k0 as i32));
-            let n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(k1 as i32));
-            c0 = n0;
-            c1 = lo1;
-            c2 = n2;
-            c3 = lo0;
+            let (kv0, kv1) = (_mm256_set1_epi32(k0 as i32), _mm256_set1_epi32(k1 as i32));
+            for s in st.iter_mut() {
+                let [c0, c1, c2, c3] = *s;
+                let (hi0, lo0) = mulhilo(c0, m0);
+                let (hi1, lo1) = mulhilo(c2, m1);
+                *s = [
+                    _mm256_xor_si256(_mm256_xor_si256(hi1, c1), kv0),
+                    lo1,
+                    _mm256_xor_si256(_mm256_xor_si256(hi0, c3), kv1),
+                    lo0,
+                ];
+            }
         }
-        [c0, c1, c2, c3]
+        st
     }
 }
 
@@ -235,31 +246,37 @@ pub(crate) unsafe fn dropout<T: Avx2Element>(
     debug_assert!(start % 64 == 0 && threshold < (1 << 32));
     let key = key_of_seed(seed);
     let biased = _mm256_set1_epi32((threshold as u32 ^ 0x8000_0000) as i32);
-    let steps = c.len / 64;
+    let steps = c.len / 128;
     for s in 0..steps {
-        let block = start / 4 + 16 * s as u64;
+        let block = start / 4 + 32 * s as u64;
         // SAFETY: AVX2 and BMI2 are enabled for this function.
-        let (lo, hi) = unsafe {
-            (
-                keep_bits32(&philox8(block, draw, key), biased),
-                keep_bits32(&philox8(block + 8, draw, key), biased),
-            )
-        };
-        // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk; word s of `bits` inside its bound.
-        unsafe {
-            T::masked32(c.src.add(64 * s), c.dst.add(64 * s), lo, kept);
-            T::masked32(c.src.add(64 * s + 32), c.dst.add(64 * s + 32), hi, kept);
-            if !bits.is_null() {
-                bits.add(s).write(u64::from(lo) | (u64::from(hi) << 32));
+        let w = unsafe { philox8::<4>(block, draw, key) };
+        for h in 0..2 {
+            // SAFETY: AVX2 and BMI2 are enabled for this function.
+            let (lo, hi) = unsafe {
+                (
+                    keep_bits32(&w[2 * h], biased),
+                    keep_bits32(&w[2 * h + 1], biased),
+                )
+            };
+            let at = 128 * s + 64 * h;
+            // SAFETY: elements at .. at + 64 lie inside the chunk; mask word at / 64 inside its bound.
+            unsafe {
+                T::masked32(c.src.add(at), c.dst.add(at), lo, kept);
+                T::masked32(c.src.add(at + 32), c.dst.add(at + 32), hi, kept);
+                if !bits.is_null() {
+                    bits.add(at / 64)
+                        .write(u64::from(lo) | (u64::from(hi) << 32));
+                }
             }
         }
     }
-    let done = 64 * steps;
+    let done = 128 * steps;
     if done < c.len {
         let tail_bits = if bits.is_null() {
             bits
         } else {
-            bits.wrapping_add(steps)
+            bits.wrapping_add(2 * steps)
         };
         // SAFETY: the tail is the rest of the chunk, starting at a multiple of 64.
         unsafe {
@@ -430,15 +447,30 @@ pub(crate) unsafe fn noise<T: Avx2Element>(
 ) {
     debug_assert!(start % 4 == 0);
     let key = key_of_seed(seed);
-    let steps = c.len / 32;
+    let steps = c.len / 64;
     for s in 0..steps {
-        // SAFETY: elements 32 s .. 32 s + 32 lie inside the chunk; AVX2 and FMA are enabled.
+        // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk; AVX2 and FMA are enabled.
         unsafe {
-            let n = normals32(philox8(start / 4 + 8 * s as u64, draw, key));
-            T::noise32(c.src.add(32 * s), c.dst.add(32 * s), n, mean, stddev, op);
+            let [a, b] = philox8::<2>(start / 4 + 16 * s as u64, draw, key);
+            T::noise32(
+                c.src.add(64 * s),
+                c.dst.add(64 * s),
+                normals32(a),
+                mean,
+                stddev,
+                op,
+            );
+            T::noise32(
+                c.src.add(64 * s + 32),
+                c.dst.add(64 * s + 32),
+                normals32(b),
+                mean,
+                stddev,
+                op,
+            );
         }
     }
-    let done = 32 * steps;
+    let done = 64 * steps;
     if done < c.len {
         // SAFETY: the rest of the chunk.
         unsafe {
@@ -464,7 +496,7 @@ pub(crate) fn philox8_lane(block: u64, draw: u64, seed: u64, lane: usize) -> [u3
         let mut out = [[0u32; 8]; 4];
         // SAFETY: AVX2 is enabled; each store writes 8 u32 into an [u32; 8].
         unsafe {
-            let w = philox8(block, draw, key_of_seed(seed));
+            let [w] = philox8::<1>(block, draw, key_of_seed(seed));
             for j in 0..4 {
                 _mm256_storeu_si256(out[j].as_mut_ptr().cast(), w[j]);
             }

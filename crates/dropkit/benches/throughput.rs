@@ -1,0 +1,249 @@
+//! Throughput of every layer against the memory roofline, measured in one run.
+//!
+//! For each layer x {forward (allocating), forward_into (reused buffer), backward (into a
+//! reused buffer)} x {f32 64 MiB, f32 1 MiB, f64 64 MiB} x {1 thread, all threads}: the median
+//! of 11 timed repeats (after one warm-up), GB/s counting bytes read + written, G elements/s,
+//! and the ratio to the matching baseline timed in the same run and with the same threads: a
+//! plain copy into a reused buffer (forward_into, backward), or a copy into a freshly
+//! allocated buffer (forward).
+//!
+//! `cargo bench -p dropkit --bench throughput` prints a table; `-- --json` prints one JSON
+//! object per line. `-- --quick` runs only the 64 MiB f32 rows.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use dropkit::{
+    set_num_threads, Dropout, Element, GaussianDropout, GaussianNoise, GeneratorKind, Module,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+};
+use ndarray::{Array, ArrayD, IxDyn};
+use rayon::prelude::*;
+
+const REPEATS: usize = 11;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("finite times"));
+    v[v.len() / 2]
+}
+
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..REPEATS)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+/// A plain copy into a reused buffer, on `pool`.
+fn copy_reused<T: Element>(pool: &rayon::ThreadPool, src: &[T], dst: &mut [T]) {
+    pool.install(|| {
+        dst.par_chunks_mut(1 << 16)
+            .zip(src.par_chunks(1 << 16))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+    });
+}
+
+/// A copy into a freshly allocated buffer, on `pool`.
+fn copy_fresh<T: Element>(pool: &rayon::ThreadPool, src: &[T]) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(src.len());
+    pool.install(|| {
+        v.spare_capacity_mut()
+            .par_chunks_mut(1 << 16)
+            .zip(src.par_chunks(1 << 16))
+            .for_each(|(d, s)| {
+                for (d, &s) in d.iter_mut().zip(s) {
+                    d.write(s);
+                }
+            });
+    });
+    // SAFETY: every element of the spare capacity was written above.
+    unsafe { v.set_len(src.len()) };
+    v
+}
+
+enum AnyLayer {
+    Dropout(Dropout),
+    GaussianDropout(GaussianDropout),
+    GaussianNoise(GaussianNoise),
+    Spatial1(SpatialDropout1D),
+    Spatial2(SpatialDropout2D),
+    Spatial3(SpatialDropout3D),
+}
+
+macro_rules! each {
+    ($layer:expr, $l:ident => $body:expr) => {
+        match $layer {
+            AnyLayer::Dropout($l) => $body,
+            AnyLayer::GaussianDropout($l) => $body,
+            AnyLayer::GaussianNoise($l) => $body,
+            AnyLayer::Spatial1($l) => $body,
+            AnyLayer::Spatial2($l) => $body,
+            AnyLayer::Spatial3($l) => $body,
+        }
+    };
+}
+
+fn layers() -> Vec<(&'static str, AnyLayer)> {
+    vec![
+        ("Dropout", AnyLayer::Dropout(Dropout::new(0.3).expect("p"))),
+        (
+            "GaussianDropout",
+            AnyLayer::GaussianDropout(GaussianDropout::new(0.3).expect("rate")),
+        ),
+        (
+            "GaussianNoise",
+            AnyLayer::GaussianNoise(GaussianNoise::new(0.2).expect("stddev")),
+        ),
+        (
+            "SpatialDropout1D",
+            AnyLayer::Spatial1(SpatialDropout1D::new(0.3).expect("p")),
+        ),
+        (
+            "SpatialDropout2D",
+            AnyLayer::Spatial2(SpatialDropout2D::new(0.3).expect("p")),
+        ),
+        (
+            "SpatialDropout3D",
+            AnyLayer::Spatial3(SpatialDropout3D::new(0.3).expect("p")),
+        ),
+    ]
+}
+
+/// An input shape of `elements` elements that `layer` takes.
+fn shape(layer: &str, elements: usize) -> Vec<usize> {
+    let maps = 64; // (N, C) = (maps / 8, 8) ... enough maps for the mask to matter
+    let inner = elements / maps;
+    match layer {
+        "SpatialDropout1D" => vec![8, inner, 8],
+        "SpatialDropout2D" => vec![8, 8, inner / 64, 64],
+        "SpatialDropout3D" => vec![8, 8, inner / 256, 16, 16],
+        _ => vec![elements],
+    }
+}
+
+struct Row {
+    layer: &'static str,
+    op: &'static str,
+    dtype: &'static str,
+    elements: usize,
+    threads: usize,
+    median_s: f64,
+    bytes: f64,
+    baseline_s: f64,
+}
+
+fn measure<T: Element>(bytes_each: usize, elements: usize, threads: usize, rows: &mut Vec<Row>) {
+    set_num_threads(threads).expect("threads");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    let src: Vec<T> = (0..elements)
+        .map(|i| T::from_f64((i % 1000) as f64 * 0.001 + 0.5))
+        .collect();
+    let mut dst = vec![T::zero(); elements];
+    let moved = (2 * elements * bytes_each) as f64;
+    let copy_reused_s = time(|| copy_reused(&pool, &src, &mut dst));
+    let copy_fresh_s = time(|| {
+        black_box(copy_fresh(&pool, &src));
+    });
+    for (name, mut layer) in layers() {
+        let x: ArrayD<T> =
+            Array::from_shape_vec(IxDyn(&shape(name, elements)), src.clone()).expect("shape");
+        let mut out = ArrayD::<T>::zeros(x.raw_dim());
+        each!(&mut layer, l => { l.set_seed(7, GeneratorKind::Philox); });
+        let fwd = each!(&mut layer, l => time(|| { black_box(l.forward(&x).expect("forward")); }));
+        let into = each!(&mut layer, l => time(|| l.forward_into(&x, out.view_mut()).expect("forward_into")));
+        let bwd = each!(&mut layer, l => time(|| l.backward_into(&x, &x, out.view_mut()).expect("backward")));
+        for (op, t, base) in [
+            ("forward", fwd, copy_fresh_s),
+            ("forward_into", into, copy_reused_s),
+            ("backward", bwd, copy_reused_s),
+        ] {
+            rows.push(Row {
+                layer: name,
+                op,
+                dtype: T::NAME,
+                elements,
+                threads,
+                median_s: t,
+                bytes: moved,
+                baseline_s: base,
+            });
+        }
+    }
+    rows.push(Row {
+        layer: "copy",
+        op: "forward_into",
+        dtype: T::NAME,
+        elements,
+        threads,
+        median_s: copy_reused_s,
+        bytes: moved,
+        baseline_s: copy_reused_s,
+    });
+    rows.push(Row {
+        layer: "copy",
+        op: "forward",
+        dtype: T::NAME,
+        elements,
+        threads,
+        median_s: copy_fresh_s,
+        bytes: moved,
+        baseline_s: copy_fresh_s,
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let quick = args.iter().any(|a| a == "--quick");
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut thread_counts = vec![1];
+    if all > 1 {
+        thread_counts.push(all);
+    }
+    let mut rows = Vec::new();
+    for &threads in &thread_counts {
+        measure::<f32>(4, 16 << 20, threads, &mut rows);
+        if !quick {
+            measure::<f32>(4, 1 << 18, threads, &mut rows);
+            measure::<f64>(8, 8 << 20, threads, &mut rows);
+        }
+    }
+    if json {
+        for r in &rows {
+            println!(
+                "{{\"layer\": \"{}\", \"op\": \"{}\", \"dtype\": \"{}\", \"elements\": {}, \"threads\": {}, \"median_s\": {:.6e}, \"gbps\": {:.3}, \"ratio_to_copy\": {:.3}}}",
+                r.layer, r.op, r.dtype, r.elements, r.threads, r.median_s, r.bytes / r.median_s / 1e9, r.baseline_s / r.median_s
+            );
+        }
+        return;
+    }
+    println!("dropkit throughput: median of {REPEATS}, GB/s = bytes read + written; ratio = copy time / op time (same run, same threads)");
+    println!(
+        "{:<17} {:<13} {:<5} {:>6} {:>3} {:>10} {:>7} {:>8} {:>6}",
+        "layer", "op", "dtype", "MiB", "thr", "median ms", "GB/s", "Gelem/s", "ratio"
+    );
+    for r in &rows {
+        let bytes_each = if r.dtype == "float32" { 4 } else { 8 };
+        println!(
+            "{:<17} {:<13} {:<5} {:>6} {:>3} {:>10.3} {:>7.1} {:>8.2} {:>6.2}",
+            r.layer,
+            r.op,
+            if r.dtype == "float32" { "f32" } else { "f64" },
+            r.elements * bytes_each >> 20,
+            r.threads,
+            r.median_s * 1e3,
+            r.bytes / r.median_s / 1e9,
+            r.elements as f64 / r.median_s / 1e9,
+            r.baseline_s / r.median_s
+        );
+    }
+}

@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod alloc;
 pub mod element;
 pub mod error;
 mod kernels;

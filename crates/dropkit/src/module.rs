@@ -37,6 +37,12 @@ impl<T: Copy> FlatIo<'_, T> {
     }
 }
 
+/// A fresh output array (see [`crate::alloc`]: untouched zero pages, huge pages when large).
+fn fresh<T: Element, D: Dimension>(dim: D) -> Array<T, D> {
+    let n = dim.size();
+    Array::from_shape_vec(dim, crate::alloc::zeroed(n)).expect("the buffer has the shape's size")
+}
+
 /// A layer with BigDL's module API: forward, backward, training and evaluation modes.
 ///
 /// Layers are not generic over the element type: one layer serves `f32` and `f64` arrays
@@ -150,7 +156,7 @@ pub trait Module {
         input: &ArrayBase<S, D>,
     ) -> Result<Array<T, D>> {
         let x = input.as_standard_layout();
-        let mut out = Array::zeros(x.raw_dim());
+        let mut out = fresh(x.raw_dim());
         let src = x.as_slice().expect("standard layout");
         let dst = out.as_slice_mut().expect("standard layout");
         self.forward_flat(input.shape(), FlatIo::Copy { src, dst })?;
@@ -173,7 +179,7 @@ pub trait Module {
         if let Some(dst) = output.as_slice_mut() {
             return self.forward_flat(input.shape(), FlatIo::Copy { src, dst });
         }
-        let mut tmp = Array::zeros(x.raw_dim());
+        let mut tmp = fresh(x.raw_dim());
         let dst = tmp.as_slice_mut().expect("standard layout");
         self.forward_flat(input.shape(), FlatIo::Copy { src, dst })?;
         output.assign(&tmp);
@@ -211,7 +217,7 @@ pub trait Module {
         grad_output: &ArrayBase<S2, D>,
     ) -> Result<Array<T, D>> {
         let g = grad_output.as_standard_layout();
-        let mut out = Array::zeros(g.raw_dim());
+        let mut out = fresh(g.raw_dim());
         let src = g.as_slice().expect("standard layout");
         let dst = out.as_slice_mut().expect("standard layout");
         self.backward_flat(
@@ -247,7 +253,7 @@ pub trait Module {
                 FlatIo::Copy { src, dst },
             );
         }
-        let mut tmp = Array::zeros(g.raw_dim());
+        let mut tmp = fresh(g.raw_dim());
         let dst = tmp.as_slice_mut().expect("standard layout");
         self.backward_flat(
             input.shape(),

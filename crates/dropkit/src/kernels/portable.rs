@@ -79,24 +79,51 @@ pub(crate) unsafe fn apply_mask<T: Element>(
             }
         }
         MaskMap::ChannelsLast { channels, inner } => {
-            let first = start;
-            let (mut n, mut pixel, mut ch) = (
-                first / (inner * channels),
-                (first / channels) % inner,
-                first % channels,
-            );
-            for k in 0..c.len {
-                unsafe { run(c, k, 1, bit(n * channels + ch), kept) };
-                ch += 1;
-                if ch == channels {
-                    ch = 0;
-                    pixel += 1;
-                    if pixel == inner {
-                        pixel = 0;
-                        n += 1;
-                    }
+            // Within one sample the keep pattern repeats every C elements: expand it to a
+            // period of at least 256 elements and apply it run by run.
+            let period = channels * 256usize.div_ceil(channels);
+            let per_sample = inner * channels;
+            let mut pattern: Vec<bool> = Vec::with_capacity(period);
+            let mut sample = usize::MAX;
+            let mut k = 0;
+            while k < c.len {
+                let i = start + k;
+                let n = i / per_sample;
+                if n != sample {
+                    sample = n;
+                    pattern.clear();
+                    pattern.extend((0..period).map(|j| bit(n * channels + j % channels)));
                 }
+                let phase = (i % per_sample) % period;
+                let len = (period - phase)
+                    .min(per_sample - i % per_sample)
+                    .min(c.len - k);
+                unsafe { select(c, k, &pattern[phase..phase + len], kept) };
+                k += len;
             }
+        }
+    }
+}
+
+/// Elements `k .. k + keep.len()`: `kept` applied where `keep`, zero elsewhere.
+///
+/// # Safety
+/// `k + keep.len() <= c.len`.
+#[inline(always)]
+unsafe fn select<T: Element>(c: Chunk<T>, k: usize, keep: &[bool], kept: Kept<T>) {
+    let f = |x: T, keep: bool| if keep { kept.apply(x) } else { T::zero() };
+    // SAFETY: the range is inside the chunk; in place it is one buffer, else two distinct ones.
+    unsafe {
+        if c.src == c.dst.cast_const() {
+            let buf = std::slice::from_raw_parts_mut(c.dst.add(k), keep.len());
+            buf.iter_mut().zip(keep).for_each(|(v, &m)| *v = f(*v, m));
+        } else {
+            let src = std::slice::from_raw_parts(c.src.add(k), keep.len());
+            let dst = std::slice::from_raw_parts_mut(c.dst.add(k), keep.len());
+            dst.iter_mut()
+                .zip(src)
+                .zip(keep)
+                .for_each(|((d, &x), &m)| *d = f(x, m));
         }
     }
 }
@@ -107,15 +134,19 @@ pub(crate) unsafe fn apply_mask<T: Element>(
 /// `k + len <= c.len`.
 #[inline(always)]
 unsafe fn run<T: Element>(c: Chunk<T>, k: usize, len: usize, keep: bool, kept: Kept<T>) {
-    for j in k..k + len {
-        // SAFETY: j < c.len by the caller's bound.
-        unsafe {
-            let y = if keep {
-                kept.apply(c.src.add(j).read())
-            } else {
-                T::zero()
-            };
-            c.dst.add(j).write(y);
+    // SAFETY: the range is inside the chunk; in place it is one buffer, else two distinct ones.
+    unsafe {
+        if !keep {
+            std::ptr::write_bytes(c.dst.add(k), 0, len);
+        } else if c.src == c.dst.cast_const() {
+            let buf = std::slice::from_raw_parts_mut(c.dst.add(k), len);
+            buf.iter_mut().for_each(|v| *v = kept.apply(*v));
+        } else {
+            let src = std::slice::from_raw_parts(c.src.add(k), len);
+            let dst = std::slice::from_raw_parts_mut(c.dst.add(k), len);
+            dst.iter_mut()
+                .zip(src)
+                .for_each(|(d, &x)| *d = kept.apply(x));
         }
     }
 }

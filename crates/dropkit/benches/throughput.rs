@@ -247,7 +247,7 @@ fn main() {
             r.layer,
             r.op,
             if r.dtype == "float32" { "f32" } else { "f64" },
-            r.elements * bytes_each >> 20,
+            (r.elements * bytes_each) >> 20,
             r.threads,
             r.median_s * 1e3,
             r.bytes / r.median_s / 1e9,

@@ -325,7 +325,8 @@ pub(crate) fn apply_mask_with<T: Element>(
 }
 
 /// Element-wise Dropout with fresh randomness: draws the mask, applies it, and returns it
-/// when `keep` is set.
+/// when `keep` is set. A replayed draw gives the same mask (a BigDL stream replays from its
+/// saved state).
 pub(crate) fn dropout<T: Element>(
     io: FlatIo<'_, T>,
     r: &mut Randomness<'_>,

@@ -13,7 +13,6 @@ use crate::kernels::{self, Kept, MaskMap};
 use crate::layers::common::{BackwardPlan, LayerCore, Saved};
 use crate::mask::MaskStorage;
 use crate::module::{FlatIo, Module};
-use crate::rng::Randomness;
 use crate::Element;
 
 /// Element-wise Dropout.
@@ -176,10 +175,10 @@ impl Module for Dropout {
         let p = self.p;
         let kept = self.forward_kept(p);
         let store = self.storage == MaskStorage::Bits;
-        let (bits, draw) = self.core.rng.draw(|r| {
-            let keep = store || matches!(r, Randomness::Stream(_));
-            kernels::dropout(io, r, p, kept, keep)
-        });
+        let (bits, draw) = self
+            .core
+            .rng
+            .draw(|r| kernels::dropout(io, r, p, kept, store));
         self.core.record_train(Saved {
             shape: shape.to_vec(),
             p,

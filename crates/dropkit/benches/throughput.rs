@@ -2,7 +2,7 @@
 //!
 //! For each layer x {forward (allocating), forward_into (reused buffer), backward (into a
 //! reused buffer)} x {f32 64 MiB, f32 1 MiB, f64 64 MiB} x {1 thread, all threads}: the median
-//! of 11 timed repeats (after one warm-up), GB/s counting bytes read + written, G elements/s,
+//! of 11 timed repeats (110 for the 1 MiB size) after one warm-up, GB/s counting bytes read + written, G elements/s,
 //! and the ratio to the matching baseline timed in the same run and with the same threads: a
 //! plain copy into a reused buffer (forward_into, backward), or a copy into a freshly
 //! allocated buffer (forward; huge-page advised from 4 MiB, as dropkit's outputs are).
@@ -20,6 +20,7 @@ use dropkit::{
 use ndarray::{Array, ArrayD, IxDyn};
 use rayon::prelude::*;
 
+/// Timed repeats of a 64 MiB operation; small ones repeat more (see `time`).
 const REPEATS: usize = 11;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -27,10 +28,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn time(mut f: impl FnMut()) -> f64 {
+fn time(elements: usize, mut f: impl FnMut()) -> f64 {
     f();
+    let repeats = if elements < 1 << 20 {
+        10 * REPEATS
+    } else {
+        REPEATS
+    };
     median(
-        (0..REPEATS)
+        (0..repeats)
             .map(|_| {
                 let t = Instant::now();
                 f();
@@ -42,6 +48,10 @@ fn time(mut f: impl FnMut()) -> f64 {
 
 /// A plain copy into a reused buffer, on `pool`.
 fn copy_reused<T: Element>(pool: &rayon::ThreadPool, src: &[T], dst: &mut [T]) {
+    if pool.current_num_threads() == 1 {
+        dst.copy_from_slice(src);
+        return;
+    }
     pool.install(|| {
         dst.par_chunks_mut(1 << 16)
             .zip(src.par_chunks(1 << 16))
@@ -53,8 +63,11 @@ fn copy_reused<T: Element>(pool: &rayon::ThreadPool, src: &[T], dst: &mut [T]) {
 /// outputs (zeroed, advised as huge pages from 4 MiB on, like numpy's allocations), so the
 /// ratio measures the kernel rather than the allocator.
 fn copy_fresh<T: Element>(pool: &rayon::ThreadPool, src: &[T]) -> Vec<T> {
-    let mut v: Vec<T> = Vec::with_capacity(src.len());
     let bytes = std::mem::size_of_val(src);
+    if pool.current_num_threads() == 1 && bytes < 4 << 20 {
+        return src.to_vec();
+    }
+    let mut v: Vec<T> = Vec::with_capacity(src.len());
     if bytes >= 4 << 20 {
         let start = (v.as_mut_ptr() as usize + 4095) & !4095;
         let len = (v.as_mut_ptr() as usize + bytes - start) & !4095;
@@ -158,8 +171,8 @@ fn measure<T: Element>(bytes_each: usize, elements: usize, threads: usize, rows:
         .collect();
     let mut dst = vec![T::zero(); elements];
     let moved = (2 * elements * bytes_each) as f64;
-    let copy_reused_s = time(|| copy_reused(&pool, &src, &mut dst));
-    let copy_fresh_s = time(|| {
+    let copy_reused_s = time(elements, || copy_reused(&pool, &src, &mut dst));
+    let copy_fresh_s = time(elements, || {
         black_box(copy_fresh(&pool, &src));
     });
     for (name, mut layer) in layers() {
@@ -167,9 +180,9 @@ fn measure<T: Element>(bytes_each: usize, elements: usize, threads: usize, rows:
             Array::from_shape_vec(IxDyn(&shape(name, elements)), src.clone()).expect("shape");
         let mut out = ArrayD::<T>::zeros(x.raw_dim());
         each!(&mut layer, l => { l.set_seed(7, GeneratorKind::Philox); });
-        let fwd = each!(&mut layer, l => time(|| { black_box(l.forward(&x).expect("forward")); }));
-        let into = each!(&mut layer, l => time(|| l.forward_into(&x, out.view_mut()).expect("forward_into")));
-        let bwd = each!(&mut layer, l => time(|| l.backward_into(&x, &x, out.view_mut()).expect("backward")));
+        let fwd = each!(&mut layer, l => time(elements, || { black_box(l.forward(&x).expect("forward")); }));
+        let into = each!(&mut layer, l => time(elements, || l.forward_into(&x, out.view_mut()).expect("forward_into")));
+        let bwd = each!(&mut layer, l => time(elements, || l.backward_into(&x, &x, out.view_mut()).expect("backward")));
         for (op, t, base) in [
             ("forward", fwd, copy_fresh_s),
             ("forward_into", into, copy_reused_s),
@@ -235,7 +248,7 @@ fn main() {
         }
         return;
     }
-    println!("dropkit throughput: median of {REPEATS}, GB/s = bytes read + written; ratio = copy time / op time (same run, same threads)");
+    println!("dropkit throughput: median of {REPEATS} (1 MiB: {}), GB/s = bytes read + written; ratio = copy time / op time (same run, same threads)", 10 * REPEATS);
     println!(
         "{:<17} {:<13} {:<5} {:>6} {:>3} {:>10} {:>7} {:>8} {:>6}",
         "layer", "op", "dtype", "MiB", "thr", "median ms", "GB/s", "Gelem/s", "ratio"

@@ -7,7 +7,7 @@
 
 use dropkit::{
     DataFormat, Dropout, Element, GaussianDropout, GaussianNoise, GeneratorKind, GeneratorState,
-    Module, Result, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    MaskStorage, Module, Result, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewMut, Data, Dimension, IxDyn};
 
@@ -80,6 +80,8 @@ pub enum Kind {
     Dropout,
     /// `Dropout(p, inplace = false, scale = false)`.
     DropoutNoScale,
+    /// `Dropout(p)` storing no mask (`MaskStorage::Regenerate`).
+    DropoutRegenerate,
     /// `GaussianDropout(p)` (p used as the rate).
     GaussianDropout,
     /// `GaussianNoise(p)` (p used as the stddev).
@@ -99,9 +101,10 @@ pub enum Kind {
 }
 
 /// All configurations.
-pub const ALL_KINDS: [Kind; 10] = [
+pub const ALL_KINDS: [Kind; 11] = [
     Kind::Dropout,
     Kind::DropoutNoScale,
+    Kind::DropoutRegenerate,
     Kind::GaussianDropout,
     Kind::GaussianNoise,
     Kind::Spatial1D,
@@ -118,6 +121,11 @@ impl Kind {
         match self {
             Kind::Dropout => Layer::Dropout(Dropout::new(p).unwrap()),
             Kind::DropoutNoScale => Layer::Dropout(Dropout::with_options(p, false, false).unwrap()),
+            Kind::DropoutRegenerate => Layer::Dropout(
+                Dropout::new(p)
+                    .unwrap()
+                    .with_mask_storage(MaskStorage::Regenerate),
+            ),
             Kind::GaussianDropout => Layer::GaussianDropout(GaussianDropout::new(p).unwrap()),
             Kind::GaussianNoise => Layer::GaussianNoise(GaussianNoise::new(p).unwrap()),
             Kind::Spatial1D => Layer::Spatial1D(SpatialDropout1D::new(p).unwrap()),
@@ -146,7 +154,11 @@ impl Kind {
     pub fn is_spatial(self) -> bool {
         !matches!(
             self,
-            Kind::Dropout | Kind::DropoutNoScale | Kind::GaussianDropout | Kind::GaussianNoise
+            Kind::Dropout
+                | Kind::DropoutNoScale
+                | Kind::DropoutRegenerate
+                | Kind::GaussianDropout
+                | Kind::GaussianNoise
         )
     }
 

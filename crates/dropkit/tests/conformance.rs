@@ -644,28 +644,25 @@ fn set_p_applies_from_the_next_forward() {
     for gen in GENERATORS {
         let x = data::<f64>(&[9, 11], 1);
         let g = data::<f64>(&[9, 11], 2);
-        let mut layer = Dropout::new(0.5).unwrap();
-        layer.set_seed(8, gen);
-        let mut oracle = Oracle::new(gen, 8);
-        let keep0 = oracle.keep(x.len(), 0.5);
-        layer.forward(&x).unwrap();
-        layer.set_p(0.8).unwrap();
-        assert_eq!(layer.p(), 0.8);
-        // Backward differentiates the forward: its mask and its p.
-        let want = zip_map(&g, &keep0, |g, k| if k { g * 2.0 } else { 0.0 });
-        assert_same_bits(
-            &layer.backward(&x, &g).unwrap(),
-            &want,
-            "Dropout bwd after set_p",
-        );
-        let keep1 = oracle.keep(x.len(), 0.8);
-        let k = 1.0 - 0.8f64;
-        let want = zip_map(&x, &keep1, |x, keep| if keep { x / k } else { 0.0 });
-        assert_same_bits(
-            &layer.forward(&x).unwrap(),
-            &want,
-            "Dropout fwd after set_p",
-        );
+        for storage in [MaskStorage::Bits, MaskStorage::Regenerate] {
+            let what = format!("Dropout {gen:?} {storage:?}");
+            let mut layer = Dropout::new(0.5).unwrap().with_mask_storage(storage);
+            layer.set_seed(8, gen);
+            let mut oracle = Oracle::new(gen, 8);
+            let keep0 = oracle.keep(x.len(), 0.5);
+            layer.forward(&x).unwrap();
+            layer.set_p(0.8).unwrap();
+            assert_eq!(layer.p(), 0.8);
+            // Backward differentiates the forward: its mask and its p.
+            let want = zip_map(&g, &keep0, |g, k| if k { g * 2.0 } else { 0.0 });
+            let got = layer.backward(&x, &g).unwrap();
+            assert_same_bits(&got, &want, &format!("{what}: backward after set_p"));
+            let keep1 = oracle.keep(x.len(), 0.8);
+            let k = 1.0 - 0.8f64;
+            let want = zip_map(&x, &keep1, |x, keep| if keep { x / k } else { 0.0 });
+            let got = layer.forward(&x).unwrap();
+            assert_same_bits(&got, &want, &format!("{what}: forward after set_p"));
+        }
         // Evaluation without scale uses the new p too.
         let mut layer = Dropout::with_options(0.5, false, false).unwrap();
         layer.set_p(0.25).unwrap().evaluate();
@@ -769,5 +766,58 @@ fn layers_without_a_seed_use_the_default_generator_draw_by_draw() {
             "after use_default_generator",
         );
         assert_ne!(dropkit::rng::default_state(), before);
+    }
+}
+
+#[test]
+fn draw_indices_past_2_to_the_32_reach_the_counter() {
+    // The draw index is the counter's high half, all 64 bits of it (a replayed state can be
+    // anywhere). The second forward takes the next draw, across the 2^32 boundary.
+    let x = data::<f32>(&[9, 7], 3);
+    let g = data::<f32>(&[9, 7], 4);
+    let start = (1u64 << 32) - 1;
+    for kind in [
+        Kind::Dropout,
+        Kind::DropoutRegenerate,
+        Kind::GaussianDropout,
+        Kind::Spatial1D,
+    ] {
+        let mut layer = kind.make(0.5);
+        layer.set_generator_state(dropkit::GeneratorState::Philox {
+            seed: 3,
+            draw: start,
+        });
+        let mut oracle = Oracle::new(GeneratorKind::Philox, 3);
+        oracle.draw = start;
+        for step in 0..2 {
+            let what = format!("{kind:?} draw {}", start + step);
+            let (want_y, want_g) = match kind {
+                Kind::GaussianDropout => {
+                    let n = oracle.noise::<f32>(x.len(), 1.0, 1.0);
+                    (zip_map(&x, &n, |x, n| x * n), zip_map(&g, &n, |g, n| g * n))
+                }
+                Kind::Spatial1D => {
+                    let (len, idx) = spatial_mask_index(kind, x.shape());
+                    let keep = oracle.keep(len, 0.5);
+                    let m: Vec<bool> = idx.iter().map(|&i| keep[i]).collect();
+                    let f = |v: f32, k: bool| if k { v } else { 0.0 };
+                    (zip_map(&x, &m, f), zip_map(&g, &m, f))
+                }
+                _ => {
+                    let keep = oracle.keep(x.len(), 0.5);
+                    let f = |v: f32, k: bool| if k { v * 2.0 } else { 0.0 };
+                    (zip_map(&x, &keep, f), zip_map(&g, &keep, f))
+                }
+            };
+            assert_same_bits(&layer.forward(&x).unwrap(), &want_y, &what);
+            assert_same_bits(&layer.backward(&x, &g).unwrap(), &want_g, &what);
+        }
+        assert_eq!(
+            layer.generator_state(),
+            dropkit::GeneratorState::Philox {
+                seed: 3,
+                draw: start + 2
+            }
+        );
     }
 }

@@ -586,8 +586,8 @@ fn p_zero_is_the_bit_exact_identity() {
 
 #[test]
 fn gaussian_noise_with_zero_stddev_keeps_values() {
-    // stddev = 0 is the identity in value: x + 0 (a -0.0 input may come out as +0.0, as
-    // with x + 0 in any framework; see the report). NaN stays NaN.
+    // stddev = 0 is the identity in value (the layer adds a zero noise, and -0.0 + 0.0 is
+    // +0.0, so only values are compared). NaN stays NaN.
     for gen in GENERATORS {
         let x = identity_data::<f32>(&[5, 7]);
         let mut layer = GaussianNoise::new(0.0).unwrap();

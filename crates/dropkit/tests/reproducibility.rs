@@ -556,7 +556,7 @@ fn replay<T: Float>(kind: Kind, gen: GeneratorKind) {
             matches!(
                 state,
                 GeneratorState::BigDl {
-                    normal_cached: true,
+                    pending_pair: Some(_),
                     ..
                 }
             ),
@@ -634,7 +634,7 @@ fn generator_states_count_draws_and_words() {
     let want = GeneratorState::BigDl {
         seed: 7,
         words: 126,
-        normal_cached: false,
+        pending_pair: None,
     };
     assert_eq!(d.generator_state(), want);
     // BigDL Spatial: one word per (sample, channel).
@@ -655,7 +655,7 @@ fn generator_states_count_draws_and_words() {
         GeneratorState::BigDl {
             seed: 9,
             words: 64,
-            normal_cached: true
+            pending_pair: Some(62)
         }
     );
     n.forward(&x).unwrap();
@@ -665,7 +665,7 @@ fn generator_states_count_draws_and_words() {
         GeneratorState::BigDl {
             seed: 9,
             words: 126,
-            normal_cached: false
+            pending_pair: None
         }
     );
 }
@@ -690,7 +690,7 @@ fn default_generator_seeding_state_and_atomic_draws() {
             GeneratorKind::BigDl => GeneratorState::BigDl {
                 seed: 31337,
                 words: 0,
-                normal_cached: false,
+                pending_pair: None,
             },
         };
         assert_eq!(start, want_start);
@@ -769,7 +769,7 @@ fn default_generator_seeding_state_and_atomic_draws() {
                 GeneratorState::BigDl {
                     seed: 99,
                     words: 128 * 256,
-                    normal_cached: false
+                    pending_pair: None
                 }
             ),
         }
@@ -821,4 +821,50 @@ fn layers_with_own_seeds_ignore_the_default_generator() {
         out
     };
     assert_eq!(run(1), run(2));
+}
+
+#[test]
+fn bigdl_state_replays_a_cached_normal_after_other_draws() {
+    // The pending pair is not the last two words: a Bernoulli draw came after it.
+    let _guard = lock_globals();
+    set_seed(5, GeneratorKind::BigDl);
+    let one = Array::from_elem(IxDyn(&[1]), 0.0f64);
+    let three = Array::from_elem(IxDyn(&[3]), 1.0f64);
+    let mut noise = GaussianNoise::new(1.0).unwrap();
+    let mut drop = Dropout::new(0.5).unwrap();
+    noise.forward(&one).unwrap(); // words 1-2: a Box-Muller pair, sin half cached
+    drop.forward(&three).unwrap(); // words 3-5: Bernoulli draws; the cache is still pending
+    let state = default_state();
+    assert_eq!(
+        state,
+        GeneratorState::BigDl {
+            seed: 5,
+            words: 5,
+            pending_pair: Some(0)
+        }
+    );
+    let a = noise.forward(&one).unwrap();
+    set_default_state(state);
+    let b = noise.forward(&one).unwrap();
+    assert_same_bits(&b, &a, "replayed normal after a state round trip");
+}
+
+#[test]
+fn bigdl_regenerate_keeps_the_stream_state_not_the_mask() {
+    let x = Array::from_elem(IxDyn(&[1 << 20]), 1.0f32);
+    let mut d = Dropout::new(0.5)
+        .unwrap()
+        .with_mask_storage(MaskStorage::Regenerate);
+    d.set_seed(1, GeneratorKind::BigDl);
+    let y = d.forward(&x).unwrap();
+    let s = d.saved_bytes();
+    assert!(
+        s <= 4096,
+        "{s} bytes kept for 2^20 elements with MaskStorage::Regenerate"
+    );
+    assert_eq!(
+        d.backward(&x, &x).unwrap(),
+        y,
+        "the replayed stream gives the forward's mask"
+    );
 }

@@ -54,15 +54,15 @@ pub enum GeneratorState {
         /// The next draw index.
         draw: u64,
     },
-    /// BigDL's MT19937 stream: the seed, the 32-bit words consumed so far, and whether the
-    /// second normal of a Box-Muller pair is pending.
+    /// BigDL's MT19937 stream: the seed, the 32-bit words consumed so far, and where the
+    /// Box-Muller pair whose second normal is pending starts, if one is.
     BigDl {
         /// The seed (only its low 32 bits are used, as in BigDL).
         seed: u64,
         /// Words consumed since seeding.
         words: u64,
-        /// Whether a cached normal is pending.
-        normal_cached: bool,
+        /// The words consumed before the pair whose cached normal is pending, if any.
+        pending_pair: Option<u64>,
     },
 }
 
@@ -107,7 +107,7 @@ impl Generator {
             Generator::BigDl(s) => GeneratorState::BigDl {
                 seed: s.seed(),
                 words: s.words(),
-                normal_cached: s.normal_cached(),
+                pending_pair: s.pending_pair(),
             },
         }
     }
@@ -123,8 +123,8 @@ impl Generator {
             GeneratorState::BigDl {
                 seed,
                 words,
-                normal_cached,
-            } => Generator::BigDl(BigDlStream::at_position(seed, words, normal_cached)),
+                pending_pair,
+            } => Generator::BigDl(BigDlStream::at_position(seed, words, pending_pair)),
         }
     }
 
@@ -313,7 +313,7 @@ mod tests {
             GeneratorState::BigDl {
                 seed: 5,
                 words: 20,
-                normal_cached: false
+                pending_pair: None
             }
         );
     }

@@ -87,6 +87,8 @@ pub struct BigDlStream {
     mt: Mt19937,
     words: u64,
     cached: Option<f64>,
+    /// Words consumed before the pair whose second normal is `cached`.
+    pending_at: Option<u64>,
 }
 
 impl BigDlStream {
@@ -97,6 +99,7 @@ impl BigDlStream {
             mt: Mt19937::new(seed as u32),
             words: 0,
             cached: None,
+            pending_at: None,
         }
     }
 
@@ -110,27 +113,31 @@ impl BigDlStream {
         self.words
     }
 
-    /// Whether the second normal of a Box-Muller pair is waiting.
-    pub fn normal_cached(&self) -> bool {
-        self.cached.is_some()
+    /// Where the Box-Muller pair whose second normal is still to come starts (the words
+    /// consumed before it), if one is pending.
+    pub fn pending_pair(&self) -> Option<u64> {
+        self.cached.and(self.pending_at)
     }
 
-    /// Rebuilds the stream at a position: seeded with `seed`, `words` words consumed, and
-    /// (when `normal_cached`) the last two words being a Box-Muller pair whose second normal
-    /// is still to come. Cost: proportional to `words`.
-    pub fn at_position(seed: u64, words: u64, normal_cached: bool) -> Self {
+    /// Rebuilds the stream at a position: seeded with `seed`, `words` words consumed, and a
+    /// pending second normal from the pair drawn at word `pending_pair` (which must satisfy
+    /// `pending_pair + 2 <= words`; otherwise no normal is pending). Cost: proportional to
+    /// `words`, as BigDL's stream has no jump-ahead.
+    pub fn at_position(seed: u64, words: u64, pending_pair: Option<u64>) -> Self {
         let mut s = BigDlStream::new(seed);
-        if normal_cached && words >= 2 {
-            for _ in 0..words - 2 {
-                s.next_u32();
-            }
+        let pair = pending_pair.filter(|&at| at.checked_add(2).is_some_and(|end| end <= words));
+        if let Some(at) = pair {
+            s.skip(at);
             s.normal(0.0, 1.0);
-        } else {
-            for _ in 0..words {
-                s.next_u32();
-            }
         }
+        s.skip(words - s.words);
         s
+    }
+
+    fn skip(&mut self, words: u64) {
+        for _ in 0..words {
+            self.next_u32();
+        }
     }
 
     /// The next raw word.
@@ -162,6 +169,7 @@ impl BigDlStream {
         let n = match self.cached.take() {
             Some(second) => second,
             None => {
+                self.pending_at = Some(self.words);
                 let x = self.uniform();
                 let y = self.uniform();
                 let rho = (-2.0 * (1.0 - y).ln()).sqrt();
@@ -224,9 +232,9 @@ mod tests {
     fn normal_pairs_share_two_words_and_positions_replay() {
         let mut s = BigDlStream::new(7);
         let a = s.normal(0.0, 1.0);
-        assert_eq!((s.words(), s.normal_cached()), (2, true));
+        assert_eq!((s.words(), s.pending_pair()), (2, Some(0)));
         let b = s.normal(0.0, 1.0);
-        assert_eq!((s.words(), s.normal_cached()), (2, false));
+        assert_eq!((s.words(), s.pending_pair()), (2, None));
         let mut t = BigDlStream::new(7);
         let (x, y) = (t.uniform(), t.uniform());
         let rho = (-2.0 * (1.0 - y).ln()).sqrt();
@@ -236,10 +244,14 @@ mod tests {
         let mut s = BigDlStream::new(9);
         s.next_u32();
         s.normal(1.0, 2.0);
-        let mut r = BigDlStream::at_position(9, s.words(), s.normal_cached());
+        s.next_u32(); // the pending pair is no longer the last two words
+        let mut r = BigDlStream::at_position(9, s.words(), s.pending_pair());
         for _ in 0..5 {
             assert_eq!(s.normal(1.0, 2.0), r.normal(1.0, 2.0));
         }
+        // An impossible position is taken without the pending normal, not a panic.
+        let r = BigDlStream::at_position(9, 3, Some(u64::MAX));
+        assert_eq!((r.words(), r.pending_pair()), (3, None));
     }
 
     #[test]

@@ -1,0 +1,2 @@
+//! GPU benchmark (written next).
+fn main() {}

@@ -45,6 +45,8 @@ impl CudaElement for f64 {
 /// ```
 pub struct DeviceTensor<T: CudaElement> {
     shape: Vec<usize>,
+    /// Number of elements (`data` has one more-than-needed element when this is 0).
+    len: usize,
     pub(crate) data: CudaSlice<T>,
     device: CudaDevice,
 }
@@ -74,17 +76,14 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// element before anything reads one.
     pub(crate) fn uninit(device: &CudaDevice, shape: &[usize]) -> Result<Self> {
         let n = element_count(shape)?;
-        let stream = device.stream();
-        let data = if n == 0 {
-            stream.null::<T>()
-        } else {
-            // SAFETY: the memory is uninitialized; every caller writes all `n` elements (a
-            // forward or backward kernel over the whole tensor) before it is read.
-            unsafe { stream.alloc::<T>(n) }
-        }
-        .map_err(|e| driver_error("allocating device memory", e))?;
+        // An empty tensor holds one unused element: CUDA does not allocate 0 bytes.
+        // SAFETY: the memory is uninitialized; every caller writes all `n` elements (a
+        // forward or backward kernel over the whole tensor) before it is read.
+        let data = unsafe { device.stream().alloc::<T>(n.max(1)) }
+            .map_err(|e| driver_error("allocating device memory", e))?;
         Ok(DeviceTensor {
             shape: shape.to_vec(),
+            len: n,
             data,
             device: device.clone(),
         })
@@ -96,15 +95,13 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// [`Error::Cuda`] when the allocation fails.
     pub fn zeros(device: &CudaDevice, shape: &[usize]) -> Result<Self> {
         let n = element_count(shape)?;
-        let stream = device.stream();
-        let data = if n == 0 {
-            stream.null::<T>()
-        } else {
-            stream.alloc_zeros::<T>(n)
-        }
-        .map_err(|e| driver_error("allocating device memory", e))?;
+        let data = device
+            .stream()
+            .alloc_zeros::<T>(n.max(1))
+            .map_err(|e| driver_error("allocating device memory", e))?;
         Ok(DeviceTensor {
             shape: shape.to_vec(),
+            len: n,
             data,
             device: device.clone(),
         })
@@ -158,12 +155,12 @@ impl<T: CudaElement> DeviceTensor<T> {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.len
     }
 
     /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
-        self.data.len() == 0
+        self.len == 0
     }
 
     /// The device holding the tensor.
@@ -221,7 +218,7 @@ impl<T: CudaElement> DeviceTensor<T> {
             .map_err(|e| driver_error("copying on the device", e))
     }
 
-    /// The cudarc buffer (for interop).
+    /// The cudarc buffer (for interop; it holds one element when the tensor is empty).
     pub fn cuda_slice(&self) -> &CudaSlice<T> {
         &self.data
     }
@@ -272,16 +269,11 @@ impl DeviceBits {
 
     /// A mask buffer whose words a kernel fills (every word is written).
     pub(crate) fn uninit(device: &CudaDevice, len: usize) -> Result<Self> {
-        let words = Self::word_count(len);
-        let stream = device.stream();
-        let words = if words == 0 {
-            stream.null::<u32>()
-        } else {
-            // SAFETY: the mask kernels write every one of the `words` words (bits past `len`
-            // as 0) before anything reads them.
-            unsafe { stream.alloc::<u32>(words) }
-        }
-        .map_err(|e| driver_error("allocating a device mask", e))?;
+        // An empty mask holds one unused word: CUDA does not allocate 0 bytes.
+        // SAFETY: the mask kernels write every one of the `word_count(len)` words (bits past
+        // `len` as 0) before anything reads them.
+        let words = unsafe { device.stream().alloc::<u32>(Self::word_count(len).max(1)) }
+            .map_err(|e| driver_error("allocating a device mask", e))?;
         Ok(DeviceBits {
             len,
             words,
@@ -323,7 +315,7 @@ impl DeviceBits {
 
     /// Device bytes held.
     pub fn bytes(&self) -> usize {
-        self.words.len() * 4
+        Self::word_count(self.len) * 4
     }
 
     /// Copies the mask to the host.
@@ -353,7 +345,7 @@ impl DeviceBits {
     /// # Errors
     /// As [`DeviceBits::to_host`].
     pub fn words_to_host(&self) -> Result<Vec<u32>> {
-        if self.words.is_empty() {
+        if self.len == 0 {
             return Ok(Vec::new());
         }
         self.device

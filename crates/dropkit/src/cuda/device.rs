@@ -193,6 +193,7 @@ impl CudaDevice {
         let stream = ctx
             .new_stream()
             .map_err(|e| driver_error("creating a stream", e))?;
+        keep_freed_memory_pooled(&ctx);
         let (module, source) = load_module(&ctx, compute_capability)?;
         let f = |name: &str| {
             module
@@ -285,6 +286,37 @@ impl CudaDevice {
     }
 }
 
+/// Makes the device's default memory pool keep freed memory for reuse instead of returning
+/// it to the driver at every synchronization (the pool's default), as PyTorch's caching
+/// allocator does: a forward allocates its output and mask from the pool without mapping
+/// pages each time. Best effort: a device without memory pools keeps synchronous
+/// allocation, and a failure here only costs speed.
+fn keep_freed_memory_pooled(ctx: &Arc<CudaContext>) {
+    use cudarc::driver::sys;
+    if !ctx.has_async_alloc() {
+        return;
+    }
+    let _ = guarded("configuring the memory pool", || {
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: `pool` is a valid out-pointer and `cu_device` a device handle of a live
+        // context; the driver writes the default pool's handle.
+        let rc = unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()) };
+        if rc != CUresult::CUDA_SUCCESS {
+            return;
+        }
+        let mut threshold = u64::MAX;
+        // SAFETY: the release threshold attribute takes a pointer to a cuuint64_t, which
+        // `threshold` is, alive for the call.
+        unsafe {
+            sys::cuMemPoolSetAttribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut threshold as *mut u64).cast(),
+            )
+        };
+    });
+}
+
 /// Loads the shipped PTX, or compiles the source with NVRTC.
 fn load_module(
     ctx: &Arc<CudaContext>,
@@ -314,9 +346,7 @@ fn load_module(
     if !source::nvrtc_present() {
         return Err(source::nvrtc_missing(&why));
     }
-    // The card's own architecture first; an NVRTC older than the card does not know it.
-    let native = format!("compute_{major}{minor}");
-    let ptx = source::compile_ptx(&native).or_else(|_| source::compile_ptx(source::PTX_ARCH))?;
+    let ptx = source::compile_ptx_for(major, minor)?;
     let module = ctx
         .load_module(Ptx::from_src(ptx))
         .map_err(|e| driver_error(&format!("{why}; loading NVRTC's PTX failed too"), e))?;

@@ -121,6 +121,20 @@ pub fn compile_ptx(arch: &str) -> Result<String> {
     Ok(ptx.to_src())
 }
 
+/// Compiles the source for a card of compute capability `(major, minor)`: for its own
+/// architecture, or, when this NVRTC does not know it (older than the card), for the oldest
+/// one it does among Turing (`compute_75`, the oldest CUDA 13 takes) and [`PTX_ARCH`]
+/// (`compute_70`, the oldest CUDA 12 takes).
+///
+/// # Errors
+/// As [`compile_ptx`], with the first attempt's error.
+pub fn compile_ptx_for(major: i32, minor: i32) -> Result<String> {
+    let native = format!("compute_{major}{minor}");
+    compile_ptx(&native)
+        .or_else(|first| compile_ptx("compute_75").map_err(|_| first))
+        .or_else(|first| compile_ptx(PTX_ARCH).map_err(|_| first))
+}
+
 /// The text of a fresh `kernels.ptx`: the header line, then the PTX for [`PTX_ARCH`].
 ///
 /// # Errors
@@ -197,14 +211,15 @@ mod tests {
             eprintln!("skipped: NVRTC (libnvrtc.so) not found; `make ptx` sets it up");
             return;
         }
-        let ptx = compile_ptx(PTX_ARCH).expect("the kernels compile");
+        let (major, minor) = nvrtc_version().unwrap();
+        // CUDA 13's NVRTC starts at Turing; CUDA 12's at compute_50.
+        let arch = if major >= 13 { "compute_75" } else { PTX_ARCH };
+        let ptx = compile_ptx(arch).expect("the kernels compile");
         let shipped = KERNELS_PTX.split_once('\n').map_or("", |(_, rest)| rest);
-        if KERNELS_PTX.contains(&format!(
-            "by NVRTC {}.{} ",
-            nvrtc_version().unwrap().0,
-            nvrtc_version().unwrap().1
-        )) {
+        if KERNELS_PTX.contains(&format!("by NVRTC {major}.{minor} ")) {
             assert_eq!(ptx.trim_end_matches('\0').trim(), shipped.trim());
         }
+        let ptx = compile_ptx_for(9, 0).expect("the kernels compile for an H100");
+        assert!(ptx.contains(".entry dk_dropout_f32("));
     }
 }

@@ -17,7 +17,12 @@ fn build_harness() -> Result<std::path::PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("dropkit-host-emulation-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let exe = dir.join("host_emulation");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_emulation.cpp");
+    // The build's path, or (a binary carried to another machine) the checkout's.
+    let built = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_emulation.cpp");
+    let src = [built, "crates/dropkit/src/cuda/host_emulation.cpp"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or("host_emulation.cpp not found")?;
     let compilers: Vec<String> = std::env::var("CXX")
         .ok()
         .into_iter()

@@ -91,10 +91,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let shape = [n];
     let runs = args.runs;
     println!(
-        "device: {} (compute {}.{}), kernels: {:?}, n = 2^{} f32, median of {runs} runs",
+        "device: {} (compute {}.{}, {} SMs), kernels: {:?}, n = 2^{} f32, median of {runs} runs",
         dev.name(),
         dev.compute_capability().0,
         dev.compute_capability().1,
+        dev.multiprocessors(),
         dev.kernel_source(),
         args.log2
     );

@@ -49,20 +49,41 @@ struct Inner {
     name: String,
     compute_capability: (i32, i32),
     sm_count: u32,
-    blocks_per_sm: u32,
     source: KernelSource,
     kernels: Kernels,
     stream: Arc<CudaStream>,
     ctx: Arc<CudaContext>,
 }
 
-/// The loaded kernel functions.
+/// Threads per block of every kernel.
+pub(crate) const THREADS: u32 = 256;
+
+/// A loaded kernel and the largest grid its grid-stride loop uses.
+pub(crate) struct Kernel {
+    pub(crate) func: CudaFunction,
+    /// Blocks that are resident at once (multiprocessors x blocks per multiprocessor): a
+    /// grid-stride loop gains nothing from more, and a grid with a few blocks more than fit
+    /// would run them as a second, mostly idle wave.
+    max_blocks: u32,
+}
+
+impl Kernel {
+    /// Blocks for `units` work items, `per_block` per block per pass: enough to cover the
+    /// work, at most one resident wave.
+    pub(crate) fn blocks(&self, units: u64, per_block: u64) -> u32 {
+        units
+            .div_ceil(per_block)
+            .clamp(1, u64::from(self.max_blocks.max(1))) as u32
+    }
+}
+
+/// The loaded kernel functions (index 0: `f32`, 1: `f64`).
 pub(crate) struct Kernels {
-    pub(crate) dropout: [CudaFunction; 2],
-    pub(crate) apply_mask: [CudaFunction; 2],
-    pub(crate) noise: [CudaFunction; 2],
-    pub(crate) scale: [CudaFunction; 2],
-    pub(crate) keep_bits: CudaFunction,
+    pub(crate) dropout: [Kernel; 2],
+    pub(crate) apply_mask: [Kernel; 2],
+    pub(crate) noise: [Kernel; 2],
+    pub(crate) scale: [Kernel; 2],
+    pub(crate) keep_bits: Kernel,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -195,10 +216,26 @@ impl CudaDevice {
             .map_err(|e| driver_error("creating a stream", e))?;
         keep_freed_memory_pooled(&ctx);
         let (module, source) = load_module(&ctx, compute_capability)?;
+        // Blocks per multiprocessor: DROPKIT_CUDA_BLOCKS_PER_SM (for tuning), else as many
+        // as the kernel's registers allow (the driver's occupancy calculator).
+        let per_sm_override = std::env::var("DROPKIT_CUDA_BLOCKS_PER_SM")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&b| b > 0);
+        let sm_count = u32::try_from(sm_count).unwrap_or(1).max(1);
         let f = |name: &str| {
-            module
+            let func = module
                 .load_function(name)
-                .map_err(|e| driver_error(&format!("finding kernel {name}"), e))
+                .map_err(|e| driver_error(&format!("finding kernel {name}"), e))?;
+            let per_sm = per_sm_override.unwrap_or_else(|| {
+                func.occupancy_max_active_blocks_per_multiprocessor(THREADS, 0, None)
+                    .unwrap_or(4)
+                    .max(1)
+            });
+            Ok::<_, Error>(Kernel {
+                func,
+                max_blocks: sm_count.saturating_mul(per_sm),
+            })
         };
         let kernels = Kernels {
             dropout: [f("dk_dropout_f32")?, f("dk_dropout_f64")?],
@@ -207,18 +244,12 @@ impl CudaDevice {
             scale: [f("dk_scale_f32")?, f("dk_scale_f64")?],
             keep_bits: f("dk_keep_bits")?,
         };
-        let blocks_per_sm = std::env::var("DROPKIT_CUDA_BLOCKS_PER_SM")
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|&b| b > 0)
-            .unwrap_or(8);
         Ok(CudaDevice {
             inner: Arc::new(Inner {
                 ordinal,
                 name,
                 compute_capability,
-                sm_count: u32::try_from(sm_count).unwrap_or(1).max(1),
-                blocks_per_sm,
+                sm_count,
                 source,
                 kernels,
                 stream,
@@ -277,12 +308,9 @@ impl CudaDevice {
         &self.inner.kernels
     }
 
-    /// Blocks for a grid-stride kernel over `units` work items, `per_block` per block:
-    /// enough to cover the work, at most `blocks_per_sm` (env `DROPKIT_CUDA_BLOCKS_PER_SM`,
-    /// default 8 blocks of 256 threads) per multiprocessor.
-    pub(crate) fn blocks(&self, units: u64, per_block: u64) -> u32 {
-        let cap = u64::from(self.inner.sm_count) * u64::from(self.inner.blocks_per_sm);
-        units.div_ceil(per_block).clamp(1, cap.max(1)) as u32
+    /// The number of multiprocessors.
+    pub fn multiprocessors(&self) -> u32 {
+        self.inner.sm_count
     }
 }
 

@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 
-use super::device::{driver_error, CudaDevice};
+use super::device::{driver_error, CudaDevice, THREADS};
 use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo};
 use crate::error::Result;
 use crate::kernels::{Kept, MaskMap, NoiseOp};
 
-/// Threads per block.
-const THREADS: u32 = 256;
 /// Groups of four elements per block in a thread kernel (one per thread per pass).
 const GROUPS_PER_BLOCK: u64 = THREADS as u64;
 /// Tiles of 32 groups per block in a warp kernel (one per warp per pass).
@@ -35,6 +33,17 @@ fn kept_args<T: CudaElement>(kept: Kept<T>) -> (u32, T) {
     }
 }
 
+/// The kernels load and store groups of four elements as 16-byte vectors.
+fn check_aligned(ptr: u64) -> Result<()> {
+    if ptr % 16 == 0 {
+        Ok(())
+    } else {
+        Err(crate::Error::Cuda {
+            message: format!("device buffer at {ptr:#x} is not 16-byte aligned"),
+        })
+    }
+}
+
 /// Runs `f(src, dst)` with the device pointers of `io` (the same pointer twice in place),
 /// keeping cudarc's stream-ordering records alive until the launch is queued.
 fn with_ptrs<T: CudaElement, R>(
@@ -47,10 +56,13 @@ fn with_ptrs<T: CudaElement, R>(
             same_device(src.device(), dst.device())?;
             let (s, _read) = src.data.device_ptr(stream);
             let (d, _write) = dst.data.device_ptr_mut(stream);
+            check_aligned(s)?;
+            check_aligned(d)?;
             f(s, d)
         }
         DeviceIo::InPlace(buf) => {
             let (d, _write) = buf.data.device_ptr_mut(stream);
+            check_aligned(d)?;
             f(d, d)
         }
     }
@@ -78,8 +90,8 @@ pub(crate) fn scale<T: CudaElement>(io: DeviceIo<'_, T>, factor: Option<T>) -> R
     if n == 0 {
         return Ok(());
     }
-    let func = &dev.kernels().scale[T::KERNEL];
-    let blocks = dev.blocks(n.div_ceil(4), GROUPS_PER_BLOCK);
+    let kernel = &dev.kernels().scale[T::KERNEL];
+    let (func, blocks) = (&kernel.func, kernel.blocks(n.div_ceil(4), GROUPS_PER_BLOCK));
     with_ptrs(dev.stream(), io, |x, y| {
         let mut a = dev.stream().launch_builder(func);
         a.arg(&x).arg(&y).arg(&n).arg(&k);
@@ -104,8 +116,9 @@ pub(crate) fn dropout<T: CudaElement>(
         return Ok(());
     }
     let (mode, k) = kept_args(kept);
-    let func = &dev.kernels().dropout[T::KERNEL];
-    let blocks = dev.blocks(n.div_ceil(4).div_ceil(32), TILES_PER_BLOCK);
+    let kernel = &dev.kernels().dropout[T::KERNEL];
+    let tiles = n.div_ceil(4).div_ceil(32);
+    let (func, blocks) = (&kernel.func, kernel.blocks(tiles, TILES_PER_BLOCK));
     let stream = Arc::clone(dev.stream());
     with_ptrs(&stream, io, |x, y| {
         let mut record = None;
@@ -143,12 +156,13 @@ pub(crate) fn keep_bits(
         return Ok(bits);
     }
     let n = len as u64;
-    let blocks = dev.blocks(n.div_ceil(4).div_ceil(32), TILES_PER_BLOCK);
+    let kernel = &dev.kernels().keep_bits;
+    let blocks = kernel.blocks(n.div_ceil(4).div_ceil(32), TILES_PER_BLOCK);
     let stream = Arc::clone(dev.stream());
     let (m, record) = bits.words.device_ptr_mut(&stream);
     // SAFETY: the arguments match dk_keep_bits(u32* mask, u64 len, u64 seed, u64 draw, u64 threshold); mask holds
     // 2 * ceil(len / 64) words.
-    let mut a = stream.launch_builder(&dev.kernels().keep_bits);
+    let mut a = stream.launch_builder(&kernel.func);
     a.arg(&m).arg(&n).arg(&seed).arg(&draw).arg(&threshold);
     let r = queued(unsafe { a.launch(config(blocks)) });
     drop(record);
@@ -174,8 +188,8 @@ pub(crate) fn apply_mask<T: CudaElement>(
         MaskMap::ChannelsFirst { inner } => (1, inner as u64, 1),
         MaskMap::ChannelsLast { channels, inner } => (2, inner as u64, channels as u64),
     };
-    let func = &dev.kernels().apply_mask[T::KERNEL];
-    let blocks = dev.blocks(n.div_ceil(4), GROUPS_PER_BLOCK);
+    let kernel = &dev.kernels().apply_mask[T::KERNEL];
+    let (func, blocks) = (&kernel.func, kernel.blocks(n.div_ceil(4), GROUPS_PER_BLOCK));
     let stream = Arc::clone(dev.stream());
     with_ptrs(&stream, io, |x, y| {
         let (m, record) = bits.words.device_ptr(&stream);
@@ -209,8 +223,8 @@ pub(crate) fn noise<T: CudaElement>(
         NoiseOp::Mul => 0,
         NoiseOp::Add => 1,
     };
-    let func = &dev.kernels().noise[T::KERNEL];
-    let blocks = dev.blocks(n.div_ceil(4), GROUPS_PER_BLOCK);
+    let kernel = &dev.kernels().noise[T::KERNEL];
+    let (func, blocks) = (&kernel.func, kernel.blocks(n.div_ceil(4), GROUPS_PER_BLOCK));
     with_ptrs(dev.stream(), io, |x, y| {
         let mut a = dev.stream().launch_builder(func);
         a.arg(&x).arg(&y).arg(&n).arg(&seed).arg(&draw);

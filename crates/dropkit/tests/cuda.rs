@@ -53,10 +53,16 @@ impl Bits for f64 {
     }
 }
 
+/// Equal bits, except that any NaN equals any NaN: the GPU's arithmetic returns the
+/// canonical NaN where the CPU propagates the input's payload (that is the one difference
+/// the bit-identity contract allows).
 #[track_caller]
 fn assert_bits<T: Bits>(got: &ArrayD<T>, want: &ArrayD<T>, what: &str) {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+        if g.is_nan() && w.is_nan() {
+            continue;
+        }
         assert_eq!(
             g.bits(),
             w.bits(),

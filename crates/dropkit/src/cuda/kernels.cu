@@ -16,8 +16,10 @@
 //   consecutive words are the CPU BitMask's u64 word. Buffers hold 2 * ceil(n / 64) words and
 //   every word is written (bits past n are 0).
 //
-// The part above the kernels also compiles as host C++ (DROPKIT_HOST_EMULATION, see
-// host_emulation.cpp): a test runs it on the CPU against the Rust reference.
+// All of it also compiles as host C++ (DROPKIT_HOST_EMULATION, see host_emulation.cpp, which
+// supplies the CUDA built-ins, runs each thread of a block as a host thread and implements
+// the warp shuffle with a barrier): a test runs the kernels on the CPU against the Rust
+// reference, bit for bit.
 
 typedef unsigned int dk_u32;
 typedef unsigned long long dk_u64;
@@ -253,7 +255,6 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channe
     }
 }
 
-#ifndef DROPKIT_HOST_EMULATION
 // ---------------------------------------------------------------------------------------
 // Loads and stores of one group of four elements (16 bytes for float, 32 for double).
 // Buffers come from cuMemAlloc (256-byte aligned) and are never offset, so group g is
@@ -473,5 +474,3 @@ DK_DEVICE void dk_scale(const T* x, T* y, dk_u64 n, T k) {
 
 DK_INSTANTIATE(float, f32)
 DK_INSTANTIATE(double, f64)
-
-#endif // DROPKIT_HOST_EMULATION

@@ -15,7 +15,13 @@
 //!   own `ln`/`sin`/`cos` polynomials, every operation a correctly rounded IEEE-754 one
 //!   (compiled with `--fmad=false`, written with `__fmaf_rn`/`__fmul_rn`/... intrinsics);
 //! - outputs are bit-identical: kept `x / T(1-p)` is an IEEE division, dropped elements are
-//!   `+0`, noise is `T(mean) + T(stddev) * T(n)`.
+//!   `+0`, noise is `T(mean) + T(stddev) * T(n)`. The one exception is a NaN result: it is
+//!   NaN on both sides, but the GPU returns the canonical NaN where the CPU propagates an
+//!   input's payload (or, for `inf * 0`, x86's negative default NaN).
+//!
+//! Without a GPU this is tested by compiling `kernels.cu` as host C++ (each GPU thread a host
+//! thread, the warp shuffle a barrier) and comparing every kernel with the CPU reference;
+//! with one, by `tests/cuda.rs` (see `scripts/gpu-check.sh`).
 //!
 //! A device forward and a host backward (or the reverse) differentiate the same draw. The
 //! BigDL generator (a sequential MT19937 stream) runs on the host only: a device forward with

@@ -6,23 +6,39 @@
 //! `tests/cuda.rs`, run by `scripts/gpu-check.sh`.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use crate::kernels::Kept;
 use crate::rng::{self, normal};
 use crate::Element;
 
-/// Compiles the harness with the first C++ compiler found, or says why not.
-fn build_harness() -> Result<std::path::PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("dropkit-host-emulation-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let exe = dir.join("host_emulation");
+/// Compiles the harness with the first C++ compiler found (once per process, reused across
+/// runs while the sources are unchanged), or says why not.
+fn harness() -> Result<PathBuf, String> {
+    static HARNESS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    HARNESS.get_or_init(build_harness).clone()
+}
+
+fn build_harness() -> Result<PathBuf, String> {
     // The build's path, or (a binary carried to another machine) the checkout's.
     let built = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_emulation.cpp");
     let src = [built, "crates/dropkit/src/cuda/host_emulation.cpp"]
         .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
+        .find(|p| Path::new(p).exists())
         .ok_or("host_emulation.cpp not found")?;
+    let cu = Path::new(src).with_file_name("kernels.cu");
+    let text = std::fs::read_to_string(src).map_err(|e| e.to_string())?
+        + &std::fs::read_to_string(&cu).map_err(|e| e.to_string())?;
+    let exe = std::env::temp_dir().join(format!(
+        "dropkit-host-emulation-{:016x}",
+        super::source::fnv1a64(&text)
+    ));
+    if exe.exists() {
+        return Ok(exe);
+    }
+    let tmp = exe.with_extension(format!("tmp{}", std::process::id()));
     let compilers: Vec<String> = std::env::var("CXX")
         .ok()
         .into_iter()
@@ -35,13 +51,16 @@ fn build_harness() -> Result<std::path::PathBuf, String> {
                 "-std=c++17",
                 "-ffp-contract=off",
                 "-Wno-unknown-pragmas",
-                "-o",
             ])
-            .arg(&exe)
+            .args(["-pthread", "-o"])
+            .arg(&tmp)
             .arg(src)
             .output();
         match out {
-            Ok(o) if o.status.success() => return Ok(exe),
+            Ok(o) if o.status.success() => {
+                std::fs::rename(&tmp, &exe).map_err(|e| e.to_string())?;
+                return Ok(exe);
+            }
             Ok(o) => {
                 return Err(format!(
                     "{cxx} failed on host_emulation.cpp:\n{}",
@@ -54,8 +73,8 @@ fn build_harness() -> Result<std::path::PathBuf, String> {
     Err(format!("no C++ compiler found (tried {compilers:?})"))
 }
 
-/// Runs the harness on `requests` (one per line) and returns its answers.
-fn ask(exe: &std::path::Path, requests: &[String]) -> Vec<Vec<u64>> {
+/// Runs the harness on `requests` (one per line) and returns its answer lines.
+fn ask_lines(exe: &Path, requests: &[String]) -> Vec<String> {
     let mut child = Command::new(exe)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,19 +86,29 @@ fn ask(exe: &std::path::Path, requests: &[String]) -> Vec<Vec<u64>> {
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("harness output");
     writer.join().unwrap().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let answers: Vec<Vec<u64>> = text
+    assert!(out.status.success(), "the harness failed: {:?}", out.status);
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
         .lines()
-        .map(|l| {
-            assert!(!l.starts_with("error"), "{l}");
-            l.split_whitespace()
-                .map(|h| u64::from_str_radix(h, 16).unwrap())
-                .collect()
-        })
+        .map(String::from)
         .collect();
-    assert_eq!(answers.len(), requests.len());
-    answers
+    assert_eq!(lines.len(), requests.len());
+    for l in &lines {
+        assert!(!l.starts_with("error"), "{l}");
+    }
+    lines
+}
+
+/// Hex fields of an answer.
+fn hex(text: &str) -> Vec<u64> {
+    text.split_whitespace()
+        .map(|h| u64::from_str_radix(h, 16).unwrap())
+        .collect()
+}
+
+/// Runs the harness on `requests` and returns its answers as numbers.
+fn ask(exe: &Path, requests: &[String]) -> Vec<Vec<u64>> {
+    ask_lines(exe, requests).iter().map(|l| hex(l)).collect()
 }
 
 /// SplitMix64: test inputs.
@@ -117,7 +146,7 @@ fn f32_inputs(state: &mut u64) -> Vec<f32> {
 
 #[test]
 fn kernels_cu_arithmetic_matches_the_rust_reference_bit_for_bit() {
-    let exe = match build_harness() {
+    let exe = match harness() {
         Ok(exe) => exe,
         Err(why) => {
             eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");
@@ -311,5 +340,217 @@ fn kernels_cu_arithmetic_matches_the_rust_reference_bit_for_bit() {
     for ((r, got), want) in req.iter().zip(ask(&exe, &req)).zip(want) {
         assert_eq!(got, want, "{r}");
     }
-    let _ = std::fs::remove_dir_all(exe.parent().unwrap());
+}
+
+/// The inputs of the harness's kernel requests (`input` in host_emulation.cpp).
+fn kernel_input<T: Element>(n: usize) -> Vec<T> {
+    let mut x: Vec<T> = (0..n)
+        .map(|i| T::from_f64(((i as u64 * 7919) % 2003) as f64 * 0.0137 - 13.0))
+        .collect();
+    let specials = [T::nan(), T::infinity(), T::neg_zero(), T::from_f64(1e-40)];
+    for (j, s) in specials.into_iter().enumerate() {
+        if 3 + 4 * j < n {
+            x[3 + 4 * j] = s;
+        }
+    }
+    x
+}
+
+/// Element types as the harness names and prints them.
+trait HostBits: Element {
+    const TAG: &'static str;
+    fn bits(self) -> u64;
+}
+impl HostBits for f32 {
+    const TAG: &'static str = "f32";
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+impl HostBits for f64 {
+    const TAG: &'static str = "f64";
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+/// A mask's words as the kernels lay them out: 32-bit words, low half of each u64 first.
+fn words32(mask: &crate::BitMask) -> Vec<u64> {
+    mask.words()
+        .iter()
+        .flat_map(|&w| [w & 0xffff_ffff, w >> 32])
+        .collect()
+}
+
+/// `(mode, k bits)` of a kept rule, as the kernels take it.
+fn kept_arg<T: HostBits>(kept: Kept<T>) -> (u32, u64) {
+    match kept {
+        Kept::Identity => (0, T::one().bits()),
+        Kept::Div(k) => (1, k.bits()),
+        Kept::Mul(k) => (2, k.bits()),
+    }
+}
+
+/// Launch shapes (grid, block): one pass or several, one warp per block or more.
+const LAUNCHES: [(u32, u32); 4] = [(1, 32), (2, 64), (3, 96), (1, 256)];
+const KERNEL_SIZES: [usize; 16] = [
+    1, 2, 3, 4, 5, 31, 32, 33, 127, 128, 129, 130, 255, 1000, 1027, 3001,
+];
+
+/// Every kernel of kernels.cu, run on the host (threads for GPU threads, a barrier for the
+/// warp shuffle), against the CPU reference kernels: outputs and mask words bit for bit.
+fn kernels_case<T: HostBits>(exe: &Path) {
+    use crate::kernels::{self, MaskMap, NoiseOp};
+    use crate::module::FlatIo;
+    use crate::rng::Randomness;
+
+    let (seed, draw) = (0x0123_4567_89ab_cdef_u64, 0x1_0000_0003_u64);
+    let mut req = Vec::new();
+    let mut want: Vec<String> = Vec::new();
+    let join = |v: &[u64]| {
+        v.iter()
+            .map(|b| format!("{b:x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let run = |x: &[T], f: &mut dyn FnMut(FlatIo<'_, T>)| {
+        let mut y = vec![T::zero(); x.len()];
+        f(FlatIo::Copy {
+            src: x,
+            dst: &mut y,
+        });
+        let mut z = x.to_vec();
+        f(FlatIo::InPlace(&mut z));
+        assert_eq!(
+            y.iter().map(|v| v.bits()).collect::<Vec<_>>(),
+            z.iter().map(|v| v.bits()).collect::<Vec<_>>()
+        );
+        y.iter().map(|v| v.bits()).collect::<Vec<u64>>()
+    };
+    for (si, &n) in KERNEL_SIZES.iter().enumerate() {
+        let (grid, block) = LAUNCHES[si % LAUNCHES.len()];
+        let x = kernel_input::<T>(n);
+        let inplace = si % 2;
+        // Dropout with fresh randomness, with and without the mask.
+        for (p, kept) in [
+            (0.3, Kept::Div(T::from_f64(0.7))),
+            (0.5, Kept::Mul(T::from_f64(2.0))),
+            (0.0, Kept::Identity),
+            (1.0, Kept::Div(T::zero())),
+        ] {
+            let threshold = rng::keep_threshold(p);
+            let (mode, k) = kept_arg(kept);
+            let mut mask = None;
+            let y = run(&x, &mut |io| {
+                mask = kernels::dropout(io, &mut Randomness::Philox { seed, draw }, p, kept, true)
+            });
+            for masked in [0, 1] {
+                req.push(format!(
+                    "KD {} {grid:x} {block:x} {inplace:x} {masked:x} {n:x} {seed:x} {draw:x} \
+                     {threshold:x} {mode:x} {k:x}",
+                    T::TAG
+                ));
+                let mut w = join(&y);
+                if masked == 1 {
+                    w = format!("{w} | {}", join(&words32(mask.as_ref().unwrap())));
+                }
+                want.push(w);
+            }
+        }
+        // A stored mask through each map (the Spatial layers' shapes have inner * C | n).
+        for (map, kind, inner, channels, len) in [
+            (MaskMap::Elementwise, 0, 1, 1, n),
+            (MaskMap::ChannelsFirst { inner: 1 }, 1, 1, 1, n),
+            (MaskMap::ChannelsFirst { inner: 3 }, 1, 3, 1, n.div_ceil(3)),
+            (
+                MaskMap::ChannelsFirst { inner: 64 },
+                1,
+                64,
+                1,
+                n.div_ceil(64),
+            ),
+            (
+                MaskMap::ChannelsLast {
+                    channels: 5,
+                    inner: 2,
+                },
+                2,
+                2,
+                5,
+                n.div_ceil(10) * 5,
+            ),
+            (
+                MaskMap::ChannelsLast {
+                    channels: 1,
+                    inner: 7,
+                },
+                2,
+                7,
+                1,
+                n.div_ceil(7),
+            ),
+        ] {
+            let mask = kernels::keep_bits(&mut Randomness::Philox { seed, draw }, len, 0.5);
+            let kept = Kept::Div(T::from_f64(0.5));
+            let (mode, k) = kept_arg(kept);
+            let y = run(&x, &mut |io| kernels::apply_mask(io, &mask, map, kept));
+            req.push(format!(
+                "KA {} {grid:x} {block:x} {inplace:x} {n:x} {kind:x} {inner:x} {channels:x} \
+                 {mode:x} {k:x} {}",
+                T::TAG,
+                join(&words32(&mask))
+            ));
+            want.push(join(&y));
+        }
+        // Noise.
+        for (mean, stddev, op, opk) in [
+            (1.0, (0.3f64 / 0.7).sqrt(), NoiseOp::Mul, 0),
+            (0.0, 0.2, NoiseOp::Add, 1),
+        ] {
+            let y = run(&x, &mut |io| {
+                kernels::noise(io, &mut Randomness::Philox { seed, draw }, mean, stddev, op)
+            });
+            req.push(format!(
+                "KN {} {grid:x} {block:x} {inplace:x} {n:x} {seed:x} {draw:x} {:x} {:x} {opk:x}",
+                T::TAG,
+                T::from_f64(mean).bits(),
+                T::from_f64(stddev).bits()
+            ));
+            want.push(join(&y));
+        }
+        // Scale.
+        let k = T::from_f64(0.7);
+        let y = run(&x, &mut |io| kernels::scale(io, Some(k)));
+        req.push(format!(
+            "KS {} {grid:x} {block:x} {inplace:x} {n:x} {:x}",
+            T::TAG,
+            k.bits()
+        ));
+        want.push(join(&y));
+        // The mask alone.
+        if T::TAG == "f32" {
+            let mask = kernels::keep_bits(&mut Randomness::Philox { seed, draw }, n, 0.3);
+            req.push(format!(
+                "KB {grid:x} {block:x} {n:x} {seed:x} {draw:x} {:x}",
+                rng::keep_threshold(0.3)
+            ));
+            want.push(join(&words32(&mask)));
+        }
+    }
+    for ((r, got), want) in req.iter().zip(ask_lines(exe, &req)).zip(want) {
+        assert_eq!(got, want, "{r}");
+    }
+}
+
+#[test]
+fn kernels_cu_kernels_match_the_cpu_reference_on_emulated_threads() {
+    let exe = match harness() {
+        Ok(exe) => exe,
+        Err(why) => {
+            eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");
+            return;
+        }
+    };
+    kernels_case::<f32>(&exe);
+    kernels_case::<f64>(&exe);
 }

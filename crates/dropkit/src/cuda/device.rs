@@ -112,13 +112,12 @@ pub(crate) fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
 /// Runs a cudarc call that may panic (a driver library without a symbol cudarc resolves
 /// lazily), turning the panic into [`Error::CudaUnavailable`].
 fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-        Error::CudaUnavailable {
-            reason: format!(
-                "{what}: the CUDA driver library failed ({}); an NVIDIA driver for CUDA 12.4 or newer is needed",
-                panic_text(&p)
-            ),
-        }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| Error::CudaUnavailable {
+        reason: format!(
+            "{what}: the CUDA driver library failed ({}); an NVIDIA driver for CUDA 12.4 or \
+                 newer is needed",
+            panic_text(&p)
+        ),
     })
 }
 
@@ -360,7 +359,8 @@ fn load_module(
                 return Err(Error::CudaUnavailable {
                     reason: format!(
                         "the driver rejected dropkit's PTX ({e}; DROPKIT_CUDA_KERNELS=ptx forbids \
-                         compiling the source with NVRTC): update the NVIDIA driver (CUDA 12.4 or newer)"
+                         compiling the source with NVRTC): update the NVIDIA driver (CUDA 12.4 \
+                         or newer)"
                     ),
                 })
             }

@@ -95,8 +95,8 @@ pub(crate) fn scale<T: CudaElement>(io: DeviceIo<'_, T>, factor: Option<T>) -> R
     with_ptrs(dev.stream(), io, |x, y| {
         let mut a = dev.stream().launch_builder(func);
         a.arg(&x).arg(&y).arg(&n).arg(&k);
-        // SAFETY: the arguments match dk_scale_T(const T* x, T* y, u64 n, T k); x and y
-        // hold n elements.
+        // SAFETY: the arguments match dk_scale_T(const T* x, T* y, u64 n, T k); x and y hold
+        // n elements.
         queued(unsafe { a.launch(config(blocks)) })
     })
 }
@@ -132,12 +132,12 @@ pub(crate) fn dropout<T: CudaElement>(
             }
             None => 0u64,
         };
-        // SAFETY: the arguments match dk_dropout_T(const T* x, T* y, u32* mask, u64 n, u64 seed, u64 draw,
-        // u64 threshold, u32 mode, T k); x and y hold n elements, mask (if not null) holds
-        // 2 * ceil(n / 64) words.
         let mut a = stream.launch_builder(func);
         a.arg(&x).arg(&y).arg(&m).arg(&n).arg(&seed).arg(&draw);
         a.arg(&threshold).arg(&mode).arg(&k);
+        // SAFETY: the arguments match dk_dropout_T(const T* x, T* y, u32* mask, u64 n,
+        // u64 seed, u64 draw, u64 threshold, u32 mode, T k); x and y hold n elements, the
+        // mask (when not null) 2 * ceil(n / 64) words.
         let r = queued(unsafe { a.launch(config(blocks)) });
         drop(record);
         r
@@ -160,10 +160,10 @@ pub(crate) fn keep_bits(
     let blocks = kernel.blocks(n.div_ceil(4).div_ceil(32), TILES_PER_BLOCK);
     let stream = Arc::clone(dev.stream());
     let (m, record) = bits.words.device_ptr_mut(&stream);
-    // SAFETY: the arguments match dk_keep_bits(u32* mask, u64 len, u64 seed, u64 draw, u64 threshold); mask holds
-    // 2 * ceil(len / 64) words.
     let mut a = stream.launch_builder(&kernel.func);
     a.arg(&m).arg(&n).arg(&seed).arg(&draw).arg(&threshold);
+    // SAFETY: the arguments match dk_keep_bits(u32* mask, u64 len, u64 seed, u64 draw,
+    // u64 threshold); the mask holds 2 * ceil(len / 64) words.
     let r = queued(unsafe { a.launch(config(blocks)) });
     drop(record);
     r.map(|()| bits)
@@ -193,12 +193,12 @@ pub(crate) fn apply_mask<T: CudaElement>(
     let stream = Arc::clone(dev.stream());
     with_ptrs(&stream, io, |x, y| {
         let (m, record) = bits.words.device_ptr(&stream);
-        // SAFETY: the arguments match dk_apply_mask_T(const T* x, T* y, const u32* mask, u64 n, u32 map,
-        // u64 inner, u64 channels, u32 mode, T k); x and y hold n elements; the mask holds
-        // every index the map yields for i < n (the layer computed map and mask together).
         let mut a = stream.launch_builder(func);
         a.arg(&x).arg(&y).arg(&m).arg(&n).arg(&map_kind);
         a.arg(&inner).arg(&channels).arg(&mode).arg(&k);
+        // SAFETY: the arguments match dk_apply_mask_T(const T* x, T* y, const u32* mask,
+        // u64 n, u32 map, u64 inner, u64 channels, u32 mode, T k); x and y hold n elements;
+        // the mask holds every index the map yields for i < n (the layer computed both).
         let r = queued(unsafe { a.launch(config(blocks)) });
         drop(record);
         r

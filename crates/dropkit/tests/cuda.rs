@@ -475,16 +475,30 @@ fn errors_are_the_cpu_errors() {
     gd.set_seed(100, GeneratorKind::BigDl);
     assert!(gd.forward_cuda(&x).is_err());
 
-    // A BigDL host forward can still be differentiated on the device (its bits are copied).
+    // A BigDL host forward can still be differentiated on the device (its mask is copied).
     let xh = input::<f32>(&[4, 6], 0);
-    let mut cpu = b.clone();
-    b.forward(&xh).unwrap();
-    cpu.forward(&xh).unwrap();
-    let gi = b.backward_cuda(&x, &x).unwrap().to_array().unwrap();
+    for storage in [MaskStorage::Bits, MaskStorage::Regenerate] {
+        let mut b = Dropout::new(0.5).unwrap().with_mask_storage(storage);
+        b.set_seed(100, GeneratorKind::BigDl);
+        let mut cpu = b.clone();
+        b.forward(&xh).unwrap();
+        cpu.forward(&xh).unwrap();
+        let gi = b.backward_cuda(&x, &x).unwrap().to_array().unwrap();
+        let what = format!("BigDL host forward, device backward, {storage:?}");
+        assert_bits(&gi, &cpu.backward(&xh, &xh).unwrap(), &what);
+    }
+    let mut s = SpatialDropout1D::new(0.5).unwrap();
+    s.set_seed(100, GeneratorKind::BigDl);
+    let mut cpu = s.clone();
+    let x3 = input::<f32>(&[2, 3, 4], 0);
+    let dx3 = DeviceTensor::from_array(&dev, &x3).unwrap();
+    s.forward(&x3).unwrap();
+    cpu.forward(&x3).unwrap();
+    let gi = s.backward_cuda(&dx3, &dx3).unwrap().to_array().unwrap();
     assert_bits(
         &gi,
-        &cpu.backward(&xh, &xh).unwrap(),
-        "BigDL host forward, device backward",
+        &cpu.backward(&x3, &x3).unwrap(),
+        "BigDL Spatial, device backward",
     );
 }
 

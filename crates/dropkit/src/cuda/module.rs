@@ -28,7 +28,8 @@ use crate::{
 /// the Philox generator (the default): BigDL's MT19937 stream is sequential and runs on the
 /// host only, so a training forward with it returns [`Error::CudaUnavailable`] (nothing is
 /// drawn). A device backward after a host forward with the BigDL stream works for Dropout
-/// and the Spatial layers (their host mask is copied to the device).
+/// and the Spatial layers (their mask, kept on the host or replayed there from the saved
+/// stream state, is copied to the device), not for GaussianDropout.
 ///
 /// # Example
 /// ```
@@ -186,7 +187,7 @@ pub trait CudaModule: Module {
 }
 
 /// The error for a device forward asked to draw from BigDL's stream.
-fn bigdl_on_device(layer: &'static str) -> Error {
+fn bigdl_on_device(layer: &str) -> Error {
     Error::CudaUnavailable {
         reason: format!(
             "{layer} draws from the BigDL generator, whose MT19937 stream is sequential and runs \
@@ -211,9 +212,8 @@ fn record_device_train(core: &mut LayerCore, saved: Saved, bits: Option<DeviceBi
 }
 
 /// Applies the mask of a recorded training forward: the device copy if it is on this
-/// device, else regenerated from the Philox draw, else the host bits copied over.
+/// device, else regenerated from the Philox draw, else (BigDL) the host mask copied over.
 fn apply_saved<T: CudaElement>(
-    layer: &'static str,
     core: &LayerCore,
     saved: &Saved,
     io: DeviceIo<'_, T>,
@@ -239,11 +239,17 @@ fn apply_saved<T: CudaElement>(
                 launch::apply_mask(io, &bits, map, kept)
             }
         }
+        // BigDL's stream is sequential: its mask is made on the host (kept there, or replayed
+        // from the saved stream state) and copied over.
         (Draw::BigDl(_), Some(mask)) => {
             let bits = DeviceBits::from_host(&dev, mask)?;
             launch::apply_mask(io, &bits, map, kept)
         }
-        (Draw::BigDl(_), None) => Err(bigdl_on_device(layer)),
+        (draw @ Draw::BigDl(_), None) => {
+            let mask = draw.replay(|r| crate::kernels::keep_bits(r, mask_len, saved.p));
+            let bits = DeviceBits::from_host(&dev, &mask)?;
+            launch::apply_mask(io, &bits, map, kept)
+        }
     }
 }
 
@@ -273,7 +279,6 @@ impl CudaModule for Dropout {
             if let Some(saved) = core.saved_for(shape) {
                 let kept = forward_kept(saved.p);
                 apply_saved(
-                    "Dropout",
                     core,
                     saved,
                     io,
@@ -334,7 +339,7 @@ impl CudaModule for Dropout {
                     Kept::Identity
                 };
                 let n = shape.iter().product();
-                apply_saved("Dropout", core, saved, io, n, MaskMap::Elementwise, kept)
+                apply_saved(core, saved, io, n, MaskMap::Elementwise, kept)
             }
         }
     }
@@ -490,7 +495,7 @@ macro_rules! spatial_cuda {
                         } else {
                             Kept::Identity
                         };
-                        apply_saved(name, core, saved, io, len, map, kept)
+                        apply_saved(core, saved, io, len, map, kept)
                     }
                 }
             }

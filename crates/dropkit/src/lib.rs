@@ -48,6 +48,12 @@
 //! 1 bit per (sample, channel); Gaussian layers keep only the draw and regenerate the noise.
 //! With the BigDL generator, a regenerating layer keeps the stream's state (about 2.5 KiB).
 //!
+//! # CUDA
+//! With the `cuda` feature, [`cuda::CudaModule`] runs every layer on [`cuda::DeviceTensor`]s
+//! (`f32`, `f64`) with masks and noise bit-identical to the CPU's for the same seed and draw;
+//! at run time only the NVIDIA driver is needed. Without the feature the same API exists and
+//! returns [`Error::CudaUnavailable`]. See [`cuda`].
+//!
 //! # Deviations from BigDL
 //! - Backward in evaluation mode returns the gradient of the evaluation forward (BigDL throws).
 //! - GaussianDropout's backward uses the forward's noise (BigDL draws fresh noise).
@@ -62,6 +68,12 @@
 #![deny(unsafe_code)]
 
 mod alloc;
+#[cfg(feature = "cuda")]
+#[allow(unsafe_code)] // the CUDA launches and device buffers: every block has a SAFETY line
+pub mod cuda;
+#[cfg(not(feature = "cuda"))]
+#[path = "cuda/stub.rs"]
+pub mod cuda;
 pub mod element;
 pub mod error;
 mod kernels;

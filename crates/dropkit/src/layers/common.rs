@@ -14,6 +14,11 @@ pub struct LayerCore {
     /// The last training forward's randomness (kept across evaluation forwards, so a
     /// non-resampling Dropout can reuse it).
     pub(crate) saved: Option<Saved>,
+    /// The device copy of `saved`'s 1-bit mask, when a CUDA forward made one (its `bits` is
+    /// then `None`: the host has no copy). Always describes `saved`: `record_train` clears
+    /// it, and the CUDA forward sets it right after.
+    #[cfg(feature = "cuda")]
+    pub(crate) device_bits: Option<std::sync::Arc<crate::cuda::DeviceBits>>,
 }
 
 impl Default for LayerCore {
@@ -23,6 +28,8 @@ impl Default for LayerCore {
             rng: RngSource::Default,
             last: None,
             saved: None,
+            #[cfg(feature = "cuda")]
+            device_bits: None,
         }
     }
 }
@@ -68,6 +75,10 @@ impl LayerCore {
             train: true,
         });
         self.saved = Some(saved);
+        #[cfg(feature = "cuda")]
+        {
+            self.device_bits = None;
+        }
     }
 
     /// The saved draw of a training forward on `shape`, if there is one.

@@ -7,6 +7,8 @@ mod gaussian_noise;
 mod spatial_dropout;
 
 pub use common::LayerCore;
+#[cfg(feature = "cuda")]
+pub(crate) use common::{BackwardPlan, Saved};
 pub use dropout::Dropout;
 pub use gaussian_dropout::GaussianDropout;
 pub use gaussian_noise::GaussianNoise;

@@ -149,7 +149,7 @@ impl Spatial {
         shape: &[usize],
         io: FlatIo<'_, T>,
     ) -> Result<()> {
-        let (_, map) = self.layout(shape)?;
+        let (len, map) = self.layout(shape)?;
         match self
             .core
             .plan_backward(self.name, input_shape, shape, self.p, true)?
@@ -161,11 +161,14 @@ impl Spatial {
                 } else {
                     Kept::Identity
                 };
-                let mask = saved
-                    .bits
-                    .as_ref()
-                    .expect("Spatial layers always keep their mask bits");
-                kernels::apply_mask(io, mask, map, kept);
+                match &saved.bits {
+                    Some(mask) => kernels::apply_mask(io, mask, map, kept),
+                    // A CUDA forward keeps its mask on the device only: regenerate it.
+                    None => {
+                        let mask = saved.draw.replay(|r| kernels::keep_bits(r, len, saved.p));
+                        kernels::apply_mask(io, &mask, map, kept);
+                    }
+                }
             }
         }
         Ok(())
@@ -213,6 +216,13 @@ macro_rules! spatial_layer {
             /// The channel position.
             pub fn format(&self) -> DataFormat {
                 self.inner.format
+            }
+
+            /// The mask length and the data-to-mask map of an input shape, or the rank error
+            /// (for the CUDA backend).
+            #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+            pub(crate) fn mask_layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
+                self.inner.layout(shape)
             }
         }
 

@@ -1,0 +1,414 @@
+//! A CUDA device: finding the driver, the context and stream, and loading the kernels.
+
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::sys::{CUdevice_attribute, CUresult};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule as CuModule, CudaStream, DriverError};
+use cudarc::nvrtc::Ptx;
+
+use super::source::{self, KERNELS_PTX};
+use crate::error::{Error, Result};
+
+/// Where the loaded kernels came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelSource {
+    /// The PTX shipped inside dropkit, JIT-compiled by the driver (needs only the driver).
+    Ptx,
+    /// The CUDA source compiled at run time by NVRTC (when the driver rejected the PTX, or
+    /// `DROPKIT_CUDA_KERNELS=nvrtc` asked for it).
+    Nvrtc,
+}
+
+/// A handle to one CUDA device: its context, the stream dropkit's work is queued on, and the
+/// loaded kernels. Cheap to clone; [`CudaDevice::new`] returns the same process-wide state
+/// for the same ordinal (the kernels are loaded once).
+///
+/// All work is asynchronous on [`CudaDevice::stream`] (a non-blocking stream of the
+/// device's primary context); copies to the host wait for it.
+///
+/// # Example
+/// ```
+/// use dropkit::cuda::CudaDevice;
+/// match CudaDevice::new(0) {
+///     Ok(dev) => println!("{} ({:?} kernels)", dev.name(), dev.kernel_source()),
+///     // Without the driver, a device or the `cuda` feature, an error says what is missing.
+///     Err(e) => assert!(e.to_string().starts_with("CUDA is unavailable: ")),
+/// }
+/// ```
+///
+/// # Errors
+/// [`Error::CudaUnavailable`] names what is missing: the driver library (`libcuda.so.1`), a
+/// device with that ordinal, or, when the driver cannot load the shipped PTX, NVRTC.
+#[derive(Clone)]
+pub struct CudaDevice {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ordinal: usize,
+    name: String,
+    compute_capability: (i32, i32),
+    sm_count: u32,
+    source: KernelSource,
+    kernels: Kernels,
+    stream: Arc<CudaStream>,
+    ctx: Arc<CudaContext>,
+}
+
+/// Threads per block of every kernel.
+pub(crate) const THREADS: u32 = 256;
+
+/// A loaded kernel and the largest grid its grid-stride loop uses.
+pub(crate) struct Kernel {
+    pub(crate) func: CudaFunction,
+    /// Blocks that are resident at once (multiprocessors x blocks per multiprocessor): a
+    /// grid-stride loop gains nothing from more, and a grid with a few blocks more than fit
+    /// would run them as a second, mostly idle wave.
+    max_blocks: u32,
+}
+
+impl Kernel {
+    /// Blocks for `units` work items, `per_block` per block per pass: enough to cover the
+    /// work, at most one resident wave.
+    pub(crate) fn blocks(&self, units: u64, per_block: u64) -> u32 {
+        units
+            .div_ceil(per_block)
+            .clamp(1, u64::from(self.max_blocks.max(1))) as u32
+    }
+}
+
+/// The loaded kernel functions (index 0: `f32`, 1: `f64`).
+pub(crate) struct Kernels {
+    pub(crate) dropout: [Kernel; 2],
+    pub(crate) apply_mask: [Kernel; 2],
+    pub(crate) noise: [Kernel; 2],
+    pub(crate) scale: [Kernel; 2],
+    pub(crate) keep_bits: Kernel,
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaDevice")
+            .field("ordinal", &self.inner.ordinal)
+            .field("name", &self.inner.name)
+            .field("compute_capability", &self.inner.compute_capability)
+            .field("kernels", &self.inner.source)
+            .finish()
+    }
+}
+
+/// Devices opened so far, by ordinal.
+static DEVICES: Mutex<Vec<CudaDevice>> = Mutex::new(Vec::new());
+
+/// Text of a caught panic's payload.
+pub(crate) fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs a cudarc call that may panic (a driver library without a symbol cudarc resolves
+/// lazily), turning the panic into [`Error::CudaUnavailable`].
+fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| Error::CudaUnavailable {
+        reason: format!(
+            "{what}: the CUDA driver library failed ({}); an NVIDIA driver for CUDA 12.4 or \
+                 newer is needed",
+            panic_text(&p)
+        ),
+    })
+}
+
+/// A driver error as dropkit's error.
+pub(crate) fn driver_error(what: &str, e: DriverError) -> Error {
+    Error::Cuda {
+        message: format!("{what}: {e}"),
+    }
+}
+
+/// Checks that the driver library can be loaded, without letting cudarc panic.
+///
+/// # Errors
+/// [`Error::CudaUnavailable`] naming the library when it is not found.
+pub fn driver_present() -> Result<()> {
+    // SAFETY: probing loads libcuda with libloading (running the driver's own initializers)
+    // and unloads it; nothing of ours is touched.
+    if unsafe { cudarc::driver::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(Error::CudaUnavailable {
+            reason: "the NVIDIA driver library (libcuda.so.1) was not found: install the NVIDIA \
+                     driver (dropkit needs nothing else at run time)"
+                .into(),
+        })
+    }
+}
+
+/// How many CUDA devices the driver sees.
+///
+/// # Errors
+/// [`Error::CudaUnavailable`] when the driver library is missing or cannot initialize.
+pub fn device_count() -> Result<usize> {
+    driver_present()?;
+    let count = guarded("counting devices", || {
+        cudarc::driver::result::init()?;
+        cudarc::driver::result::device::get_count()
+    })?;
+    match count {
+        Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
+        Err(e) if e.0 == CUresult::CUDA_ERROR_NO_DEVICE => Ok(0),
+        Err(e) => Err(Error::CudaUnavailable {
+            reason: format!("the NVIDIA driver did not initialize: {e}"),
+        }),
+    }
+}
+
+impl CudaDevice {
+    /// Opens device `ordinal` (0 is the first GPU), or returns the handle opened before.
+    ///
+    /// Checks for the driver library before touching the driver API, so a machine without
+    /// CUDA gets an error, never a panic. Loading the kernels JIT-compiles the shipped PTX
+    /// (cached by the driver across runs); set `DROPKIT_CUDA_KERNELS=nvrtc` to compile the
+    /// CUDA source with NVRTC instead, or `=ptx` to forbid the NVRTC fallback.
+    ///
+    /// # Errors
+    /// [`Error::CudaUnavailable`] naming what is missing (driver library, device, NVRTC when
+    /// the PTX was rejected); [`Error::Cuda`] when a driver call fails.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let mut devices = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(dev) = devices.iter().find(|d| d.inner.ordinal == ordinal) {
+            return Ok(dev.clone());
+        }
+        let dev = Self::open(ordinal)?;
+        devices.push(dev.clone());
+        Ok(dev)
+    }
+
+    fn open(ordinal: usize) -> Result<Self> {
+        driver_present()?;
+        let ctx = guarded("opening the device", || CudaContext::new(ordinal))?.map_err(|e| {
+            let reason = if e.0 == CUresult::CUDA_ERROR_NO_DEVICE {
+                "the NVIDIA driver is installed but sees no CUDA device".to_string()
+            } else if e.0 == CUresult::CUDA_ERROR_INVALID_DEVICE {
+                match device_count() {
+                    Ok(n) => format!("there is no CUDA device {ordinal}: the driver sees {n}"),
+                    Err(_) => format!("there is no CUDA device {ordinal}"),
+                }
+            } else {
+                format!("CUDA device {ordinal} could not be opened: {e}")
+            };
+            Error::CudaUnavailable { reason }
+        })?;
+        let name = ctx
+            .name()
+            .map_err(|e| driver_error("reading the name", e))?;
+        let compute_capability = ctx
+            .compute_capability()
+            .map_err(|e| driver_error("reading the compute capability", e))?;
+        let sm_count = ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(|e| driver_error("reading the multiprocessor count", e))?;
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| driver_error("creating a stream", e))?;
+        keep_freed_memory_pooled(&ctx);
+        let (module, source) = load_module(&ctx, compute_capability)?;
+        // Blocks per multiprocessor: DROPKIT_CUDA_BLOCKS_PER_SM (for tuning), else as many
+        // as the kernel's registers allow (the driver's occupancy calculator).
+        let per_sm_override = std::env::var("DROPKIT_CUDA_BLOCKS_PER_SM")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&b| b > 0);
+        let sm_count = u32::try_from(sm_count).unwrap_or(1).max(1);
+        let f = |name: &str| {
+            let func = module
+                .load_function(name)
+                .map_err(|e| driver_error(&format!("finding kernel {name}"), e))?;
+            let per_sm = per_sm_override.unwrap_or_else(|| {
+                func.occupancy_max_active_blocks_per_multiprocessor(THREADS, 0, None)
+                    .unwrap_or(4)
+                    .max(1)
+            });
+            Ok::<_, Error>(Kernel {
+                func,
+                max_blocks: sm_count.saturating_mul(per_sm),
+            })
+        };
+        let kernels = Kernels {
+            dropout: [f("dk_dropout_f32")?, f("dk_dropout_f64")?],
+            apply_mask: [f("dk_apply_mask_f32")?, f("dk_apply_mask_f64")?],
+            noise: [f("dk_noise_f32")?, f("dk_noise_f64")?],
+            scale: [f("dk_scale_f32")?, f("dk_scale_f64")?],
+            keep_bits: f("dk_keep_bits")?,
+        };
+        Ok(CudaDevice {
+            inner: Arc::new(Inner {
+                ordinal,
+                name,
+                compute_capability,
+                sm_count,
+                source,
+                kernels,
+                stream,
+                ctx,
+            }),
+        })
+    }
+
+    /// The device's ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.inner.ordinal
+    }
+
+    /// The device's name, e.g. `"NVIDIA H100 80GB HBM3"`.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The compute capability `(major, minor)`, e.g. `(9, 0)` for an H100.
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.inner.compute_capability
+    }
+
+    /// Where the loaded kernels came from.
+    pub fn kernel_source(&self) -> KernelSource {
+        self.inner.source
+    }
+
+    /// Waits until all work queued on the device's stream has finished.
+    ///
+    /// # Errors
+    /// [`Error::Cuda`] when the work failed.
+    pub fn synchronize(&self) -> Result<()> {
+        self.inner
+            .stream
+            .synchronize()
+            .map_err(|e| driver_error("synchronizing", e))
+    }
+
+    /// The cudarc context (for interop: events, other kernels).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.inner.ctx
+    }
+
+    /// The cudarc stream dropkit queues its work on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.inner.stream
+    }
+
+    /// Whether two handles are the same device state.
+    pub fn same_device(&self, other: &CudaDevice) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn kernels(&self) -> &Kernels {
+        &self.inner.kernels
+    }
+
+    /// The number of multiprocessors.
+    pub fn multiprocessors(&self) -> u32 {
+        self.inner.sm_count
+    }
+}
+
+/// Makes the device's default memory pool keep freed memory for reuse instead of returning
+/// it to the driver at every synchronization (the pool's default), as PyTorch's caching
+/// allocator does: a forward allocates its output and mask from the pool without mapping
+/// pages each time. Best effort: a device without memory pools keeps synchronous
+/// allocation, and a failure here only costs speed.
+fn keep_freed_memory_pooled(ctx: &Arc<CudaContext>) {
+    use cudarc::driver::sys;
+    if !ctx.has_async_alloc() {
+        return;
+    }
+    let _ = guarded("configuring the memory pool", || {
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: `pool` is a valid out-pointer and `cu_device` a device handle of a live
+        // context; the driver writes the default pool's handle.
+        let rc = unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()) };
+        if rc != CUresult::CUDA_SUCCESS {
+            return;
+        }
+        let mut threshold = u64::MAX;
+        // SAFETY: the release threshold attribute takes a pointer to a cuuint64_t, which
+        // `threshold` is, alive for the call.
+        unsafe {
+            sys::cuMemPoolSetAttribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut threshold as *mut u64).cast(),
+            )
+        };
+    });
+}
+
+/// Loads the shipped PTX, or compiles the source with NVRTC.
+fn load_module(
+    ctx: &Arc<CudaContext>,
+    (major, minor): (i32, i32),
+) -> Result<(Arc<CuModule>, KernelSource)> {
+    let mode = std::env::var("DROPKIT_CUDA_KERNELS").unwrap_or_default();
+    let mode = mode.trim().to_ascii_lowercase();
+    let mut ptx_error = None;
+    if mode != "nvrtc" {
+        match ctx.load_module(Ptx::from_src(KERNELS_PTX)) {
+            Ok(m) => return Ok((m, KernelSource::Ptx)),
+            Err(e) if mode == "ptx" => {
+                return Err(Error::CudaUnavailable {
+                    reason: format!(
+                        "the driver rejected dropkit's PTX ({e}; DROPKIT_CUDA_KERNELS=ptx forbids \
+                         compiling the source with NVRTC): update the NVIDIA driver (CUDA 12.4 \
+                         or newer)"
+                    ),
+                })
+            }
+            Err(e) => ptx_error = Some(e),
+        }
+    }
+    let why = match &ptx_error {
+        Some(e) => format!("the driver rejected dropkit's PTX ({e})"),
+        None => "DROPKIT_CUDA_KERNELS=nvrtc asks to compile the kernels from source".into(),
+    };
+    if !source::nvrtc_present() {
+        return Err(source::nvrtc_missing(&why));
+    }
+    let ptx = source::compile_ptx_for(major, minor)?;
+    let module = ctx
+        .load_module(Ptx::from_src(ptx))
+        .map_err(|e| driver_error(&format!("{why}; loading NVRTC's PTX failed too"), e))?;
+    Ok((module, KernelSource::Nvrtc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a machine without the driver library, opening a device is an error naming it (not
+    /// a panic). On a machine with a GPU it opens.
+    #[test]
+    fn new_reports_a_missing_driver_as_an_error() {
+        let present = driver_present().is_ok();
+        match CudaDevice::new(0) {
+            Ok(dev) => {
+                assert!(present);
+                assert!(!dev.name().is_empty());
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::CudaUnavailable { .. }), "{e}");
+                if !present {
+                    assert!(e.to_string().contains("libcuda.so.1"), "{e}");
+                    assert!(device_count().is_err());
+                }
+                eprintln!("no CUDA device here: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_ordinal_is_an_error_too() {
+        let e = CudaDevice::new(1 << 20).unwrap_err();
+        assert!(matches!(e, Error::CudaUnavailable { .. }), "{e}");
+    }
+}

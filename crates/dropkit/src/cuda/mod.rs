@@ -1,0 +1,58 @@
+//! The CUDA backend (feature `cuda`): every layer's forward and backward on device tensors,
+//! with masks and noise bit-identical to the CPU's for the same seed and draw.
+//!
+//! - [`CudaDevice::new`] opens a GPU (and says what is missing when it cannot);
+//! - [`DeviceTensor`] holds `f32` or `f64` data on it ([`DeviceTensor::from_array`],
+//!   [`DeviceTensor::to_array`]);
+//! - [`CudaModule`] (implemented by all six layers) runs `forward_cuda`, `forward_cuda_into`,
+//!   `forward_cuda_inplace`, `backward_cuda`, `backward_cuda_into`, `backward_cuda_inplace`.
+//!
+//! # Reproducibility
+//! The device runs the same Philox mapping as the CPU and takes its draws from the layer's
+//! generator, so for the same `(seed, draw)`:
+//! - keep masks are bit-identical (threshold compared in 64 bits: `p = 1` drops all);
+//! - the Gaussian layers' noise is bit-identical: the normals are computed with the CPU's
+//!   own `ln`/`sin`/`cos` polynomials, every operation a correctly rounded IEEE-754 one
+//!   (compiled with `--fmad=false`, written with `__fmaf_rn`/`__fmul_rn`/... intrinsics);
+//! - outputs are bit-identical: kept `x / T(1-p)` is an IEEE division, dropped elements are
+//!   `+0`, noise is `T(mean) + T(stddev) * T(n)`. The one exception is a NaN result: it is
+//!   NaN on both sides, but the GPU returns the canonical NaN where the CPU propagates an
+//!   input's payload (or, for `inf * 0`, x86's negative default NaN).
+//!
+//! Without a GPU this is tested by compiling `kernels.cu` as host C++ (each GPU thread a host
+//! thread, the warp shuffle a barrier) and comparing every kernel with the CPU reference;
+//! with one, by `tests/cuda.rs` (see `scripts/gpu-check.sh`).
+//!
+//! A device forward and a host backward (or the reverse) differentiate the same draw. The
+//! BigDL generator (a sequential MT19937 stream) runs on the host only: a device forward with
+//! it is an error.
+//!
+//! # Run time
+//! Only the NVIDIA driver (`libcuda.so.1`, CUDA 12.4 or newer for the shipped PTX) is needed:
+//! the kernels ship as PTX that the driver compiles for the card. If the driver rejects it,
+//! or `DROPKIT_CUDA_KERNELS=nvrtc` is set, the CUDA source is compiled with NVRTC
+//! (`libnvrtc.so.12`/`.13`), which must then be on the library path. Every missing piece is an
+//! [`crate::Error::CudaUnavailable`] naming it, never a panic.
+//!
+//! # Memory
+//! Dropout keeps its 1-bit mask on the device (`n / 8` bytes) with
+//! [`crate::MaskStorage::Bits`], or nothing with `Regenerate`; Spatial layers keep 1 bit per
+//! (sample, channel); Gaussian layers keep nothing. `*_into` and `*_inplace` allocate no
+//! data tensor. Opening a device sets its default memory pool's release threshold to the
+//! maximum, so memory dropkit frees stays pooled for the next allocation (as PyTorch's caching
+//! allocator keeps it) instead of going back to the driver at every synchronization.
+
+mod device;
+mod launch;
+mod module;
+mod source;
+mod tensor;
+
+#[cfg(test)]
+mod tests;
+
+pub use cudarc;
+pub use device::{device_count, driver_present, CudaDevice, KernelSource};
+pub use module::{device_mask_to_host, CudaModule};
+pub use source::{compile_ptx, compile_ptx_for, nvrtc_version, ptx_file, PTX_ARCH};
+pub use tensor::{CudaElement, DeviceBits, DeviceIo, DeviceTensor};

@@ -674,3 +674,13 @@ fn no_input_panics_for_a_layer_driven_through_every_method() {
     assert!(d.set_p(f64::NAN).is_err());
     assert_eq!(d.p(), 0.5);
 }
+
+#[test]
+fn gaussian_noise_with_zero_stddev_is_the_bit_identity() {
+    for gen in GENERATORS {
+        let x = Array::from_elem(IxDyn(&[4]), -0.0f32);
+        let mut layer = GaussianNoise::new(0.0).unwrap();
+        layer.set_seed(1, gen);
+        assert_same_bits(&layer.forward(&x).unwrap(), &x, &format!("{gen:?}"));
+    }
+}

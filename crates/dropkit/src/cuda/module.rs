@@ -414,8 +414,13 @@ impl CudaModule for GaussianNoise {
         let Some(seed_draw) = philox else {
             return Err(bigdl_on_device("GaussianNoise"));
         };
-        let (m, s) = (T::from_f64(0.0), T::from_f64(stddev));
-        launch::noise(io, seed_draw, m, s, NoiseOp::Add)?;
+        if stddev == 0.0 {
+            // x + 0 would turn -0.0 into +0.0; the CPU path copies too (kernels::noise).
+            launch::copy(io)?;
+        } else {
+            let (m, s) = (T::from_f64(0.0), T::from_f64(stddev));
+            launch::noise(io, seed_draw, m, s, NoiseOp::Add)?;
+        }
         let saved = Saved {
             shape: shape.to_vec(),
             p: 0.0,

@@ -50,17 +50,25 @@ pub(crate) struct Prepared<'py> {
     pub(crate) origin: Origin,
 }
 
-/// The element type an array is computed in, and whether that is a conversion.
-fn target_of(dtype: &Bound<'_, PyArrayDescr>) -> PyResult<(bool, Origin)> {
-    // (is_f64, origin if it can be viewed)
-    match (dtype.kind(), dtype.itemsize()) {
-        (b'f', 4) => Ok((false, Origin::Same)),
-        (b'f', 8) => Ok((true, Origin::Same)),
-        (b'i' | b'u' | b'b', _) => Ok((false, Origin::Converted)),
-        _ => Err(to_py_err(Error::UnsupportedElementType {
-            dtype: dtype.str()?.to_string(),
-        })),
-    }
+/// What the dtype rules make of a dtype: the element type the core computes in, and whether
+/// the array must be converted to it (integer and bool arrays, to float32).
+struct Target {
+    f64: bool,
+    converted: bool,
+}
+
+fn target_of(dtype: &Bound<'_, PyArrayDescr>) -> PyResult<Target> {
+    let (f64, converted) = match (dtype.kind(), dtype.itemsize()) {
+        (b'f', 4) => (false, false),
+        (b'f', 8) => (true, false),
+        (b'i' | b'u' | b'b', _) => (false, true),
+        _ => {
+            return Err(to_py_err(Error::UnsupportedElementType {
+                dtype: dtype.str()?.to_string(),
+            }))
+        }
+    };
+    Ok(Target { f64, converted })
 }
 
 /// The argument as a numpy array, or a `TypeError` naming what came.
@@ -125,29 +133,27 @@ pub(crate) fn prepare<'py>(
     for_write: bool,
 ) -> PyResult<Prepared<'py>> {
     let arr = as_ndarray(x, argument)?;
-    let (is_f64, mut origin) = target_of(&arr.dtype())?;
-    let py = x.py();
-    let direct = if origin == Origin::Same && viewable(arr, for_write) {
-        Some(x.clone())
+    let target = target_of(&arr.dtype())?;
+    let origin = if target.converted {
+        Origin::Converted
+    } else if viewable(arr, for_write) {
+        Origin::Same
     } else {
-        if origin == Origin::Same {
-            origin = Origin::FloatCopy;
-        }
-        None
+        Origin::FloatCopy
     };
-    let obj = match direct {
-        Some(obj) => obj,
-        None => {
-            let dtype = if is_f64 {
-                numpy::dtype::<f64>(py)
-            } else {
-                numpy::dtype::<f32>(py)
-            };
-            // `astype` copies into a fresh, aligned, native array (order "K").
-            x.call_method1(intern!(py, "astype"), (dtype,))?
-        }
+    let obj = if origin == Origin::Same {
+        x.clone()
+    } else {
+        let py = x.py();
+        let dtype = if target.f64 {
+            numpy::dtype::<f64>(py)
+        } else {
+            numpy::dtype::<f32>(py)
+        };
+        // `astype` copies into a fresh, aligned, native array (order "K").
+        x.call_method1(intern!(py, "astype"), (dtype,))?
     };
-    let array = if is_f64 {
+    let array = if target.f64 {
         FloatArray::F64(obj.cast_into::<PyArrayDyn<f64>>()?)
     } else {
         FloatArray::F32(obj.cast_into::<PyArrayDyn<f32>>()?)

@@ -26,8 +26,13 @@ VENV_PY := $(VENV)/bin/python
 PY_CRATE := crates/dropkit-py
 WHEELS := target/wheels
 
+# Where python3 has no ensurepip (Debian and Ubuntu without python3-venv), the venv is made
+# without pip and python3's own pip installs pip into it.
 $(VENV_PY):
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) && \
+		$(PYTHON) -m pip --python $(VENV_PY) install --quiet --disable-pip-version-check pip; } || \
+		{ rm -rf $(VENV); echo "cannot make $(VENV): $(PYTHON) has neither venv's ensurepip nor pip" \
+		"(install python3-venv or python3-pip)" >&2; exit 1; }
 
 $(VENV)/.dev-installed: $(PY_CRATE)/requirements-dev.txt | $(VENV_PY)
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(PY_CRATE)/requirements-dev.txt

@@ -1,0 +1,200 @@
+"""Type stubs of dropkit (the classes live in the extension module dropkit._dropkit)."""
+
+from typing import Literal, Optional, TypedDict, TypeVar, Union, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Dropout",
+    "GaussianDropout",
+    "GaussianNoise",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "__version__",
+    "default_generator_state",
+    "num_threads",
+    "set_default_generator_state",
+    "set_num_threads",
+    "set_seed",
+]
+
+__version__: str
+
+_Self = TypeVar("_Self", bound="_Layer")
+
+_GeneratorName = Literal["philox", "bigdl"]
+"""Generator names; any case is accepted at run time."""
+
+_DataFormatName = Literal["NCHW", "NHWC"]
+"""Data formats; any case is accepted at run time."""
+
+class _PhiloxState(TypedDict):
+    """Position of a Philox generator: ``draw`` is the next training forward's draw index."""
+
+    generator: Literal["philox"]
+    seed: int
+    draw: int
+
+class _BigDlState(TypedDict):
+    """Position of a BigDL (MT19937) stream: 32-bit words consumed since seeding, and where
+    (after how many words) the Box-Muller pair whose second normal is pending was drawn, or
+    None when no normal is pending."""
+
+    generator: Literal["bigdl"]
+    seed: int
+    words: int
+    pending_pair: Optional[int]
+
+_GeneratorState = Union[_PhiloxState, _BigDlState]
+
+_Float = Union[np.float32, np.float64]
+_ArrayIn = npt.NDArray[np.generic]
+"""float32/float64 arrays keep their dtype; integer and bool arrays become float32."""
+_ArrayOut = npt.NDArray[_Float]
+
+class _Layer:
+    """What every dropkit layer has (not a class of the module: for the stubs only)."""
+
+    def forward(self, input: _ArrayIn) -> _ArrayOut:
+        """The output for ``input``: a new array of input's dtype (float32 for integer and
+        bool input); with Dropout(inplace=True), ``input`` overwritten and returned."""
+    def backward(self, input: _ArrayIn, grad_output: _ArrayIn) -> _ArrayOut:
+        """The input gradient of the last forward (only ``input``'s shape is read); a new
+        array of grad_output's dtype, or with inplace=True ``grad_output`` overwritten."""
+    def training(self: _Self) -> _Self:
+        """Training mode (the initial mode); returns the layer."""
+    def evaluate(self: _Self) -> _Self:
+        """Evaluation mode; returns the layer."""
+    def is_training(self) -> bool:
+        """Whether the layer is in training mode."""
+    def set_seed(self: _Self, seed: int, generator: _GeneratorName = "philox") -> _Self:
+        """A generator of the layer's own, seeded, at its first draw; returns the layer."""
+    def use_default_generator(self: _Self) -> _Self:
+        """Draw from the process-wide default generator again; returns the layer."""
+    @property
+    def generator_state(self) -> _GeneratorState:
+        """The position of the generator the layer draws from (its own or the default)."""
+    @generator_state.setter
+    def generator_state(self, state: _GeneratorState) -> None: ...
+
+class _WithProbability(_Layer):
+    @property
+    def p(self) -> float:
+        """The drop probability; assigning it is set_p."""
+    @p.setter
+    def p(self, p: float) -> None: ...
+    def set_p(self: _Self, p: float) -> _Self:
+        """The drop probability from the next forward, in [0, 1]; returns the layer."""
+    @property
+    def scale(self) -> bool:
+        """Whether kept elements (maps) are divided by 1 - p in training."""
+
+@final
+class Dropout(_WithProbability):
+    """Element-wise dropout (BigDL's Dropout): in training, each element is dropped with
+    probability p, and kept ones are divided by 1 - p when scale is true; identity in
+    evaluation (times 1 - p without scale)."""
+
+    def __new__(
+        cls,
+        init_p: float = 0.5,
+        inplace: bool = False,
+        scale: bool = True,
+        *,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+    ) -> Dropout: ...
+    @property
+    def inplace(self) -> bool:
+        """Whether forward overwrites its input and backward its grad_output."""
+    def set_resampling(self, resampling: bool) -> Dropout:
+        """With False, training forwards reuse the last mask (BigDL's isResampling)."""
+    def is_resampling(self) -> bool:
+        """Whether each training forward draws a new mask."""
+
+@final
+class GaussianDropout(_Layer):
+    """Multiplicative Gaussian noise N(1, rate / (1 - rate)) in training; identity in
+    evaluation. rate in [0, 1)."""
+
+    def __new__(
+        cls, rate: float, *, seed: Union[int, None] = None, generator: _GeneratorName = "philox"
+    ) -> GaussianDropout: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def stddev(self) -> float:
+        """sqrt(rate / (1 - rate))."""
+
+@final
+class GaussianNoise(_Layer):
+    """Additive Gaussian noise N(0, stddev**2) in training; identity in evaluation and in
+    backward."""
+
+    def __new__(
+        cls, stddev: float, *, seed: Union[int, None] = None, generator: _GeneratorName = "philox"
+    ) -> GaussianNoise: ...
+    @property
+    def stddev(self) -> float: ...
+
+@final
+class SpatialDropout1D(_WithProbability):
+    """Drops whole channels of (N, T, C) or (T, C) input, one draw per (sample, channel)."""
+
+    def __new__(
+        cls,
+        init_p: float = 0.5,
+        *,
+        scale: bool = False,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+    ) -> SpatialDropout1D: ...
+
+@final
+class SpatialDropout2D(_WithProbability):
+    """Drops whole 2-D feature maps of NCHW (N, C, H, W) / (C, H, W) or NHWC input."""
+
+    def __new__(
+        cls,
+        init_p: float = 0.5,
+        data_format: _DataFormatName = "NCHW",
+        *,
+        scale: bool = False,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+    ) -> SpatialDropout2D: ...
+    @property
+    def data_format(self) -> _DataFormatName: ...
+
+@final
+class SpatialDropout3D(_WithProbability):
+    """Drops whole 3-D feature maps of NCHW (N, C, D, H, W) / (C, D, H, W) or NHWC input."""
+
+    def __new__(
+        cls,
+        init_p: float = 0.5,
+        data_format: _DataFormatName = "NCHW",
+        *,
+        scale: bool = False,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+    ) -> SpatialDropout3D: ...
+    @property
+    def data_format(self) -> _DataFormatName: ...
+
+def set_seed(seed: int, generator: _GeneratorName = "philox") -> None:
+    """Seed the process-wide default generator and choose its algorithm."""
+
+def default_generator_state() -> _GeneratorState:
+    """The process-wide default generator's position."""
+
+def set_default_generator_state(state: _GeneratorState) -> None:
+    """Move the process-wide default generator to ``state``."""
+
+def set_num_threads(n: int) -> None:
+    """Threads the CPU kernels use (n >= 1); results do not depend on it."""
+
+def num_threads() -> int:
+    """Threads the CPU kernels use."""

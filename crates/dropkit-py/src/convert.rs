@@ -1,0 +1,333 @@
+//! numpy <-> ndarray: which arrays the core reads directly, how the others are converted, and
+//! the Python forms of seeds and generator states.
+//!
+//! Dtype rules (SPEC section 6): float32 and float64 arrays keep their dtype; integer and bool
+//! arrays are converted to float32 (as BigDL's Python does); anything else is a `TypeError`.
+//! The core reads a float array in place, whatever its strides (transposed, Fortran order,
+//! negative steps), as a rust-numpy view. Only arrays that an `ndarray` view cannot describe
+//! soundly (non-native byte order, misaligned data, strides that are not a multiple of the item
+//! size, or, when written in place, elements that share memory) go through a float copy made by
+//! numpy; in place, the result is then copied back into the caller's array.
+
+use dropkit::{Error, GeneratorKind, GeneratorState};
+use numpy::prelude::*;
+use numpy::{PyArrayDescr, PyArrayDyn, PyUntypedArray};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyMapping};
+
+use crate::error::to_py_err;
+
+/// A float array the core can view directly.
+pub(crate) enum FloatArray<'py> {
+    /// float32.
+    F32(Bound<'py, PyArrayDyn<f32>>),
+    /// float64.
+    F64(Bound<'py, PyArrayDyn<f64>>),
+}
+
+/// How a [`Prepared`] array relates to the caller's array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// It is the caller's array.
+    Same,
+    /// A float copy of a float array that cannot be viewed directly: written in place, it is
+    /// copied back into the caller's array.
+    FloatCopy,
+    /// A float32 copy of an integer or bool array: written in place, the copy is the result
+    /// (the caller's array cannot hold floats and stays as it was).
+    Converted,
+}
+
+/// An array argument made ready for the core.
+pub(crate) struct Prepared<'py> {
+    /// The caller's array.
+    pub(crate) original: Bound<'py, PyAny>,
+    /// What the core reads (and, in place, writes).
+    pub(crate) array: FloatArray<'py>,
+    /// How `array` relates to `original`.
+    pub(crate) origin: Origin,
+}
+
+/// What the dtype rules make of a dtype: the element type the core computes in, and whether
+/// the array must be converted to it (integer and bool arrays, to float32).
+struct Target {
+    f64: bool,
+    converted: bool,
+}
+
+fn target_of(dtype: &Bound<'_, PyArrayDescr>) -> PyResult<Target> {
+    let (f64, converted) = match (dtype.kind(), dtype.itemsize()) {
+        (b'f', 4) => (false, false),
+        (b'f', 8) => (true, false),
+        (b'i' | b'u' | b'b', _) => (false, true),
+        _ => {
+            return Err(to_py_err(Error::UnsupportedElementType {
+                dtype: dtype.str()?.to_string(),
+            }))
+        }
+    };
+    Ok(Target { f64, converted })
+}
+
+/// The argument as a numpy array, or a `TypeError` naming what came.
+fn as_ndarray<'a, 'py>(
+    x: &'a Bound<'py, PyAny>,
+    argument: &str,
+) -> PyResult<&'a Bound<'py, PyUntypedArray>> {
+    x.cast::<PyUntypedArray>().map_err(|_| {
+        let got = x
+            .get_type()
+            .fully_qualified_name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        PyTypeError::new_err(format!(
+            "{argument} must be a numpy.ndarray, got {got} (use numpy.asarray first)"
+        ))
+    })
+}
+
+/// Whether two elements of an array with this shape and these byte strides may share memory.
+/// The test is sufficient, not necessary: axes sorted by stride must each step past
+/// everything the smaller axes span. Arrays that fail it (only `as_strided` tricks make them)
+/// are copied before being written in place, which is correct for any layout.
+fn may_overlap_itself(shape: &[usize], strides: &[isize], itemsize: usize) -> bool {
+    if shape.contains(&0) {
+        return false;
+    }
+    let mut axes: Vec<(usize, usize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(&n, _)| n > 1)
+        .map(|(&n, &s)| (s.unsigned_abs(), n))
+        .collect();
+    axes.sort_unstable();
+    let mut extent = itemsize;
+    for (stride, n) in axes {
+        if stride < extent {
+            return true;
+        }
+        extent += stride * (n - 1);
+    }
+    false
+}
+
+/// Whether the core can take `x` as a rust-numpy view of its own dtype.
+fn viewable(x: &Bound<'_, PyUntypedArray>, for_write: bool) -> bool {
+    let dtype = x.dtype();
+    let itemsize = dtype.itemsize();
+    dtype.is_native_byteorder() != Some(false)
+        && x.is_aligned()
+        && x.strides().iter().all(|s| s % itemsize as isize == 0)
+        && !(for_write && may_overlap_itself(x.shape(), x.strides(), itemsize))
+}
+
+/// Makes `x` ready for the core: the array itself when it can be viewed, else a copy in the
+/// dtype the dtype rules give. `for_write`: the array will be written in place.
+///
+/// # Errors
+/// `TypeError` for a non-array or an unsupported dtype.
+pub(crate) fn prepare<'py>(
+    x: &Bound<'py, PyAny>,
+    argument: &str,
+    for_write: bool,
+) -> PyResult<Prepared<'py>> {
+    let arr = as_ndarray(x, argument)?;
+    let target = target_of(&arr.dtype())?;
+    let origin = if target.converted {
+        Origin::Converted
+    } else if viewable(arr, for_write) {
+        Origin::Same
+    } else {
+        Origin::FloatCopy
+    };
+    let obj = if origin == Origin::Same {
+        x.clone()
+    } else {
+        let py = x.py();
+        let dtype = if target.f64 {
+            numpy::dtype::<f64>(py)
+        } else {
+            numpy::dtype::<f32>(py)
+        };
+        // `astype` copies into a fresh, aligned, native array (order "K").
+        x.call_method1(intern!(py, "astype"), (dtype,))?
+    };
+    let array = if target.f64 {
+        FloatArray::F64(obj.cast_into::<PyArrayDyn<f64>>()?)
+    } else {
+        FloatArray::F32(obj.cast_into::<PyArrayDyn<f32>>()?)
+    };
+    Ok(Prepared {
+        original: x.clone(),
+        array,
+        origin,
+    })
+}
+
+/// The shape of `x`, checking that it is an array of a supported dtype (backward reads only
+/// its input's shape).
+///
+/// # Errors
+/// `TypeError` for a non-array or an unsupported dtype.
+pub(crate) fn shape_of(x: &Bound<'_, PyAny>, argument: &str) -> PyResult<Vec<usize>> {
+    let arr = as_ndarray(x, argument)?;
+    target_of(&arr.dtype())?;
+    Ok(arr.shape().to_vec())
+}
+
+impl<'py> Prepared<'py> {
+    /// Before an in-place write: the caller's array must be writeable when the result goes
+    /// into it. A read-only array is the core's `ReadOnlyArray` (a `ValueError`).
+    pub(crate) fn check_writeable(&self, argument: &'static str) -> PyResult<()> {
+        if self.origin == Origin::Converted {
+            return Ok(());
+        }
+        let py = self.original.py();
+        let writeable: bool = self
+            .original
+            .getattr(intern!(py, "flags"))?
+            .getattr(intern!(py, "writeable"))?
+            .extract()?;
+        if writeable {
+            Ok(())
+        } else {
+            Err(to_py_err(Error::ReadOnlyArray { argument }))
+        }
+    }
+
+    /// After an in-place write: copies the result back where it was computed in a copy, and
+    /// returns what the caller gets (its own array, or the converted copy).
+    pub(crate) fn finish_inplace(self) -> PyResult<Bound<'py, PyAny>> {
+        let computed = match self.array {
+            FloatArray::F32(a) => a.into_any(),
+            FloatArray::F64(a) => a.into_any(),
+        };
+        match self.origin {
+            Origin::Same => Ok(self.original),
+            Origin::FloatCopy => {
+                let py = self.original.py();
+                numpy::get_array_module(py)?
+                    .call_method1(intern!(py, "copyto"), (&self.original, computed))?;
+                Ok(self.original)
+            }
+            Origin::Converted => Ok(computed),
+        }
+    }
+}
+
+/// A seed: a Python int in `[0, 2**64)`.
+///
+/// # Errors
+/// `TypeError` for a non-integer, `ValueError` for one out of range.
+pub(crate) fn extract_seed(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
+    seed.extract::<u64>().map_err(|e| {
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(seed.py()) {
+            PyValueError::new_err(format!(
+                "seed = {} is out of range: accepted are integers in [0, 2**64)",
+                seed.repr()
+                    .map_or_else(|_| "?".to_string(), |r| r.to_string())
+            ))
+        } else {
+            e
+        }
+    })
+}
+
+/// A generator name: `"philox"` or `"bigdl"`, any case.
+///
+/// # Errors
+/// `ValueError` (the core's `UnknownGenerator`) for any other name.
+pub(crate) fn parse_generator(name: &str) -> PyResult<GeneratorKind> {
+    name.parse::<GeneratorKind>().map_err(to_py_err)
+}
+
+/// A generator state as a dict: `{"generator": "philox", "seed": s, "draw": d}` or
+/// `{"generator": "bigdl", "seed": s, "words": w, "pending_pair": None or int}`.
+pub(crate) fn state_to_dict(py: Python<'_>, state: GeneratorState) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    match state {
+        GeneratorState::Philox { seed, draw } => {
+            d.set_item("generator", GeneratorKind::Philox.name())?;
+            d.set_item("seed", seed)?;
+            d.set_item("draw", draw)?;
+        }
+        GeneratorState::BigDl {
+            seed,
+            words,
+            pending_pair,
+        } => {
+            d.set_item("generator", GeneratorKind::BigDl.name())?;
+            d.set_item("seed", seed)?;
+            d.set_item("words", words)?;
+            d.set_item("pending_pair", pending_pair)?;
+        }
+    }
+    Ok(d)
+}
+
+/// The inverse of [`state_to_dict`]: every key of that form, and no other.
+///
+/// # Errors
+/// `TypeError` for a non-mapping or a value of the wrong type; `ValueError` for a missing or
+/// unknown key, an unknown generator, or an integer out of range.
+pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorState> {
+    let map = state.cast::<PyMapping>().map_err(|_| {
+        PyTypeError::new_err("a generator state is a dict such as {\"generator\": \"philox\", \"seed\": 0, \"draw\": 0}")
+    })?;
+    let name: String = required(map, "generator")?.extract()?;
+    let kind = parse_generator(&name)?;
+    let keys: &[&str] = match kind {
+        GeneratorKind::Philox => &["generator", "seed", "draw"],
+        GeneratorKind::BigDl => &["generator", "seed", "words", "pending_pair"],
+    };
+    for key in map.keys()?.iter() {
+        let key_str: Option<String> = key.extract().ok();
+        if !key_str.as_deref().is_some_and(|k| keys.contains(&k)) {
+            return Err(PyValueError::new_err(format!(
+                "generator state key {} is unknown: a {} state has the keys {keys:?}",
+                key.repr()?,
+                kind.name()
+            )));
+        }
+    }
+    let seed = extract_seed(&required(map, "seed")?)?;
+    let counter = |key: &str| -> PyResult<u64> {
+        let v = required(map, key)?;
+        v.extract::<u64>().map_err(|e| {
+            if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(v.py()) {
+                PyValueError::new_err(format!(
+                    "{key} = {} is out of range: accepted are integers in [0, 2**64)",
+                    v.repr().map_or_else(|_| "?".to_string(), |r| r.to_string())
+                ))
+            } else {
+                e
+            }
+        })
+    };
+    Ok(match kind {
+        GeneratorKind::Philox => GeneratorState::Philox {
+            seed,
+            draw: counter("draw")?,
+        },
+        GeneratorKind::BigDl => GeneratorState::BigDl {
+            seed,
+            words: counter("words")?,
+            pending_pair: if required(map, "pending_pair")?.is_none() {
+                None
+            } else {
+                Some(counter("pending_pair")?)
+            },
+        },
+    })
+}
+
+fn required<'py>(map: &Bound<'py, PyMapping>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+    if map.contains(key)? {
+        map.get_item(key)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "generator state has no {key:?} key"
+        )))
+    }
+}

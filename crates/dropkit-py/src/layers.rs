@@ -1,0 +1,588 @@
+//! The six layer classes: each a newtype over a core layer in a `Mutex`. Every method locks
+//! the layer for the whole call with the GIL released, so calls from several Python threads
+//! are atomic with respect to the layer's generator state, and compute runs in parallel with
+//! other Python code. No maths here: every method is one core call.
+
+use std::sync::{Mutex, PoisonError};
+
+use dropkit::{DataFormat, Element, GeneratorKind, Module};
+use numpy::prelude::*;
+use numpy::PyArrayDyn;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{self, FloatArray, Prepared};
+use crate::error::{borrow_err, to_py_err};
+
+/// Runs `f` on the locked layer with the GIL released. The lock is taken and dropped inside
+/// the GIL-free section, so no thread ever waits for the GIL while holding a layer.
+fn locked<L: Send, R: Send>(
+    py: Python<'_>,
+    layer: &Mutex<L>,
+    f: impl FnOnce(&mut L) -> R + Send,
+) -> R {
+    py.detach(|| {
+        // A panic in the core (a broken internal invariant, reported to Python as a
+        // PanicException) leaves a layer whose state is still a valid value: recover it.
+        let mut guard = layer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    })
+}
+
+/// Gives a new layer its own generator when `seed` is set. `generator` names the algorithm of
+/// that generator; without a seed the layer follows the process default (`set_seed`), so any
+/// generator but the default "philox" would be ignored, and is refused instead.
+fn with_seed<L: Module>(
+    mut layer: L,
+    seed: Option<&Bound<'_, PyAny>>,
+    generator: &str,
+) -> PyResult<L> {
+    let kind = convert::parse_generator(generator)?;
+    match seed {
+        Some(seed) => {
+            layer.set_seed(convert::extract_seed(seed)?, kind);
+        }
+        None if kind != GeneratorKind::Philox => {
+            return Err(PyValueError::new_err(format!(
+                "generator = {generator:?} needs a seed: pass seed=..., or call \
+                 dropkit.set_seed(n, generator={generator:?}) for layers without a seed of their own"
+            )))
+        }
+        None => {}
+    }
+    Ok(layer)
+}
+
+fn forward_typed<'py, L, T>(
+    layer: &Mutex<L>,
+    prepared: &Prepared<'py>,
+    array: &Bound<'py, PyArrayDyn<T>>,
+    inplace: bool,
+) -> PyResult<Option<Bound<'py, PyAny>>>
+where
+    L: Module + Send,
+    T: Element + numpy::Element,
+{
+    let py = array.py();
+    if inplace {
+        prepared.check_writeable("input")?;
+        let mut rw = array.try_readwrite().map_err(|e| borrow_err("input", e))?;
+        let view = rw.as_array_mut();
+        locked(py, layer, |l| l.forward_inplace(view)).map_err(to_py_err)?;
+        Ok(None)
+    } else {
+        let ro = array.try_readonly().map_err(|e| borrow_err("input", e))?;
+        let view = ro.as_array();
+        let out = locked(py, layer, |l| l.forward(&view)).map_err(to_py_err)?;
+        Ok(Some(out.into_pyarray(py).into_any()))
+    }
+}
+
+/// `forward(input)`: a new array, or with `inplace` the input overwritten and returned.
+fn forward<'py, L: Module + Send>(
+    layer: &Mutex<L>,
+    input: &Bound<'py, PyAny>,
+    inplace: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let prepared = convert::prepare(input, "input", inplace)?;
+    let out = match &prepared.array {
+        FloatArray::F32(a) => forward_typed(layer, &prepared, a, inplace)?,
+        FloatArray::F64(a) => forward_typed(layer, &prepared, a, inplace)?,
+    };
+    match out {
+        Some(out) => Ok(out),
+        None => prepared.finish_inplace(),
+    }
+}
+
+fn backward_typed<'py, L, T>(
+    layer: &Mutex<L>,
+    input_shape: &[usize],
+    prepared: &Prepared<'py>,
+    grad: &Bound<'py, PyArrayDyn<T>>,
+    inplace: bool,
+) -> PyResult<Option<Bound<'py, PyAny>>>
+where
+    L: Module + Send,
+    T: Element + numpy::Element,
+{
+    let py = grad.py();
+    // The input gradient of every dropout-family layer is a linear map of grad_output that
+    // does not depend on the input's values, and the core reads only `input.shape()`: a
+    // zero-stride view of that shape stands for the input (no conversion, no borrow).
+    let zero = ndarray::arr0(T::from_f64(0.0));
+    let input = zero
+        .broadcast(ndarray::IxDyn(input_shape))
+        .expect("a 0-d array broadcasts to any shape");
+    if inplace {
+        prepared.check_writeable("grad_output")?;
+        let mut rw = grad
+            .try_readwrite()
+            .map_err(|e| borrow_err("grad_output", e))?;
+        let view = rw.as_array_mut();
+        locked(py, layer, |l| l.backward_inplace(&input, view)).map_err(to_py_err)?;
+        Ok(None)
+    } else {
+        let ro = grad
+            .try_readonly()
+            .map_err(|e| borrow_err("grad_output", e))?;
+        let view = ro.as_array();
+        let out = locked(py, layer, |l| l.backward(&input, &view)).map_err(to_py_err)?;
+        Ok(Some(out.into_pyarray(py).into_any()))
+    }
+}
+
+/// `backward(input, grad_output)`: a new array, or with `inplace` grad_output overwritten
+/// and returned. The result has grad_output's dtype (after the dtype rules).
+fn backward<'py, L: Module + Send>(
+    layer: &Mutex<L>,
+    input: &Bound<'py, PyAny>,
+    grad_output: &Bound<'py, PyAny>,
+    inplace: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let shape = convert::shape_of(input, "input")?;
+    let prepared = convert::prepare(grad_output, "grad_output", inplace)?;
+    let out = match &prepared.array {
+        FloatArray::F32(g) => backward_typed(layer, &shape, &prepared, g, inplace)?,
+        FloatArray::F64(g) => backward_typed(layer, &shape, &prepared, g, inplace)?,
+    };
+    match out {
+        Some(out) => Ok(out),
+        None => prepared.finish_inplace(),
+    }
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+fn format_name(format: DataFormat) -> &'static str {
+    match format {
+        DataFormat::Nchw => "NCHW",
+        DataFormat::Nhwc => "NHWC",
+    }
+}
+
+/// Declares a layer class: the struct (a core layer in a mutex, plus whether forward and
+/// backward work in place), its class-specific methods, and the methods every layer has.
+macro_rules! layer_class {
+    // A layer with a drop probability: the `p` accessors and `scale`, then as below.
+    (
+        $(#[$doc:meta])*
+        class $name:ident($core:ty) with probability;
+        $($extra:tt)*
+    ) => {
+        layer_class! {
+            $(#[$doc])*
+            class $name($core);
+            $($extra)*
+
+        /// The drop probability. Assigning it is set_p.
+        #[getter]
+        fn get_p(&self, py: Python<'_>) -> f64 {
+            locked(py, &self.layer, |l| l.p())
+        }
+
+        #[setter(p)]
+        fn set_p_attr(&self, py: Python<'_>, p: f64) -> PyResult<()> {
+            locked(py, &self.layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)
+        }
+
+        /// set_p(p) -> self
+        ///
+        /// Sets the drop probability used from the next forward (BigDL's setP); a backward
+        /// still differentiates the forward before it. `p` in [0, 1]; returns the layer.
+        fn set_p<'py>(slf: &Bound<'py, Self>, p: f64) -> PyResult<Bound<'py, Self>> {
+            locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)?;
+            Ok(slf.clone())
+        }
+
+        /// Whether kept elements (maps) are scaled by 1 / (1 - p) in training.
+        #[getter]
+        fn scale(&self, py: Python<'_>) -> bool {
+            locked(py, &self.layer, |l| l.scale())
+        }
+        }
+    };
+    (
+        $(#[$doc:meta])*
+        class $name:ident($core:ty);
+        $($extra:tt)*
+    ) => {
+        $(#[$doc])*
+        #[pyclass(frozen, module = "dropkit")]
+        pub(crate) struct $name {
+            layer: Mutex<$core>,
+            inplace: bool,
+        }
+
+        #[pymethods]
+        impl $name {
+            $($extra)*
+
+            /// forward(input) -> numpy.ndarray
+            ///
+            /// The layer's output for `input` (any shape the layer takes, any strides). A new
+            /// array of input's dtype (float32 for integer and bool input), unless the layer
+            /// works in place (Dropout(inplace=True)): then `input` is overwritten and returned.
+            fn forward<'py>(&self, input: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                forward(&self.layer, input, self.inplace)
+            }
+
+            /// backward(input, grad_output) -> numpy.ndarray
+            ///
+            /// The gradient with respect to the input of the last forward, given the
+            /// gradient with respect to its output. Only `input`'s shape is read. A new array
+            /// of grad_output's dtype, unless the layer works in place: then `grad_output`
+            /// is overwritten and returned.
+            fn backward<'py>(
+                &self,
+                input: &Bound<'py, PyAny>,
+                grad_output: &Bound<'py, PyAny>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                backward(&self.layer, input, grad_output, self.inplace)
+            }
+
+            /// training() -> self
+            ///
+            /// Switches to training mode (the mode a new layer is in); returns the layer.
+            fn training<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
+                locked(slf.py(), &slf.get().layer, |l| {
+                    l.training();
+                });
+                slf.clone()
+            }
+
+            /// evaluate() -> self
+            ///
+            /// Switches to evaluation mode; returns the layer.
+            fn evaluate<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
+                locked(slf.py(), &slf.get().layer, |l| {
+                    l.evaluate();
+                });
+                slf.clone()
+            }
+
+            /// is_training() -> bool
+            ///
+            /// Whether the layer is in training mode.
+            fn is_training(&self, py: Python<'_>) -> bool {
+                locked(py, &self.layer, |l| l.is_training())
+            }
+
+            /// set_seed(seed, generator="philox") -> self
+            ///
+            /// Gives the layer a generator of its own (`"philox"` or `"bigdl"`), seeded with
+            /// `seed` (an int in [0, 2**64)), at its first draw; returns the layer.
+            #[pyo3(signature = (seed, generator = "philox"))]
+            fn set_seed<'py>(
+                slf: &Bound<'py, Self>,
+                seed: &Bound<'py, PyAny>,
+                generator: &str,
+            ) -> PyResult<Bound<'py, Self>> {
+                let kind = convert::parse_generator(generator)?;
+                let seed = convert::extract_seed(seed)?;
+                locked(slf.py(), &slf.get().layer, |l| {
+                    l.set_seed(seed, kind);
+                });
+                Ok(slf.clone())
+            }
+
+            /// use_default_generator() -> self
+            ///
+            /// Makes the layer draw from the process-wide default generator again (see
+            /// dropkit.set_seed); returns the layer.
+            fn use_default_generator<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
+                locked(slf.py(), &slf.get().layer, |l| {
+                    l.use_default_generator();
+                });
+                slf.clone()
+            }
+
+            /// The position of the generator the layer draws from (its own, or the process
+            /// default): {"generator": "philox", "seed": int, "draw": int} where draw is the
+            /// index the next training forward uses, or {"generator": "bigdl", "seed": int,
+            /// "words": int, "pending_pair": int | None}. Assigning such a dict gives the layer a
+            /// generator of its own at that position, so a past mask or noise can be replayed.
+            #[getter]
+            fn get_generator_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                let state = locked(py, &self.layer, |l| l.generator_state());
+                convert::state_to_dict(py, state)
+            }
+
+            #[setter]
+            fn set_generator_state(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
+                let state = convert::state_from_dict(state)?;
+                locked(py, &self.layer, |l| {
+                    l.set_generator_state(state);
+                });
+                Ok(())
+            }
+        }
+    };
+}
+
+layer_class! {
+    /// Dropout(init_p=0.5, inplace=False, scale=True, *, seed=None, generator="philox")
+    ///
+    /// Element-wise dropout (BigDL's Dropout). In training, each element is dropped (set to
+    /// 0) with probability p and kept elements are divided by 1 - p (scale=True) or left as
+    /// they are (scale=False); backward applies the forward's mask (and 1 / (1 - p)). In
+    /// evaluation, forward and backward are the identity (scale=True) or multiply by 1 - p.
+    ///
+    /// With inplace=True, forward overwrites its input and backward its grad_output, and
+    /// both return that array (a read-only array is a ValueError and stays untouched).
+    ///
+    /// seed: an int gives the layer a generator of its own; None (default) makes it draw
+    /// from the process default (dropkit.set_seed). generator: "philox" (default,
+    /// counter-based) or "bigdl" (BigDL's MT19937 stream, bit for bit); needs a seed.
+    class Dropout(dropkit::Dropout) with probability;
+
+    #[new]
+    #[pyo3(signature = (init_p = 0.5, inplace = false, scale = true, *, seed = None, generator = "philox"))]
+    fn new(
+        init_p: f64,
+        inplace: bool,
+        scale: bool,
+        seed: Option<&Bound<'_, PyAny>>,
+        generator: &str,
+    ) -> PyResult<Self> {
+        let layer = dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
+        Ok(Dropout {
+            layer: Mutex::new(with_seed(layer, seed, generator)?),
+            inplace,
+        })
+    }
+
+
+    /// Whether forward overwrites its input and backward its grad_output.
+    #[getter]
+    fn inplace(&self) -> bool {
+        self.inplace
+    }
+
+    /// set_resampling(resampling) -> self
+    ///
+    /// With False, a training forward reuses the last training forward's mask (and p) when
+    /// the shape is the same (BigDL's isResampling = false); returns the layer.
+    fn set_resampling<'py>(slf: &Bound<'py, Self>, resampling: bool) -> Bound<'py, Self> {
+        locked(slf.py(), &slf.get().layer, |l| {
+            l.set_resampling(resampling);
+        });
+        slf.clone()
+    }
+
+    /// is_resampling() -> bool
+    ///
+    /// Whether each training forward draws a new mask (the default).
+    fn is_resampling(&self, py: Python<'_>) -> bool {
+        locked(py, &self.layer, |l| l.is_resampling())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
+        format!(
+            "Dropout(init_p={p:?}, inplace={}, scale={})",
+            py_bool(self.inplace),
+            py_bool(scale)
+        )
+    }
+}
+
+layer_class! {
+    /// GaussianDropout(rate, *, seed=None, generator="philox")
+    ///
+    /// Multiplicative 1-centred Gaussian noise (BigDL's GaussianDropout): in training,
+    /// x * n with n ~ N(1, rate / (1 - rate)) per element; backward multiplies by the same
+    /// n. The identity in evaluation. rate in [0, 1).
+    ///
+    /// seed / generator: as for Dropout.
+    class GaussianDropout(dropkit::GaussianDropout);
+
+    #[new]
+    #[pyo3(signature = (rate, *, seed = None, generator = "philox"))]
+    fn new(rate: f64, seed: Option<&Bound<'_, PyAny>>, generator: &str) -> PyResult<Self> {
+        let layer = dropkit::GaussianDropout::new(rate).map_err(to_py_err)?;
+        Ok(GaussianDropout {
+            layer: Mutex::new(with_seed(layer, seed, generator)?),
+            inplace: false,
+        })
+    }
+
+    /// The drop rate.
+    #[getter]
+    fn rate(&self, py: Python<'_>) -> f64 {
+        locked(py, &self.layer, |l| l.rate())
+    }
+
+    /// The noise's standard deviation, sqrt(rate / (1 - rate)).
+    #[getter]
+    fn stddev(&self, py: Python<'_>) -> f64 {
+        locked(py, &self.layer, |l| l.stddev())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("GaussianDropout(rate={:?})", locked(py, &self.layer, |l| l.rate()))
+    }
+}
+
+layer_class! {
+    /// GaussianNoise(stddev, *, seed=None, generator="philox")
+    ///
+    /// Additive zero-centred Gaussian noise (BigDL's GaussianNoise): in training,
+    /// x + e with e ~ N(0, stddev**2) per element. Backward is the identity, and so is
+    /// forward in evaluation. stddev finite and >= 0.
+    ///
+    /// seed / generator: as for Dropout.
+    class GaussianNoise(dropkit::GaussianNoise);
+
+    #[new]
+    #[pyo3(signature = (stddev, *, seed = None, generator = "philox"))]
+    fn new(stddev: f64, seed: Option<&Bound<'_, PyAny>>, generator: &str) -> PyResult<Self> {
+        let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
+        Ok(GaussianNoise {
+            layer: Mutex::new(with_seed(layer, seed, generator)?),
+            inplace: false,
+        })
+    }
+
+    /// The noise's standard deviation.
+    #[getter]
+    fn stddev(&self, py: Python<'_>) -> f64 {
+        locked(py, &self.layer, |l| l.stddev())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("GaussianNoise(stddev={:?})", locked(py, &self.layer, |l| l.stddev()))
+    }
+}
+
+layer_class! {
+    /// SpatialDropout1D(init_p=0.5, *, scale=False, seed=None, generator="philox")
+    ///
+    /// Drops whole channels of a sequence (BigDL's SpatialDropout1D): input (N, T, C) or
+    /// (T, C), one keep/drop draw per (sample, channel). BigDL's default (scale=False): kept
+    /// maps unchanged in training, x * (1 - p) in evaluation. scale=True: x / (1 - p) in
+    /// training, identity in evaluation (Keras, PyTorch). Backward applies the same mask.
+    ///
+    /// seed / generator: as for Dropout.
+    class SpatialDropout1D(dropkit::SpatialDropout1D) with probability;
+
+    #[new]
+    #[pyo3(signature = (init_p = 0.5, *, scale = false, seed = None, generator = "philox"))]
+    fn new(
+        init_p: f64,
+        scale: bool,
+        seed: Option<&Bound<'_, PyAny>>,
+        generator: &str,
+    ) -> PyResult<Self> {
+        let layer = dropkit::SpatialDropout1D::new(init_p)
+            .map_err(to_py_err)?
+            .with_scale(scale);
+        Ok(SpatialDropout1D {
+            layer: Mutex::new(with_seed(layer, seed, generator)?),
+            inplace: false,
+        })
+    }
+
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
+        format!("SpatialDropout1D(init_p={p:?}, scale={})", py_bool(scale))
+    }
+}
+
+layer_class! {
+    /// SpatialDropout2D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox")
+    ///
+    /// Drops whole 2-D feature maps (BigDL's SpatialDropout2D): input (N, C, H, W) or
+    /// (C, H, W) with data_format="NCHW", (N, H, W, C) or (H, W, C) with "NHWC" (any case);
+    /// one keep/drop draw per (sample, channel). scale: as for SpatialDropout1D.
+    ///
+    /// seed / generator: as for Dropout.
+    class SpatialDropout2D(dropkit::SpatialDropout2D) with probability;
+
+    #[new]
+    #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
+    fn new(
+        init_p: f64,
+        data_format: &str,
+        scale: bool,
+        seed: Option<&Bound<'_, PyAny>>,
+        generator: &str,
+    ) -> PyResult<Self> {
+        let layer = dropkit::SpatialDropout2D::with_format(init_p, data_format)
+            .map_err(to_py_err)?
+            .with_scale(scale);
+        Ok(SpatialDropout2D {
+            layer: Mutex::new(with_seed(layer, seed, generator)?),
+            inplace: false,
+        })
+    }
+
+
+    /// "NCHW" or "NHWC".
+    #[getter]
+    fn data_format(&self, py: Python<'_>) -> &'static str {
+        format_name(locked(py, &self.layer, |l| l.format()))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
+        format!(
+            "SpatialDropout2D(init_p={p:?}, data_format='{}', scale={})",
+            format_name(format),
+            py_bool(scale)
+        )
+    }
+}
+
+layer_class! {
+    /// SpatialDropout3D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox")
+    ///
+    /// Drops whole 3-D feature maps (BigDL's SpatialDropout3D): input (N, C, D, H, W) or
+    /// (C, D, H, W) with data_format="NCHW", (N, D, H, W, C) or (D, H, W, C) with "NHWC"
+    /// (any case); one keep/drop draw per (sample, channel). scale: as for SpatialDropout1D.
+    ///
+    /// seed / generator: as for Dropout.
+    class SpatialDropout3D(dropkit::SpatialDropout3D) with probability;
+
+    #[new]
+    #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
+    fn new(
+        init_p: f64,
+        data_format: &str,
+        scale: bool,
+        seed: Option<&Bound<'_, PyAny>>,
+        generator: &str,
+    ) -> PyResult<Self> {
+        let layer = dropkit::SpatialDropout3D::with_format(init_p, data_format)
+            .map_err(to_py_err)?
+            .with_scale(scale);
+        Ok(SpatialDropout3D {
+            layer: Mutex::new(with_seed(layer, seed, generator)?),
+            inplace: false,
+        })
+    }
+
+
+    /// "NCHW" or "NHWC".
+    #[getter]
+    fn data_format(&self, py: Python<'_>) -> &'static str {
+        format_name(locked(py, &self.layer, |l| l.format()))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
+        format!(
+            "SpatialDropout3D(init_p={p:?}, data_format='{}', scale={})",
+            format_name(format),
+            py_bool(scale)
+        )
+    }
+}

@@ -1,0 +1,125 @@
+//! Python bindings of dropkit: the extension module `dropkit._dropkit`, re-exported by the
+//! Python package `dropkit` (SPEC section 6). Thin by design (STYLE rule 10): each class is a
+//! newtype over a core layer ([`layers`]), arrays cross through one module ([`convert`]), and
+//! errors through one mapping ([`error`]). Built by maturin (`make test-python`).
+
+mod convert;
+mod error;
+mod layers;
+
+use std::time::Instant;
+
+use dropkit::Module;
+use numpy::PyReadonlyArrayDyn;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::error::to_py_err;
+
+/// set_seed(seed, generator="philox")
+///
+/// Seeds the process-wide default generator, which layers without a seed of their own draw
+/// from, and chooses its algorithm: "philox" (counter-based, the default) or "bigdl"
+/// (BigDL's MT19937 stream: set_seed(100, generator="bigdl") is BigDL's RNG.setSeed(100)).
+/// seed is an int in [0, 2**64).
+#[pyfunction]
+#[pyo3(signature = (seed, generator = "philox"))]
+fn set_seed(py: Python<'_>, seed: &Bound<'_, PyAny>, generator: &str) -> PyResult<()> {
+    let kind = convert::parse_generator(generator)?;
+    let seed = convert::extract_seed(seed)?;
+    // The default generator's lock can be held by a BigDL-stream forward running without
+    // the GIL: wait for it without the GIL too.
+    py.detach(|| dropkit::set_seed(seed, kind));
+    Ok(())
+}
+
+/// default_generator_state() -> dict
+///
+/// The process-wide default generator's position, in the form of Layer.generator_state.
+#[pyfunction]
+fn default_generator_state(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let state = py.detach(dropkit::rng::default_state);
+    convert::state_to_dict(py, state)
+}
+
+/// set_default_generator_state(state)
+///
+/// Moves the process-wide default generator to `state` (a dict as returned by
+/// default_generator_state), which also selects its algorithm.
+#[pyfunction]
+fn set_default_generator_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
+    let state = convert::state_from_dict(state)?;
+    py.detach(|| dropkit::rng::set_default_state(state));
+    Ok(())
+}
+
+/// set_num_threads(n)
+///
+/// Sets how many threads the CPU kernels use (default: all cores, or RAYON_NUM_THREADS).
+/// Results do not depend on it. n >= 1.
+#[pyfunction]
+fn set_num_threads(py: Python<'_>, n: i64) -> PyResult<()> {
+    // A negative count is as invalid as 0; the core's message names the value it checks.
+    let threads = usize::try_from(n).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "threads = {n} is invalid: it must be at least 1"
+        ))
+    })?;
+    py.detach(|| dropkit::set_num_threads(threads))
+        .map_err(to_py_err)
+}
+
+/// num_threads() -> int
+///
+/// How many threads the CPU kernels use.
+#[pyfunction]
+fn num_threads(py: Python<'_>) -> usize {
+    py.detach(dropkit::num_threads)
+}
+
+/// _time_core_forward(x, p, repeats) -> list[float]
+///
+/// For scripts/bench_binding.py: the seconds each of `repeats` calls of the Rust
+/// `Dropout::forward` takes on `x` (a float32 array), timed in Rust without Python in the
+/// loop, with a layer of its own (Philox, seed 0). Not part of the API.
+#[pyfunction]
+fn _time_core_forward(
+    py: Python<'_>,
+    x: PyReadonlyArrayDyn<'_, f32>,
+    p: f64,
+    repeats: usize,
+) -> PyResult<Vec<f64>> {
+    let view = x.as_array();
+    py.detach(|| {
+        let mut layer = dropkit::Dropout::new(p)?;
+        layer.set_seed(0, dropkit::GeneratorKind::Philox);
+        let mut times = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            let start = Instant::now();
+            let out = layer.forward(&view)?;
+            times.push(start.elapsed().as_secs_f64());
+            drop(std::hint::black_box(out));
+        }
+        Ok(times)
+    })
+    .map_err(to_py_err)
+}
+
+/// The extension module; `dropkit/__init__.py` re-exports it.
+#[pymodule]
+fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<layers::Dropout>()?;
+    m.add_class::<layers::GaussianDropout>()?;
+    m.add_class::<layers::GaussianNoise>()?;
+    m.add_class::<layers::SpatialDropout1D>()?;
+    m.add_class::<layers::SpatialDropout2D>()?;
+    m.add_class::<layers::SpatialDropout3D>()?;
+    m.add_function(wrap_pyfunction!(set_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(default_generator_state, m)?)?;
+    m.add_function(wrap_pyfunction!(set_default_generator_state, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_time_core_forward, m)?)?;
+    Ok(())
+}

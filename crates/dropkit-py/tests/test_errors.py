@@ -1,0 +1,155 @@
+"""Every core error reaches Python as ValueError (a bad argument), RuntimeError (misuse) or
+TypeError (dtype), with the core's message unchanged (SPEC section 5)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import dropkit
+from _cases import CASES
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: dropkit.Dropout(1.5), "init_p = 1.5 is not a probability in [0, 1]"),
+    (lambda: dropkit.Dropout(-0.1), "init_p = -0.1 is not a probability in [0, 1]"),
+    (lambda: dropkit.Dropout(math.nan), "init_p = NaN is not a probability in [0, 1]"),
+    (lambda: dropkit.SpatialDropout1D(2.0), "init_p = 2 is not a probability in [0, 1]"),
+    (lambda: dropkit.SpatialDropout2D(-1.0), "init_p = -1 is not a probability in [0, 1]"),
+    (lambda: dropkit.SpatialDropout3D(math.inf), "init_p = inf is not a probability in [0, 1]"),
+    (lambda: dropkit.GaussianDropout(1.0), "rate = 1 is not a probability in [0, 1)"),
+    (lambda: dropkit.GaussianDropout(-0.5), "rate = -0.5 is not a probability in [0, 1)"),
+    (lambda: dropkit.GaussianNoise(-1.0),
+     "stddev = -1 is invalid: it must be finite and >= 0"),
+    (lambda: dropkit.GaussianNoise(math.inf),
+     "stddev = inf is invalid: it must be finite and >= 0"),
+    (lambda: dropkit.GaussianNoise(math.nan),
+     "stddev = NaN is invalid: it must be finite and >= 0"),
+    (lambda: dropkit.SpatialDropout2D(0.5, "NCWH"),
+     'data_format = "NCWH" is unknown: accepted are "NCHW" and "NHWC" (any case)'),
+    (lambda: dropkit.SpatialDropout3D(0.5, ""),
+     'data_format = "" is unknown: accepted are "NCHW" and "NHWC" (any case)'),
+    (lambda: dropkit.Dropout(seed=1, generator="mt"),
+     'generator = "mt" is unknown: accepted are "philox" and "bigdl" (any case)'),
+    (lambda: dropkit.set_seed(1, generator="numpy"),
+     'generator = "numpy" is unknown: accepted are "philox" and "bigdl" (any case)'),
+    (lambda: dropkit.Dropout().set_seed(1, "torch"),
+     'generator = "torch" is unknown: accepted are "philox" and "bigdl" (any case)'),
+    (lambda: dropkit.set_num_threads(0), "threads = 0 is invalid: it must be at least 1"),
+    (lambda: dropkit.set_num_threads(-2), "threads = -2 is invalid: it must be at least 1"),
+    (lambda: dropkit.Dropout(seed=-1), "seed = -1 is out of range: accepted are integers in [0, 2**64)"),
+    (lambda: dropkit.set_seed(2**64),
+     "seed = 18446744073709551616 is out of range: accepted are integers in [0, 2**64)"),
+    (lambda: dropkit.GaussianNoise(0.1, generator="bigdl"),
+     'generator = "bigdl" needs a seed: pass seed=..., or call dropkit.set_seed(n, '
+     'generator="bigdl") for layers without a seed of their own'),
+])
+def test_bad_arguments_are_value_errors(make, message):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert str(err.value) == message
+
+
+def test_set_p_out_of_range_is_a_value_error_and_keeps_p():
+    for layer in (dropkit.Dropout(0.3), dropkit.SpatialDropout2D(0.3)):
+        with pytest.raises(ValueError, match=r"^p = 1.2 is not a probability in \[0, 1\]$"):
+            layer.set_p(1.2)
+        with pytest.raises(ValueError, match=r"^p = NaN"):
+            layer.p = math.nan
+        assert layer.p == 0.3
+
+
+@pytest.mark.parametrize("case, bad_shape, message", [
+    ("SpatialDropout1D", (5,), None),
+    ("SpatialDropout1D", (2, 3, 4, 5),
+     "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (2, 3, 4, 5) (rank 4)"),
+    ("SpatialDropout2D-NCHW", (3, 4), None),
+    ("SpatialDropout2D-NHWC", (1, 2, 3, 4, 5), None),
+    ("SpatialDropout3D-NCHW", (3, 4, 5), None),
+])
+def test_wrong_rank_is_a_value_error_in_both_modes(case, bad_shape, message):
+    make, _ = CASES[case]
+    x = np.zeros(bad_shape, dtype=np.float32)
+    layer = make(seed=1)
+    for _ in ("training", "evaluation"):
+        with pytest.raises(ValueError) as err:
+            layer.forward(x)
+        assert "takes input of rank" in str(err.value)
+        assert f"got shape {tuple(bad_shape)}".replace(",)", ")") in str(err.value)
+        if message is not None:
+            assert str(err.value) == message
+        layer.evaluate()
+
+
+def test_unbatched_spatial_inputs_are_accepted():
+    assert dropkit.SpatialDropout1D(seed=1).forward(np.ones((6, 5))).shape == (6, 5)
+    assert dropkit.SpatialDropout2D(seed=1).forward(np.ones((3, 4, 5))).shape == (3, 4, 5)
+    assert dropkit.SpatialDropout3D(seed=1).forward(np.ones((3, 4, 5, 6))).shape == (3, 4, 5, 6)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c != "GaussianNoise"])
+def test_backward_before_forward_is_a_runtime_error(case):
+    make, shape = CASES[case]
+    layer = make(seed=1)
+    x = np.ones(shape, dtype=np.float32)
+    with pytest.raises(RuntimeError) as err:
+        layer.backward(x, x)
+    name = case.split("-")[0]
+    assert str(err.value) == (
+        f"{name}.backward needs the mask or noise of a training forward, and no forward ran yet"
+    )
+
+
+def test_gaussian_noise_backward_needs_no_forward():
+    x = np.ones((2, 3), dtype=np.float32)
+    assert np.array_equal(dropkit.GaussianNoise(0.3).backward(x, x), x)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_backward_shapes_must_match_the_forward(case):
+    make, shape = CASES[case]
+    layer = make(seed=1)
+    x = np.ones(shape, dtype=np.float32)
+    layer.forward(x)
+    other = np.ones(shape[:-1] + (shape[-1] + 1,), dtype=np.float32)
+    name = case.split("-")[0]
+    dims = lambda s: "(" + ", ".join(map(str, s)) + ")"  # noqa: E731
+    with pytest.raises(ValueError) as err:
+        layer.backward(other, x)
+    assert str(err.value) == f"{name}: input has shape {dims(other.shape)}, expected {dims(shape)}"
+    with pytest.raises(ValueError) as err:
+        layer.backward(x, other)
+    assert "grad_output has shape" in str(err.value)
+
+
+@pytest.mark.parametrize("state, exc, message", [
+    ({"generator": "philox", "seed": 1}, ValueError, 'generator state has no "draw" key'),
+    ({"seed": 1, "draw": 0}, ValueError, 'generator state has no "generator" key'),
+    ({"generator": "philox", "seed": 1, "draw": 0, "words": 3}, ValueError,
+     "generator state key 'words' is unknown: a philox state has the keys "
+     '["generator", "seed", "draw"]'),
+    ({"generator": "mt", "seed": 1, "draw": 0}, ValueError,
+     'generator = "mt" is unknown: accepted are "philox" and "bigdl" (any case)'),
+    ({"generator": "philox", "seed": 1, "draw": -1}, ValueError,
+     "draw = -1 is out of range: accepted are integers in [0, 2**64)"),
+    ({"generator": "bigdl", "seed": 1, "words": 0}, ValueError,
+     'generator state has no "pending_pair" key'),
+    ({"generator": "philox", "seed": "1", "draw": 0}, TypeError, None),
+    ([("generator", "philox")], TypeError, None),
+])
+def test_bad_generator_states(state, exc, message):
+    layer = dropkit.Dropout(seed=4)
+    with pytest.raises(exc) as err:
+        layer.generator_state = state
+    if message is not None:
+        assert str(err.value) == message
+    with pytest.raises(exc):
+        dropkit.set_default_generator_state(state)
+    assert layer.generator_state == {"generator": "philox", "seed": 4, "draw": 0}
+
+
+def test_seed_must_be_an_integer():
+    with pytest.raises(TypeError):
+        dropkit.set_seed(1.5)
+    with pytest.raises(TypeError):
+        dropkit.Dropout(seed="3")

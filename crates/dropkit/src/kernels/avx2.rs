@@ -117,12 +117,47 @@ unsafe fn lanes4(nibble: u32) -> __m256d {
     }
 }
 
+/// Stores 8 floats: a plain store, or (`NT`) two 16-byte non-temporal stores, which write
+/// around the cache (no read for ownership: a large output then costs what a `memcpy`
+/// costs). `NT` needs `p` 16-byte aligned.
+#[inline(always)]
+unsafe fn store_ps<const NT: bool>(p: *mut f32, v: __m256) {
+    // SAFETY: the caller guarantees 8 writable floats at p (16-byte aligned when NT).
+    unsafe {
+        if NT {
+            _mm_stream_ps(p, _mm256_castps256_ps128(v));
+            _mm_stream_ps(p.add(4), _mm256_extractf128_ps::<1>(v));
+        } else {
+            _mm256_storeu_ps(p, v);
+        }
+    }
+}
+
+/// Stores 4 doubles, as [`store_ps`].
+#[inline(always)]
+unsafe fn store_pd<const NT: bool>(p: *mut f64, v: __m256d) {
+    // SAFETY: the caller guarantees 4 writable doubles at p (16-byte aligned when NT).
+    unsafe {
+        if NT {
+            _mm_stream_pd(p, _mm256_castpd256_pd128(v));
+            _mm_stream_pd(p.add(2), _mm256_extractf128_pd::<1>(v));
+        } else {
+            _mm256_storeu_pd(p, v);
+        }
+    }
+}
+
 /// Element types with an AVX2 body: 32 elements from 32 keep bits, or from 32 normals.
 pub(crate) trait Avx2Element: crate::Element {
     /// Writes `kept`-applied or zeroed elements `0..32` of `src` to `dst` by `bits`.
-    unsafe fn masked32(src: *const Self, dst: *mut Self, bits: u32, kept: Kept<Self>);
+    unsafe fn masked32<const NT: bool>(
+        src: *const Self,
+        dst: *mut Self,
+        bits: u32,
+        kept: Kept<Self>,
+    );
     /// Writes `x * (mean + stddev * n)` or `x + (...)` for 32 elements, `n` in element order.
-    unsafe fn noise32(
+    unsafe fn noise32<const NT: bool>(
         src: *const Self,
         dst: *mut Self,
         n: [__m256; 4],
@@ -134,7 +169,7 @@ pub(crate) trait Avx2Element: crate::Element {
 
 impl Avx2Element for f32 {
     #[inline(always)]
-    unsafe fn masked32(src: *const f32, dst: *mut f32, bits: u32, kept: Kept<f32>) {
+    unsafe fn masked32<const NT: bool>(src: *const f32, dst: *mut f32, bits: u32, kept: Kept<f32>) {
         // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
         unsafe {
             for v in 0..4 {
@@ -144,7 +179,7 @@ impl Avx2Element for f32 {
                     Kept::Div(k) => _mm256_div_ps(x, _mm256_set1_ps(k)),
                     Kept::Mul(k) => _mm256_mul_ps(x, _mm256_set1_ps(k)),
                 };
-                _mm256_storeu_ps(
+                store_ps::<NT>(
                     dst.add(8 * v),
                     _mm256_and_ps(lanes8((bits >> (8 * v)) & 0xff), y),
                 );
@@ -153,7 +188,7 @@ impl Avx2Element for f32 {
     }
 
     #[inline(always)]
-    unsafe fn noise32(
+    unsafe fn noise32<const NT: bool>(
         src: *const f32,
         dst: *mut f32,
         n: [__m256; 4],
@@ -171,7 +206,7 @@ impl Avx2Element for f32 {
                     NoiseOp::Mul => _mm256_mul_ps(x, e),
                     NoiseOp::Add => _mm256_add_ps(x, e),
                 };
-                _mm256_storeu_ps(dst.add(8 * v), y);
+                store_ps::<NT>(dst.add(8 * v), y);
             }
         }
     }
@@ -179,7 +214,7 @@ impl Avx2Element for f32 {
 
 impl Avx2Element for f64 {
     #[inline(always)]
-    unsafe fn masked32(src: *const f64, dst: *mut f64, bits: u32, kept: Kept<f64>) {
+    unsafe fn masked32<const NT: bool>(src: *const f64, dst: *mut f64, bits: u32, kept: Kept<f64>) {
         // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
         unsafe {
             for v in 0..8 {
@@ -189,7 +224,7 @@ impl Avx2Element for f64 {
                     Kept::Div(k) => _mm256_div_pd(x, _mm256_set1_pd(k)),
                     Kept::Mul(k) => _mm256_mul_pd(x, _mm256_set1_pd(k)),
                 };
-                _mm256_storeu_pd(
+                store_pd::<NT>(
                     dst.add(4 * v),
                     _mm256_and_pd(lanes4((bits >> (4 * v)) & 0xf), y),
                 );
@@ -198,7 +233,7 @@ impl Avx2Element for f64 {
     }
 
     #[inline(always)]
-    unsafe fn noise32(
+    unsafe fn noise32<const NT: bool>(
         src: *const f64,
         dst: *mut f64,
         n: [__m256; 4],
@@ -221,7 +256,7 @@ impl Avx2Element for f64 {
                         NoiseOp::Mul => _mm256_mul_pd(x, e),
                         NoiseOp::Add => _mm256_add_pd(x, e),
                     };
-                    _mm256_storeu_pd(dst.add(at), y);
+                    store_pd::<NT>(dst.add(at), y);
                 }
             }
         }
@@ -232,9 +267,10 @@ impl Avx2Element for f64 {
 /// step, then the scalar tail. `threshold` must be below `2^32` (the caller handles p = 1).
 ///
 /// # Safety
-/// As [`portable::dropout`]; the CPU must have AVX2, FMA and BMI2.
+/// As [`portable::dropout`]; the CPU must have AVX2, FMA and BMI2; with `NT`, `c.dst` must be
+/// 16-byte aligned.
 #[target_feature(enable = "avx2,fma,bmi2")]
-pub(crate) unsafe fn dropout<T: Avx2Element>(
+pub(crate) unsafe fn dropout<T: Avx2Element, const NT: bool>(
     c: Chunk<T>,
     start: u64,
     seed: u64,
@@ -262,14 +298,18 @@ pub(crate) unsafe fn dropout<T: Avx2Element>(
             let at = 128 * s + 64 * h;
             // SAFETY: elements at .. at + 64 lie inside the chunk; mask word at / 64 inside its bound.
             unsafe {
-                T::masked32(c.src.add(at), c.dst.add(at), lo, kept);
-                T::masked32(c.src.add(at + 32), c.dst.add(at + 32), hi, kept);
+                T::masked32::<NT>(c.src.add(at), c.dst.add(at), lo, kept);
+                T::masked32::<NT>(c.src.add(at + 32), c.dst.add(at + 32), hi, kept);
                 if !bits.is_null() {
                     bits.add(at / 64)
                         .write(u64::from(lo) | (u64::from(hi) << 32));
                 }
             }
         }
+    }
+    if NT {
+        // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+        _mm_sfence();
     }
     let done = 128 * steps;
     if done < c.len {
@@ -296,9 +336,10 @@ pub(crate) unsafe fn dropout<T: Avx2Element>(
 /// Stored bits on a chunk (element-wise map), 64 elements per mask word.
 ///
 /// # Safety
-/// As [`portable::apply_mask`]; `start` a multiple of 64; the CPU must have AVX2.
+/// As [`portable::apply_mask`]; `start` a multiple of 64; the CPU must have AVX2; with `NT`,
+/// `c.dst` must be 16-byte aligned.
 #[target_feature(enable = "avx2,fma,bmi2")]
-pub(crate) unsafe fn apply_bits<T: Avx2Element>(
+pub(crate) unsafe fn apply_bits<T: Avx2Element, const NT: bool>(
     c: Chunk<T>,
     start: usize,
     mask: &[u64],
@@ -309,14 +350,18 @@ pub(crate) unsafe fn apply_bits<T: Avx2Element>(
         let word = mask[start / 64 + s];
         // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk.
         unsafe {
-            T::masked32(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
-            T::masked32(
+            T::masked32::<NT>(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
+            T::masked32::<NT>(
                 c.src.add(64 * s + 32),
                 c.dst.add(64 * s + 32),
                 (word >> 32) as u32,
                 kept,
             );
         }
+    }
+    if NT {
+        // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+        _mm_sfence();
     }
     let done = 64 * steps;
     if done < c.len {
@@ -434,9 +479,10 @@ unsafe fn normals32(w: [__m256i; 4]) -> [__m256; 4] {
 /// Gaussian noise on a chunk starting at element `start` (a multiple of 4).
 ///
 /// # Safety
-/// As [`portable::noise`]; the CPU must have AVX2 and FMA.
+/// As [`portable::noise`]; the CPU must have AVX2 and FMA; with `NT`, `c.dst` must be
+/// 16-byte aligned.
 #[target_feature(enable = "avx2,fma,bmi2")]
-pub(crate) unsafe fn noise<T: Avx2Element>(
+pub(crate) unsafe fn noise<T: Avx2Element, const NT: bool>(
     c: Chunk<T>,
     start: u64,
     seed: u64,
@@ -452,7 +498,7 @@ pub(crate) unsafe fn noise<T: Avx2Element>(
         // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk; AVX2 and FMA are enabled.
         unsafe {
             let [a, b] = philox8::<2>(start / 4 + 16 * s as u64, draw, key);
-            T::noise32(
+            T::noise32::<NT>(
                 c.src.add(64 * s),
                 c.dst.add(64 * s),
                 normals32(a),
@@ -460,7 +506,7 @@ pub(crate) unsafe fn noise<T: Avx2Element>(
                 stddev,
                 op,
             );
-            T::noise32(
+            T::noise32::<NT>(
                 c.src.add(64 * s + 32),
                 c.dst.add(64 * s + 32),
                 normals32(b),
@@ -469,6 +515,10 @@ pub(crate) unsafe fn noise<T: Avx2Element>(
                 op,
             );
         }
+    }
+    if NT {
+        // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+        _mm_sfence();
     }
     let done = 64 * steps;
     if done < c.len {

@@ -234,6 +234,19 @@ pub(crate) struct Plan {
     pub(crate) path: Path,
     pub(crate) chunk: usize,
     pub(crate) min_parallel: usize,
+    /// Output bytes from which stores are non-temporal.
+    pub(crate) stream_from: usize,
+}
+
+/// Outputs from this size on are written with non-temporal stores on the AVX2 path: they
+/// cannot stay in cache anyway, and skipping the read for ownership saves a third of the
+/// traffic (glibc's `memcpy`, the copy baseline, does the same for large copies).
+const NON_TEMPORAL_FROM: usize = 16 << 20;
+
+/// Whether a kernel writing `c` should stream its stores (large, 16-byte aligned output).
+#[cfg(target_arch = "x86_64")]
+fn streaming<T>(plan: &Plan, c: &Chunk<T>) -> bool {
+    c.len * std::mem::size_of::<T>() >= plan.stream_from && c.dst as usize % 16 == 0
 }
 
 /// Elements per thread task: 64 Ki elements (256 KiB of f32) keeps tasks in L2 and many
@@ -249,6 +262,7 @@ impl Plan {
             path: best_path(),
             chunk: CHUNK,
             min_parallel: MIN_PARALLEL,
+            stream_from: NON_TEMPORAL_FROM,
         }
     }
 
@@ -269,6 +283,26 @@ impl Plan {
             f(start, c.sub(start, self.chunk.min(c.len - start)));
         });
     }
+}
+
+/// Calls `avx2::$kernel::<U, NT>` with `U` the chunk's element type (f32 or f64) and `NT`
+/// the streaming choice, and returns from the enclosing closure; falls through otherwise.
+#[cfg(target_arch = "x86_64")]
+macro_rules! avx2_kernel {
+    ($nt:expr, $chunk:expr, $kernel:ident($($arg:expr),* $(,)?)) => {{
+        if let Some(c) = $chunk.cast::<f32>() {
+            return match $nt {
+                true => avx2::$kernel::<f32, true>(c, $($arg),*),
+                false => avx2::$kernel::<f32, false>(c, $($arg),*),
+            };
+        }
+        if let Some(c) = $chunk.cast::<f64>() {
+            return match $nt {
+                true => avx2::$kernel::<f64, true>(c, $($arg),*),
+                false => avx2::$kernel::<f64, false>(c, $($arg),*),
+            };
+        }
+    }};
 }
 
 /// `x * factor` or a copy.
@@ -306,18 +340,15 @@ pub(crate) fn apply_mask_with<T: Element>(
 ) {
     let kept = kept.simplified();
     let words = mask.words();
-    plan.run(Chunk::of(io), |start, c| {
+    let whole = Chunk::of(io);
+    #[cfg(target_arch = "x86_64")]
+    let nt = streaming(&plan, &whole);
+    plan.run(whole, |start, c| {
         #[cfg(target_arch = "x86_64")]
         if plan.path == Path::Avx2 && map == MaskMap::Elementwise {
-            // SAFETY: AVX2 was detected; the chunk starts at a multiple of 64; words cover it.
-            unsafe {
-                if let Some(c) = c.cast::<f32>() {
-                    return avx2::apply_bits(c, start, words, kept.cast());
-                }
-                if let Some(c) = c.cast::<f64>() {
-                    return avx2::apply_bits(c, start, words, kept.cast());
-                }
-            }
+            // SAFETY: AVX2 was detected; the chunk starts at a multiple of 64; words cover
+            // it; streaming only with a 16-byte aligned output (chunk offsets keep it).
+            unsafe { avx2_kernel!(nt, c, apply_bits(start, words, kept.cast())) }
         }
         // SAFETY: a disjoint sub-range; the mask covers every element it maps to.
         unsafe { portable::apply_mask(c, start, words, map, kept) }
@@ -369,19 +400,21 @@ pub(crate) fn dropout_with<T: Element>(
         mask.as_mut()
             .map_or(std::ptr::null_mut(), |m| m.words_mut().as_mut_ptr()),
     );
-    plan.run(Chunk::of(io), |start, c| {
+    let whole = Chunk::of(io);
+    #[cfg(target_arch = "x86_64")]
+    let nt = streaming(&plan, &whole);
+    plan.run(whole, |start, c| {
         let b = bits.at(start / 64);
         #[cfg(target_arch = "x86_64")]
         if plan.path == Path::Avx2 {
             // SAFETY: AVX2/FMA/BMI2 detected; start is a multiple of 64; the chunk's mask
-            // words are its own.
+            // words are its own; streaming only with a 16-byte aligned output.
             unsafe {
-                if let Some(c) = c.cast::<f32>() {
-                    return avx2::dropout(c, start as u64, seed, draw, threshold, kept.cast(), b);
-                }
-                if let Some(c) = c.cast::<f64>() {
-                    return avx2::dropout(c, start as u64, seed, draw, threshold, kept.cast(), b);
-                }
+                avx2_kernel!(
+                    nt,
+                    c,
+                    dropout(start as u64, seed, draw, threshold, kept.cast(), b)
+                )
             }
         }
         // SAFETY: as above, scalar.
@@ -424,33 +457,27 @@ pub(crate) fn noise_with<T: Element>(
         Randomness::Stream(_) => return reference::noise(io, r, mean, stddev, op),
     };
     let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
-    plan.run(Chunk::of(io), |start, c| {
+    let whole = Chunk::of(io);
+    #[cfg(target_arch = "x86_64")]
+    let nt = streaming(&plan, &whole);
+    plan.run(whole, |start, c| {
         #[cfg(target_arch = "x86_64")]
         if plan.path == Path::Avx2 {
-            // SAFETY: AVX2/FMA detected; start is a multiple of 64.
+            // SAFETY: AVX2/FMA detected; start is a multiple of 64; streaming only with a
+            // 16-byte aligned output. The f64 -> element conversions are those of `m`, `s`.
             unsafe {
-                if let Some(c) = c.cast::<f32>() {
-                    return avx2::noise(
-                        c,
+                avx2_kernel!(
+                    nt,
+                    c,
+                    noise(
                         start as u64,
                         seed,
                         draw,
-                        m.to_f32().expect("f32"),
-                        s.to_f32().expect("f32"),
-                        op,
-                    );
-                }
-                if let Some(c) = c.cast::<f64>() {
-                    return avx2::noise(
-                        c,
-                        start as u64,
-                        seed,
-                        draw,
-                        m.to_f64().expect("f64"),
-                        s.to_f64().expect("f64"),
-                        op,
-                    );
-                }
+                        Element::from_f64(mean),
+                        Element::from_f64(stddev),
+                        op
+                    )
+                )
             }
         }
         // SAFETY: a disjoint sub-range.
@@ -476,21 +503,19 @@ mod tests {
     fn plans() -> Vec<Plan> {
         let mut v = Vec::new();
         for path in paths() {
-            v.push(Plan {
-                path,
-                chunk: 64,
-                min_parallel: 0,
-            });
-            v.push(Plan {
-                path,
-                chunk: 192,
-                min_parallel: 0,
-            });
-            v.push(Plan {
-                path,
-                chunk: 1 << 16,
-                min_parallel: usize::MAX,
-            });
+            for (chunk, min_parallel, stream_from) in [
+                (64, 0, usize::MAX),
+                (192, 0, 0),
+                (1 << 16, usize::MAX, 0),
+                (1 << 16, usize::MAX, usize::MAX),
+            ] {
+                v.push(Plan {
+                    path,
+                    chunk,
+                    min_parallel,
+                    stream_from,
+                });
+            }
         }
         v
     }

@@ -2,10 +2,11 @@
 //!
 //! For each layer x {forward (allocating), forward_into (reused buffer), backward (into a
 //! reused buffer)} x {f32 64 MiB, f32 1 MiB, f64 64 MiB} x {1 thread, all threads}: the median
-//! of 11 timed repeats (110 for the 1 MiB size) after one warm-up, GB/s counting bytes read + written, G elements/s,
-//! and the ratio to the matching baseline timed in the same run and with the same threads: a
-//! plain copy into a reused buffer (forward_into, backward), or a copy into a freshly
-//! allocated buffer (forward; huge-page advised from 4 MiB, as dropkit's outputs are).
+//! of 11 timed repeats (110 for 1 MiB) after one warm-up, GB/s counting bytes read + written,
+//! G elements/s, and the ratio to the matching baseline timed in the same run: a plain copy
+//! into a reused buffer (forward_into, backward) or into a freshly allocated one (forward;
+//! huge-page advised from 4 MiB, as dropkit's outputs are), the faster of a copy on one
+//! thread and one on the layer's threads.
 //!
 //! `cargo bench -p dropkit --bench throughput` prints a table; `-- --json` prints one JSON
 //! object per line. `-- --quick` runs only the 64 MiB f32 rows.
@@ -171,10 +172,20 @@ fn measure<T: Element>(bytes_each: usize, elements: usize, threads: usize, rows:
         .collect();
     let mut dst = vec![T::zero(); elements];
     let moved = (2 * elements * bytes_each) as f64;
-    let copy_reused_s = time(elements, || copy_reused(&pool, &src, &mut dst));
+    // The baseline is the faster of a copy on the calling thread and one split over the pool
+    // (a small copy can lose more to the fork-join than it gains), so ratios are conservative.
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let copy_reused_s = time(elements, || copy_reused(&pool, &src, &mut dst))
+        .min(time(elements, || copy_reused(&single, &src, &mut dst)));
     let copy_fresh_s = time(elements, || {
         black_box(copy_fresh(&pool, &src));
-    });
+    })
+    .min(time(elements, || {
+        black_box(copy_fresh(&single, &src));
+    }));
     for (name, mut layer) in layers() {
         let x: ArrayD<T> =
             Array::from_shape_vec(IxDyn(&shape(name, elements)), src.clone()).expect("shape");

@@ -5,7 +5,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use dropkit::{DataFormat, Element, GeneratorKind, Module};
+use dropkit::{Element, GeneratorKind, Module};
 use numpy::prelude::*;
 use numpy::PyArrayDyn;
 use pyo3::exceptions::PyValueError;
@@ -158,13 +158,6 @@ fn py_bool(b: bool) -> &'static str {
         "True"
     } else {
         "False"
-    }
-}
-
-fn format_name(format: DataFormat) -> &'static str {
-    match format {
-        DataFormat::Nchw => "NCHW",
-        DataFormat::Nhwc => "NHWC",
     }
 }
 
@@ -529,14 +522,14 @@ layer_class! {
     /// "NCHW" or "NHWC".
     #[getter]
     fn data_format(&self, py: Python<'_>) -> &'static str {
-        format_name(locked(py, &self.layer, |l| l.format()))
+        locked(py, &self.layer, |l| l.format()).name()
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
         format!(
             "SpatialDropout2D(init_p={p:?}, data_format='{}', scale={})",
-            format_name(format),
+            format.name(),
             py_bool(scale)
         )
     }
@@ -574,14 +567,14 @@ layer_class! {
     /// "NCHW" or "NHWC".
     #[getter]
     fn data_format(&self, py: Python<'_>) -> &'static str {
-        format_name(locked(py, &self.layer, |l| l.format()))
+        locked(py, &self.layer, |l| l.format()).name()
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
         format!(
             "SpatialDropout3D(init_p={p:?}, data_format='{}', scale={})",
-            format_name(format),
+            format.name(),
             py_bool(scale)
         )
     }

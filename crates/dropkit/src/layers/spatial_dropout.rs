@@ -35,6 +35,16 @@ pub enum DataFormat {
     Nhwc,
 }
 
+impl DataFormat {
+    /// The format's name: `"NCHW"` or `"NHWC"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataFormat::Nchw => "NCHW",
+            DataFormat::Nhwc => "NHWC",
+        }
+    }
+}
+
 impl std::str::FromStr for DataFormat {
     type Err = Error;
 

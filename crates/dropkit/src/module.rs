@@ -43,6 +43,25 @@ fn fresh<T: Element, D: Dimension>(dim: D) -> Array<T, D> {
     Array::from_shape_vec(dim, crate::alloc::zeroed(n)).expect("the buffer has the shape's size")
 }
 
+/// The kernel's io for a fresh standard-layout `out` and a source of any layout: read the
+/// source where it is already row-major, else gather it into `out` and work in place there
+/// (so a strided input costs no buffer besides the output).
+fn gather<'a, T: Element, S: Data<Elem = T>, D: Dimension>(
+    src: &'a ArrayBase<S, D>,
+    out: &'a mut Array<T, D>,
+) -> FlatIo<'a, T> {
+    match src.as_slice() {
+        Some(src) => FlatIo::Copy {
+            src,
+            dst: out.as_slice_mut().expect("standard layout"),
+        },
+        None => {
+            out.assign(src);
+            FlatIo::InPlace(out.as_slice_mut().expect("standard layout"))
+        }
+    }
+}
+
 /// A layer with BigDL's module API: forward, backward, training and evaluation modes.
 ///
 /// Layers are not generic over the element type: one layer serves `f32` and `f64` arrays
@@ -155,11 +174,9 @@ pub trait Module {
         &mut self,
         input: &ArrayBase<S, D>,
     ) -> Result<Array<T, D>> {
-        let x = input.as_standard_layout();
-        let mut out = fresh(x.raw_dim());
-        let src = x.as_slice().expect("standard layout");
-        let dst = out.as_slice_mut().expect("standard layout");
-        self.forward_flat(input.shape(), FlatIo::Copy { src, dst })?;
+        let mut out = fresh(input.raw_dim());
+        let io = gather(input, &mut out);
+        self.forward_flat(input.shape(), io)?;
         Ok(out)
     }
 
@@ -216,15 +233,9 @@ pub trait Module {
         input: &ArrayBase<S1, D>,
         grad_output: &ArrayBase<S2, D>,
     ) -> Result<Array<T, D>> {
-        let g = grad_output.as_standard_layout();
-        let mut out = fresh(g.raw_dim());
-        let src = g.as_slice().expect("standard layout");
-        let dst = out.as_slice_mut().expect("standard layout");
-        self.backward_flat(
-            input.shape(),
-            grad_output.shape(),
-            FlatIo::Copy { src, dst },
-        )?;
+        let mut out = fresh(grad_output.raw_dim());
+        let io = gather(grad_output, &mut out);
+        self.backward_flat(input.shape(), grad_output.shape(), io)?;
         Ok(out)
     }
 

@@ -618,6 +618,80 @@ mod tests {
         }
     }
 
+    /// Finite values over many exponents, with zeros of both signs: whole vectors of ordinary
+    /// values (the other tests' data has a NaN or an infinity in most vectors).
+    fn ordinary<T: Element>(n: usize, salt: u64) -> Vec<T> {
+        let mut z = salt;
+        (0..n)
+            .map(|i| {
+                z = z
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+                let v = match i % 97 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => 2f64.powi(-100),
+                    3 => -(2f64.powi(100)) * 0.999_999,
+                    _ => (u - 0.5) * 2f64.powi((i % 61) as i32 - 30),
+                };
+                T::from_f64(v)
+            })
+            .collect()
+    }
+
+    fn check_division<T: Element>() {
+        for p in [0.1f64, 0.3, 1.0 / 3.0, 0.7, 0.9, 0.999_99] {
+            let x = ordinary::<T>(4099, p.to_bits());
+            let kept = Kept::Div(T::from_f64(1.0 - p));
+            let mut want = vec![T::zero(); x.len()];
+            let mask =
+                reference::keep_bits(&mut Randomness::Philox { seed: 9, draw: 4 }, x.len(), p);
+            reference::apply_mask(
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut want,
+                },
+                &mask,
+                MaskMap::Elementwise,
+                kept,
+            );
+            for plan in plans() {
+                let mut got = vec![T::zero(); x.len()];
+                dropout_with(
+                    plan,
+                    FlatIo::Copy {
+                        src: &x,
+                        dst: &mut got,
+                    },
+                    &mut Randomness::Philox { seed: 9, draw: 4 },
+                    p,
+                    kept,
+                    false,
+                );
+                assert!(same(&got, &want), "{plan:?} p={p}");
+                let mut applied = vec![T::zero(); x.len()];
+                apply_mask_with(
+                    plan,
+                    FlatIo::Copy {
+                        src: &x,
+                        dst: &mut applied,
+                    },
+                    &mask,
+                    MaskMap::Elementwise,
+                    kept,
+                );
+                assert!(same(&applied, &want), "apply {plan:?} p={p}");
+            }
+        }
+    }
+
+    #[test]
+    fn division_paths_equal_true_division_on_ordinary_values() {
+        check_division::<f32>();
+        check_division::<f64>();
+    }
+
     #[test]
     fn dropout_paths_equal_the_reference_f32() {
         check_dropout::<f32>();

@@ -6,7 +6,7 @@
 //! G elements/s, and the ratio to the matching baseline timed in the same run: a plain copy
 //! into a reused buffer (forward_into, backward) or into a freshly allocated one (forward;
 //! huge-page advised from 4 MiB, as dropkit's outputs are), the faster of a copy on one
-//! thread and one on the layer's threads.
+//! thread and one on the layer's threads, timed alternately with the layer (pairs of runs).
 //!
 //! `cargo bench -p dropkit --bench throughput` prints a table; `-- --json` prints one JSON
 //! object per line. `-- --quick` runs only the 64 MiB f32 rows.
@@ -45,6 +45,28 @@ fn time(elements: usize, mut f: impl FnMut()) -> f64 {
             })
             .collect(),
     )
+}
+
+/// Medians of `base` and `op` timed alternately after a warm-up of each, so both see the same
+/// machine state (on a shared VM the copy bandwidth drifts by 1.5x within a minute).
+fn time_pair(elements: usize, mut base: impl FnMut(), mut op: impl FnMut()) -> (f64, f64) {
+    base();
+    op();
+    let repeats = if elements < 1 << 20 {
+        10 * REPEATS
+    } else {
+        REPEATS
+    };
+    let (mut b, mut o) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
+    for _ in 0..repeats {
+        let t = Instant::now();
+        base();
+        b.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        op();
+        o.push(t.elapsed().as_secs_f64());
+    }
+    (median(b), median(o))
 }
 
 /// A plain copy into a reused buffer, on `pool`.
@@ -173,32 +195,46 @@ fn measure<T: Element>(bytes_each: usize, elements: usize, threads: usize, rows:
     let mut dst = vec![T::zero(); elements];
     let moved = (2 * elements * bytes_each) as f64;
     // The baseline is the faster of a copy on the calling thread and one split over the pool
-    // (a small copy can lose more to the fork-join than it gains), so ratios are conservative.
+    // (a small copy can lose more to the fork-join than it gains), so ratios are conservative;
+    // each op is then timed alternately with that copy.
     let single = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .expect("pool");
-    let copy_reused_s = time(elements, || copy_reused(&pool, &src, &mut dst))
-        .min(time(elements, || copy_reused(&single, &src, &mut dst)));
-    let copy_fresh_s = time(elements, || {
-        black_box(copy_fresh(&pool, &src));
-    })
-    .min(time(elements, || {
-        black_box(copy_fresh(&single, &src));
-    }));
+    let reused = [&pool, &single].map(|p| time(elements, || copy_reused(p, &src, &mut dst)));
+    let fresh = [&pool, &single].map(|p| {
+        time(elements, || {
+            black_box(copy_fresh(p, &src));
+        })
+    });
+    let (copy_reused_s, copy_fresh_s) = (reused[0].min(reused[1]), fresh[0].min(fresh[1]));
+    let reused_pool = if reused[0] <= reused[1] {
+        &pool
+    } else {
+        &single
+    };
+    let fresh_pool = if fresh[0] <= fresh[1] { &pool } else { &single };
     for (name, mut layer) in layers() {
         let x: ArrayD<T> =
             Array::from_shape_vec(IxDyn(&shape(name, elements)), src.clone()).expect("shape");
         let mut out = ArrayD::<T>::zeros(x.raw_dim());
         each!(&mut layer, l => { l.set_seed(7, GeneratorKind::Philox); });
-        let fwd = each!(&mut layer, l => time(elements, || { black_box(l.forward(&x).expect("forward")); }));
-        let into = each!(&mut layer, l => time(elements, || l.forward_into(&x, out.view_mut()).expect("forward_into")));
-        let bwd = each!(&mut layer, l => time(elements, || l.backward_into(&x, &x, out.view_mut()).expect("backward")));
-        for (op, t, base) in [
-            ("forward", fwd, copy_fresh_s),
-            ("forward_into", into, copy_reused_s),
-            ("backward", bwd, copy_reused_s),
-        ] {
+        let fwd = each!(&mut layer, l => time_pair(
+            elements,
+            || { black_box(copy_fresh(fresh_pool, &src)); },
+            || { black_box(l.forward(&x).expect("forward")); },
+        ));
+        let into = each!(&mut layer, l => time_pair(
+            elements,
+            || copy_reused(reused_pool, &src, &mut dst),
+            || l.forward_into(&x, out.view_mut()).expect("forward_into"),
+        ));
+        let bwd = each!(&mut layer, l => time_pair(
+            elements,
+            || copy_reused(reused_pool, &src, &mut dst),
+            || l.backward_into(&x, &x, out.view_mut()).expect("backward"),
+        ));
+        for (op, (base, t)) in [("forward", fwd), ("forward_into", into), ("backward", bwd)] {
             rows.push(Row {
                 layer: name,
                 op,

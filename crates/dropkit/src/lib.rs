@@ -48,6 +48,17 @@
 //! 1 bit per (sample, channel); Gaussian layers keep only the draw and regenerate the noise.
 //! With the BigDL generator, a regenerating layer keeps the stream's state (about 2.5 KiB).
 //!
+//! # Performance
+//! The element loops run one fused pass per call: AVX2 + FMA + BMI2 kernels chosen at run time
+//! (a portable scalar path elsewhere, or with `DROPKIT_KERNEL=portable`), bit-identical to the
+//! scalar reference. Tensors of 256 Ki elements or more are cut into fixed 64 Ki-element chunks
+//! on a thread pool ([`set_num_threads`], default: `RAYON_NUM_THREADS` or all cores); chunk
+//! boundaries never depend on the thread count, so neither do results. Outputs of 16 MiB or more
+//! are written with non-temporal stores, and freshly allocated outputs of 4 MiB or more are
+//! advised as transparent huge pages. A strided input is gathered into the output buffer and
+//! processed there in place, so `forward` allocates nothing but its output; `forward_into` and
+//! `backward_into` allocate nothing when both arrays are in standard layout.
+//!
 //! # CUDA
 //! With the `cuda` feature, [`cuda::CudaModule`] runs every layer on [`cuda::DeviceTensor`]s
 //! (`f32`, `f64`) with masks and noise bit-identical to the CPU's for the same seed and draw;

@@ -43,6 +43,8 @@ fn main() -> dropkit::Result<()> {
             &flat,
             kind,
         )?;
+        let mut stored = GaussianDropout::new(0.5)?.with_stored_noise(true);
+        report("GaussianDropout (stored noise)", &mut stored, &flat, kind)?;
         report("GaussianNoise", &mut GaussianNoise::new(0.5)?, &flat, kind)?;
         report(
             "SpatialDropout1D (16, 1024, 64)",

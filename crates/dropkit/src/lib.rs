@@ -45,7 +45,8 @@
 //! # Memory
 //! Between forward and backward, Dropout keeps 1 bit per element ([`MaskStorage::Bits`],
 //! the default) or only its draw, 16 bytes ([`MaskStorage::Regenerate`]); Spatial layers keep
-//! 1 bit per (sample, channel); Gaussian layers keep only the draw and regenerate the noise.
+//! 1 bit per (sample, channel); Gaussian layers keep only the draw and regenerate the noise
+//! (GaussianDropout keeps it when built with `with_stored_noise(true)`).
 //! With the BigDL generator, a regenerating layer keeps the stream's state (about 2.5 KiB).
 //!
 //! # Performance

@@ -316,6 +316,16 @@ pub(crate) fn scale_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factor: Opti
     plan.run(Chunk::of(io), |_, c| unsafe { portable::scale(c, factor) });
 }
 
+/// `x * factors`, element by element (stored Gaussian noise).
+pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T]) {
+    assert_eq!(io.len(), factors.len(), "one factor per element");
+    let plan = Plan::best();
+    // SAFETY: every chunk is a disjoint sub-range of the io; `factors` covers it.
+    plan.run(Chunk::of(io), |start, c| unsafe {
+        portable::multiply(c, &factors[start..start + c.len])
+    });
+}
+
 /// The keep mask of `len` elements at drop probability `p` (Spatial layers: a small mask).
 pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
     reference::keep_bits(r, len, p)

@@ -178,6 +178,27 @@ unsafe fn run<T: Element>(c: Chunk<T>, k: usize, len: usize, keep: bool, kept: K
     }
 }
 
+/// `x * f` for each element and its factor.
+///
+/// # Safety
+/// As [`dropout`]; `factors.len() == c.len`.
+pub(crate) unsafe fn multiply<T: Element>(c: Chunk<T>, factors: &[T]) {
+    // SAFETY: the chunk is valid for c.len elements; in place it is one buffer, else two.
+    unsafe {
+        if c.src == c.dst.cast_const() {
+            let buf = std::slice::from_raw_parts_mut(c.dst, c.len);
+            buf.iter_mut().zip(factors).for_each(|(v, &f)| *v = *v * f);
+        } else {
+            let src = std::slice::from_raw_parts(c.src, c.len);
+            let dst = std::slice::from_raw_parts_mut(c.dst, c.len);
+            dst.iter_mut()
+                .zip(src)
+                .zip(factors)
+                .for_each(|((d, &x), &f)| *d = x * f);
+        }
+    }
+}
+
 /// `x * factor`, or a copy.
 ///
 /// # Safety

@@ -6,6 +6,13 @@
 //!   gradient); the noise is regenerated from the draw, not stored;
 //! - evaluation: identity, forward and backward (BigDL throws in backward);
 //! - `rate = 0` is the identity (BigDL accepts it, then fails at the first forward).
+//!
+//! The noise is regenerated from the draw in backward (no memory kept); with
+//! [`GaussianDropout::with_stored_noise`] it is kept instead (one element per input element),
+//! which makes backward a plain multiplication. Both give the same bits.
+
+use std::any::Any;
+use std::sync::Arc;
 
 use crate::error::{check_probability, Result};
 use crate::kernels::{self, NoiseOp};
@@ -41,7 +48,27 @@ use crate::Element;
 pub struct GaussianDropout {
     rate: f64,
     stddev: f64,
+    store_noise: bool,
+    stored: Option<StoredNoise>,
     core: LayerCore,
+}
+
+/// The noise of the last training forward, kept when the user asks.
+#[derive(Clone)]
+struct StoredNoise {
+    /// The draw it came from (a later forward, on any device, has another).
+    draw: (bool, u64, u64, Option<u64>),
+    /// A `Vec<T>` of the forward's element type.
+    values: Arc<dyn Any + Send + Sync>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for StoredNoise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredNoise")
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GaussianDropout {
@@ -54,8 +81,23 @@ impl GaussianDropout {
         Ok(GaussianDropout {
             rate,
             stddev: (rate / (1.0 - rate)).sqrt(),
+            store_noise: false,
+            stored: None,
             core: LayerCore::default(),
         })
+    }
+
+    /// With `true`, each training forward keeps its noise (one element per input element,
+    /// `n * size_of::<T>()` bytes) and backward multiplies by it instead of regenerating it
+    /// from the draw: more memory, a memory-bound backward. The default is `false`.
+    pub fn with_stored_noise(mut self, store: bool) -> Self {
+        self.store_noise = store;
+        self
+    }
+
+    /// Whether training forwards keep their noise.
+    pub fn stores_noise(&self) -> bool {
+        self.store_noise
     }
 
     /// The drop rate.
@@ -89,10 +131,23 @@ impl Module for GaussianDropout {
             return Ok(());
         }
         let stddev = self.stddev;
-        let ((), draw) = self
-            .core
-            .rng
-            .draw(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
+        let store = self.store_noise;
+        let (noise, draw) = self.core.rng.draw(|r| {
+            if !store {
+                kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul);
+                return None;
+            }
+            // 1 * e is e exactly, and x * e is what the fused kernel computes.
+            let mut noise = vec![T::one(); io.len()];
+            kernels::noise(FlatIo::InPlace(&mut noise), r, 1.0, stddev, NoiseOp::Mul);
+            kernels::multiply(io, &noise);
+            Some(noise)
+        });
+        self.stored = noise.map(|values| StoredNoise {
+            draw: draw.key(),
+            bytes: values.len() * std::mem::size_of::<T>(),
+            values: Arc::new(values),
+        });
         self.core.record_train(Saved {
             shape: shape.to_vec(),
             p: self.rate,
@@ -114,13 +169,27 @@ impl Module for GaussianDropout {
         {
             BackwardPlan::Eval(_) => kernels::scale(io, None),
             BackwardPlan::Train(saved) => {
-                let stddev = (saved.p / (1.0 - saved.p)).sqrt();
-                saved
-                    .draw
-                    .replay(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
+                let kept = self
+                    .stored
+                    .as_ref()
+                    .filter(|n| n.draw == saved.draw.key())
+                    .and_then(|n| n.values.downcast_ref::<Vec<T>>());
+                match kept {
+                    Some(noise) => kernels::multiply(io, noise),
+                    None => {
+                        let stddev = (saved.p / (1.0 - saved.p)).sqrt();
+                        saved
+                            .draw
+                            .replay(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    fn saved_bytes(&self) -> usize {
+        self.core.saved_bytes() + self.stored.as_ref().map_or(0, |n| n.bytes)
     }
 }
 
@@ -140,6 +209,60 @@ mod tests {
             let g = layer.backward(&x, &x.mapv(|v| v * 2.0)).unwrap();
             assert_eq!(g, y.mapv(|v| v * 2.0), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn stored_noise_gives_the_regenerated_bits_and_is_counted() {
+        for kind in [GeneratorKind::Philox, GeneratorKind::BigDl] {
+            let x = Array2::from_shape_fn((33, 65), |(i, j)| {
+                (i as f32 - 16.0) * 0.37 + j as f32 * 1e-3
+            });
+            let g = x.mapv(|v| v * 0.5 - 1.0);
+            let mut plain = GaussianDropout::new(0.4).unwrap();
+            let mut stored = GaussianDropout::new(0.4).unwrap().with_stored_noise(true);
+            plain.set_seed(11, kind);
+            stored.set_seed(11, kind);
+            for _ in 0..2 {
+                let (a, b) = (plain.forward(&x).unwrap(), stored.forward(&x).unwrap());
+                assert_eq!(a.mapv(f32::to_bits), b.mapv(f32::to_bits), "{kind:?}");
+                let (ga, gb) = (
+                    plain.backward(&x, &g).unwrap(),
+                    stored.backward(&x, &g).unwrap(),
+                );
+                assert_eq!(ga.mapv(f32::to_bits), gb.mapv(f32::to_bits), "{kind:?}");
+            }
+            assert_eq!(
+                stored.saved_bytes(),
+                plain.saved_bytes() + 33 * 65 * 4,
+                "{kind:?}"
+            );
+            // Another element type than the forward's regenerates (and still matches).
+            let gd = g.mapv(f64::from);
+            let want = plain.backward(&x.mapv(f64::from), &gd).unwrap();
+            assert_eq!(stored.backward(&x.mapv(f64::from), &gd).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn backward_reads_the_stored_noise_of_the_same_draw_only() {
+        let ones = Array2::from_elem((4, 9), 1.0f32);
+        let mut layer = GaussianDropout::new(0.3).unwrap().with_stored_noise(true);
+        layer.set_seed(5, GeneratorKind::Philox);
+        let noise = layer.forward(&ones).unwrap();
+        let kept = layer.stored.as_ref().unwrap();
+        assert_eq!(
+            kept.values.downcast_ref::<Vec<f32>>().unwrap(),
+            &noise.iter().copied().collect::<Vec<_>>()
+        );
+        // Backward multiplies by what is stored (planted here), not by regenerated noise...
+        layer.stored.as_mut().unwrap().values = Arc::new(vec![2.0f32; 36]);
+        assert_eq!(
+            layer.backward(&ones, &ones).unwrap(),
+            ones.mapv(|v| v * 2.0)
+        );
+        // ...but only for the draw it came from.
+        layer.stored.as_mut().unwrap().draw.2 += 1;
+        assert_eq!(layer.backward(&ones, &ones).unwrap(), noise);
     }
 
     #[test]

@@ -165,6 +165,14 @@ pub enum Draw {
 }
 
 impl Draw {
+    /// An identity of this draw: equal for two draws that give the same randomness.
+    pub(crate) fn key(&self) -> (bool, u64, u64, Option<u64>) {
+        match self {
+            Draw::Philox { seed, draw } => (false, *seed, *draw, None),
+            Draw::BigDl(s) => (true, s.seed(), s.words(), s.pending_pair()),
+        }
+    }
+
     /// Runs `f` again on exactly the randomness this draw gave.
     pub(crate) fn replay<R>(&self, f: impl FnOnce(&mut Randomness<'_>) -> R) -> R {
         match self {

@@ -388,19 +388,28 @@ layer_class! {
 }
 
 layer_class! {
-    /// GaussianDropout(rate, *, seed=None, generator="philox")
+    /// GaussianDropout(rate, *, seed=None, generator="philox", store_noise=False)
     ///
     /// Multiplicative 1-centred Gaussian noise (BigDL's GaussianDropout): in training,
     /// x * n with n ~ N(1, rate / (1 - rate)) per element; backward multiplies by the same
     /// n. The identity in evaluation. rate in [0, 1).
     ///
-    /// seed / generator: as for Dropout.
+    /// seed / generator: as for Dropout. store_noise: keep each training forward's noise
+    /// (one element per input element) so backward is a plain multiplication, instead of
+    /// regenerating it from the draw; the results are the same bits.
     class GaussianDropout(dropkit::GaussianDropout);
 
     #[new]
-    #[pyo3(signature = (rate, *, seed = None, generator = "philox"))]
-    fn new(rate: f64, seed: Option<&Bound<'_, PyAny>>, generator: &str) -> PyResult<Self> {
-        let layer = dropkit::GaussianDropout::new(rate).map_err(to_py_err)?;
+    #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false))]
+    fn new(
+        rate: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        generator: &str,
+        store_noise: bool,
+    ) -> PyResult<Self> {
+        let layer = dropkit::GaussianDropout::new(rate)
+            .map_err(to_py_err)?
+            .with_stored_noise(store_noise);
         Ok(GaussianDropout {
             layer: Mutex::new(with_seed(layer, seed, generator)?),
             inplace: false,
@@ -417,6 +426,12 @@ layer_class! {
     #[getter]
     fn stddev(&self, py: Python<'_>) -> f64 {
         locked(py, &self.layer, |l| l.stddev())
+    }
+
+    /// Whether training forwards keep their noise for backward.
+    #[getter]
+    fn store_noise(&self, py: Python<'_>) -> bool {
+        locked(py, &self.layer, |l| l.stores_noise())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

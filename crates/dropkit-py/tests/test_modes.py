@@ -188,3 +188,15 @@ def test_every_class_is_exported():
     for cls in CLASSES:
         assert getattr(dropkit, cls.__name__) is cls
         assert cls.__module__ == "dropkit"
+
+
+@pytest.mark.parametrize("generator", ["philox", "bigdl"])
+def test_gaussian_dropout_stored_noise_gives_the_regenerated_bits(generator):
+    x = np.linspace(-3, 3, 4 * 257, dtype=np.float32).reshape(4, 257)
+    g = (x * 0.5 - 1).astype(np.float32)
+    plain = dropkit.GaussianDropout(0.4, seed=3, generator=generator)
+    stored = dropkit.GaussianDropout(0.4, seed=3, generator=generator, store_noise=True)
+    assert stored.store_noise and not plain.store_noise
+    for _ in range(2):
+        assert np.array_equal(plain.forward(x).view(np.uint32), stored.forward(x).view(np.uint32))
+        assert np.array_equal(plain.backward(x, g).view(np.uint32), stored.backward(x, g).view(np.uint32))

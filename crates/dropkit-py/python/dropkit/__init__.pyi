@@ -120,13 +120,21 @@ class GaussianDropout(_Layer):
     evaluation. rate in [0, 1)."""
 
     def __new__(
-        cls, rate: float, *, seed: Union[int, None] = None, generator: _GeneratorName = "philox"
+        cls,
+        rate: float,
+        *,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+        store_noise: bool = False,
     ) -> GaussianDropout: ...
     @property
     def rate(self) -> float: ...
     @property
     def stddev(self) -> float:
         """sqrt(rate / (1 - rate))."""
+    @property
+    def store_noise(self) -> bool:
+        """Whether training forwards keep their noise for backward."""
 
 @final
 class GaussianNoise(_Layer):

@@ -23,6 +23,32 @@ pub enum FlatIo<'a, T> {
 }
 
 impl<T: Copy> FlatIo<'_, T> {
+    /// Checks that the buffers fit `shape`: a Copy's two slices have one length, and that
+    /// length is the shape's element count.
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] naming `argument` (or `"dst"` for unequal slices).
+    pub fn check(
+        &self,
+        layer: &'static str,
+        argument: &'static str,
+        shape: &[usize],
+    ) -> Result<()> {
+        if let FlatIo::Copy { src, dst } = self {
+            check_shape(layer, "dst", &[src.len()], &[dst.len()])?;
+        }
+        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if count != Some(self.len()) {
+            return Err(crate::Error::ShapeMismatch {
+                layer,
+                argument,
+                expected: shape.to_vec(),
+                got: vec![self.len()],
+            });
+        }
+        Ok(())
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
@@ -89,7 +115,8 @@ pub trait Module {
     /// Forward on row-major data of logical shape `shape`.
     ///
     /// # Errors
-    /// Shape errors of the layer (e.g. a Spatial layer's rank).
+    /// Shape errors of the layer (e.g. a Spatial layer's rank); [`crate::Error::ShapeMismatch`]
+    /// when the buffers do not hold `shape`'s element count ([`FlatIo::check`]).
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()>;
 
     /// Backward on row-major data: `io` reads `grad_output` and writes `grad_input`, both of

@@ -684,3 +684,57 @@ fn gaussian_noise_with_zero_stddev_is_the_bit_identity() {
         assert_same_bits(&layer.forward(&x).unwrap(), &x, &format!("{gen:?}"));
     }
 }
+
+#[test]
+fn flat_buffers_that_do_not_fit_the_shape_are_errors_not_panics() {
+    let src = [1.0f32; 6];
+    let mut dst = [7.0f32; 5];
+    let mut layer = dropkit::Dropout::new(0.5).unwrap();
+    let e = layer
+        .forward_flat(
+            &[6],
+            dropkit::FlatIo::Copy {
+                src: &src,
+                dst: &mut dst,
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::ShapeMismatch {
+                argument: "dst",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(dst, [7.0; 5], "nothing written");
+    let mut buf = [1.0f64; 8];
+    let mut spatial = dropkit::SpatialDropout2D::new(0.5).unwrap();
+    let e = spatial
+        .forward_flat(&[1, 2, 3, 3], dropkit::FlatIo::InPlace(&mut buf))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "SpatialDropout2D: input has shape (8), expected (1, 2, 3, 3)"
+    );
+    let e = spatial
+        .backward_flat(
+            &[1, 2, 2, 2],
+            &[1, 2, 2, 3],
+            dropkit::FlatIo::InPlace(&mut buf),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::ShapeMismatch {
+                argument: "grad_output",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(buf, [1.0; 8]);
+}

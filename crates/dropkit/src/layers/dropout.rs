@@ -151,6 +151,7 @@ impl Module for Dropout {
     }
 
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        io.check("Dropout", "input", shape)?;
         if !self.core.train {
             kernels::scale(io, self.eval_factor(self.p));
             self.core.record_eval(shape, self.p);
@@ -194,6 +195,7 @@ impl Module for Dropout {
         shape: &[usize],
         io: FlatIo<'_, T>,
     ) -> Result<()> {
+        io.check("Dropout", "grad_output", shape)?;
         match self
             .core
             .plan_backward("Dropout", input_shape, shape, self.p, true)?

@@ -125,6 +125,7 @@ impl Module for GaussianDropout {
     }
 
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        io.check("GaussianDropout", "input", shape)?;
         if !self.core.train {
             kernels::scale(io, None);
             self.core.record_eval(shape, self.rate);
@@ -163,6 +164,7 @@ impl Module for GaussianDropout {
         shape: &[usize],
         io: FlatIo<'_, T>,
     ) -> Result<()> {
+        io.check("GaussianDropout", "grad_output", shape)?;
         match self
             .core
             .plan_backward("GaussianDropout", input_shape, shape, self.rate, true)?

@@ -73,6 +73,7 @@ impl Module for GaussianNoise {
     }
 
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        io.check("GaussianNoise", "input", shape)?;
         if !self.core.train {
             kernels::scale(io, None);
             self.core.record_eval(shape, 0.0);
@@ -98,6 +99,7 @@ impl Module for GaussianNoise {
         shape: &[usize],
         io: FlatIo<'_, T>,
     ) -> Result<()> {
+        io.check("GaussianNoise", "grad_output", shape)?;
         self.core
             .plan_backward("GaussianNoise", input_shape, shape, 0.0, false)?;
         kernels::scale(io, None);

@@ -130,6 +130,7 @@ impl Spatial {
     }
 
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        io.check(self.name, "input", shape)?;
         let (len, map) = self.layout(shape)?;
         if !self.core.train {
             kernels::scale(io, self.eval_factor(self.p));
@@ -159,6 +160,7 @@ impl Spatial {
         shape: &[usize],
         io: FlatIo<'_, T>,
     ) -> Result<()> {
+        io.check(self.name, "grad_output", shape)?;
         let (len, map) = self.layout(shape)?;
         match self
             .core

@@ -81,6 +81,17 @@ impl LayerCore {
         }
     }
 
+    /// Records a training forward that reused the saved draw (non-resampling Dropout).
+    pub(crate) fn record_reuse(&mut self) {
+        if let Some(saved) = &self.saved {
+            self.last = Some(LastForward {
+                shape: saved.shape.clone(),
+                p: saved.p,
+                train: true,
+            });
+        }
+    }
+
     /// The saved draw of a training forward on `shape`, if there is one.
     pub(crate) fn saved_for(&self, shape: &[usize]) -> Option<&Saved> {
         self.saved.as_ref().filter(|s| s.shape == shape)

@@ -159,17 +159,8 @@ impl Module for Dropout {
         }
         if !self.resample {
             if let Some(saved) = self.core.saved_for(shape) {
-                let kept = self.forward_kept(saved.p);
-                match &saved.bits {
-                    Some(bits) => kernels::apply_mask(io, bits, MaskMap::Elementwise, kept),
-                    None => {
-                        saved
-                            .draw
-                            .replay(|r| kernels::dropout(io, r, saved.p, kept, false));
-                    }
-                }
-                let saved = saved.clone();
-                self.core.record_train(saved);
+                apply_saved(saved, io, self.forward_kept(saved.p));
+                self.core.record_reuse();
                 return Ok(());
             }
         }
@@ -207,17 +198,22 @@ impl Module for Dropout {
                 } else {
                     Kept::Identity
                 };
-                match &saved.bits {
-                    Some(bits) => kernels::apply_mask(io, bits, MaskMap::Elementwise, kept),
-                    None => {
-                        saved
-                            .draw
-                            .replay(|r| kernels::dropout(io, r, saved.p, kept, false));
-                    }
-                }
+                apply_saved(saved, io, kept);
             }
         }
         Ok(())
+    }
+}
+
+/// Applies a training forward's mask with `kept`: its stored bits, or its draw replayed.
+fn apply_saved<T: Element>(saved: &Saved, io: FlatIo<'_, T>, kept: Kept<T>) {
+    match &saved.bits {
+        Some(bits) => kernels::apply_mask(io, bits, MaskMap::Elementwise, kept),
+        None => {
+            saved
+                .draw
+                .replay(|r| kernels::dropout(io, r, saved.p, kept, false));
+        }
     }
 }
 

@@ -364,64 +364,47 @@ impl SpatialDropout1D {
     }
 }
 
-impl SpatialDropout2D {
-    /// `SpatialDropout2D(init_p)` with format NCHW.
-    ///
-    /// # Errors
-    /// `init_p` outside `[0, 1]` or NaN.
-    pub fn new(init_p: f64) -> Result<Self> {
-        Self::with_data_format(init_p, DataFormat::Nchw)
-    }
+/// The constructors of a Spatial layer with a data format (2D and 3D).
+macro_rules! format_constructors {
+    ($name:ident, $dims:expr, $accepted:expr) => {
+        impl $name {
+            #[doc = concat!("`", stringify!($name), "(init_p)` with format NCHW.")]
+            ///
+            /// # Errors
+            /// `init_p` outside `[0, 1]` or NaN.
+            pub fn new(init_p: f64) -> Result<Self> {
+                Self::with_data_format(init_p, DataFormat::Nchw)
+            }
 
-    /// `SpatialDropout2D(init_p, format)` with the format as a string (`"NCHW"`, `"nhwc"`...).
-    ///
-    /// # Errors
-    /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC.
-    pub fn with_format(init_p: f64, format: &str) -> Result<Self> {
-        Self::with_data_format(init_p, format.parse()?)
-    }
+            #[doc = concat!("`", stringify!($name), "(init_p, format)` with the format as a string (`\"NCHW\"`, `\"nhwc\"`...).")]
+            ///
+            /// # Errors
+            /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC.
+            pub fn with_format(init_p: f64, format: &str) -> Result<Self> {
+                Self::with_data_format(init_p, format.parse()?)
+            }
 
-    /// `SpatialDropout2D(init_p, format)`.
-    ///
-    /// # Errors
-    /// `init_p` outside `[0, 1]` or NaN.
-    pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
-        const ACCEPTED: &str = "4 (N, C, H, W) / (N, H, W, C) or 3 (C, H, W) / (H, W, C)";
-        Ok(SpatialDropout2D {
-            inner: Spatial::new("SpatialDropout2D", 2, ACCEPTED, init_p, format)?,
-        })
-    }
+            #[doc = concat!("`", stringify!($name), "(init_p, format)`.")]
+            ///
+            /// # Errors
+            /// `init_p` outside `[0, 1]` or NaN.
+            pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
+                Ok($name { inner: Spatial::new(stringify!($name), $dims, $accepted, init_p, format)? })
+            }
+        }
+    };
 }
 
-impl SpatialDropout3D {
-    /// `SpatialDropout3D(init_p)` with format NCHW.
-    ///
-    /// # Errors
-    /// `init_p` outside `[0, 1]` or NaN.
-    pub fn new(init_p: f64) -> Result<Self> {
-        Self::with_data_format(init_p, DataFormat::Nchw)
-    }
-
-    /// `SpatialDropout3D(init_p, format)` with the format as a string.
-    ///
-    /// # Errors
-    /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC.
-    pub fn with_format(init_p: f64, format: &str) -> Result<Self> {
-        Self::with_data_format(init_p, format.parse()?)
-    }
-
-    /// `SpatialDropout3D(init_p, format)`.
-    ///
-    /// # Errors
-    /// `init_p` outside `[0, 1]` or NaN.
-    pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
-        const ACCEPTED: &str =
-            "5 (N, C, D, H, W) / (N, D, H, W, C) or 4 (C, D, H, W) / (D, H, W, C)";
-        Ok(SpatialDropout3D {
-            inner: Spatial::new("SpatialDropout3D", 3, ACCEPTED, init_p, format)?,
-        })
-    }
-}
+format_constructors!(
+    SpatialDropout2D,
+    2,
+    "4 (N, C, H, W) / (N, H, W, C) or 3 (C, H, W) / (H, W, C)"
+);
+format_constructors!(
+    SpatialDropout3D,
+    3,
+    "5 (N, C, D, H, W) / (N, D, H, W, C) or 4 (C, D, H, W) / (D, H, W, C)"
+);
 
 #[cfg(test)]
 mod tests {

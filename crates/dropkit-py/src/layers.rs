@@ -505,92 +505,66 @@ layer_class! {
     }
 }
 
-layer_class! {
+/// The SpatialDropout2D / 3D classes: the same arguments and accessors, other shapes.
+macro_rules! format_class {
+    ($(#[$doc:meta])* $name:ident) => {
+        layer_class! {
+            $(#[$doc])*
+            ///
+            /// seed / generator: as for Dropout.
+            class $name(dropkit::$name) with probability;
+
+            #[new]
+            #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
+            fn new(
+                init_p: f64,
+                data_format: &str,
+                scale: bool,
+                seed: Option<&Bound<'_, PyAny>>,
+                generator: &str,
+            ) -> PyResult<Self> {
+                let layer = dropkit::$name::with_format(init_p, data_format)
+                    .map_err(to_py_err)?
+                    .with_scale(scale);
+                Ok($name {
+                    layer: Mutex::new(with_seed(layer, seed, generator)?),
+                    inplace: false,
+                })
+            }
+
+            /// "NCHW" or "NHWC".
+            #[getter]
+            fn data_format(&self, py: Python<'_>) -> &'static str {
+                locked(py, &self.layer, |l| l.format()).name()
+            }
+
+            fn __repr__(&self, py: Python<'_>) -> String {
+                let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
+                format!(
+                    "{}(init_p={p:?}, data_format='{}', scale={})",
+                    stringify!($name),
+                    format.name(),
+                    py_bool(scale)
+                )
+            }
+        }
+    };
+}
+
+format_class! {
     /// SpatialDropout2D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox")
     ///
     /// Drops whole 2-D feature maps (BigDL's SpatialDropout2D): input (N, C, H, W) or
     /// (C, H, W) with data_format="NCHW", (N, H, W, C) or (H, W, C) with "NHWC" (any case);
     /// one keep/drop draw per (sample, channel). scale: as for SpatialDropout1D.
-    ///
-    /// seed / generator: as for Dropout.
-    class SpatialDropout2D(dropkit::SpatialDropout2D) with probability;
-
-    #[new]
-    #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
-    fn new(
-        init_p: f64,
-        data_format: &str,
-        scale: bool,
-        seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
-    ) -> PyResult<Self> {
-        let layer = dropkit::SpatialDropout2D::with_format(init_p, data_format)
-            .map_err(to_py_err)?
-            .with_scale(scale);
-        Ok(SpatialDropout2D {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
-        })
-    }
-
-
-    /// "NCHW" or "NHWC".
-    #[getter]
-    fn data_format(&self, py: Python<'_>) -> &'static str {
-        locked(py, &self.layer, |l| l.format()).name()
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
-        format!(
-            "SpatialDropout2D(init_p={p:?}, data_format='{}', scale={})",
-            format.name(),
-            py_bool(scale)
-        )
-    }
+    SpatialDropout2D
 }
 
-layer_class! {
+format_class! {
     /// SpatialDropout3D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox")
     ///
     /// Drops whole 3-D feature maps (BigDL's SpatialDropout3D): input (N, C, D, H, W) or
     /// (C, D, H, W) with data_format="NCHW", (N, D, H, W, C) or (D, H, W, C) with "NHWC"
     /// (any case); one keep/drop draw per (sample, channel). scale: as for SpatialDropout1D.
-    ///
-    /// seed / generator: as for Dropout.
-    class SpatialDropout3D(dropkit::SpatialDropout3D) with probability;
-
-    #[new]
-    #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
-    fn new(
-        init_p: f64,
-        data_format: &str,
-        scale: bool,
-        seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
-    ) -> PyResult<Self> {
-        let layer = dropkit::SpatialDropout3D::with_format(init_p, data_format)
-            .map_err(to_py_err)?
-            .with_scale(scale);
-        Ok(SpatialDropout3D {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
-        })
-    }
-
-
-    /// "NCHW" or "NHWC".
-    #[getter]
-    fn data_format(&self, py: Python<'_>) -> &'static str {
-        locked(py, &self.layer, |l| l.format()).name()
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
-        format!(
-            "SpatialDropout3D(init_p={p:?}, data_format='{}', scale={})",
-            format.name(),
-            py_bool(scale)
-        )
-    }
+    SpatialDropout3D
 }

@@ -3,14 +3,28 @@
 //! NVRTC must be loadable: `make ptx` installs the `nvidia-cuda-nvrtc-cu12` wheel (pinned)
 //! into `.nvrtc/` and puts its lib folder on `LD_LIBRARY_PATH`. No GPU is needed.
 //!
-//! Usage: `cargo run --features cuda --example gen_ptx -- [OUTPUT]` (default: the crate's
-//! `src/cuda/kernels.ptx`).
+//! Usage: `cargo run --features cuda --example gen_ptx -- [-D NAME=VALUE]... [OUTPUT]`
+//! (default output: the crate's `src/cuda/kernels.ptx`). `-D` builds a tuning variant (see
+//! the top of `kernels.cu` and `scripts/gpu-tune.sh`), loaded with `DROPKIT_CUDA_PTX=OUTPUT`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| {
+    let mut defines = Vec::new();
+    let mut out = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "-D" {
+            defines.push(args.next().ok_or("-D needs NAME=VALUE")?);
+        } else if let Some(d) = arg.strip_prefix("-D") {
+            defines.push(d.to_string());
+        } else {
+            out = Some(arg);
+        }
+    }
+    let out = out.unwrap_or_else(|| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/kernels.ptx").to_string()
     });
-    let text = dropkit::cuda::ptx_file()?;
+    let defines: Vec<&str> = defines.iter().map(String::as_str).collect();
+    let text = dropkit::cuda::ptx_file_with(&defines)?;
     std::fs::write(&out, text.as_bytes())?;
     let (major, minor) = dropkit::cuda::nvrtc_version()?;
     println!(

@@ -100,6 +100,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         args.log2
     );
 
+    println!("blocks per SM: {:?}", dev.blocks_per_multiprocessor());
+
     // Inputs filled with normals on the device (no 1 GiB host transfer).
     let mut fill = GaussianNoise::new(1.0)?;
     fill.set_seed(1, GeneratorKind::Philox);

@@ -257,6 +257,20 @@ impl CudaDevice {
         })
     }
 
+    /// The blocks of 256 threads per multiprocessor each kernel's grid uses (the occupancy
+    /// calculator's answer, or `DROPKIT_CUDA_BLOCKS_PER_SM`): a tuning diagnostic.
+    pub fn blocks_per_multiprocessor(&self) -> Vec<(&'static str, u32)> {
+        let k = &self.inner.kernels;
+        let per_sm = |kernel: &Kernel| kernel.max_blocks / self.inner.sm_count.max(1);
+        vec![
+            ("dropout_f32", per_sm(&k.dropout[0])),
+            ("apply_mask_f32", per_sm(&k.apply_mask[0])),
+            ("noise_f32", per_sm(&k.noise[0])),
+            ("scale_f32", per_sm(&k.scale[0])),
+            ("keep_bits", per_sm(&k.keep_bits)),
+        ]
+    }
+
     /// The device's ordinal.
     pub fn ordinal(&self) -> usize {
         self.inner.ordinal
@@ -351,6 +365,19 @@ fn load_module(
 ) -> Result<(Arc<CuModule>, KernelSource)> {
     let mode = std::env::var("DROPKIT_CUDA_KERNELS").unwrap_or_default();
     let mode = mode.trim().to_ascii_lowercase();
+    if let Some(path) = std::env::var_os("DROPKIT_CUDA_PTX").filter(|p| !p.is_empty()) {
+        // A tuning variant (gen_ptx -D ...): that file or an error, never a silent fallback.
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::CudaUnavailable {
+            reason: format!("DROPKIT_CUDA_PTX={}: {e}", path.to_string_lossy()),
+        })?;
+        let module = ctx.load_module(Ptx::from_src(text)).map_err(|e| {
+            driver_error(
+                &format!("loading DROPKIT_CUDA_PTX={}", path.to_string_lossy()),
+                e,
+            )
+        })?;
+        return Ok((module, KernelSource::Ptx));
+    }
     let mut ptx_error = None;
     if mode != "nvrtc" {
         match ctx.load_module(Ptx::from_src(KERNELS_PTX)) {

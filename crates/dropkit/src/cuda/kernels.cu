@@ -21,6 +21,19 @@
 // the warp shuffle with a barrier): a test runs the kernels on the CPU against the Rust
 // reference, bit for bit.
 
+// Tuning (compile-time; `gen_ptx -D NAME=VALUE` builds variants for scripts/gpu-tune.sh):
+// DK_UNROLL: tiles (warp kernels) or groups (thread kernels) each thread takes per pass of
+//   the grid-stride loop; all of its loads are issued before any store, so more bytes are in
+//   flight per thread (and in place, a store cannot hold back the next load).
+// DK_STREAMING: 1 loads and stores with the evict-first hints (ld.global.cs / st.global.cs),
+//   since every byte is touched once.
+#ifndef DK_UNROLL
+#define DK_UNROLL 1
+#endif
+#ifndef DK_STREAMING
+#define DK_STREAMING 0
+#endif
+
 typedef unsigned int dk_u32;
 typedef unsigned long long dk_u64;
 
@@ -260,10 +273,28 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channe
 // Buffers come from cuMemAlloc (256-byte aligned) and are never offset, so group g is
 // 16-byte aligned. A partial last group goes element by element.
 
+template <typename V>
+DK_DEVICE V dk_ld(const V* p) {
+#if DK_STREAMING && !defined(DROPKIT_HOST_EMULATION)
+    return __ldcs(p);
+#else
+    return *p;
+#endif
+}
+
+template <typename V>
+DK_DEVICE void dk_st(V* p, V v) {
+#if DK_STREAMING && !defined(DROPKIT_HOST_EMULATION)
+    __stcs(p, v);
+#else
+    *p = v;
+#endif
+}
+
 DK_DEVICE void dk_load4(const float* p, dk_u64 g, dk_u64 n, float v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        const float4 t = reinterpret_cast<const float4*>(p)[g];
+        const float4 t = dk_ld(reinterpret_cast<const float4*>(p) + g);
         v[0] = t.x;
         v[1] = t.y;
         v[2] = t.z;
@@ -278,7 +309,7 @@ DK_DEVICE void dk_load4(const float* p, dk_u64 g, dk_u64 n, float v[4]) {
 DK_DEVICE void dk_store4(float* p, dk_u64 g, dk_u64 n, const float v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        reinterpret_cast<float4*>(p)[g] = make_float4(v[0], v[1], v[2], v[3]);
+        dk_st(reinterpret_cast<float4*>(p) + g, make_float4(v[0], v[1], v[2], v[3]));
     } else {
         for (int j = 0; j < 4; ++j) {
             if (i0 + j < n) {
@@ -291,8 +322,8 @@ DK_DEVICE void dk_store4(float* p, dk_u64 g, dk_u64 n, const float v[4]) {
 DK_DEVICE void dk_load4(const double* p, dk_u64 g, dk_u64 n, double v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        const double2 a = reinterpret_cast<const double2*>(p)[2 * g];
-        const double2 b = reinterpret_cast<const double2*>(p)[2 * g + 1];
+        const double2 a = dk_ld(reinterpret_cast<const double2*>(p) + 2 * g);
+        const double2 b = dk_ld(reinterpret_cast<const double2*>(p) + 2 * g + 1);
         v[0] = a.x;
         v[1] = a.y;
         v[2] = b.x;
@@ -307,8 +338,8 @@ DK_DEVICE void dk_load4(const double* p, dk_u64 g, dk_u64 n, double v[4]) {
 DK_DEVICE void dk_store4(double* p, dk_u64 g, dk_u64 n, const double v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        reinterpret_cast<double2*>(p)[2 * g] = make_double2(v[0], v[1]);
-        reinterpret_cast<double2*>(p)[2 * g + 1] = make_double2(v[2], v[3]);
+        dk_st(reinterpret_cast<double2*>(p) + 2 * g, make_double2(v[0], v[1]));
+        dk_st(reinterpret_cast<double2*>(p) + 2 * g + 1, make_double2(v[2], v[3]));
     } else {
         for (int j = 0; j < 4; ++j) {
             if (i0 + j < n) {
@@ -337,7 +368,8 @@ DK_DEVICE dk_u32 dk_pack_word(dk_u32 nibble, dk_u32 lane) {
 }
 
 // Dropout with fresh randomness: y = keep ? kept(x) : 0, and the 1-bit mask if mask != 0.
-// x == y is allowed (in place).
+// x == y is allowed (in place). A warp takes DK_UNROLL tiles per pass (t0, t0 + warps, ...),
+// loading all of them before it stores any.
 template <typename T>
 DK_DEVICE void dk_dropout(const T* x, T* y, dk_u32* mask, dk_u64 n, dk_u64 seed, dk_u64 draw,
                           dk_u64 threshold, dk_u32 mode, T k) {
@@ -345,25 +377,39 @@ DK_DEVICE void dk_dropout(const T* x, T* y, dk_u32* mask, dk_u64 n, dk_u64 seed,
     const dk_u64 tiles = (groups + 31) / 32;
     const dk_u64 mask_words = 2 * ((n + 63) / 64);
     const dk_u32 lane = threadIdx.x & 31u;
-    for (dk_u64 t = dk_thread_id() >> 5; t < tiles; t += dk_thread_count() >> 5) {
-        const dk_u64 g = t * 32 + lane;
-        dk_u32 nibble = 0;
-        if (g < groups) {
-            const dk_words w = dk_philox(g, draw, seed);
-            T v[4];
-            dk_load4(x, g, n, v);
-            for (int j = 0; j < 4; ++j) {
-                const bool keep = (dk_u64)w.w[j] >= threshold && 4 * g + j < n;
-                nibble |= (dk_u32)keep << j;
-                v[j] = keep ? dk_kept(v[j], mode, k) : (T)0;
+    const dk_u64 warps = dk_thread_count() >> 5;
+    for (dk_u64 t0 = dk_thread_id() >> 5; t0 < tiles; t0 += warps * DK_UNROLL) {
+        T v[DK_UNROLL][4];
+#pragma unroll
+        for (int u = 0; u < DK_UNROLL; ++u) {
+            const dk_u64 g = (t0 + u * warps) * 32 + lane;
+            if (g < groups) {
+                dk_load4(x, g, n, v[u]);
             }
-            dk_store4(y, g, n, v);
         }
-        if (mask != 0) {
-            const dk_u32 word = dk_pack_word(nibble, lane);
-            const dk_u64 wi = t * 4 + (lane >> 3);
-            if ((lane & 7u) == 0 && wi < mask_words) {
-                mask[wi] = word;
+#pragma unroll
+        for (int u = 0; u < DK_UNROLL; ++u) {
+            const dk_u64 t = t0 + u * warps;
+            if (t >= tiles) {
+                break; // the same t for the whole warp: the shuffles stay warp-uniform
+            }
+            const dk_u64 g = t * 32 + lane;
+            dk_u32 nibble = 0;
+            if (g < groups) {
+                const dk_words w = dk_philox(g, draw, seed);
+                for (int j = 0; j < 4; ++j) {
+                    const bool keep = (dk_u64)w.w[j] >= threshold && 4 * g + j < n;
+                    nibble |= (dk_u32)keep << j;
+                    v[u][j] = keep ? dk_kept(v[u][j], mode, k) : (T)0;
+                }
+                dk_store4(y, g, n, v[u]);
+            }
+            if (mask != 0) {
+                const dk_u32 word = dk_pack_word(nibble, lane);
+                const dk_u64 wi = t * 4 + (lane >> 3);
+                if ((lane & 7u) == 0 && wi < mask_words) {
+                    mask[wi] = word;
+                }
             }
         }
     }
@@ -394,48 +440,78 @@ extern "C" __global__ void dk_keep_bits(dk_u32* mask, dk_u64 len, dk_u64 seed, d
     }
 }
 
-// A stored mask: y = keep(mask[map(i)]) ? kept(x) : 0.
+// A stored mask: y = keep(mask[map(i)]) ? kept(x) : 0. A thread takes DK_UNROLL groups per
+// pass (g0, g0 + threads, ...), loading all of them before it stores any.
 template <typename T>
 DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
                              dk_u64 inner, dk_u64 channels, dk_u32 mode, T k) {
     const dk_u64 groups = (n + 3) / 4;
-    for (dk_u64 g = dk_thread_id(); g < groups; g += dk_thread_count()) {
-        T v[4];
-        dk_load4(x, g, n, v);
-        dk_u32 nibble;
-        if (map == DK_MAP_ELEMENTWISE) {
-            nibble = (mask[g >> 3] >> ((dk_u32)(g & 7) * 4u)) & 0xfu;
-        } else {
-            dk_u64 idx[4];
-            dk_mask_index4(4 * g, map, inner, channels, idx);
-            nibble = 0;
-            for (int j = 0; j < 4; ++j) {
-                if (4 * g + j < n) {
-                    nibble |= ((mask[idx[j] >> 5] >> (dk_u32)(idx[j] & 31)) & 1u) << j;
-                }
+    const dk_u64 threads = dk_thread_count();
+    for (dk_u64 g0 = dk_thread_id(); g0 < groups; g0 += threads * DK_UNROLL) {
+        T v[DK_UNROLL][4];
+#pragma unroll
+        for (int u = 0; u < DK_UNROLL; ++u) {
+            const dk_u64 g = g0 + u * threads;
+            if (g < groups) {
+                dk_load4(x, g, n, v[u]);
             }
         }
-        for (int j = 0; j < 4; ++j) {
-            v[j] = (nibble >> j) & 1u ? dk_kept(v[j], mode, k) : (T)0;
+#pragma unroll
+        for (int u = 0; u < DK_UNROLL; ++u) {
+            const dk_u64 g = g0 + u * threads;
+            if (g >= groups) {
+                break;
+            }
+            dk_u32 nibble;
+            if (map == DK_MAP_ELEMENTWISE) {
+                nibble = (mask[g >> 3] >> ((dk_u32)(g & 7) * 4u)) & 0xfu;
+            } else {
+                dk_u64 idx[4];
+                dk_mask_index4(4 * g, map, inner, channels, idx);
+                nibble = 0;
+                for (int j = 0; j < 4; ++j) {
+                    if (4 * g + j < n) {
+                        nibble |= ((mask[idx[j] >> 5] >> (dk_u32)(idx[j] & 31)) & 1u) << j;
+                    }
+                }
+            }
+            for (int j = 0; j < 4; ++j) {
+                v[u][j] = (nibble >> j) & 1u ? dk_kept(v[u][j], mode, k) : (T)0;
+            }
+            dk_store4(y, g, n, v[u]);
         }
-        dk_store4(y, g, n, v);
     }
 }
 
 // Gaussian noise: y = x * e (op 0) or x + e (op 1), e = T(mean) + T(stddev) * T(normal).
+// DK_UNROLL groups per thread per pass, as in dk_apply_mask.
 template <typename T>
 DK_DEVICE void dk_noise(const T* x, T* y, dk_u64 n, dk_u64 seed, dk_u64 draw, T mean, T stddev,
                         dk_u32 op) {
     const dk_u64 groups = (n + 3) / 4;
-    for (dk_u64 g = dk_thread_id(); g < groups; g += dk_thread_count()) {
-        float nr[4];
-        dk_normals4(dk_philox(g, draw, seed), nr);
-        T v[4];
-        dk_load4(x, g, n, v);
-        for (int j = 0; j < 4; ++j) {
-            v[j] = dk_noise_value(v[j], mean, stddev, nr[j], op);
+    const dk_u64 threads = dk_thread_count();
+    for (dk_u64 g0 = dk_thread_id(); g0 < groups; g0 += threads * DK_UNROLL) {
+        T v[DK_UNROLL][4];
+#pragma unroll
+        for (int u = 0; u < DK_UNROLL; ++u) {
+            const dk_u64 g = g0 + u * threads;
+            if (g < groups) {
+                dk_load4(x, g, n, v[u]);
+            }
         }
-        dk_store4(y, g, n, v);
+#pragma unroll
+        for (int u = 0; u < DK_UNROLL; ++u) {
+            const dk_u64 g = g0 + u * threads;
+            if (g >= groups) {
+                break;
+            }
+            float nr[4];
+            dk_normals4(dk_philox(g, draw, seed), nr);
+            for (int j = 0; j < 4; ++j) {
+                v[u][j] = dk_noise_value(v[u][j], mean, stddev, nr[j], op);
+            }
+            dk_store4(y, g, n, v[u]);
+        }
     }
 }
 

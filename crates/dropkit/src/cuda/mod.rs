@@ -54,5 +54,8 @@ mod tests;
 pub use cudarc;
 pub use device::{device_count, driver_present, CudaDevice, KernelSource};
 pub use module::{device_mask_to_host, CudaModule};
-pub use source::{compile_ptx, compile_ptx_for, nvrtc_version, ptx_file, PTX_ARCH};
+pub use source::{
+    compile_ptx, compile_ptx_for, compile_ptx_with, nvrtc_version, ptx_file, ptx_file_with,
+    PTX_ARCH,
+};
 pub use tensor::{CudaElement, DeviceBits, DeviceIo, DeviceTensor};

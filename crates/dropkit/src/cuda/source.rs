@@ -103,11 +103,22 @@ pub fn nvrtc_version() -> Result<(i32, i32)> {
 /// [`Error::CudaUnavailable`] when NVRTC cannot be loaded; [`Error::Cuda`] with NVRTC's log
 /// when the compilation fails.
 pub fn compile_ptx(arch: &str) -> Result<String> {
+    compile_ptx_with(arch, &[])
+}
+
+/// [`compile_ptx`] with `-D` definitions (`"DK_UNROLL=2"`): the tuning variants of
+/// `kernels.cu` that `scripts/gpu-tune.sh` compares.
+///
+/// # Errors
+/// As [`compile_ptx`].
+pub fn compile_ptx_with(arch: &str, defines: &[&str]) -> Result<String> {
     if !nvrtc_present() {
         return Err(nvrtc_missing("the kernels must be compiled from source"));
     }
+    let mut options = nvrtc_options(arch);
+    options.extend(defines.iter().map(|d| format!("-D{d}")));
     let opts = cudarc::nvrtc::CompileOptions {
-        options: nvrtc_options(arch),
+        options,
         name: Some("dropkit_kernels.cu".into()),
         ..Default::default()
     };
@@ -140,13 +151,22 @@ pub fn compile_ptx_for(major: i32, minor: i32) -> Result<String> {
 /// # Errors
 /// As [`compile_ptx`].
 pub fn ptx_file() -> Result<String> {
+    ptx_file_with(&[])
+}
+
+/// [`ptx_file`] for a tuning variant (`defines` as in [`compile_ptx_with`]; the header names
+/// them). Such a file is loaded in place of the shipped PTX with `DROPKIT_CUDA_PTX=path`.
+///
+/// # Errors
+/// As [`compile_ptx`].
+pub fn ptx_file_with(defines: &[&str]) -> Result<String> {
     let version = nvrtc_version()?;
-    let ptx = compile_ptx(PTX_ARCH)?;
-    Ok(format!(
-        "{}\n{}",
-        ptx_header(version),
-        ptx.trim_end_matches('\0')
-    ))
+    let ptx = compile_ptx_with(PTX_ARCH, defines)?;
+    let mut header = ptx_header(version);
+    for d in defines {
+        header.push_str(&format!(" -D{d}"));
+    }
+    Ok(format!("{header}\n{}", ptx.trim_end_matches('\0')))
 }
 
 #[cfg(test)]

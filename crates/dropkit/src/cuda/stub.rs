@@ -74,6 +74,11 @@ impl CudaDevice {
         match self.never {}
     }
 
+    /// The blocks per multiprocessor of each kernel's grid.
+    pub fn blocks_per_multiprocessor(&self) -> Vec<(&'static str, u32)> {
+        match self.never {}
+    }
+
     /// Waits for queued work.
     ///
     /// # Errors

@@ -18,10 +18,11 @@ use crate::Element;
 /// runs while the sources are unchanged), or says why not.
 fn harness() -> Result<PathBuf, String> {
     static HARNESS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    HARNESS.get_or_init(build_harness).clone()
+    HARNESS.get_or_init(|| build_harness(&[])).clone()
 }
 
-fn build_harness() -> Result<PathBuf, String> {
+/// The harness with `defines` (`-D` options, e.g. the kernels' tuning macros).
+fn build_harness(defines: &[&str]) -> Result<PathBuf, String> {
     // The build's path, or (a binary carried to another machine) the checkout's.
     let built = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_emulation.cpp");
     let src = [built, "crates/dropkit/src/cuda/host_emulation.cpp"]
@@ -33,7 +34,7 @@ fn build_harness() -> Result<PathBuf, String> {
         + &std::fs::read_to_string(&cu).map_err(|e| e.to_string())?;
     let exe = std::env::temp_dir().join(format!(
         "dropkit-host-emulation-{:016x}",
-        super::source::fnv1a64(&text)
+        super::source::fnv1a64(&(text + &defines.join(" ")))
     ));
     if exe.exists() {
         return Ok(exe);
@@ -52,6 +53,7 @@ fn build_harness() -> Result<PathBuf, String> {
                 "-ffp-contract=off",
                 "-Wno-unknown-pragmas",
             ])
+            .args(defines.iter().map(|d| format!("-D{d}")))
             .args(["-pthread", "-o"])
             .arg(&tmp)
             .arg(src)
@@ -553,4 +555,24 @@ fn kernels_cu_kernels_match_the_cpu_reference_on_emulated_threads() {
     };
     kernels_case::<f32>(&exe);
     kernels_case::<f64>(&exe);
+}
+
+/// The tuning variants `scripts/gpu-tune.sh` measures compute the same bits.
+#[test]
+fn kernels_cu_tuning_variants_match_the_cpu_reference() {
+    for defines in [
+        ["DK_UNROLL=1", "DK_STREAMING=1"],
+        ["DK_UNROLL=2", "DK_STREAMING=0"],
+        ["DK_UNROLL=4", "DK_STREAMING=1"],
+    ] {
+        let exe = match build_harness(&defines) {
+            Ok(exe) => exe,
+            Err(why) => {
+                eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");
+                return;
+            }
+        };
+        kernels_case::<f32>(&exe);
+        kernels_case::<f64>(&exe);
+    }
 }

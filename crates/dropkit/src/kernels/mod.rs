@@ -45,7 +45,7 @@ impl<T: Element> Kept<T> {
 
     /// The same operation, cheaper where that changes no bit: dividing by a power of two is
     /// multiplying by its (exact) reciprocal, both being the correctly rounded `x / k`.
-    fn simplified(self) -> Self {
+    pub(crate) fn simplified(self) -> Self {
         match self {
             Kept::Div(k) if k == T::one() => Kept::Identity,
             Kept::Div(k) => {

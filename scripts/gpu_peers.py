@@ -26,6 +26,7 @@ PEERS = {
     "dropout_bwd_nomask": ("dropout_bwd", "native_dropout_backward(g, mask, 2)"),
     "dropout_inplace_bits": ("dropout_inplace", "F.dropout(x, 0.5, inplace=True)"),
     "dropout_inplace_nomask": ("dropout_inplace", "F.dropout(x, 0.5, inplace=True)"),
+    "dropout_eval_noscale": ("mul", "torch.mul(x, 0.7, out=y)"),
     "gaussian_noise": ("gaussian_noise", "x + 0.2 * randn_like(x)"),
     "gaussian_dropout": ("gaussian_dropout", "x * (1 + randn_like(x))"),
     "spatial2d": ("dropout2d", "F.dropout2d(x4, 0.5)"),
@@ -67,6 +68,7 @@ def measure(log2, runs):
         "dropout": time(lambda: F.dropout(x, 0.5, True)),
         "dropout_bwd": time(lambda: torch.ops.aten.native_dropout_backward(g, mask, 2.0)),
         "dropout_inplace": time(lambda: F.dropout(y, 0.5, True, inplace=True)),
+        "mul": time(lambda: torch.mul(x, 0.7, out=y)),
         "gaussian_noise": time(lambda: x + 0.2 * torch.randn_like(x)),
         "gaussian_dropout": time(lambda: x * (1.0 + 1.0 * torch.randn_like(x))),
     }

@@ -174,6 +174,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         bytes: data,
     });
 
+    // The plainest streaming kernel (load, multiply, store): the ceiling of this kernel design.
+    let mut eval = Dropout::with_options(0.3, false, false)?;
+    eval.evaluate();
+    let ms = time(&dev, runs, || eval.forward_cuda_into(&x, &mut y))?;
+    rows.push(Row {
+        key: "dropout_eval_noscale",
+        what: "Dropout(0.3, scale off) evaluate: x * 0.7",
+        ms,
+        bytes: data,
+    });
+
     let mut noise = GaussianNoise::new(0.2)?;
     noise.set_seed(4, GeneratorKind::Philox);
     let ms = time(&dev, runs, || noise.forward_cuda_into(&x, &mut y))?;

@@ -25,13 +25,15 @@
 // DK_UNROLL: tiles (warp kernels) or groups (thread kernels) each thread takes per pass of
 //   the grid-stride loop; all of its loads are issued before any store, so more bytes are in
 //   flight per thread (and in place, a store cannot hold back the next load).
-// DK_STREAMING: 1 loads and stores with the evict-first hints (ld.global.cs / st.global.cs),
-//   since every byte is touched once.
+// DK_LOAD: how the 16-byte vectors are loaded and stored: 0 plainly; 1 with the evict-first
+//   hints (ld.global.cs / st.global.cs: every byte is touched once); 2 loads asking L2 to
+//   fetch the whole 256-byte block (ld.global.L2::256B, sm_80 and newer: build with
+//   `gen_ptx --arch compute_80` or newer).
 #ifndef DK_UNROLL
 #define DK_UNROLL 1
 #endif
-#ifndef DK_STREAMING
-#define DK_STREAMING 0
+#ifndef DK_LOAD
+#define DK_LOAD 0
 #endif
 
 typedef unsigned int dk_u32;
@@ -273,23 +275,32 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channe
 // Buffers come from cuMemAlloc (256-byte aligned) and are never offset, so group g is
 // 16-byte aligned. A partial last group goes element by element.
 
-template <typename V>
-DK_DEVICE V dk_ld(const V* p) {
-#if DK_STREAMING && !defined(DROPKIT_HOST_EMULATION)
-    return __ldcs(p);
+#if DK_LOAD == 1 && !defined(DROPKIT_HOST_EMULATION)
+DK_DEVICE float4 dk_ld(const float4* p) { return __ldcs(p); }
+DK_DEVICE double2 dk_ld(const double2* p) { return __ldcs(p); }
+DK_DEVICE void dk_st(float4* p, float4 v) { __stcs(p, v); }
+DK_DEVICE void dk_st(double2* p, double2 v) { __stcs(p, v); }
 #else
-    return *p;
-#endif
+#if DK_LOAD == 2 && !defined(DROPKIT_HOST_EMULATION)
+DK_DEVICE float4 dk_ld(const float4* p) {
+    float4 v;
+    asm("ld.global.L2::256B.v4.f32 {%0, %1, %2, %3}, [%4];"
+        : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+        : "l"(p));
+    return v;
 }
-
-template <typename V>
-DK_DEVICE void dk_st(V* p, V v) {
-#if DK_STREAMING && !defined(DROPKIT_HOST_EMULATION)
-    __stcs(p, v);
+DK_DEVICE double2 dk_ld(const double2* p) {
+    double2 v;
+    asm("ld.global.L2::256B.v2.f64 {%0, %1}, [%2];" : "=d"(v.x), "=d"(v.y) : "l"(p));
+    return v;
+}
 #else
-    *p = v;
+DK_DEVICE float4 dk_ld(const float4* p) { return *p; }
+DK_DEVICE double2 dk_ld(const double2* p) { return *p; }
 #endif
-}
+DK_DEVICE void dk_st(float4* p, float4 v) { *p = v; }
+DK_DEVICE void dk_st(double2* p, double2 v) { *p = v; }
+#endif
 
 DK_DEVICE void dk_load4(const float* p, dk_u64 g, dk_u64 n, float v[4]) {
     const dk_u64 i0 = 4 * g;

@@ -151,18 +151,21 @@ pub fn compile_ptx_for(major: i32, minor: i32) -> Result<String> {
 /// # Errors
 /// As [`compile_ptx`].
 pub fn ptx_file() -> Result<String> {
-    ptx_file_with(&[])
+    ptx_file_with(PTX_ARCH, &[])
 }
 
-/// [`ptx_file`] for a tuning variant (`defines` as in [`compile_ptx_with`]; the header names
-/// them). Such a file is loaded in place of the shipped PTX with `DROPKIT_CUDA_PTX=path`.
+/// [`ptx_file`] for a tuning variant: another `arch` or `defines` (as in
+/// [`compile_ptx_with`]; the header names them). Such a file is loaded in place of the shipped PTX with `DROPKIT_CUDA_PTX=path`.
 ///
 /// # Errors
 /// As [`compile_ptx`].
-pub fn ptx_file_with(defines: &[&str]) -> Result<String> {
+pub fn ptx_file_with(arch: &str, defines: &[&str]) -> Result<String> {
     let version = nvrtc_version()?;
-    let ptx = compile_ptx_with(PTX_ARCH, defines)?;
+    let ptx = compile_ptx_with(arch, defines)?;
     let mut header = ptx_header(version);
+    if arch != PTX_ARCH {
+        header.push_str(&format!(" --gpu-architecture={arch}"));
+    }
     for d in defines {
         header.push_str(&format!(" -D{d}"));
     }

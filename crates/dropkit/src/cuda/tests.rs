@@ -561,9 +561,9 @@ fn kernels_cu_kernels_match_the_cpu_reference_on_emulated_threads() {
 #[test]
 fn kernels_cu_tuning_variants_match_the_cpu_reference() {
     for defines in [
-        ["DK_UNROLL=1", "DK_STREAMING=1"],
-        ["DK_UNROLL=2", "DK_STREAMING=0"],
-        ["DK_UNROLL=4", "DK_STREAMING=1"],
+        ["DK_UNROLL=1", "DK_LOAD=1"],
+        ["DK_UNROLL=2", "DK_LOAD=0"],
+        ["DK_UNROLL=4", "DK_LOAD=2"],
     ] {
         let exe = match build_harness(&defines) {
             Ok(exe) => exe,

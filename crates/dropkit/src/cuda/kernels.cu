@@ -367,6 +367,10 @@ DK_DEVICE void dk_store4(double* p, dk_u64 g, dk_u64 n, const double v[4]) {
 
 DK_DEVICE dk_u64 dk_thread_id() { return (dk_u64)blockIdx.x * blockDim.x + threadIdx.x; }
 DK_DEVICE dk_u64 dk_thread_count() { return (dk_u64)gridDim.x * blockDim.x; }
+// A thread kernel's first group: its block's chunk of DK_UNROLL x blockDim groups, then its lane.
+DK_DEVICE dk_u64 dk_block_start() {
+    return (dk_u64)blockIdx.x * blockDim.x * DK_UNROLL + threadIdx.x;
+}
 
 // The lane's 4-bit nibble (bit j = element 4g + j) joined with those of the 7 lanes beside
 // it: lane L holds group 32 t + L, i.e. bits 4 (L % 8) .. +3 of mask word 4 t + L / 8.
@@ -379,8 +383,8 @@ DK_DEVICE dk_u32 dk_pack_word(dk_u32 nibble, dk_u32 lane) {
 }
 
 // Dropout with fresh randomness: y = keep ? kept(x) : 0, and the 1-bit mask if mask != 0.
-// x == y is allowed (in place). A warp takes DK_UNROLL tiles per pass (t0, t0 + warps, ...),
-// loading all of them before it stores any.
+// x == y is allowed (in place). A warp takes DK_UNROLL consecutive tiles per pass, loading
+// all of them before it stores any (with 2 or more, its mask words fill whole 32-byte sectors).
 template <typename T>
 DK_DEVICE void dk_dropout(const T* x, T* y, dk_u32* mask, dk_u64 n, dk_u64 seed, dk_u64 draw,
                           dk_u64 threshold, dk_u32 mode, T k) {
@@ -389,18 +393,18 @@ DK_DEVICE void dk_dropout(const T* x, T* y, dk_u32* mask, dk_u64 n, dk_u64 seed,
     const dk_u64 mask_words = 2 * ((n + 63) / 64);
     const dk_u32 lane = threadIdx.x & 31u;
     const dk_u64 warps = dk_thread_count() >> 5;
-    for (dk_u64 t0 = dk_thread_id() >> 5; t0 < tiles; t0 += warps * DK_UNROLL) {
+    for (dk_u64 t0 = (dk_thread_id() >> 5) * DK_UNROLL; t0 < tiles; t0 += warps * DK_UNROLL) {
         T v[DK_UNROLL][4];
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 g = (t0 + u * warps) * 32 + lane;
+            const dk_u64 g = (t0 + u) * 32 + lane;
             if (g < groups) {
                 dk_load4(x, g, n, v[u]);
             }
         }
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 t = t0 + u * warps;
+            const dk_u64 t = t0 + u;
             if (t >= tiles) {
                 break; // the same t for the whole warp: the shuffles stay warp-uniform
             }
@@ -451,25 +455,26 @@ extern "C" __global__ void dk_keep_bits(dk_u32* mask, dk_u64 len, dk_u64 seed, d
     }
 }
 
-// A stored mask: y = keep(mask[map(i)]) ? kept(x) : 0. A thread takes DK_UNROLL groups per
-// pass (g0, g0 + threads, ...), loading all of them before it stores any.
+// A stored mask: y = keep(mask[map(i)]) ? kept(x) : 0. Per pass a block takes DK_UNROLL x
+// blockDim consecutive groups, a thread every blockDim-th of them, loading all of its groups
+// before it stores any.
 template <typename T>
 DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
                              dk_u64 inner, dk_u64 channels, dk_u32 mode, T k) {
     const dk_u64 groups = (n + 3) / 4;
-    const dk_u64 threads = dk_thread_count();
-    for (dk_u64 g0 = dk_thread_id(); g0 < groups; g0 += threads * DK_UNROLL) {
+    const dk_u64 stride = dk_thread_count() * DK_UNROLL;
+    for (dk_u64 g0 = dk_block_start(); g0 < groups; g0 += stride) {
         T v[DK_UNROLL][4];
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 g = g0 + u * threads;
+            const dk_u64 g = g0 + u * blockDim.x;
             if (g < groups) {
                 dk_load4(x, g, n, v[u]);
             }
         }
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 g = g0 + u * threads;
+            const dk_u64 g = g0 + u * blockDim.x;
             if (g >= groups) {
                 break;
             }
@@ -500,19 +505,19 @@ template <typename T>
 DK_DEVICE void dk_noise(const T* x, T* y, dk_u64 n, dk_u64 seed, dk_u64 draw, T mean, T stddev,
                         dk_u32 op) {
     const dk_u64 groups = (n + 3) / 4;
-    const dk_u64 threads = dk_thread_count();
-    for (dk_u64 g0 = dk_thread_id(); g0 < groups; g0 += threads * DK_UNROLL) {
+    const dk_u64 stride = dk_thread_count() * DK_UNROLL;
+    for (dk_u64 g0 = dk_block_start(); g0 < groups; g0 += stride) {
         T v[DK_UNROLL][4];
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 g = g0 + u * threads;
+            const dk_u64 g = g0 + u * blockDim.x;
             if (g < groups) {
                 dk_load4(x, g, n, v[u]);
             }
         }
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 g = g0 + u * threads;
+            const dk_u64 g = g0 + u * blockDim.x;
             if (g >= groups) {
                 break;
             }

@@ -215,33 +215,38 @@ impl CudaDevice {
             .map_err(|e| driver_error("creating a stream", e))?;
         keep_freed_memory_pooled(&ctx);
         let (module, source) = load_module(&ctx, compute_capability)?;
-        // Blocks per multiprocessor: DROPKIT_CUDA_BLOCKS_PER_SM (for tuning), else as many
-        // as the kernel's registers allow (the driver's occupancy calculator).
+        // Blocks per multiprocessor: DROPKIT_CUDA_BLOCKS_PER_SM (for tuning), else the
+        // kernel's cap below or as many as its registers allow (the driver's occupancy
+        // calculator), whichever is fewer.
         let per_sm_override = std::env::var("DROPKIT_CUDA_BLOCKS_PER_SM")
             .ok()
             .and_then(|v| v.trim().parse::<u32>().ok())
             .filter(|&b| b > 0);
         let sm_count = u32::try_from(sm_count).unwrap_or(1).max(1);
-        let f = |name: &str| {
+        let f = |name: &str, cap: u32| {
             let func = module
                 .load_function(name)
                 .map_err(|e| driver_error(&format!("finding kernel {name}"), e))?;
             let per_sm = per_sm_override.unwrap_or_else(|| {
                 func.occupancy_max_active_blocks_per_multiprocessor(THREADS, 0, None)
-                    .unwrap_or(4)
-                    .max(1)
+                    .unwrap_or(cap)
+                    .clamp(1, cap)
             });
             Ok::<_, Error>(Kernel {
                 func,
                 max_blocks: sm_count.saturating_mul(per_sm),
             })
         };
+        // The caps were measured on an H100 (scripts/gpu-tune.sh, README): with DK_UNROLL = 2,
+        // 3 blocks of 256 threads per SM keep the most bytes in flight that DRAM serves at its
+        // best for the Philox dropout kernel, 4 for the lighter ones; the occupancy
+        // calculator's 6 to 8 were 3 to 5 % slower.
         let kernels = Kernels {
-            dropout: [f("dk_dropout_f32")?, f("dk_dropout_f64")?],
-            apply_mask: [f("dk_apply_mask_f32")?, f("dk_apply_mask_f64")?],
-            noise: [f("dk_noise_f32")?, f("dk_noise_f64")?],
-            scale: [f("dk_scale_f32")?, f("dk_scale_f64")?],
-            keep_bits: f("dk_keep_bits")?,
+            dropout: [f("dk_dropout_f32", 3)?, f("dk_dropout_f64", 3)?],
+            apply_mask: [f("dk_apply_mask_f32", 4)?, f("dk_apply_mask_f64", 4)?],
+            noise: [f("dk_noise_f32", 4)?, f("dk_noise_f64", 4)?],
+            scale: [f("dk_scale_f32", 4)?, f("dk_scale_f64", 4)?],
+            keep_bits: f("dk_keep_bits", 4)?,
         };
         Ok(CudaDevice {
             inner: Arc::new(Inner {

@@ -11,10 +11,13 @@ use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo};
 use crate::error::Result;
 use crate::kernels::{Kept, MaskMap, NoiseOp};
 
-/// Groups of four elements per block in a thread kernel (one per thread per pass).
-const GROUPS_PER_BLOCK: u64 = THREADS as u64;
-/// Tiles of 32 groups per block in a warp kernel (one per warp per pass).
-const TILES_PER_BLOCK: u64 = (THREADS / 32) as u64;
+/// Groups (or tiles) a thread (or warp) takes per pass: `DK_UNROLL` of kernels.cu. Only the
+/// grid of a small tensor depends on it (a variant built with another value stays correct).
+const UNROLL: u64 = 2;
+/// Groups of four elements per block in a thread kernel, per pass.
+const GROUPS_PER_BLOCK: u64 = THREADS as u64 * UNROLL;
+/// Tiles of 32 groups per block in a warp kernel, per pass.
+const TILES_PER_BLOCK: u64 = (THREADS / 32) as u64 * UNROLL;
 
 fn config(blocks: u32) -> LaunchConfig {
     LaunchConfig {

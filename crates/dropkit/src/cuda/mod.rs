@@ -34,6 +34,14 @@
 //! (`libnvrtc.so.12`/`.13`), which must then be on the library path. Every missing piece is an
 //! [`crate::Error::CudaUnavailable`] naming it, never a panic.
 //!
+//! # Tuning
+//! Each kernel runs one wave of 256-thread blocks in a grid-stride loop: 3 blocks per
+//! multiprocessor for the Philox Dropout kernel, 4 for the others (or fewer if the occupancy
+//! calculator says so), the fastest on an H100 (README, "Kernel tuning").
+//! `DROPKIT_CUDA_BLOCKS_PER_SM=N` overrides that, and `DROPKIT_CUDA_PTX=file` loads a PTX
+//! variant built by `gen_ptx --arch ... -D DK_UNROLL=...` (see `scripts/gpu-tune.sh`) in
+//! place of the shipped one; both are for measurements.
+//!
 //! # Memory
 //! Dropout keeps its 1-bit mask on the device (`n / 8` bytes) with
 //! [`crate::MaskStorage::Bits`], or nothing with `Regenerate`; Spatial layers keep 1 bit per

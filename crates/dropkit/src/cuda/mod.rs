@@ -60,7 +60,9 @@ mod tensor;
 mod tests;
 
 pub use cudarc;
-pub use device::{device_count, driver_present, CudaDevice, KernelSource};
+pub use device::{
+    device_count, driver_present, pointer_info, CudaDevice, KernelSource, PointerInfo,
+};
 pub use module::{device_mask_to_host, CudaModule};
 pub use source::{
     compile_ptx, compile_ptx_for, compile_ptx_with, nvrtc_version, ptx_file, ptx_file_with,

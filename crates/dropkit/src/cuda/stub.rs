@@ -91,6 +91,59 @@ impl CudaDevice {
     pub fn same_device(&self, _other: &CudaDevice) -> bool {
         match self.never {}
     }
+
+    /// Orders dropkit's stream after another stream.
+    ///
+    /// # Errors
+    /// Never (no device exists).
+    ///
+    /// # Safety
+    /// As with the `cuda` feature.
+    #[allow(unsafe_code)] // the same signature as with the feature; nothing unsafe runs
+    pub unsafe fn wait_for_stream(&self, _stream: u64) -> Result<()> {
+        match self.never {}
+    }
+
+    /// Orders another stream after dropkit's.
+    ///
+    /// # Errors
+    /// Never (no device exists).
+    ///
+    /// # Safety
+    /// As with the `cuda` feature.
+    #[allow(unsafe_code)] // the same signature as with the feature; nothing unsafe runs
+    pub unsafe fn make_stream_wait(&self, _stream: u64) -> Result<()> {
+        match self.never {}
+    }
+}
+
+/// Where a device address lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointerInfo {
+    /// The device's ordinal.
+    pub ordinal: usize,
+    /// The first address of the allocation.
+    pub start: u64,
+    /// The allocation's size in bytes.
+    pub size: u64,
+}
+
+impl PointerInfo {
+    /// Whether `bytes` bytes from `ptr` lie inside this allocation.
+    pub fn holds(&self, ptr: u64, bytes: u64) -> bool {
+        ptr >= self.start
+            && ptr
+                .checked_add(bytes)
+                .is_some_and(|end| end <= self.start.saturating_add(self.size))
+    }
+}
+
+/// Always [`Error::CudaUnavailable`] without the `cuda` feature.
+///
+/// # Errors
+/// Always.
+pub fn pointer_info(_ptr: u64) -> Result<PointerInfo> {
+    Err(unavailable())
 }
 
 /// Always [`Error::CudaUnavailable`] without the `cuda` feature.
@@ -134,6 +187,23 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// Always [`Error::CudaUnavailable`] without the `cuda` feature.
     pub fn zeros(device: &CudaDevice, _shape: &[usize]) -> Result<Self> {
         match device.never {}
+    }
+
+    /// Another framework's device memory.
+    ///
+    /// # Errors
+    /// Always [`Error::CudaUnavailable`] without the `cuda` feature.
+    ///
+    /// # Safety
+    /// As with the `cuda` feature.
+    #[allow(unsafe_code)] // the same signature as with the feature; nothing unsafe runs
+    pub unsafe fn from_foreign(device: &CudaDevice, _ptr: u64, _shape: &[usize]) -> Result<Self> {
+        match device.never {}
+    }
+
+    /// The address of the first element on the device.
+    pub fn device_address(&self) -> u64 {
+        match self.never {}
     }
 
     /// Copies row-major data to the device.

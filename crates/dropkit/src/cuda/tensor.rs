@@ -1,6 +1,8 @@
 //! Device buffers: [`DeviceTensor`] (a shape and its row-major elements on one device) and
 //! the 1-bit masks kept on the device between forward and backward.
 
+use std::mem::ManuallyDrop;
+
 use cudarc::driver::{CudaSlice, DeviceRepr, ValidAsZeroBits};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
 
@@ -47,8 +49,25 @@ pub struct DeviceTensor<T: CudaElement> {
     shape: Vec<usize>,
     /// Number of elements (`data` has one more-than-needed element when this is 0).
     len: usize,
-    pub(crate) data: CudaSlice<T>,
+    pub(crate) data: ManuallyDrop<CudaSlice<T>>,
+    /// Whether dropkit allocated `data` (and frees it on drop); false for another
+    /// framework's memory ([`DeviceTensor::from_foreign`]).
+    owned: bool,
     device: CudaDevice,
+}
+
+impl<T: CudaElement> Drop for DeviceTensor<T> {
+    fn drop(&mut self) {
+        // SAFETY: `data` is taken once, here, and never used again.
+        let data = unsafe { ManuallyDrop::take(&mut self.data) };
+        if self.owned {
+            drop(data);
+        } else {
+            // Another framework's memory: orders dropkit's stream after the uses cudarc
+            // recorded, and leaves the memory to its owner.
+            let _ = data.leak();
+        }
+    }
 }
 
 impl<T: CudaElement> std::fmt::Debug for DeviceTensor<T> {
@@ -84,9 +103,53 @@ impl<T: CudaElement> DeviceTensor<T> {
         Ok(DeviceTensor {
             shape: shape.to_vec(),
             len: n,
-            data,
+            data: ManuallyDrop::new(data),
+            owned: true,
             device: device.clone(),
         })
+    }
+
+    /// Another framework's device memory (a PyTorch or CuPy tensor) as a tensor of `shape`,
+    /// without a copy. dropkit never frees it. `ptr` must be 16-byte aligned (the kernels'
+    /// vector loads); an empty `shape` gets a buffer of dropkit's own instead.
+    ///
+    /// # Errors
+    /// [`Error::Cuda`] when `ptr` is not 16-byte aligned or the shape overflows.
+    ///
+    /// # Safety
+    /// `ptr` must point to `shape.iter().product()` elements of `T`, row-major, in memory of
+    /// `device`'s context (see [`super::pointer_info`] to check the extent), which stays
+    /// allocated while the tensor lives and which nothing else writes (or, for a tensor
+    /// dropkit writes, reads) while work dropkit queued on it runs: order the owner's stream
+    /// with [`CudaDevice::wait_for_stream`] / [`CudaDevice::make_stream_wait`].
+    pub unsafe fn from_foreign(device: &CudaDevice, ptr: u64, shape: &[usize]) -> Result<Self> {
+        let n = element_count(shape)?;
+        if n == 0 {
+            return Self::uninit(device, shape);
+        }
+        if ptr % 16 != 0 {
+            return Err(Error::Cuda {
+                message: format!(
+                    "device buffer at {ptr:#x} is not 16-byte aligned (the kernels load 16 \
+                     bytes at a time): pass a copy"
+                ),
+            });
+        }
+        // SAFETY: the caller vouches for the memory; `owned: false` keeps it from being freed.
+        let data = unsafe { device.stream().upgrade_device_ptr::<T>(ptr, n) };
+        Ok(DeviceTensor {
+            shape: shape.to_vec(),
+            len: n,
+            data: ManuallyDrop::new(data),
+            owned: false,
+            device: device.clone(),
+        })
+    }
+
+    /// The address of the first element on the device.
+    pub fn device_address(&self) -> u64 {
+        let (ptr, _sync) = cudarc::driver::DevicePtr::device_ptr(&*self.data, self.device.stream());
+        ptr
     }
 
     /// A tensor of `shape` filled with zeros.
@@ -102,7 +165,8 @@ impl<T: CudaElement> DeviceTensor<T> {
         Ok(DeviceTensor {
             shape: shape.to_vec(),
             len: n,
-            data,
+            data: ManuallyDrop::new(data),
+            owned: true,
             device: device.clone(),
         })
     }
@@ -126,7 +190,7 @@ impl<T: CudaElement> DeviceTensor<T> {
         if n > 0 {
             device
                 .stream()
-                .memcpy_htod(data, &mut t.data)
+                .memcpy_htod(data, &mut *t.data)
                 .map_err(|e| driver_error("copying to the device", e))?;
         }
         Ok(t)
@@ -178,7 +242,7 @@ impl<T: CudaElement> DeviceTensor<T> {
         }
         self.device
             .stream()
-            .clone_dtoh(&self.data)
+            .clone_dtoh(&*self.data)
             .map_err(|e| driver_error("copying to the host", e))
     }
 
@@ -214,7 +278,7 @@ impl<T: CudaElement> DeviceTensor<T> {
         }
         self.device
             .stream()
-            .memcpy_dtod(&other.data, &mut self.data)
+            .memcpy_dtod(&*other.data, &mut *self.data)
             .map_err(|e| driver_error("copying on the device", e))
     }
 

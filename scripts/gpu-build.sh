@@ -3,11 +3,12 @@
 # cargo), and puts them in .gpu/ (ignored by git; a device call carries it):
 #   .gpu/cuda-tests  tests/cuda.rs          .gpu/lib-tests  the library's unit tests
 #   .gpu/gpu_bench   examples/gpu_bench.rs  .gpu/build-info.txt
+#   .gpu/dropkit-*.whl  the Python package (abi3), for its GPU tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
 mkdir -p .gpu
-rm -f .gpu/cuda-tests .gpu/lib-tests .gpu/gpu_bench
+rm -f .gpu/cuda-tests .gpu/lib-tests .gpu/gpu_bench .gpu/dropkit-*.whl
 
 "$CARGO" build --release -p dropkit --features cuda --example gpu_bench
 cp target/release/examples/gpu_bench .gpu/gpu_bench
@@ -29,6 +30,9 @@ for line in sys.stdin:
     elif "lib" in target.get("kind", []):
         shutil.copy(exe, ".gpu/lib-tests")
 '
+make --no-print-directory python-install >/dev/null
+cp target/wheels/dropkit-*.whl .gpu/
+
 for f in cuda-tests lib-tests gpu_bench; do
     [ -x ".gpu/$f" ] || { echo "gpu-build: .gpu/$f was not built"; exit 1; }
     strip --strip-debug ".gpu/$f" 2>/dev/null || true

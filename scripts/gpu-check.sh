@@ -4,10 +4,12 @@
 #
 # 1. the CUDA tests with the shipped PTX, including the 2^32 + 37 element test;
 # 2. gpu_bench, then scripts/gpu_peers.py (PyTorch), which prints the table (also in table.md);
-# 3. the same tests with the kernels compiled by NVRTC and one block per SM (many grid-stride
+# 3. the Python package's tests (tests/test_device_gpu.py: PyTorch CUDA tensors) with the
+#    wheel from .gpu;
+# 4. the same tests with the kernels compiled by NVRTC and one block per SM (many grid-stride
 #    passes), if NVRTC is found;
-# 4. the library's unit tests (device detection, NVRTC, the host emulation);
-# 5. the tests at small sizes under compute-sanitizer memcheck, if it is installed.
+# 5. the library's unit tests (device detection, NVRTC, the host emulation);
+# 6. the tests at small sizes under compute-sanitizer memcheck, if it is installed.
 # The table comes before the slower checks so that a run cut short still brings it back.
 #
 # Logs and tables go to $OUT (default .gpu/out; 8 files, the device tool's limit). Exit status: 0 when every step passed.
@@ -18,6 +20,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-.gpu/out}"
 BIN=.gpu
 mkdir -p "$OUT"
+work=$(mktemp -d)
 status=0
 step() { echo; echo "== $* =="; }
 fail() { echo "FAILED: $*"; status=1; }
@@ -45,17 +48,29 @@ DROPKIT_REQUIRE_GPU=1 DROPKIT_GPU_BIG=$big DROPKIT_CUDA_KERNELS=ptx timeout 150 
 [ "${PIPESTATUS[0]}" = 0 ] || fail "CUDA tests (PTX)"
 
 step "benchmark: dropkit"
-timeout 120 "$BIN/gpu_bench" --tsv "$OUT/dropkit.tsv" 2>&1 | tee "$OUT/bench.log"
+timeout 120 "$BIN/gpu_bench" --tsv "$work/dropkit.tsv" 2>&1 | tee "$OUT/bench.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "gpu_bench"
 
 step "benchmark: PyTorch, and the table"
-if [ -f "$OUT/dropkit.tsv" ]; then
-    timeout 150 python3 scripts/gpu_peers.py --dropkit "$OUT/dropkit.tsv" \
+if [ -f "$work/dropkit.tsv" ]; then
+    timeout 150 python3 scripts/gpu_peers.py --dropkit "$work/dropkit.tsv" \
         --markdown "$OUT/table.md" 2>&1 | tee "$OUT/peers.log"
     [ "${PIPESTATUS[0]}" = 0 ] || fail "gpu_peers.py"
 else
     timeout 150 python3 scripts/gpu_peers.py 2>&1 | tee "$OUT/peers.log"
     [ "${PIPESTATUS[0]}" = 0 ] || fail "gpu_peers.py"
+fi
+
+step "Python: the package's tests, with PyTorch CUDA tensors"
+wheel=$(ls "$BIN"/dropkit-*.whl 2>/dev/null | head -1)
+if [ -n "$wheel" ]; then
+    site=$(mktemp -d)
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheel" \
+        && PYTHONPATH="$site" timeout 150 python3 -m pytest -q -rs -p no:cacheprovider \
+            crates/dropkit-py/tests 2>&1 | tail -25 | tee "$OUT/python.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || fail "Python tests"
+else
+    echo "skipped: no .gpu/dropkit-*.whl (make gpu-build builds it)"
 fi
 
 step "CUDA tests, NVRTC, 1 block per SM"

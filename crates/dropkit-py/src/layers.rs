@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::{self, FloatArray, Prepared};
+use crate::device;
 use crate::error::{borrow_err, to_py_err};
 
 /// Runs `f` on the locked layer with the GIL released. The lock is taken and dropped inside
@@ -218,27 +219,72 @@ macro_rules! layer_class {
         impl $name {
             $($extra)*
 
-            /// forward(input) -> numpy.ndarray
+            /// forward(input) -> array
             ///
             /// The layer's output for `input` (any shape the layer takes, any strides). A new
             /// array of input's dtype (float32 for integer and bool input), unless the layer
             /// works in place (Dropout(inplace=True)): then `input` is overwritten and returned.
-            fn forward<'py>(&self, input: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                forward(&self.layer, input, self.inplace)
+            /// A CUDA array (PyTorch, CuPy, Numba: anything with __cuda_array_interface__,
+            /// float32 or float64) is computed on its GPU and the result is an array of its
+            /// framework on that GPU.
+            fn forward<'py>(
+                slf: &Bound<'py, Self>,
+                input: &Bound<'py, PyAny>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let this = slf.get();
+                if device::is_device_array(input) {
+                    return device::call_helper(
+                        slf.py(),
+                        "forward",
+                        (slf, input, this.inplace),
+                    );
+                }
+                forward(&this.layer, input, this.inplace)
             }
 
-            /// backward(input, grad_output) -> numpy.ndarray
+            /// backward(input, grad_output) -> array
             ///
             /// The gradient with respect to the input of the last forward, given the
             /// gradient with respect to its output. Only `input`'s shape is read. A new array
             /// of grad_output's dtype, unless the layer works in place: then `grad_output`
-            /// is overwritten and returned.
+            /// is overwritten and returned. A CUDA grad_output is computed on its GPU.
             fn backward<'py>(
-                &self,
+                slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,
                 grad_output: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                backward(&self.layer, input, grad_output, self.inplace)
+                let this = slf.get();
+                if device::is_device_array(grad_output) {
+                    return device::call_helper(
+                        slf.py(),
+                        "backward",
+                        (slf, input, grad_output, this.inplace),
+                    );
+                }
+                backward(&this.layer, input, grad_output, this.inplace)
+            }
+
+            /// _forward_device(x, out): the device forward of x into out (the same array: in
+            /// place), both C-contiguous CUDA arrays. Called by dropkit._device.
+            fn _forward_device(
+                &self,
+                py: Python<'_>,
+                x: &Bound<'_, PyAny>,
+                out: &Bound<'_, PyAny>,
+            ) -> PyResult<()> {
+                device::forward(py, &self.layer, x, out)
+            }
+
+            /// _backward_device(input_shape, grad, out): the device backward. Called by
+            /// dropkit._device.
+            fn _backward_device(
+                &self,
+                py: Python<'_>,
+                input_shape: Vec<usize>,
+                grad: &Bound<'_, PyAny>,
+                out: &Bound<'_, PyAny>,
+            ) -> PyResult<()> {
+                device::backward(py, &self.layer, &input_shape, grad, out)
             }
 
             /// training() -> self

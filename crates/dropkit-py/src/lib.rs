@@ -4,6 +4,7 @@
 //! errors through one mapping ([`error`]). Built by maturin (`make test-python`).
 
 mod convert;
+mod device;
 mod error;
 mod layers;
 

@@ -1,0 +1,157 @@
+"""The GPU path on a GPU: PyTorch (and CuPy, if installed) CUDA tensors in, tensors of the
+same framework out, every result bit for bit the CPU path's for the same seed and draw.
+Skipped, saying so, where PyTorch or a CUDA device is missing (``scripts/gpu-check.sh`` runs
+it on the GPU machine).
+"""
+
+import numpy as np
+import pytest
+
+import dropkit
+from _cases import CASES
+
+torch = pytest.importorskip("torch", reason="skipped: PyTorch is not installed (the GPU tests use its CUDA tensors)")
+if not torch.cuda.is_available():
+    pytest.skip("skipped: no CUDA device for PyTorch", allow_module_level=True)
+
+DTYPES = [(np.float32, torch.float32), (np.float64, torch.float64)]
+
+
+def bits(a):
+    a = np.ascontiguousarray(a)
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+def host(t):
+    return t.detach().cpu().numpy()
+
+
+def pair(name, **kw):
+    make, shape = CASES[name]
+    return make(seed=11, **kw), make(seed=11, **kw), shape
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("np_dtype,t_dtype", DTYPES)
+def test_forward_and_backward_match_the_cpu_bit_for_bit(name, np_dtype, t_dtype):
+    gpu, cpu, shape = pair(name)
+    rng = np.random.default_rng(5)
+    for _ in range(2):  # two draws: the second forward uses the next draw on both
+        x = rng.standard_normal(shape).astype(np_dtype)
+        g = rng.standard_normal(shape).astype(np_dtype)
+        xt = torch.from_numpy(x).cuda()
+        gt = torch.from_numpy(g).cuda()
+        yt = gpu.forward(xt)
+        assert isinstance(yt, torch.Tensor) and yt.device == xt.device
+        assert yt.dtype == t_dtype and tuple(yt.shape) == shape
+        np.testing.assert_array_equal(bits(host(yt)), bits(cpu.forward(x)))
+        gi = gpu.backward(xt, gt)
+        np.testing.assert_array_equal(bits(host(gi)), bits(cpu.backward(x, g)))
+        assert gpu.generator_state == cpu.generator_state
+
+
+def test_evaluation_mode_matches_too():
+    for name in sorted(CASES):
+        gpu, cpu, shape = pair(name)
+        gpu.evaluate()
+        cpu.evaluate()
+        x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+        y = host(gpu.forward(torch.from_numpy(x).cuda()))
+        np.testing.assert_array_equal(bits(y), bits(cpu.forward(x)), err_msg=name)
+
+
+def test_inplace_dropout_overwrites_the_tensor_and_returns_it():
+    gpu = dropkit.Dropout(0.5, inplace=True, seed=2)
+    cpu = dropkit.Dropout(0.5, inplace=True, seed=2)
+    x = np.random.default_rng(2).standard_normal((64, 33)).astype(np.float32)
+    xt = torch.from_numpy(x).cuda()
+    out = gpu.forward(xt)
+    assert out is xt
+    np.testing.assert_array_equal(bits(host(xt)), bits(cpu.forward(x.copy())))
+    g = np.ones_like(x)
+    gt = torch.from_numpy(g).cuda()
+    assert gpu.backward(xt, gt) is gt
+    np.testing.assert_array_equal(bits(host(gt)), bits(cpu.backward(x, g.copy())))
+
+
+def test_strided_and_misaligned_views_give_the_contiguous_result():
+    base = np.random.default_rng(3).standard_normal((40, 66)).astype(np.float32)
+    tb = torch.from_numpy(base).cuda()
+    views = {
+        "transposed": (tb.t(), base.T),
+        "offset by one element": (tb.reshape(-1)[1:], base.reshape(-1)[1:]),
+        "every other column": (tb[:, ::2], base[:, ::2]),
+    }
+    for what, (tv, nv) in views.items():
+        gpu = dropkit.GaussianNoise(0.5, seed=4)
+        cpu = dropkit.GaussianNoise(0.5, seed=4)
+        np.testing.assert_array_equal(
+            bits(host(gpu.forward(tv))), bits(cpu.forward(nv)), err_msg=what
+        )
+    # In place on a view: the view's elements are overwritten, the rest of the base is not.
+    gpu = dropkit.Dropout(0.5, inplace=True, seed=6)
+    cpu = dropkit.Dropout(0.5, inplace=True, seed=6)
+    tview, nview = tb[:, ::2], base.copy()[:, ::2]
+    before = host(tb[:, 1::2]).copy()
+    assert gpu.forward(tview) is tview
+    np.testing.assert_array_equal(bits(host(tview)), bits(cpu.forward(nview)))
+    np.testing.assert_array_equal(host(tb[:, 1::2]), before)
+
+
+def test_work_on_another_torch_stream_is_ordered():
+    s = torch.cuda.Stream()
+    gpu = dropkit.Dropout(0.5, seed=7)
+    cpu = dropkit.Dropout(0.5, seed=7)
+    x = np.random.default_rng(4).standard_normal((1 << 22,)).astype(np.float32)
+    with torch.cuda.stream(s):
+        xt = torch.from_numpy(x).cuda(non_blocking=False) * 1.0  # produced on s
+        yt = gpu.forward(xt)
+        zt = yt * 2.0  # consumed on s
+    s.synchronize()
+    np.testing.assert_array_equal(bits(host(zt)), bits(cpu.forward(x) * np.float32(2.0)))
+
+
+def test_empty_tensors_work_and_take_a_draw_like_the_cpu():
+    gpu, cpu, _ = pair("Dropout")
+    yt = gpu.forward(torch.empty((0, 5), device="cuda"))
+    assert tuple(yt.shape) == (0, 5)
+    cpu.forward(np.empty((0, 5), np.float32))
+    assert gpu.generator_state == cpu.generator_state
+
+
+def test_device_errors_are_clear():
+    layer = dropkit.Dropout(0.5, seed=1)
+    with pytest.raises(TypeError, match="<f2"):
+        layer.forward(torch.ones(4, device="cuda", dtype=torch.float16))
+    with pytest.raises(TypeError, match="<i4|int"):
+        layer.forward(torch.ones(4, device="cuda", dtype=torch.int32))
+    with pytest.raises(RuntimeError, match="detach|require"):
+        layer.forward(torch.ones(4, device="cuda", requires_grad=True))
+    layer.forward(torch.ones((2, 3), device="cuda"))
+    with pytest.raises(ValueError, match="shape"):
+        layer.backward(torch.ones((2, 3), device="cuda"), torch.ones((3, 2), device="cuda"))
+    bigdl = dropkit.Dropout(0.5, seed=1, generator="bigdl")
+    with pytest.raises(RuntimeError, match="(?i)bigdl|host"):
+        bigdl.forward(torch.ones(4, device="cuda"))
+
+
+def test_a_host_forward_can_be_differentiated_on_the_device():
+    gpu = dropkit.Dropout(0.5, seed=8)
+    cpu = dropkit.Dropout(0.5, seed=8)
+    x = np.random.default_rng(6).standard_normal((16, 16)).astype(np.float32)
+    gpu.forward(x)
+    cpu.forward(x)
+    g = np.ones_like(x)
+    np.testing.assert_array_equal(
+        bits(host(gpu.backward(x, torch.from_numpy(g).cuda()))), bits(cpu.backward(x, g))
+    )
+
+
+def test_cupy_arrays_too():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
+    gpu = dropkit.GaussianDropout(0.3, seed=9)
+    cpu = dropkit.GaussianDropout(0.3, seed=9)
+    x = np.random.default_rng(7).standard_normal((33, 17))
+    y = gpu.forward(cupy.asarray(x))
+    assert isinstance(y, cupy.ndarray) and y.dtype == np.float64
+    np.testing.assert_array_equal(bits(cupy.asnumpy(y)), bits(cpu.forward(x)))

@@ -1,6 +1,6 @@
 """Type stubs of dropkit (the classes live in the extension module dropkit._dropkit)."""
 
-from typing import Literal, Optional, TypedDict, TypeVar, Union, final
+from typing import Any, Literal, Optional, Protocol, TypedDict, TypeVar, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -54,15 +54,31 @@ _ArrayIn = npt.NDArray[np.generic]
 """float32/float64 arrays keep their dtype; integer and bool arrays become float32."""
 _ArrayOut = npt.NDArray[_Float]
 
+class _CudaArray(Protocol):
+    """A CUDA array (torch.Tensor on a GPU, cupy.ndarray, Numba device array)."""
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]: ...
+
+_Device = TypeVar("_Device", bound=_CudaArray)
+
 class _Layer:
     """What every dropkit layer has (not a class of the module: for the stubs only)."""
 
+    @overload
     def forward(self, input: _ArrayIn) -> _ArrayOut:
         """The output for ``input``: a new array of input's dtype (float32 for integer and
         bool input); with Dropout(inplace=True), ``input`` overwritten and returned."""
-    def backward(self, input: _ArrayIn, grad_output: _ArrayIn) -> _ArrayOut:
+    @overload
+    def forward(self, input: _Device) -> _Device:
+        """On a CUDA array: computed on its GPU, an array of its framework."""
+    @overload
+    def backward(self, input: Any, grad_output: _ArrayIn) -> _ArrayOut:
         """The input gradient of the last forward (only ``input``'s shape is read); a new
         array of grad_output's dtype, or with inplace=True ``grad_output`` overwritten."""
+    @overload
+    def backward(self, input: Any, grad_output: _Device) -> _Device:
+        """On a CUDA grad_output: computed on its GPU, an array of its framework."""
     def training(self: _Self) -> _Self:
         """Training mode (the initial mode); returns the layer."""
     def evaluate(self: _Self) -> _Self:

@@ -46,15 +46,15 @@ def _is_ready(x):
 def _contiguous_copy(x):
     fw = _framework(x)
     if fw == "torch":
-        import torch
+        import torch  # type: ignore[import-not-found]
 
         return x.clone(memory_format=torch.contiguous_format)
     if fw == "cupy":
-        import cupy
+        import cupy  # type: ignore[import-not-found]
 
         return cupy.array(x, order="C", copy=True)
     if fw == "numba":
-        from numba import cuda
+        from numba import cuda  # type: ignore[import-not-found]
 
         out = cuda.device_array(x.shape, dtype=x.dtype, order="C")
         out[...] = x
@@ -65,15 +65,15 @@ def _contiguous_copy(x):
 def _empty_like(x):
     fw = _framework(x)
     if fw == "torch":
-        import torch
+        import torch  # type: ignore[import-not-found]
 
         return torch.empty_like(x, memory_format=torch.contiguous_format)
     if fw == "cupy":
-        import cupy
+        import cupy  # type: ignore[import-not-found]
 
         return cupy.empty_like(x, order="C")
     if fw == "numba":
-        from numba import cuda
+        from numba import cuda  # type: ignore[import-not-found]
 
         return cuda.device_array(x.shape, dtype=x.dtype, order="C")
     raise _supported(x, "allocate an output like")
@@ -84,7 +84,7 @@ def _copy_into(dst, src):
     if fw == "torch":
         dst.copy_(src)
     elif fw == "cupy":
-        import cupy
+        import cupy  # type: ignore[import-not-found]
 
         cupy.copyto(dst, src)
     else:

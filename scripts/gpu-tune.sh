@@ -6,8 +6,8 @@
 #   (the macros are at the top of kernels.cu); `make gpu-build` builds gpu_bench.
 # There (carry .gpu):                 scripts/gpu-tune.sh
 #   runs gpu_bench with each .gpu/ptx variant (DROPKIT_CUDA_PTX) and each grid size in
-#   GPU_TUNE_BLOCKS (DROPKIT_CUDA_BLOCKS_PER_SM; "occ" = the occupancy calculator's, the
-#   default), and prints one line per pair: each operation's ratio to the device copy.
+#   GPU_TUNE_BLOCKS (DROPKIT_CUDA_BLOCKS_PER_SM; "occ" = no cap: the default grid, one pass
+#   over the tensor), and prints one line per pair: each operation's ratio to the device copy.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +31,7 @@ runs="${GPU_TUNE_RUNS:-20}"
 tmp=$(mktemp -d)
 for ptx in .gpu/ptx/*.ptx; do
     v=$(basename "$ptx" .ptx)
-    for bps in ${GPU_TUNE_BLOCKS:-occ 4}; do
+    for bps in ${GPU_TUNE_BLOCKS:-occ 4}; do  # "occ": the default (no cap)
         if [ "$bps" = occ ]; then bps_env=""; else bps_env="$bps"; fi
         DROPKIT_CUDA_BLOCKS_PER_SM="$bps_env" DROPKIT_CUDA_PTX="$ptx" timeout 60 \
             .gpu/gpu_bench --runs "$runs" --tsv "$tmp/t.tsv" > "$tmp/log" 2>&1
@@ -40,7 +40,7 @@ for ptx in .gpu/ptx/*.ptx; do
             echo "$v bps=$bps FAILED: $(tail -3 "$tmp/log")"
             continue
         fi
-        occ=$(grep -o 'blocks per SM: .*' "$tmp/log" | tr -d ' "' | sed 's/blockspersM://I')
+        occ=$(grep -o 'grid: .*' "$tmp/log")
         echo "$v bps=$bps $(awk -F'\t' 'NR > 2 { printf "%s=%.3f ", $1, $6 }' "$tmp/t.tsv") $occ"
     done
 done

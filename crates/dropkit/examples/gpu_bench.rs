@@ -100,7 +100,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         args.log2
     );
 
-    println!("blocks per SM: {:?}", dev.blocks_per_multiprocessor());
+    match dev.grid_cap_per_multiprocessor() {
+        Some(cap) => println!("grid: at most {cap} blocks per SM (DROPKIT_CUDA_BLOCKS_PER_SM)"),
+        None => println!("grid: one pass over the tensor"),
+    }
 
     // Inputs filled with normals on the device (no 1 GiB host transfer).
     let mut fill = GaussianNoise::new(1.0)?;

@@ -58,18 +58,31 @@ struct Inner {
 /// Threads per block of every kernel.
 pub(crate) const THREADS: u32 = 256;
 
-/// A loaded kernel and the largest grid its grid-stride loop uses.
+/// The largest grid (blocks in x) CUDA launches.
+const MAX_GRID: u32 = i32::MAX as u32;
+
+/// `DROPKIT_CUDA_BLOCKS_PER_SM`, a positive integer, if set.
+fn grid_cap_per_sm() -> Option<u32> {
+    std::env::var("DROPKIT_CUDA_BLOCKS_PER_SM")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|&b| b > 0)
+}
+
+/// A loaded kernel and the largest grid it is launched with.
 pub(crate) struct Kernel {
     pub(crate) func: CudaFunction,
-    /// Blocks that are resident at once (multiprocessors x blocks per multiprocessor): a
-    /// grid-stride loop gains nothing from more, and a grid with a few blocks more than fit
-    /// would run them as a second, mostly idle wave.
+    /// By default the largest grid CUDA allows, so that the grid covers the tensor in one
+    /// pass and each block does one chunk and exits: on an H100 that ran every kernel at
+    /// 0.98-1.00 of the device copy, where a single resident wave looping over the tensor
+    /// (grid-stride, 3 to 8 blocks per multiprocessor) reached 0.86-0.95 (README, "Kernel
+    /// tuning"). `DROPKIT_CUDA_BLOCKS_PER_SM` caps it (the kernels loop over what is left).
     max_blocks: u32,
 }
 
 impl Kernel {
     /// Blocks for `units` work items, `per_block` per block per pass: enough to cover the
-    /// work, at most one resident wave.
+    /// work in one pass, at most `max_blocks`.
     pub(crate) fn blocks(&self, units: u64, per_block: u64) -> u32 {
         units
             .div_ceil(per_block)
@@ -348,38 +361,24 @@ impl CudaDevice {
             .map_err(|e| driver_error("creating a stream", e))?;
         keep_freed_memory_pooled(&ctx);
         let (module, source) = load_module(&ctx, compute_capability)?;
-        // Blocks per multiprocessor: DROPKIT_CUDA_BLOCKS_PER_SM (for tuning), else the
-        // kernel's cap below or as many as its registers allow (the driver's occupancy
-        // calculator), whichever is fewer.
-        let per_sm_override = std::env::var("DROPKIT_CUDA_BLOCKS_PER_SM")
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|&b| b > 0);
+        // The grid: one pass over the tensor (CUDA's largest grid), unless
+        // DROPKIT_CUDA_BLOCKS_PER_SM caps it (for tuning).
         let sm_count = u32::try_from(sm_count).unwrap_or(1).max(1);
-        let f = |name: &str, cap: u32| {
+        let max_blocks = grid_cap_per_sm().map_or(MAX_GRID, |per_sm| {
+            sm_count.saturating_mul(per_sm).min(MAX_GRID)
+        });
+        let f = |name: &str| {
             let func = module
                 .load_function(name)
                 .map_err(|e| driver_error(&format!("finding kernel {name}"), e))?;
-            let per_sm = per_sm_override.unwrap_or_else(|| {
-                func.occupancy_max_active_blocks_per_multiprocessor(THREADS, 0, None)
-                    .unwrap_or(cap)
-                    .clamp(1, cap)
-            });
-            Ok::<_, Error>(Kernel {
-                func,
-                max_blocks: sm_count.saturating_mul(per_sm),
-            })
+            Ok::<_, Error>(Kernel { func, max_blocks })
         };
-        // The caps were measured on an H100 (scripts/gpu-tune.sh, README): with DK_UNROLL = 2,
-        // 3 blocks of 256 threads per SM keep the most bytes in flight that DRAM serves at its
-        // best for the Philox dropout kernel, 4 for the lighter ones; the occupancy
-        // calculator's 6 to 8 were 3 to 5 % slower.
         let kernels = Kernels {
-            dropout: [f("dk_dropout_f32", 3)?, f("dk_dropout_f64", 3)?],
-            apply_mask: [f("dk_apply_mask_f32", 4)?, f("dk_apply_mask_f64", 4)?],
-            noise: [f("dk_noise_f32", 4)?, f("dk_noise_f64", 4)?],
-            scale: [f("dk_scale_f32", 4)?, f("dk_scale_f64", 4)?],
-            keep_bits: f("dk_keep_bits", 4)?,
+            dropout: [f("dk_dropout_f32")?, f("dk_dropout_f64")?],
+            apply_mask: [f("dk_apply_mask_f32")?, f("dk_apply_mask_f64")?],
+            noise: [f("dk_noise_f32")?, f("dk_noise_f64")?],
+            scale: [f("dk_scale_f32")?, f("dk_scale_f64")?],
+            keep_bits: f("dk_keep_bits")?,
         };
         Ok(CudaDevice {
             inner: Arc::new(Inner {
@@ -395,18 +394,10 @@ impl CudaDevice {
         })
     }
 
-    /// The blocks of 256 threads per multiprocessor each kernel's grid uses (the occupancy
-    /// calculator's answer, or `DROPKIT_CUDA_BLOCKS_PER_SM`): a tuning diagnostic.
-    pub fn blocks_per_multiprocessor(&self) -> Vec<(&'static str, u32)> {
-        let k = &self.inner.kernels;
-        let per_sm = |kernel: &Kernel| kernel.max_blocks / self.inner.sm_count.max(1);
-        vec![
-            ("dropout_f32", per_sm(&k.dropout[0])),
-            ("apply_mask_f32", per_sm(&k.apply_mask[0])),
-            ("noise_f32", per_sm(&k.noise[0])),
-            ("scale_f32", per_sm(&k.scale[0])),
-            ("keep_bits", per_sm(&k.keep_bits)),
-        ]
+    /// The cap on blocks per multiprocessor that `DROPKIT_CUDA_BLOCKS_PER_SM` set, or `None`:
+    /// grids cover the tensor in one pass (the default).
+    pub fn grid_cap_per_multiprocessor(&self) -> Option<u32> {
+        grid_cap_per_sm()
     }
 
     /// The device's ordinal.

@@ -11,8 +11,9 @@ use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo};
 use crate::error::Result;
 use crate::kernels::{Kept, MaskMap, NoiseOp};
 
-/// Groups (or tiles) a thread (or warp) takes per pass: `DK_UNROLL` of kernels.cu. Only the
-/// grid of a small tensor depends on it (a variant built with another value stays correct).
+/// Groups (or tiles) a thread (or warp) takes per pass: `DK_UNROLL` of kernels.cu. The grid
+/// covers the tensor in one pass with it (a variant built with another value stays correct:
+/// its kernels loop).
 const UNROLL: u64 = 2;
 /// Groups of four elements per block in a thread kernel, per pass.
 const GROUPS_PER_BLOCK: u64 = THREADS as u64 * UNROLL;

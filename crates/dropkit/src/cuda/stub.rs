@@ -74,8 +74,8 @@ impl CudaDevice {
         match self.never {}
     }
 
-    /// The blocks per multiprocessor of each kernel's grid.
-    pub fn blocks_per_multiprocessor(&self) -> Vec<(&'static str, u32)> {
+    /// The cap on blocks per multiprocessor, if one was set.
+    pub fn grid_cap_per_multiprocessor(&self) -> Option<u32> {
         match self.never {}
     }
 

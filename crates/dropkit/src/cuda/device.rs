@@ -6,6 +6,7 @@ use cudarc::driver::sys::{self, CUdevice_attribute, CUresult};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule as CuModule, CudaStream, DriverError};
 use cudarc::nvrtc::Ptx;
 
+use super::pointer::PointerInfo;
 use super::source::{self, KERNELS_PTX};
 use crate::error::{Error, Result};
 
@@ -175,27 +176,6 @@ pub fn device_count() -> Result<usize> {
         Err(e) => Err(Error::CudaUnavailable {
             reason: format!("the NVIDIA driver did not initialize: {e}"),
         }),
-    }
-}
-
-/// Where a device address lives: the allocation the driver knows it in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PointerInfo {
-    /// The device's ordinal.
-    pub ordinal: usize,
-    /// The first address of the allocation holding the pointer.
-    pub start: u64,
-    /// The allocation's size in bytes.
-    pub size: u64,
-}
-
-impl PointerInfo {
-    /// Whether `bytes` bytes from `ptr` lie inside this allocation.
-    pub fn holds(&self, ptr: u64, bytes: u64) -> bool {
-        ptr >= self.start
-            && ptr
-                .checked_add(bytes)
-                .is_some_and(|end| end <= self.start.saturating_add(self.size))
     }
 }
 

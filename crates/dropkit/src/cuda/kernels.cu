@@ -455,12 +455,11 @@ extern "C" __global__ void dk_keep_bits(dk_u32* mask, dk_u64 len, dk_u64 seed, d
     }
 }
 
-// A stored mask: y = keep(mask[map(i)]) ? kept(x) : 0. Per pass a block takes DK_UNROLL x
-// blockDim consecutive groups, a thread every blockDim-th of them, loading all of its groups
-// before it stores any.
-template <typename T>
-DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
-                             dk_u64 inner, dk_u64 channels, dk_u32 mode, T k) {
+// The loop of a thread kernel: per pass a block takes DK_UNROLL x blockDim consecutive groups,
+// a thread every blockDim-th of them; a thread loads all of its groups of the pass before it
+// transforms (f(g, v): the four values v of group g, in place) and stores any.
+template <typename T, typename F>
+DK_DEVICE void dk_thread_loop(const T* x, T* y, dk_u64 n, F f) {
     const dk_u64 groups = (n + 3) / 4;
     const dk_u64 stride = dk_thread_count() * DK_UNROLL;
     for (dk_u64 g0 = dk_block_start(); g0 < groups; g0 += stride) {
@@ -478,57 +477,47 @@ DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_
             if (g >= groups) {
                 break;
             }
-            dk_u32 nibble;
-            if (map == DK_MAP_ELEMENTWISE) {
-                nibble = (mask[g >> 3] >> ((dk_u32)(g & 7) * 4u)) & 0xfu;
-            } else {
-                dk_u64 idx[4];
-                dk_mask_index4(4 * g, map, inner, channels, idx);
-                nibble = 0;
-                for (int j = 0; j < 4; ++j) {
-                    if (4 * g + j < n) {
-                        nibble |= ((mask[idx[j] >> 5] >> (dk_u32)(idx[j] & 31)) & 1u) << j;
-                    }
-                }
-            }
-            for (int j = 0; j < 4; ++j) {
-                v[u][j] = (nibble >> j) & 1u ? dk_kept(v[u][j], mode, k) : (T)0;
-            }
+            f(g, v[u]);
             dk_store4(y, g, n, v[u]);
         }
     }
 }
 
+// A stored mask: y = keep(mask[map(i)]) ? kept(x) : 0.
+template <typename T>
+DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
+                             dk_u64 inner, dk_u64 channels, dk_u32 mode, T k) {
+    dk_thread_loop(x, y, n, [&](dk_u64 g, T* v) {
+        dk_u32 nibble;
+        if (map == DK_MAP_ELEMENTWISE) {
+            nibble = (mask[g >> 3] >> ((dk_u32)(g & 7) * 4u)) & 0xfu;
+        } else {
+            dk_u64 idx[4];
+            dk_mask_index4(4 * g, map, inner, channels, idx);
+            nibble = 0;
+            for (int j = 0; j < 4; ++j) {
+                if (4 * g + j < n) {
+                    nibble |= ((mask[idx[j] >> 5] >> (dk_u32)(idx[j] & 31)) & 1u) << j;
+                }
+            }
+        }
+        for (int j = 0; j < 4; ++j) {
+            v[j] = (nibble >> j) & 1u ? dk_kept(v[j], mode, k) : (T)0;
+        }
+    });
+}
+
 // Gaussian noise: y = x * e (op 0) or x + e (op 1), e = T(mean) + T(stddev) * T(normal).
-// DK_UNROLL groups per thread per pass, as in dk_apply_mask.
 template <typename T>
 DK_DEVICE void dk_noise(const T* x, T* y, dk_u64 n, dk_u64 seed, dk_u64 draw, T mean, T stddev,
                         dk_u32 op) {
-    const dk_u64 groups = (n + 3) / 4;
-    const dk_u64 stride = dk_thread_count() * DK_UNROLL;
-    for (dk_u64 g0 = dk_block_start(); g0 < groups; g0 += stride) {
-        T v[DK_UNROLL][4];
-#pragma unroll
-        for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 g = g0 + u * blockDim.x;
-            if (g < groups) {
-                dk_load4(x, g, n, v[u]);
-            }
+    dk_thread_loop(x, y, n, [&](dk_u64 g, T* v) {
+        float nr[4];
+        dk_normals4(dk_philox(g, draw, seed), nr);
+        for (int j = 0; j < 4; ++j) {
+            v[j] = dk_noise_value(v[j], mean, stddev, nr[j], op);
         }
-#pragma unroll
-        for (int u = 0; u < DK_UNROLL; ++u) {
-            const dk_u64 g = g0 + u * blockDim.x;
-            if (g >= groups) {
-                break;
-            }
-            float nr[4];
-            dk_normals4(dk_philox(g, draw, seed), nr);
-            for (int j = 0; j < 4; ++j) {
-                v[u][j] = dk_noise_value(v[u][j], mean, stddev, nr[j], op);
-            }
-            dk_store4(y, g, n, v[u]);
-        }
-    }
+    });
 }
 
 // y = x * k (evaluation without scale).

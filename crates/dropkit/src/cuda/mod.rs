@@ -55,6 +55,7 @@
 mod device;
 mod launch;
 mod module;
+mod pointer;
 mod source;
 mod tensor;
 
@@ -62,10 +63,9 @@ mod tensor;
 mod tests;
 
 pub use cudarc;
-pub use device::{
-    device_count, driver_present, pointer_info, CudaDevice, KernelSource, PointerInfo,
-};
+pub use device::{device_count, driver_present, pointer_info, CudaDevice, KernelSource};
 pub use module::{device_mask_to_host, CudaModule};
+pub use pointer::PointerInfo;
 pub use source::{
     compile_ptx, compile_ptx_for, compile_ptx_with, nvrtc_version, ptx_file, ptx_file_with,
     PTX_ARCH,

@@ -117,26 +117,9 @@ impl CudaDevice {
     }
 }
 
-/// Where a device address lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PointerInfo {
-    /// The device's ordinal.
-    pub ordinal: usize,
-    /// The first address of the allocation.
-    pub start: u64,
-    /// The allocation's size in bytes.
-    pub size: u64,
-}
-
-impl PointerInfo {
-    /// Whether `bytes` bytes from `ptr` lie inside this allocation.
-    pub fn holds(&self, ptr: u64, bytes: u64) -> bool {
-        ptr >= self.start
-            && ptr
-                .checked_add(bytes)
-                .is_some_and(|end| end <= self.start.saturating_add(self.size))
-    }
-}
+#[path = "pointer.rs"]
+mod pointer;
+pub use pointer::PointerInfo;
 
 /// Always [`Error::CudaUnavailable`] without the `cuda` feature.
 ///

@@ -39,7 +39,10 @@ fn build_harness(defines: &[&str]) -> Result<PathBuf, String> {
     if exe.exists() {
         return Ok(exe);
     }
-    let tmp = exe.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per build: tests of one process may build the same harness at once.
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = exe.with_extension(format!("tmp{}-{build}", std::process::id()));
     let compilers: Vec<String> = std::env::var("CXX")
         .ok()
         .into_iter()
@@ -544,17 +547,23 @@ fn kernels_case<T: HostBits>(exe: &Path) {
     }
 }
 
-#[test]
-fn kernels_cu_kernels_match_the_cpu_reference_on_emulated_threads() {
-    let exe = match harness() {
-        Ok(exe) => exe,
+/// Runs every kernel case (f32 and f64) on the harness built with `defines`, or says why it
+/// cannot be built.
+fn kernel_cases_with(defines: &[&str]) {
+    match build_harness(defines) {
+        Ok(exe) => {
+            kernels_case::<f32>(&exe);
+            kernels_case::<f64>(&exe);
+        }
         Err(why) => {
             eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");
-            return;
         }
-    };
-    kernels_case::<f32>(&exe);
-    kernels_case::<f64>(&exe);
+    }
+}
+
+#[test]
+fn kernels_cu_kernels_match_the_cpu_reference_on_emulated_threads() {
+    kernel_cases_with(&[]);
 }
 
 /// The tuning variants `scripts/gpu-tune.sh` measures compute the same bits.
@@ -565,14 +574,6 @@ fn kernels_cu_tuning_variants_match_the_cpu_reference() {
         ["DK_UNROLL=1", "DK_LOAD=0"],
         ["DK_UNROLL=4", "DK_LOAD=2"],
     ] {
-        let exe = match build_harness(&defines) {
-            Ok(exe) => exe,
-            Err(why) => {
-                eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");
-                return;
-            }
-        };
-        kernels_case::<f32>(&exe);
-        kernels_case::<f64>(&exe);
+        kernel_cases_with(&defines);
     }
 }

@@ -15,7 +15,9 @@ use dropkit::{
     num_threads, set_num_threads, set_seed, Dropout, GaussianNoise, GeneratorKind, GeneratorState,
     MaskStorage, Module,
 };
-use ndarray::{Array, ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, ShapeBuilder, Slice};
+use ndarray::{
+    Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, RawData, ShapeBuilder, Slice,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -233,36 +235,17 @@ impl Layout {
 
     /// The mutable view of `owner` that holds the logical data.
     fn view<'a, T>(&self, owner: &'a mut ArrayD<T>) -> ArrayViewMutD<'a, T> {
-        let ndim = owner.ndim();
-        let mut v = owner.view_mut();
-        match self {
-            Layout::Transposed => v.reversed_axes(),
-            Layout::StepAxis0 => {
-                v.slice_axis_inplace(Axis(0), Slice::new(1, None, 2));
-                v
-            }
-            Layout::StepLastAxis => {
-                v.slice_axis_inplace(Axis(ndim - 1), Slice::new(1, None, 3));
-                v
-            }
-            Layout::NegativeAxis0 => {
-                v.invert_axis(Axis(0));
-                v
-            }
-            Layout::NegativeAll => {
-                for a in 0..ndim {
-                    v.invert_axis(Axis(a));
-                }
-                v
-            }
-            Layout::Fortran => v,
-        }
+        self.select(owner.view_mut())
     }
 
     /// The read-only view of `owner` that holds the logical data (as [`Layout::view`]).
     fn view_ref<'a, T>(&self, owner: &'a ArrayD<T>) -> ArrayViewD<'a, T> {
-        let ndim = owner.ndim();
-        let mut v = owner.view();
+        self.select(owner.view())
+    }
+
+    /// Narrows a view of the whole owner to the layout's view.
+    fn select<S: RawData>(&self, mut v: ArrayBase<S, IxDyn>) -> ArrayBase<S, IxDyn> {
+        let ndim = v.ndim();
         match self {
             Layout::Transposed => v.reversed_axes(),
             Layout::StepAxis0 => {

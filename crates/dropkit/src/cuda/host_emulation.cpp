@@ -194,50 +194,6 @@ static std::string join_words(const std::vector<unsigned>& v) {
     return s;
 }
 
-// The kernel launches of one element type.
-template <typename T>
-struct Launches;
-template <>
-struct Launches<float> {
-    static void dropout(const float* x, float* y, unsigned* m, unsigned long long n,
-                        unsigned long long s, unsigned long long d, unsigned long long t,
-                        unsigned mode, float k) {
-        dk_dropout_f32(x, y, m, n, s, d, t, mode, k);
-    }
-    static void apply(const float* x, float* y, const unsigned* m, unsigned long long n,
-                      unsigned map, unsigned long long inner, unsigned long long c, unsigned mode,
-                      float k) {
-        dk_apply_mask_f32(x, y, m, n, map, inner, c, mode, k);
-    }
-    static void noise(const float* x, float* y, unsigned long long n, unsigned long long s,
-                      unsigned long long d, float mean, float sd, unsigned op) {
-        dk_noise_f32(x, y, n, s, d, mean, sd, op);
-    }
-    static void scale(const float* x, float* y, unsigned long long n, float k) {
-        dk_scale_f32(x, y, n, k);
-    }
-};
-template <>
-struct Launches<double> {
-    static void dropout(const double* x, double* y, unsigned* m, unsigned long long n,
-                        unsigned long long s, unsigned long long d, unsigned long long t,
-                        unsigned mode, double k) {
-        dk_dropout_f64(x, y, m, n, s, d, t, mode, k);
-    }
-    static void apply(const double* x, double* y, const unsigned* m, unsigned long long n,
-                      unsigned map, unsigned long long inner, unsigned long long c, unsigned mode,
-                      double k) {
-        dk_apply_mask_f64(x, y, m, n, map, inner, c, mode, k);
-    }
-    static void noise(const double* x, double* y, unsigned long long n, unsigned long long s,
-                      unsigned long long d, double mean, double sd, unsigned op) {
-        dk_noise_f64(x, y, n, s, d, mean, sd, op);
-    }
-    static void scale(const double* x, double* y, unsigned long long n, double k) {
-        dk_scale_f64(x, y, n, k);
-    }
-};
-
 // One kernel request after its type: the shared fields, then the kernel's own.
 template <typename T>
 static std::string kernel_request(const std::string& op, std::istringstream& in) {
@@ -253,7 +209,7 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         std::vector<unsigned> mask(2 * ((n + 63) / 64), 0xdeadbeefu);
         T* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
-            Launches<T>::dropout(x.data(), out, masked ? mask.data() : nullptr, n, seed, draw,
+            dk_dropout<T>(x.data(), out, masked ? mask.data() : nullptr, n, seed, draw,
                                  threshold, mode, value_of(T(), k));
         });
         std::string r = join_bits(inplace ? x : y);
@@ -274,7 +230,7 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         std::vector<T> x = input<T>(n), y(n, (T)-7);
         T* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
-            Launches<T>::apply(x.data(), out, mask.data(), n, map, inner, channels, mode,
+            dk_apply_mask<T>(x.data(), out, mask.data(), n, map, inner, channels, mode,
                                value_of(T(), k));
         });
         return join_bits(inplace ? x : y);
@@ -286,7 +242,7 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         std::vector<T> x = input<T>(n), y(n, (T)-7);
         T* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
-            Launches<T>::noise(x.data(), out, n, seed, draw, value_of(T(), mean),
+            dk_noise<T>(x.data(), out, n, seed, draw, value_of(T(), mean),
                                value_of(T(), stddev), o);
         });
         return join_bits(inplace ? x : y);
@@ -296,7 +252,7 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         in >> n >> k;
         std::vector<T> x = input<T>(n), y(n, (T)-7);
         T* out = inplace ? x.data() : y.data();
-        emulate_launch(grid, block, [&] { Launches<T>::scale(x.data(), out, n, value_of(T(), k)); });
+        emulate_launch(grid, block, [&] { dk_scale<T>(x.data(), out, n, value_of(T(), k)); });
         return join_bits(inplace ? x : y);
     }
     return "error: unknown kernel request " + op;

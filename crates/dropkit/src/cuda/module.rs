@@ -13,7 +13,7 @@ use super::launch;
 use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo, DeviceTensor};
 use crate::error::{check_shape, Error, Result};
 use crate::kernels::{Kept, MaskMap, NoiseOp};
-use crate::layers::{BackwardPlan, LayerCore, Saved};
+use crate::layers::{backward_kept, eval_factor, forward_kept, BackwardPlan, LayerCore, Saved};
 use crate::mask::{BitMask, MaskStorage};
 use crate::module::Module;
 use crate::rng::{keep_threshold, Draw, Randomness};
@@ -72,13 +72,7 @@ pub trait CudaModule: Module {
     /// As [`Module::forward`]; [`Error::Cuda`] when a CUDA call fails.
     fn forward_cuda<T: CudaElement>(&mut self, input: &DeviceTensor<T>) -> Result<DeviceTensor<T>> {
         let mut out = DeviceTensor::uninit(input.device(), input.shape())?;
-        self.forward_device(
-            input.shape(),
-            DeviceIo::Copy {
-                src: input,
-                dst: &mut out,
-            },
-        )?;
+        self.forward_cuda_into(input, &mut out)?;
         Ok(out)
     }
 
@@ -123,14 +117,7 @@ pub trait CudaModule: Module {
         grad_output: &DeviceTensor<T>,
     ) -> Result<DeviceTensor<T>> {
         let mut out = DeviceTensor::uninit(grad_output.device(), grad_output.shape())?;
-        self.backward_device(
-            input.shape(),
-            grad_output.shape(),
-            DeviceIo::Copy {
-                src: grad_output,
-                dst: &mut out,
-            },
-        )?;
+        self.backward_cuda_into(input, grad_output, &mut out)?;
         Ok(out)
     }
 
@@ -259,42 +246,23 @@ impl CudaModule for Dropout {
         shape: &[usize],
         io: DeviceIo<'_, T>,
     ) -> Result<()> {
-        let scale = self.scale();
-        let forward_kept = |p: f64| {
-            if scale {
-                Kept::Div(T::from_f64(1.0 - p))
-            } else {
-                Kept::Identity
-            }
-        };
+        let (scale, p) = (self.scale(), self.p());
         if !self.is_training() {
-            let factor = (!scale).then(|| T::from_f64(1.0 - self.p()));
-            launch::scale(io, factor)?;
-            let p = self.p();
+            launch::scale(io, eval_factor(scale, p))?;
             self.core_mut().record_eval(shape, p);
             return Ok(());
         }
         if !self.is_resampling() {
             let core = self.core();
             if let Some(saved) = core.saved_for(shape) {
-                let kept = forward_kept(saved.p);
-                apply_saved(
-                    core,
-                    saved,
-                    io,
-                    shape.iter().product(),
-                    MaskMap::Elementwise,
-                    kept,
-                )?;
-                // Re-record the same draw (as the CPU path does), keeping its device mask.
-                let (saved, bits) = (saved.clone(), core.device_bits.clone());
-                let core = self.core_mut();
-                core.record_train(saved);
-                core.device_bits = bits;
+                let kept = forward_kept(scale, saved.p);
+                let n = shape.iter().product();
+                apply_saved(core, saved, io, n, MaskMap::Elementwise, kept)?;
+                // The same draw again (its device mask stays), as the CPU path records it.
+                self.core_mut().record_reuse();
                 return Ok(());
             }
         }
-        let p = self.p();
         let n: usize = shape.iter().product();
         let dev = io.device();
         let (philox, draw) = philox_draw(self.core_mut());
@@ -310,7 +278,7 @@ impl CudaModule for Dropout {
             bits.as_mut(),
             seed_draw,
             keep_threshold(p),
-            forward_kept(p),
+            forward_kept(scale, p),
         )?;
         let saved = Saved {
             shape: shape.to_vec(),
@@ -331,13 +299,9 @@ impl CudaModule for Dropout {
         let scale = self.scale();
         let core = self.core();
         match core.plan_backward("Dropout", input_shape, shape, self.p(), true)? {
-            BackwardPlan::Eval(p) => launch::scale(io, (!scale).then(|| T::from_f64(1.0 - p))),
+            BackwardPlan::Eval(p) => launch::scale(io, eval_factor(scale, p)),
             BackwardPlan::Train(saved) => {
-                let kept = if scale {
-                    Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p)))
-                } else {
-                    Kept::Identity
-                };
+                let kept = backward_kept(scale, saved.p);
                 let n = shape.iter().product();
                 apply_saved(core, saved, io, n, MaskMap::Elementwise, kept)
             }
@@ -455,7 +419,7 @@ macro_rules! spatial_cuda {
                 let (len, map) = self.mask_layout(shape)?;
                 let p = self.p();
                 if !self.is_training() {
-                    launch::scale(io, (!self.scale()).then(|| T::from_f64(1.0 - p)))?;
+                    launch::scale(io, eval_factor(self.scale(), p))?;
                     self.core_mut().record_eval(shape, p);
                     return Ok(());
                 }
@@ -465,12 +429,7 @@ macro_rules! spatial_cuda {
                     return Err(bigdl_on_device(self.name()));
                 };
                 let bits = launch::keep_bits(&dev, len, seed_draw, keep_threshold(p))?;
-                let kept = if self.scale() {
-                    Kept::Div(T::from_f64(1.0 - p))
-                } else {
-                    Kept::Identity
-                };
-                launch::apply_mask(io, &bits, map, kept)?;
+                launch::apply_mask(io, &bits, map, forward_kept(self.scale(), p))?;
                 let saved = Saved {
                     shape: shape.to_vec(),
                     p,
@@ -491,16 +450,9 @@ macro_rules! spatial_cuda {
                 let (name, scale) = (self.name(), self.scale());
                 let core = self.core();
                 match core.plan_backward(name, input_shape, shape, self.p(), true)? {
-                    BackwardPlan::Eval(p) => {
-                        launch::scale(io, (!scale).then(|| T::from_f64(1.0 - p)))
-                    }
+                    BackwardPlan::Eval(p) => launch::scale(io, eval_factor(scale, p)),
                     BackwardPlan::Train(saved) => {
-                        let kept = if scale {
-                            Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p)))
-                        } else {
-                            Kept::Identity
-                        };
-                        apply_saved(core, saved, io, len, map, kept)
+                        apply_saved(core, saved, io, len, map, backward_kept(scale, saved.p))
                     }
                 }
             }

@@ -10,7 +10,9 @@
 
 use crate::error::{check_probability, Result};
 use crate::kernels::{self, Kept, MaskMap};
-use crate::layers::common::{BackwardPlan, LayerCore, Saved};
+use crate::layers::common::{
+    backward_kept, eval_factor, forward_kept, BackwardPlan, LayerCore, Saved,
+};
 use crate::mask::MaskStorage;
 use crate::module::{FlatIo, Module};
 use crate::Element;
@@ -123,18 +125,6 @@ impl Dropout {
     pub fn mask_storage(&self) -> MaskStorage {
         self.storage
     }
-
-    fn forward_kept<T: Element>(&self, p: f64) -> Kept<T> {
-        if self.scale {
-            Kept::Div(T::from_f64(1.0 - p))
-        } else {
-            Kept::Identity
-        }
-    }
-
-    fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
-        (!self.scale).then(|| T::from_f64(1.0 - p))
-    }
 }
 
 impl Module for Dropout {
@@ -153,19 +143,19 @@ impl Module for Dropout {
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
         io.check("Dropout", "input", shape)?;
         if !self.core.train {
-            kernels::scale(io, self.eval_factor(self.p));
+            kernels::scale(io, eval_factor(self.scale, self.p));
             self.core.record_eval(shape, self.p);
             return Ok(());
         }
         if !self.resample {
             if let Some(saved) = self.core.saved_for(shape) {
-                apply_saved(saved, io, self.forward_kept(saved.p));
+                apply_saved(saved, io, forward_kept(self.scale, saved.p));
                 self.core.record_reuse();
                 return Ok(());
             }
         }
         let p = self.p;
-        let kept = self.forward_kept(p);
+        let kept = forward_kept(self.scale, p);
         let store = self.storage == MaskStorage::Bits;
         let (bits, draw) = self
             .core
@@ -191,14 +181,9 @@ impl Module for Dropout {
             .core
             .plan_backward("Dropout", input_shape, shape, self.p, true)?
         {
-            BackwardPlan::Eval(p) => kernels::scale(io, self.eval_factor(p)),
+            BackwardPlan::Eval(p) => kernels::scale(io, eval_factor(self.scale, p)),
             BackwardPlan::Train(saved) => {
-                let kept = if self.scale {
-                    Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p)))
-                } else {
-                    Kept::Identity
-                };
-                apply_saved(saved, io, kept);
+                apply_saved(saved, io, backward_kept(self.scale, saved.p));
             }
         }
         Ok(())

@@ -20,8 +20,10 @@
 //! and BigDL's draw order.
 
 use crate::error::{check_probability, Error, Result};
-use crate::kernels::{self, Kept, MaskMap};
-use crate::layers::common::{BackwardPlan, LayerCore, Saved};
+use crate::kernels::{self, MaskMap};
+use crate::layers::common::{
+    backward_kept, eval_factor, forward_kept, BackwardPlan, LayerCore, Saved,
+};
 use crate::module::{FlatIo, Module};
 use crate::Element;
 
@@ -125,26 +127,17 @@ impl Spatial {
         Ok((n * channels, map))
     }
 
-    fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
-        (!self.scale).then(|| T::from_f64(1.0 - p))
-    }
-
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
         io.check(self.name, "input", shape)?;
         let (len, map) = self.layout(shape)?;
         if !self.core.train {
-            kernels::scale(io, self.eval_factor(self.p));
+            kernels::scale(io, eval_factor(self.scale, self.p));
             self.core.record_eval(shape, self.p);
             return Ok(());
         }
         let p = self.p;
         let (mask, draw) = self.core.rng.draw(|r| kernels::keep_bits(r, len, p));
-        let kept = if self.scale {
-            Kept::Div(T::from_f64(1.0 - p))
-        } else {
-            Kept::Identity
-        };
-        kernels::apply_mask(io, &mask, map, kept);
+        kernels::apply_mask(io, &mask, map, forward_kept(self.scale, p));
         self.core.record_train(Saved {
             shape: shape.to_vec(),
             p,
@@ -166,13 +159,9 @@ impl Spatial {
             .core
             .plan_backward(self.name, input_shape, shape, self.p, true)?
         {
-            BackwardPlan::Eval(p) => kernels::scale(io, self.eval_factor(p)),
+            BackwardPlan::Eval(p) => kernels::scale(io, eval_factor(self.scale, p)),
             BackwardPlan::Train(saved) => {
-                let kept = if self.scale {
-                    Kept::Mul(T::from_f64(1.0 / (1.0 - saved.p)))
-                } else {
-                    Kept::Identity
-                };
+                let kept = backward_kept(self.scale, saved.p);
                 match &saved.bits {
                     Some(mask) => kernels::apply_mask(io, mask, map, kept),
                     // A CUDA forward keeps its mask on the device only: regenerate it.

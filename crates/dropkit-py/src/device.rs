@@ -215,94 +215,70 @@ fn ordered(
     Ok(())
 }
 
+/// Which device call: a forward, or the backward of an input of the given shape.
+#[derive(Clone, Copy)]
+pub(crate) enum Pass<'a> {
+    Forward,
+    Backward(&'a [usize]),
+}
+
 fn run_typed<L, T>(
     layer: &Mutex<L>,
     dev: &CudaDevice,
-    input_shape: &[usize],
+    pass: Pass<'_>,
     src: &Cai,
     out: &Cai,
-    backward: bool,
 ) -> dropkit::Result<()>
 where
     L: Module + CudaModule + Send,
     T: CudaElement,
 {
-    let mut streams = vec![src.stream];
-    if out.ptr != src.ptr {
-        streams.push(out.stream);
-    }
+    let mut streams = vec![src.stream, out.stream];
+    streams.dedup();
     let mut guard = layer.lock().unwrap_or_else(PoisonError::into_inner);
     ordered(dev, &streams, || {
-        // SAFETY: device_of checked that both arrays' bytes lie in live device allocations
-        // of `dev`, check_output that they are the same memory or disjoint; the streams are
-        // ordered around the work (`ordered`), and the tensors are dropped (never freed)
-        // before this returns.
+        // SAFETY (both tensors): device_of checked that the arrays' bytes lie in live device
+        // allocations of `dev`, check_output that they are the same memory or disjoint; the
+        // streams are ordered around the work (`ordered`), and the tensors are dropped (never
+        // freed) before this returns.
         let mut dst = unsafe { DeviceTensor::<T>::from_foreign(dev, out.ptr, &out.shape)? };
+        let x;
         let io = if out.ptr == src.ptr && !src.is_empty() {
             DeviceIo::InPlace(&mut dst)
         } else {
-            let x = unsafe { DeviceTensor::<T>::from_foreign(dev, src.ptr, &src.shape)? };
-            return if backward {
-                guard.backward_device(
-                    input_shape,
-                    &src.shape,
-                    DeviceIo::Copy {
-                        src: &x,
-                        dst: &mut dst,
-                    },
-                )
-            } else {
-                guard.forward_device(
-                    &src.shape,
-                    DeviceIo::Copy {
-                        src: &x,
-                        dst: &mut dst,
-                    },
-                )
-            };
+            x = unsafe { DeviceTensor::<T>::from_foreign(dev, src.ptr, &src.shape)? };
+            DeviceIo::Copy {
+                src: &x,
+                dst: &mut dst,
+            }
         };
-        if backward {
-            guard.backward_device(input_shape, &src.shape, io)
-        } else {
-            guard.forward_device(&src.shape, io)
+        match pass {
+            Pass::Forward => guard.forward_device(&src.shape, io),
+            Pass::Backward(input_shape) => guard.backward_device(input_shape, &src.shape, io),
         }
     })
 }
 
-/// The device forward of `layer`: `x` into `out` (the same array: in place).
-pub(crate) fn forward<L: Module + CudaModule + Send>(
+/// The device forward of `layer` (`x` into `out`; the same array: in place), or its backward
+/// (`x` is grad_output, `out` grad_input).
+pub(crate) fn run<L: Module + CudaModule + Send>(
     py: Python<'_>,
     layer: &Mutex<L>,
+    pass: Pass<'_>,
     x: &Bound<'_, PyAny>,
     out: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let src = Cai::read(x, "input")?;
-    let dst = Cai::read(out, "output")?;
-    check_output(&src, &dst, "input", "output")?;
-    let dev = device_of(&[(&src, "input"), (&dst, "output")])?;
-    let shape = src.shape.clone();
+    let (src_name, out_name) = match pass {
+        Pass::Forward => ("input", "output"),
+        Pass::Backward(_) => ("grad_output", "grad_input"),
+    };
+    let src = Cai::read(x, src_name)?;
+    let dst = Cai::read(out, out_name)?;
+    check_output(&src, &dst, src_name, out_name)?;
+    let dev = device_of(&[(&src, src_name), (&dst, out_name)])?;
     py.detach(|| match src.dtype {
-        Dtype::F32 => run_typed::<L, f32>(layer, &dev, &shape, &src, &dst, false),
-        Dtype::F64 => run_typed::<L, f64>(layer, &dev, &shape, &src, &dst, false),
-    })
-    .map_err(to_py_err)
-}
-
-/// The device backward of `layer`: `grad` (of an input of `input_shape`) into `out`.
-pub(crate) fn backward<L: Module + CudaModule + Send>(
-    py: Python<'_>,
-    layer: &Mutex<L>,
-    input_shape: &[usize],
-    grad: &Bound<'_, PyAny>,
-    out: &Bound<'_, PyAny>,
-) -> PyResult<()> {
-    let src = Cai::read(grad, "grad_output")?;
-    let dst = Cai::read(out, "grad_input")?;
-    check_output(&src, &dst, "grad_output", "grad_input")?;
-    let dev = device_of(&[(&src, "grad_output"), (&dst, "grad_input")])?;
-    py.detach(|| match src.dtype {
-        Dtype::F32 => run_typed::<L, f32>(layer, &dev, input_shape, &src, &dst, true),
-        Dtype::F64 => run_typed::<L, f64>(layer, &dev, input_shape, &src, &dst, true),
+        Dtype::F32 => run_typed::<L, f32>(layer, &dev, pass, &src, &dst),
+        Dtype::F64 => run_typed::<L, f64>(layer, &dev, pass, &src, &dst),
     })
     .map_err(to_py_err)
 }

@@ -272,7 +272,7 @@ macro_rules! layer_class {
                 x: &Bound<'_, PyAny>,
                 out: &Bound<'_, PyAny>,
             ) -> PyResult<()> {
-                device::forward(py, &self.layer, x, out)
+                device::run(py, &self.layer, device::Pass::Forward, x, out)
             }
 
             /// _backward_device(input_shape, grad, out): the device backward. Called by
@@ -284,7 +284,13 @@ macro_rules! layer_class {
                 grad: &Bound<'_, PyAny>,
                 out: &Bound<'_, PyAny>,
             ) -> PyResult<()> {
-                device::backward(py, &self.layer, &input_shape, grad, out)
+                device::run(
+                    py,
+                    &self.layer,
+                    device::Pass::Backward(&input_shape),
+                    grad,
+                    out,
+                )
             }
 
             /// training() -> self

@@ -52,6 +52,8 @@ struct Inner {
     sm_count: u32,
     source: KernelSource,
     kernels: Kernels,
+    /// `DROPKIT_CUDA_BLOCKS_PER_SM` when the device was opened: see [`CudaDevice::grid`].
+    grid_cap_per_sm: Option<u32>,
     stream: Arc<CudaStream>,
     ctx: Arc<CudaContext>,
 }
@@ -70,34 +72,13 @@ fn grid_cap_per_sm() -> Option<u32> {
         .filter(|&b| b > 0)
 }
 
-/// A loaded kernel and the largest grid it is launched with.
-pub(crate) struct Kernel {
-    pub(crate) func: CudaFunction,
-    /// By default the largest grid CUDA allows, so that the grid covers the tensor in one
-    /// pass and each block does one chunk and exits: on an H100 that ran every kernel at
-    /// 0.98-1.00 of the device copy, where a single resident wave looping over the tensor
-    /// (grid-stride, 3 to 8 blocks per multiprocessor) reached 0.86-0.95 (README, "Kernel
-    /// tuning"). `DROPKIT_CUDA_BLOCKS_PER_SM` caps it (the kernels loop over what is left).
-    max_blocks: u32,
-}
-
-impl Kernel {
-    /// Blocks for `units` work items, `per_block` per block per pass: enough to cover the
-    /// work in one pass, at most `max_blocks`.
-    pub(crate) fn blocks(&self, units: u64, per_block: u64) -> u32 {
-        units
-            .div_ceil(per_block)
-            .clamp(1, u64::from(self.max_blocks.max(1))) as u32
-    }
-}
-
 /// The loaded kernel functions (index 0: `f32`, 1: `f64`).
 pub(crate) struct Kernels {
-    pub(crate) dropout: [Kernel; 2],
-    pub(crate) apply_mask: [Kernel; 2],
-    pub(crate) noise: [Kernel; 2],
-    pub(crate) scale: [Kernel; 2],
-    pub(crate) keep_bits: Kernel,
+    pub(crate) dropout: [CudaFunction; 2],
+    pub(crate) apply_mask: [CudaFunction; 2],
+    pub(crate) noise: [CudaFunction; 2],
+    pub(crate) scale: [CudaFunction; 2],
+    pub(crate) keep_bits: CudaFunction,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -341,17 +322,10 @@ impl CudaDevice {
             .map_err(|e| driver_error("creating a stream", e))?;
         keep_freed_memory_pooled(&ctx);
         let (module, source) = load_module(&ctx, compute_capability)?;
-        // The grid: one pass over the tensor (CUDA's largest grid), unless
-        // DROPKIT_CUDA_BLOCKS_PER_SM caps it (for tuning).
-        let sm_count = u32::try_from(sm_count).unwrap_or(1).max(1);
-        let max_blocks = grid_cap_per_sm().map_or(MAX_GRID, |per_sm| {
-            sm_count.saturating_mul(per_sm).min(MAX_GRID)
-        });
         let f = |name: &str| {
-            let func = module
+            module
                 .load_function(name)
-                .map_err(|e| driver_error(&format!("finding kernel {name}"), e))?;
-            Ok::<_, Error>(Kernel { func, max_blocks })
+                .map_err(|e| driver_error(&format!("finding kernel {name}"), e))
         };
         let kernels = Kernels {
             dropout: [f("dk_dropout_f32")?, f("dk_dropout_f64")?],
@@ -365,9 +339,10 @@ impl CudaDevice {
                 ordinal,
                 name,
                 compute_capability,
-                sm_count,
+                sm_count: u32::try_from(sm_count).unwrap_or(1).max(1),
                 source,
                 kernels,
+                grid_cap_per_sm: grid_cap_per_sm(),
                 stream,
                 ctx,
             }),
@@ -377,7 +352,19 @@ impl CudaDevice {
     /// The cap on blocks per multiprocessor that `DROPKIT_CUDA_BLOCKS_PER_SM` set, or `None`:
     /// grids cover the tensor in one pass (the default).
     pub fn grid_cap_per_multiprocessor(&self) -> Option<u32> {
-        grid_cap_per_sm()
+        self.inner.grid_cap_per_sm
+    }
+
+    /// Blocks for `units` work items, `per_block` per block per pass: enough to cover the work
+    /// in one pass, so that each block does one chunk and exits (on an H100 that ran every
+    /// kernel at 0.98-1.00 of the device copy, where one resident wave looping over the tensor,
+    /// 3 to 8 blocks per multiprocessor, reached 0.86-0.95: README, "Kernel tuning"). With
+    /// `DROPKIT_CUDA_BLOCKS_PER_SM` at most that many per multiprocessor (the kernels loop).
+    pub(crate) fn grid(&self, units: u64, per_block: u64) -> u32 {
+        let max = self.inner.grid_cap_per_sm.map_or(MAX_GRID, |per_sm| {
+            self.inner.sm_count.saturating_mul(per_sm).min(MAX_GRID)
+        });
+        units.div_ceil(per_block).clamp(1, u64::from(max)) as u32
     }
 
     /// The device's ordinal.

@@ -96,7 +96,7 @@ pub(crate) fn scale<T: CudaElement>(io: DeviceIo<'_, T>, factor: Option<T>) -> R
         return Ok(());
     }
     let kernel = &dev.kernels().scale[T::KERNEL];
-    let (func, blocks) = (&kernel.func, kernel.blocks(n.div_ceil(4), GROUPS_PER_BLOCK));
+    let (func, blocks) = (kernel, dev.grid(n.div_ceil(4), GROUPS_PER_BLOCK));
     with_ptrs(dev.stream(), io, |x, y| {
         let mut a = dev.stream().launch_builder(func);
         a.arg(&x).arg(&y).arg(&n).arg(&k);
@@ -123,7 +123,7 @@ pub(crate) fn dropout<T: CudaElement>(
     let (mode, k) = kept_args(kept);
     let kernel = &dev.kernels().dropout[T::KERNEL];
     let tiles = n.div_ceil(4).div_ceil(32);
-    let (func, blocks) = (&kernel.func, kernel.blocks(tiles, TILES_PER_BLOCK));
+    let (func, blocks) = (kernel, dev.grid(tiles, TILES_PER_BLOCK));
     let stream = Arc::clone(dev.stream());
     with_ptrs(&stream, io, |x, y| {
         let mut record = None;
@@ -162,10 +162,10 @@ pub(crate) fn keep_bits(
     }
     let n = len as u64;
     let kernel = &dev.kernels().keep_bits;
-    let blocks = kernel.blocks(n.div_ceil(4).div_ceil(32), TILES_PER_BLOCK);
+    let blocks = dev.grid(n.div_ceil(4).div_ceil(32), TILES_PER_BLOCK);
     let stream = Arc::clone(dev.stream());
     let (m, record) = bits.words.device_ptr_mut(&stream);
-    let mut a = stream.launch_builder(&kernel.func);
+    let mut a = stream.launch_builder(kernel);
     a.arg(&m).arg(&n).arg(&seed).arg(&draw).arg(&threshold);
     // SAFETY: the arguments match dk_keep_bits(u32* mask, u64 len, u64 seed, u64 draw,
     // u64 threshold); the mask holds 2 * ceil(len / 64) words.
@@ -194,7 +194,7 @@ pub(crate) fn apply_mask<T: CudaElement>(
         MaskMap::ChannelsLast { channels, inner } => (2, inner as u64, channels as u64),
     };
     let kernel = &dev.kernels().apply_mask[T::KERNEL];
-    let (func, blocks) = (&kernel.func, kernel.blocks(n.div_ceil(4), GROUPS_PER_BLOCK));
+    let (func, blocks) = (kernel, dev.grid(n.div_ceil(4), GROUPS_PER_BLOCK));
     let stream = Arc::clone(dev.stream());
     with_ptrs(&stream, io, |x, y| {
         let (m, record) = bits.words.device_ptr(&stream);
@@ -229,7 +229,7 @@ pub(crate) fn noise<T: CudaElement>(
         NoiseOp::Add => 1,
     };
     let kernel = &dev.kernels().noise[T::KERNEL];
-    let (func, blocks) = (&kernel.func, kernel.blocks(n.div_ceil(4), GROUPS_PER_BLOCK));
+    let (func, blocks) = (kernel, dev.grid(n.div_ceil(4), GROUPS_PER_BLOCK));
     with_ptrs(dev.stream(), io, |x, y| {
         let mut a = dev.stream().launch_builder(func);
         a.arg(&x).arg(&y).arg(&n).arg(&seed).arg(&draw);

@@ -184,11 +184,6 @@ impl<T: CudaElement> DeviceTensor<T> {
         match device.never {}
     }
 
-    /// The address of the first element on the device.
-    pub fn device_address(&self) -> u64 {
-        match self.never {}
-    }
-
     /// Copies row-major data to the device.
     ///
     /// # Errors

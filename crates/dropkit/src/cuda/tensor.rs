@@ -146,12 +146,6 @@ impl<T: CudaElement> DeviceTensor<T> {
         })
     }
 
-    /// The address of the first element on the device.
-    pub fn device_address(&self) -> u64 {
-        let (ptr, _sync) = cudarc::driver::DevicePtr::device_ptr(&*self.data, self.device.stream());
-        ptr
-    }
-
     /// A tensor of `shape` filled with zeros.
     ///
     /// # Errors

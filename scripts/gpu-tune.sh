@@ -2,8 +2,8 @@
 # Kernel tuning for the lent GPU machine, in two halves.
 #
 # Here (needs NVRTC, as `make ptx`):  scripts/gpu-tune.sh build NAME:ARCH[:DEFINE,...]...
-#   writes .gpu/ptx/NAME.ptx for each variant, e.g. u2l2:compute_90:DK_UNROLL=2,DK_LOAD=2
-#   (the macros are at the top of kernels.cu); `make gpu-build` builds gpu_bench.
+#   writes .gpu/ptx/NAME.ptx for each variant, e.g. u4:compute_90:DK_UNROLL=4
+#   (the tuning macros are at the top of kernels.cu); `make gpu-build` builds gpu_bench.
 # There (carry .gpu):                 scripts/gpu-tune.sh
 #   runs gpu_bench with each .gpu/ptx variant (DROPKIT_CUDA_PTX) and each grid size in
 #   GPU_TUNE_BLOCKS (DROPKIT_CUDA_BLOCKS_PER_SM; "occ" = no cap: the default grid, one pass

@@ -25,15 +25,8 @@
 // DK_UNROLL: tiles (warp kernels) or groups (thread kernels) each thread takes per pass of
 //   the grid-stride loop; all of its loads are issued before any store, so more bytes are in
 //   flight per thread (and in place, a store cannot hold back the next load).
-// DK_LOAD: how the 16-byte vectors are loaded and stored: 0 plainly; 1 with the evict-first
-//   hints (ld.global.cs / st.global.cs: every byte is touched once); 2 loads asking L2 to
-//   fetch the whole 256-byte block (ld.global.L2::256B, sm_80 and newer: build with
-//   `gen_ptx --arch compute_80` or newer).
 #ifndef DK_UNROLL
 #define DK_UNROLL 2 // measured best on an H100 with the grid sizes of src/cuda/device.rs
-#endif
-#ifndef DK_LOAD
-#define DK_LOAD 0
 #endif
 
 typedef unsigned int dk_u32;
@@ -272,40 +265,14 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channe
 
 // ---------------------------------------------------------------------------------------
 // Loads and stores of one group of four elements (16 bytes for float, 32 for double).
-// Buffers come from cuMemAlloc (256-byte aligned) and are never offset, so group g is
-// 16-byte aligned. A partial last group goes element by element.
+// The launches check that buffers are 16-byte aligned (dropkit's own come from the pool,
+// 256-byte aligned), so group g is too. A partial last group goes element by element.
 
-#if DK_LOAD == 1 && !defined(DROPKIT_HOST_EMULATION)
-DK_DEVICE float4 dk_ld(const float4* p) { return __ldcs(p); }
-DK_DEVICE double2 dk_ld(const double2* p) { return __ldcs(p); }
-DK_DEVICE void dk_st(float4* p, float4 v) { __stcs(p, v); }
-DK_DEVICE void dk_st(double2* p, double2 v) { __stcs(p, v); }
-#else
-#if DK_LOAD == 2 && !defined(DROPKIT_HOST_EMULATION)
-DK_DEVICE float4 dk_ld(const float4* p) {
-    float4 v;
-    asm("ld.global.L2::256B.v4.f32 {%0, %1, %2, %3}, [%4];"
-        : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-        : "l"(p));
-    return v;
-}
-DK_DEVICE double2 dk_ld(const double2* p) {
-    double2 v;
-    asm("ld.global.L2::256B.v2.f64 {%0, %1}, [%2];" : "=d"(v.x), "=d"(v.y) : "l"(p));
-    return v;
-}
-#else
-DK_DEVICE float4 dk_ld(const float4* p) { return *p; }
-DK_DEVICE double2 dk_ld(const double2* p) { return *p; }
-#endif
-DK_DEVICE void dk_st(float4* p, float4 v) { *p = v; }
-DK_DEVICE void dk_st(double2* p, double2 v) { *p = v; }
-#endif
 
 DK_DEVICE void dk_load4(const float* p, dk_u64 g, dk_u64 n, float v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        const float4 t = dk_ld(reinterpret_cast<const float4*>(p) + g);
+        const float4 t = reinterpret_cast<const float4*>(p)[g];
         v[0] = t.x;
         v[1] = t.y;
         v[2] = t.z;
@@ -320,7 +287,7 @@ DK_DEVICE void dk_load4(const float* p, dk_u64 g, dk_u64 n, float v[4]) {
 DK_DEVICE void dk_store4(float* p, dk_u64 g, dk_u64 n, const float v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        dk_st(reinterpret_cast<float4*>(p) + g, make_float4(v[0], v[1], v[2], v[3]));
+        reinterpret_cast<float4*>(p)[g] = make_float4(v[0], v[1], v[2], v[3]);
     } else {
         for (int j = 0; j < 4; ++j) {
             if (i0 + j < n) {
@@ -333,8 +300,8 @@ DK_DEVICE void dk_store4(float* p, dk_u64 g, dk_u64 n, const float v[4]) {
 DK_DEVICE void dk_load4(const double* p, dk_u64 g, dk_u64 n, double v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        const double2 a = dk_ld(reinterpret_cast<const double2*>(p) + 2 * g);
-        const double2 b = dk_ld(reinterpret_cast<const double2*>(p) + 2 * g + 1);
+        const double2 a = reinterpret_cast<const double2*>(p)[2 * g];
+        const double2 b = reinterpret_cast<const double2*>(p)[2 * g + 1];
         v[0] = a.x;
         v[1] = a.y;
         v[2] = b.x;
@@ -349,8 +316,8 @@ DK_DEVICE void dk_load4(const double* p, dk_u64 g, dk_u64 n, double v[4]) {
 DK_DEVICE void dk_store4(double* p, dk_u64 g, dk_u64 n, const double v[4]) {
     const dk_u64 i0 = 4 * g;
     if (i0 + 4 <= n) {
-        dk_st(reinterpret_cast<double2*>(p) + 2 * g, make_double2(v[0], v[1]));
-        dk_st(reinterpret_cast<double2*>(p) + 2 * g + 1, make_double2(v[2], v[3]));
+        reinterpret_cast<double2*>(p)[2 * g] = make_double2(v[0], v[1]);
+        reinterpret_cast<double2*>(p)[2 * g + 1] = make_double2(v[2], v[3]);
     } else {
         for (int j = 0; j < 4; ++j) {
             if (i0 + j < n) {

@@ -28,6 +28,15 @@ pub(crate) fn is_device_array(x: &Bound<'_, PyAny>) -> bool {
             .unwrap_or(true) // the attribute exists but raised: the framework says why
 }
 
+/// Whether the kernels take the device array `x` as it is (C-contiguous, 16-byte aligned); else
+/// `dropkit._device` copies it first.
+///
+/// # Errors
+/// `TypeError`/`ValueError` for an interface dropkit cannot take at all (dtype, mask, fields).
+pub(crate) fn ready(x: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(Cai::read(x, "input")?.ready())
+}
+
 /// Calls `dropkit._device.<name>(*args)`: the framework-side half of a device call.
 pub(crate) fn call_helper<'py>(
     py: Python<'py>,
@@ -49,6 +58,8 @@ struct Cai {
     shape: Vec<usize>,
     dtype: Dtype,
     readonly: bool,
+    /// Row-major without gaps (strides absent, or those of a C-contiguous array).
+    contiguous: bool,
     /// The stream the array's producer queued its work on (`None`: its data is ready).
     stream: Option<u64>,
 }
@@ -88,24 +99,28 @@ impl Cai {
                 "{argument} is a masked device array: dropkit takes unmasked arrays"
             )));
         }
-        if let Some(strides) = item("strides")? {
-            let strides: Vec<isize> = strides.extract()?;
-            let itemsize = if dtype == Dtype::F32 { 4 } else { 8 };
-            if !c_contiguous(&shape, &strides, itemsize) {
-                return Err(PyValueError::new_err(format!(
-                    "{argument} is not C-contiguous (strides {strides:?}): dropkit.forward and \
-                     backward copy such arrays first"
-                )));
+        let contiguous = match item("strides")? {
+            None => true,
+            Some(strides) => {
+                let strides: Vec<isize> = strides.extract()?;
+                let itemsize = if dtype == Dtype::F32 { 4 } else { 8 };
+                c_contiguous(&shape, &strides, itemsize)
             }
-        }
+        };
         let stream: Option<u64> = item("stream")?.map(|s| s.extract()).transpose()?;
         Ok(Cai {
             ptr,
             shape,
             dtype,
             readonly,
+            contiguous,
             stream,
         })
+    }
+
+    /// What the kernels take as it is: C-contiguous and 16-byte aligned (or empty).
+    fn ready(&self) -> bool {
+        self.is_empty() || (self.contiguous && self.ptr % 16 == 0)
     }
 
     fn bytes(&self) -> Option<u64> {
@@ -274,6 +289,14 @@ pub(crate) fn run<L: Module + CudaModule + Send>(
     };
     let src = Cai::read(x, src_name)?;
     let dst = Cai::read(out, out_name)?;
+    for (cai, name) in [(&src, src_name), (&dst, out_name)] {
+        if !cai.ready() {
+            return Err(PyValueError::new_err(format!(
+                "{name} is not C-contiguous and 16-byte aligned: dropkit's forward and backward \
+                 copy such arrays first"
+            )));
+        }
+    }
     check_output(&src, &dst, src_name, out_name)?;
     let dev = device_of(&[(&src, src_name), (&dst, out_name)])?;
     py.detach(|| match src.dtype {

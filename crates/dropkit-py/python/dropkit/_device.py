@@ -10,7 +10,7 @@ against the CUDA driver and run the kernels on their memory, ordered with the ar
 streams: no host copy, and the result is bit for bit the CPU's for the same seed and draw.
 """
 
-import math
+from ._dropkit import _device_ready
 
 
 def _framework(x):
@@ -22,25 +22,6 @@ def _supported(x, what):
         f"dropkit cannot {what} a {type(x).__module__}.{type(x).__qualname__} device array: "
         "the GPU path supports torch.Tensor, cupy.ndarray and Numba device arrays"
     )
-
-
-def _is_ready(x):
-    """C-contiguous and 16-byte aligned (what the kernels take without a copy)."""
-    cai = x.__cuda_array_interface__
-    shape = tuple(cai["shape"])
-    if math.prod(shape) == 0:
-        return True
-    if cai["data"][0] % 16:
-        return False
-    strides = cai.get("strides")
-    if strides is None:
-        return True
-    expected = int(cai["typestr"][2:])
-    for n, s in zip(reversed(shape), reversed(tuple(strides))):
-        if n != 1 and s != expected:
-            return False
-        expected *= n
-    return True
 
 
 def _contiguous_copy(x):
@@ -92,7 +73,7 @@ def _copy_into(dst, src):
 
 
 def _run(compute, x, inplace):
-    ready = x if _is_ready(x) else _contiguous_copy(x)
+    ready = x if _device_ready(x) else _contiguous_copy(x)
     if inplace:
         compute(ready, ready)
         if ready is not x:

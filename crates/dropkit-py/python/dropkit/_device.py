@@ -10,7 +10,7 @@ against the CUDA driver and run the kernels on their memory, ordered with the ar
 streams: no host copy, and the result is bit for bit the CPU's for the same seed and draw.
 """
 
-from ._dropkit import _device_ready
+from ._dropkit import _device_ready  # type: ignore[import-not-found]  # stubs: __init__.pyi
 
 
 def _framework(x):

@@ -14,7 +14,7 @@ use crate::kernels::{Kept, MaskMap, NoiseOp};
 /// Groups (or tiles) a thread (or warp) takes per pass: `DK_UNROLL` of kernels.cu. The grid
 /// covers the tensor in one pass with it (a variant built with another value stays correct:
 /// its kernels loop).
-const UNROLL: u64 = 2;
+pub(crate) const UNROLL: u64 = 2;
 /// Groups of four elements per block in a thread kernel, per pass.
 const GROUPS_PER_BLOCK: u64 = THREADS as u64 * UNROLL;
 /// Tiles of 32 groups per block in a warp kernel, per pass.

@@ -202,6 +202,19 @@ mod tests {
     }
 
     #[test]
+    fn the_launches_size_grids_for_the_sources_unroll() {
+        let line = KERNELS_CU
+            .lines()
+            .find(|l| l.starts_with("#define DK_UNROLL "))
+            .expect("kernels.cu defines DK_UNROLL");
+        let value = line["#define DK_UNROLL ".len()..].split_whitespace().next();
+        assert_eq!(
+            value,
+            Some(super::super::launch::UNROLL.to_string().as_str())
+        );
+    }
+
+    #[test]
     fn shipped_ptx_has_no_contracted_or_approximate_float_operations() {
         // Every f32 multiply, add and divide must be the `.rn` form (never contracted or
         // approximated), and no `mad`/`fma` other than the explicit `fma.rn`.

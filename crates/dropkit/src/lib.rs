@@ -92,6 +92,7 @@ mod kernels;
 pub mod layers;
 pub mod mask;
 pub mod module;
+mod ops;
 mod parallel;
 pub mod rng;
 
@@ -102,6 +103,7 @@ pub use layers::{
     SpatialDropout3D,
 };
 pub use mask::{BitMask, MaskStorage};
-pub use module::{FlatIo, Module};
+pub use module::Module;
+pub use ops::FlatIo;
 pub use parallel::{num_threads, set_num_threads};
 pub use rng::{set_seed, Generator, GeneratorKind, GeneratorState};

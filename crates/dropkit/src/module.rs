@@ -5,63 +5,9 @@ use ndarray::{Array, ArrayBase, ArrayViewMut, Data, Dimension};
 
 use crate::error::{check_shape, Result};
 use crate::layers::LayerCore;
+use crate::ops::FlatIo;
 use crate::rng::{Generator, GeneratorKind, GeneratorState, RngSource};
 use crate::Element;
-
-/// Source and destination of a flat kernel: row-major contiguous data of one logical shape.
-#[derive(Debug)]
-pub enum FlatIo<'a, T> {
-    /// Read `src`, write `dst` (same length).
-    Copy {
-        /// The input, row-major.
-        src: &'a [T],
-        /// The output, row-major.
-        dst: &'a mut [T],
-    },
-    /// Read and overwrite one buffer.
-    InPlace(&'a mut [T]),
-}
-
-impl<T: Copy> FlatIo<'_, T> {
-    /// Checks that the buffers fit `shape`: a Copy's two slices have one length, and that
-    /// length is the shape's element count.
-    ///
-    /// # Errors
-    /// [`crate::Error::ShapeMismatch`] naming `argument` (or `"dst"` for unequal slices).
-    pub fn check(
-        &self,
-        layer: &'static str,
-        argument: &'static str,
-        shape: &[usize],
-    ) -> Result<()> {
-        if let FlatIo::Copy { src, dst } = self {
-            check_shape(layer, "dst", &[src.len()], &[dst.len()])?;
-        }
-        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if count != Some(self.len()) {
-            return Err(crate::Error::ShapeMismatch {
-                layer,
-                argument,
-                expected: shape.to_vec(),
-                got: vec![self.len()],
-            });
-        }
-        Ok(())
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        match self {
-            FlatIo::Copy { dst, .. } => dst.len(),
-            FlatIo::InPlace(buf) => buf.len(),
-        }
-    }
-
-    /// Whether there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// A fresh output array (see [`crate::alloc`]: untouched zero pages, huge pages when large).
 fn fresh<T: Element, D: Dimension>(dim: D) -> Array<T, D> {

@@ -9,7 +9,7 @@ use cudarc::driver::{CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, PushKern
 use super::device::{driver_error, CudaDevice, THREADS};
 use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo};
 use crate::error::Result;
-use crate::kernels::{Kept, MaskMap, NoiseOp};
+use crate::ops::{Kept, MaskMap, NoiseOp};
 
 /// Groups (or tiles) a thread (or warp) takes per pass: `DK_UNROLL` of kernels.cu. The grid
 /// covers the tensor in one pass with it (a variant built with another value stays correct:

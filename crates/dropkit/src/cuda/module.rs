@@ -12,10 +12,10 @@ use std::sync::Arc;
 use super::launch;
 use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo, DeviceTensor};
 use crate::error::{check_shape, Error, Result};
-use crate::kernels::{Kept, MaskMap, NoiseOp};
-use crate::layers::{backward_kept, eval_factor, forward_kept, BackwardPlan, LayerCore, Saved};
+use crate::layers::{BackwardPlan, LayerCore, Saved};
 use crate::mask::{BitMask, MaskStorage};
 use crate::module::Module;
+use crate::ops::{backward_kept, eval_factor, forward_kept, Kept, MaskMap, NoiseOp};
 use crate::rng::{keep_threshold, Draw, Randomness};
 use crate::{
     Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,

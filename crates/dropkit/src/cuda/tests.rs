@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::kernels::Kept;
+use crate::ops::Kept;
 use crate::rng::{self, normal};
 use crate::Element;
 
@@ -405,8 +405,8 @@ const KERNEL_SIZES: [usize; 16] = [
 /// Every kernel of kernels.cu, run on the host (threads for GPU threads, a barrier for the
 /// warp shuffle), against the CPU reference kernels: outputs and mask words bit for bit.
 fn kernels_case<T: HostBits>(exe: &Path) {
-    use crate::kernels::{self, MaskMap, NoiseOp};
-    use crate::module::FlatIo;
+    use crate::kernels;
+    use crate::ops::{FlatIo, MaskMap, NoiseOp};
     use crate::rng::Randomness;
 
     let (seed, draw) = (0x0123_4567_89ab_cdef_u64, 0x1_0000_0003_u64);

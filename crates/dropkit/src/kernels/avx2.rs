@@ -10,7 +10,8 @@ use std::arch::x86_64::*;
 use crate::rng::key_of_seed;
 use crate::rng::normal::{C10, C2, C4, C6, C8, L3, L5, L7, L9, LN2_HI, LN2_LO, S1, S3, S5, S7, S9};
 
-use super::{portable, Chunk, Kept, NoiseOp};
+use super::{portable, Chunk};
+use crate::ops::{Kept, NoiseOp};
 
 const M0: i32 = 0xD251_1F53_u32 as i32;
 const M1: i32 = 0xCD9E_8D57_u32 as i32;
@@ -371,7 +372,7 @@ pub(crate) unsafe fn apply_bits<T: Avx2Element, const NT: bool>(
                 c.offset(done),
                 start + done,
                 mask,
-                super::MaskMap::Elementwise,
+                crate::ops::MaskMap::Elementwise,
                 kept,
             )
         };

@@ -17,101 +17,10 @@ use std::any::TypeId;
 use std::sync::OnceLock;
 
 use crate::mask::BitMask;
-use crate::module::FlatIo;
+use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
 use crate::parallel;
 use crate::rng::{keep_threshold, Randomness};
 use crate::Element;
-
-/// What happens to a kept element.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Kept<T> {
-    /// Unchanged.
-    Identity,
-    /// Divided by the value (BigDL's forward `x / T(1 - p)`).
-    Div(T),
-    /// Multiplied by the value (BigDL's backward `g * T(1 / (1 - p))`).
-    Mul(T),
-}
-
-impl<T: Element> Kept<T> {
-    #[inline(always)]
-    pub(crate) fn apply(self, x: T) -> T {
-        match self {
-            Kept::Identity => x,
-            Kept::Div(k) => x / k,
-            Kept::Mul(k) => x * k,
-        }
-    }
-
-    /// The same operation, cheaper where that changes no bit: dividing by a power of two is
-    /// multiplying by its (exact) reciprocal, both being the correctly rounded `x / k`.
-    pub(crate) fn simplified(self) -> Self {
-        match self {
-            Kept::Div(k) if k == T::one() => Kept::Identity,
-            Kept::Div(k) => {
-                let r = T::one() / k;
-                let (mantissa, _, _) = k.integer_decode();
-                let exact = mantissa.is_power_of_two() && r.is_normal() && k.is_normal();
-                if exact {
-                    Kept::Mul(r)
-                } else {
-                    self
-                }
-            }
-            Kept::Mul(k) if k == T::one() => Kept::Identity,
-            other => other,
-        }
-    }
-
-    fn cast<U: Element>(self) -> Kept<U> {
-        match self {
-            Kept::Identity => Kept::Identity,
-            Kept::Div(k) => Kept::Div(U::from_f64(k.to_f64().expect("a float"))),
-            Kept::Mul(k) => Kept::Mul(U::from_f64(k.to_f64().expect("a float"))),
-        }
-    }
-}
-
-/// How data elements (row-major) map to mask elements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MaskMap {
-    /// One mask element per data element.
-    Elementwise,
-    /// `(N, C, inner...)`: element `i` reads mask `i / inner`.
-    ChannelsFirst {
-        /// Elements per feature map.
-        inner: usize,
-    },
-    /// `(N, inner..., C)`: element `i` reads mask `n * C + c`.
-    ChannelsLast {
-        /// C.
-        channels: usize,
-        /// Elements per channel per sample.
-        inner: usize,
-    },
-}
-
-/// The mask element that data element `i` reads (the reference's map).
-#[cfg_attr(not(test), allow(dead_code))]
-#[inline(always)]
-pub(crate) fn mask_index(map: MaskMap, i: usize) -> usize {
-    match map {
-        MaskMap::Elementwise => i,
-        MaskMap::ChannelsFirst { inner } => i / inner,
-        MaskMap::ChannelsLast { channels, inner } => {
-            (i / (inner * channels)) * channels + i % channels
-        }
-    }
-}
-
-/// How noise combines with the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NoiseOp {
-    /// `x * noise` (GaussianDropout).
-    Mul,
-    /// `x + noise` (GaussianNoise).
-    Add,
-}
 
 /// A run of elements as raw pointers, so disjoint runs of one buffer can go to different
 /// threads. `src == dst` means in place.

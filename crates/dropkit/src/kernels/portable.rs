@@ -6,7 +6,8 @@
 use crate::rng::{self, normal};
 use crate::Element;
 
-use super::{Chunk, Kept, MaskMap, NoiseOp};
+use super::Chunk;
+use crate::ops::{Kept, MaskMap, NoiseOp};
 
 /// Fused Dropout on elements `start .. start + c.len`: draws, applies, and writes mask bits
 /// (bit `i - start` of `bits`, which starts at mask word `start / 64`) when `bits` is non-null.

@@ -3,11 +3,11 @@
 //! BigDL's sequential stream.
 
 use crate::mask::BitMask;
-use crate::module::FlatIo;
+use crate::ops::FlatIo;
 use crate::rng::{self, normal, Randomness};
 use crate::Element;
 
-use super::{mask_index, Kept, MaskMap, NoiseOp};
+use crate::ops::{mask_index, Kept, MaskMap, NoiseOp};
 
 /// Writes `f(i, x[i])` for every element, reading `src` (or the buffer itself in place).
 #[inline(always)]

@@ -1,34 +1,8 @@
 //! State every layer has: the mode, where draws come from, and what the last forward did.
 
 use crate::error::{check_shape, Error, Result};
-use crate::kernels::Kept;
 use crate::mask::BitMask;
 use crate::rng::{Draw, RngSource};
-use crate::Element;
-
-/// BigDL's training forward of a kept element for drop probability `p` (Dropout and the
-/// Spatial layers, on CPU and GPU): `x / T(1 - p)` with `scale`, else `x`.
-pub(crate) fn forward_kept<T: Element>(scale: bool, p: f64) -> Kept<T> {
-    if scale {
-        Kept::Div(T::from_f64(1.0 - p))
-    } else {
-        Kept::Identity
-    }
-}
-
-/// BigDL's training backward of a kept element: `g * T(1 / (1 - p))` with `scale`, else `g`.
-pub(crate) fn backward_kept<T: Element>(scale: bool, p: f64) -> Kept<T> {
-    if scale {
-        Kept::Mul(T::from_f64(1.0 / (1.0 - p)))
-    } else {
-        Kept::Identity
-    }
-}
-
-/// BigDL's evaluation factor (forward and backward): `T(1 - p)` without `scale`, else none.
-pub(crate) fn eval_factor<T: Element>(scale: bool, p: f64) -> Option<T> {
-    (!scale).then(|| T::from_f64(1.0 - p))
-}
 
 /// The mode, the generator source and the forward record of a layer.
 #[derive(Clone, Debug)]

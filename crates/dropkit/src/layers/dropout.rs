@@ -9,12 +9,11 @@
 //!   throws there; dropkit returns the gradient of the evaluation forward).
 
 use crate::error::{check_probability, Result};
-use crate::kernels::{self, Kept, MaskMap};
-use crate::layers::common::{
-    backward_kept, eval_factor, forward_kept, BackwardPlan, LayerCore, Saved,
-};
+use crate::kernels;
+use crate::layers::common::{BackwardPlan, LayerCore, Saved};
 use crate::mask::MaskStorage;
-use crate::module::{FlatIo, Module};
+use crate::module::Module;
+use crate::ops::{backward_kept, eval_factor, forward_kept, FlatIo, Kept, MaskMap};
 use crate::Element;
 
 /// Element-wise Dropout.

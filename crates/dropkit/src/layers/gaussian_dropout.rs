@@ -15,9 +15,10 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::error::{check_probability, Result};
-use crate::kernels::{self, NoiseOp};
+use crate::kernels;
 use crate::layers::common::{BackwardPlan, LayerCore, Saved};
-use crate::module::{FlatIo, Module};
+use crate::module::Module;
+use crate::ops::{FlatIo, NoiseOp};
 use crate::Element;
 
 /// Multiplicative Gaussian noise, active in training only.

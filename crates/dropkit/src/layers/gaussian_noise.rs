@@ -5,9 +5,10 @@
 //! - evaluation forward: identity. `stddev = 0` is the identity.
 
 use crate::error::{Error, Result};
-use crate::kernels::{self, NoiseOp};
+use crate::kernels;
 use crate::layers::common::{LayerCore, Saved};
-use crate::module::{FlatIo, Module};
+use crate::module::Module;
+use crate::ops::{FlatIo, NoiseOp};
 use crate::Element;
 
 /// Additive Gaussian noise, active in training only.

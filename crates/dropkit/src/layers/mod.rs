@@ -8,7 +8,7 @@ mod spatial_dropout;
 
 pub use common::LayerCore;
 #[cfg(feature = "cuda")]
-pub(crate) use common::{backward_kept, eval_factor, forward_kept, BackwardPlan, Saved};
+pub(crate) use common::{BackwardPlan, Saved};
 pub use dropout::Dropout;
 pub use gaussian_dropout::GaussianDropout;
 pub use gaussian_noise::GaussianNoise;

@@ -20,11 +20,10 @@
 //! and BigDL's draw order.
 
 use crate::error::{check_probability, Error, Result};
-use crate::kernels::{self, MaskMap};
-use crate::layers::common::{
-    backward_kept, eval_factor, forward_kept, BackwardPlan, LayerCore, Saved,
-};
-use crate::module::{FlatIo, Module};
+use crate::kernels;
+use crate::layers::common::{BackwardPlan, LayerCore, Saved};
+use crate::module::Module;
+use crate::ops::{backward_kept, eval_factor, forward_kept, FlatIo, MaskMap};
 use crate::Element;
 
 /// Where the channel axis is.

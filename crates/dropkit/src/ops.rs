@@ -1,0 +1,176 @@
+//! The op vocabulary: what an element loop computes, independent of where it runs. The
+//! layers decide which op to run; every backend (the CPU kernels, the CUDA kernels) runs the
+//! same ops with the same bits.
+
+use crate::error::{check_shape, Result};
+use crate::Element;
+
+/// Source and destination of a flat kernel: row-major contiguous data of one logical shape.
+#[derive(Debug)]
+pub enum FlatIo<'a, T> {
+    /// Read `src`, write `dst` (same length).
+    Copy {
+        /// The input, row-major.
+        src: &'a [T],
+        /// The output, row-major.
+        dst: &'a mut [T],
+    },
+    /// Read and overwrite one buffer.
+    InPlace(&'a mut [T]),
+}
+
+impl<T: Copy> FlatIo<'_, T> {
+    /// Checks that the buffers fit `shape`: a Copy's two slices have one length, and that
+    /// length is the shape's element count.
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] naming `argument` (or `"dst"` for unequal slices).
+    pub fn check(
+        &self,
+        layer: &'static str,
+        argument: &'static str,
+        shape: &[usize],
+    ) -> Result<()> {
+        if let FlatIo::Copy { src, dst } = self {
+            check_shape(layer, "dst", &[src.len()], &[dst.len()])?;
+        }
+        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if count != Some(self.len()) {
+            return Err(crate::Error::ShapeMismatch {
+                layer,
+                argument,
+                expected: shape.to_vec(),
+                got: vec![self.len()],
+            });
+        }
+        Ok(())
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            FlatIo::Copy { dst, .. } => dst.len(),
+            FlatIo::InPlace(buf) => buf.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// BigDL's training forward of a kept element for drop probability `p` (Dropout and the
+/// Spatial layers, on CPU and GPU): `x / T(1 - p)` with `scale`, else `x`.
+pub(crate) fn forward_kept<T: Element>(scale: bool, p: f64) -> Kept<T> {
+    if scale {
+        Kept::Div(T::from_f64(1.0 - p))
+    } else {
+        Kept::Identity
+    }
+}
+
+/// BigDL's training backward of a kept element: `g * T(1 / (1 - p))` with `scale`, else `g`.
+pub(crate) fn backward_kept<T: Element>(scale: bool, p: f64) -> Kept<T> {
+    if scale {
+        Kept::Mul(T::from_f64(1.0 / (1.0 - p)))
+    } else {
+        Kept::Identity
+    }
+}
+
+/// BigDL's evaluation factor (forward and backward): `T(1 - p)` without `scale`, else none.
+pub(crate) fn eval_factor<T: Element>(scale: bool, p: f64) -> Option<T> {
+    (!scale).then(|| T::from_f64(1.0 - p))
+}
+
+/// What happens to a kept element.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kept<T> {
+    /// Unchanged.
+    Identity,
+    /// Divided by the value (BigDL's forward `x / T(1 - p)`).
+    Div(T),
+    /// Multiplied by the value (BigDL's backward `g * T(1 / (1 - p))`).
+    Mul(T),
+}
+
+impl<T: Element> Kept<T> {
+    #[inline(always)]
+    pub(crate) fn apply(self, x: T) -> T {
+        match self {
+            Kept::Identity => x,
+            Kept::Div(k) => x / k,
+            Kept::Mul(k) => x * k,
+        }
+    }
+
+    /// The same operation, cheaper where that changes no bit: dividing by a power of two is
+    /// multiplying by its (exact) reciprocal, both being the correctly rounded `x / k`.
+    pub(crate) fn simplified(self) -> Self {
+        match self {
+            Kept::Div(k) if k == T::one() => Kept::Identity,
+            Kept::Div(k) => {
+                let r = T::one() / k;
+                let (mantissa, _, _) = k.integer_decode();
+                let exact = mantissa.is_power_of_two() && r.is_normal() && k.is_normal();
+                if exact {
+                    Kept::Mul(r)
+                } else {
+                    self
+                }
+            }
+            Kept::Mul(k) if k == T::one() => Kept::Identity,
+            other => other,
+        }
+    }
+
+    pub(crate) fn cast<U: Element>(self) -> Kept<U> {
+        match self {
+            Kept::Identity => Kept::Identity,
+            Kept::Div(k) => Kept::Div(U::from_f64(k.to_f64().expect("a float"))),
+            Kept::Mul(k) => Kept::Mul(U::from_f64(k.to_f64().expect("a float"))),
+        }
+    }
+}
+
+/// How data elements (row-major) map to mask elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MaskMap {
+    /// One mask element per data element.
+    Elementwise,
+    /// `(N, C, inner...)`: element `i` reads mask `i / inner`.
+    ChannelsFirst {
+        /// Elements per feature map.
+        inner: usize,
+    },
+    /// `(N, inner..., C)`: element `i` reads mask `n * C + c`.
+    ChannelsLast {
+        /// C.
+        channels: usize,
+        /// Elements per channel per sample.
+        inner: usize,
+    },
+}
+
+/// The mask element that data element `i` reads (the reference's map).
+#[cfg_attr(not(test), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn mask_index(map: MaskMap, i: usize) -> usize {
+    match map {
+        MaskMap::Elementwise => i,
+        MaskMap::ChannelsFirst { inner } => i / inner,
+        MaskMap::ChannelsLast { channels, inner } => {
+            (i / (inner * channels)) * channels + i % channels
+        }
+    }
+}
+
+/// How noise combines with the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NoiseOp {
+    /// `x * noise` (GaussianDropout).
+    Mul,
+    /// `x + noise` (GaussianNoise).
+    Add,
+}

@@ -80,6 +80,7 @@
 #![deny(unsafe_code)]
 
 mod alloc;
+mod backend;
 #[cfg(feature = "cuda")]
 #[allow(unsafe_code)] // the CUDA launches and device buffers: every block has a SAFETY line
 pub mod cuda;
@@ -103,7 +104,7 @@ pub use layers::{
     SpatialDropout3D,
 };
 pub use mask::{BitMask, MaskStorage};
-pub use module::Module;
+pub use module::{Layer, Module};
 pub use ops::FlatIo;
 pub use parallel::{num_threads, set_num_threads};
 pub use rng::{set_seed, Generator, GeneratorKind, GeneratorState};

@@ -1,10 +1,10 @@
 //! The Module trait (BigDL's `AbstractModule` in Rust idiom) and the plumbing from ndarray
 //! arrays of any layout to the layers' flat kernels.
 
-use ndarray::{Array, ArrayBase, ArrayViewMut, Data, Dimension};
+use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMut, Data, Dimension};
 
 use crate::error::{check_shape, Result};
-use crate::layers::LayerCore;
+use crate::layers::LayerImpl;
 use crate::ops::FlatIo;
 use crate::rng::{Generator, GeneratorKind, GeneratorState, RngSource};
 use crate::Element;
@@ -44,26 +44,25 @@ fn gather<'a, T: Element, S: Data<Elem = T>, D: Dimension>(
 /// `backward` differentiates the last `forward` (its mode, `p`, mask or noise), so switching
 /// modes between the two does not change the gradient.
 ///
+/// The trait is sealed: the six layers implement it, and code outside dropkit cannot. To
+/// hold layers of different types together, use [`Layer`] (`Box<dyn Layer<f32>>`).
+///
 /// # Errors
 /// See each method and [`crate::Error`]; on error nothing is written.
-pub trait Module {
+pub trait Module: LayerImpl {
     /// The layer's type name (used in error messages).
-    fn name(&self) -> &'static str;
-
-    /// The mode, generator and forward record every layer has.
-    #[doc(hidden)]
-    fn core(&self) -> &LayerCore;
-
-    /// Mutable access to [`Module::core`].
-    #[doc(hidden)]
-    fn core_mut(&mut self) -> &mut LayerCore;
+    fn name(&self) -> &'static str {
+        self.layer_name()
+    }
 
     /// Forward on row-major data of logical shape `shape`.
     ///
     /// # Errors
     /// Shape errors of the layer (e.g. a Spatial layer's rank); [`crate::Error::ShapeMismatch`]
     /// when the buffers do not hold `shape`'s element count ([`FlatIo::check`]).
-    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()>;
+    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        self.forward_on(shape, io)
+    }
 
     /// Backward on row-major data: `io` reads `grad_output` and writes `grad_input`, both of
     /// shape `shape`; `input_shape` is the shape of the `input` argument.
@@ -76,7 +75,9 @@ pub trait Module {
         input_shape: &[usize],
         shape: &[usize],
         io: FlatIo<'_, T>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.backward_on(input_shape, shape, io)
+    }
 
     /// Switches to training mode (the mode layers start in); returns the layer.
     fn training(&mut self) -> &mut Self
@@ -136,7 +137,7 @@ pub trait Module {
 
     /// Heap bytes the layer keeps between forward and backward (mask bits, saved streams).
     fn saved_bytes(&self) -> usize {
-        self.core().saved_bytes()
+        self.core().saved_bytes() + self.extra_saved_bytes()
     }
 
     /// Forward: a new array with the input's shape (standard layout).
@@ -267,5 +268,131 @@ pub trait Module {
         self.backward_flat(input.shape(), &shape, FlatIo::InPlace(buf))?;
         grad_output.assign(&tmp);
         Ok(())
+    }
+}
+
+impl<L: LayerImpl> Module for L {}
+
+/// [`Module`] for one element type, as a trait object: a `Vec<Box<dyn Layer<f32>>>` holds
+/// layers of different types. Every [`Module`] is a `Layer<f32>` and a `Layer<f64>`.
+///
+/// Its methods have [`Module`]'s names: where both traits are in scope, call them through
+/// the trait object (or as `Module::forward(&mut layer, ...)`).
+///
+/// # Example
+/// ```
+/// use dropkit::{Dropout, GaussianNoise, Layer, SpatialDropout1D};
+/// let mut model: Vec<Box<dyn Layer<f32>>> = vec![
+///     Box::new(GaussianNoise::new(0.1)?),
+///     Box::new(SpatialDropout1D::new(0.2)?),
+///     Box::new(Dropout::new(0.5)?),
+/// ];
+/// let mut x = ndarray::Array::from_elem((2, 5, 3), 1.0f32).into_dyn();
+/// for layer in model.iter_mut() {
+///     x = layer.forward(x.view())?;
+/// }
+/// let mut g = ndarray::Array::ones(x.raw_dim());
+/// for layer in model.iter_mut().rev() {
+///     g = layer.backward(x.view(), g.view())?;
+/// }
+/// assert_eq!(g.shape(), &[2, 5, 3]);
+/// model.iter_mut().for_each(|layer| layer.set_training(false));
+/// assert!(model.iter().all(|layer| !layer.is_training()));
+/// # Ok::<(), dropkit::Error>(())
+/// ```
+pub trait Layer<T: Element> {
+    /// The layer's type name.
+    fn name(&self) -> &'static str;
+
+    /// Forward: a new array with the input's shape.
+    ///
+    /// # Errors
+    /// As [`Module::forward`].
+    fn forward(&mut self, input: ArrayViewD<'_, T>) -> Result<ArrayD<T>>;
+
+    /// Backward: the gradient with respect to the input.
+    ///
+    /// # Errors
+    /// As [`Module::backward`].
+    fn backward(
+        &mut self,
+        input: ArrayViewD<'_, T>,
+        grad_output: ArrayViewD<'_, T>,
+    ) -> Result<ArrayD<T>>;
+
+    /// Forward on row-major data of logical shape `shape`.
+    ///
+    /// # Errors
+    /// As [`Module::forward_flat`].
+    fn forward_flat(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()>;
+
+    /// Backward on row-major data.
+    ///
+    /// # Errors
+    /// As [`Module::backward_flat`].
+    fn backward_flat(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()>;
+
+    /// Training mode (`true`) or evaluation mode.
+    fn set_training(&mut self, train: bool);
+
+    /// Whether the layer is in training mode.
+    fn is_training(&self) -> bool;
+
+    /// The position of the generator the layer draws from.
+    fn generator_state(&self) -> GeneratorState;
+
+    /// Heap bytes kept between forward and backward.
+    fn saved_bytes(&self) -> usize;
+}
+
+impl<T: Element, M: Module> Layer<T> for M {
+    fn name(&self) -> &'static str {
+        Module::name(self)
+    }
+
+    fn forward(&mut self, input: ArrayViewD<'_, T>) -> Result<ArrayD<T>> {
+        Module::forward(self, &input)
+    }
+
+    fn backward(
+        &mut self,
+        input: ArrayViewD<'_, T>,
+        grad_output: ArrayViewD<'_, T>,
+    ) -> Result<ArrayD<T>> {
+        Module::backward(self, &input, &grad_output)
+    }
+
+    fn forward_flat(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        Module::forward_flat(self, shape, io)
+    }
+
+    fn backward_flat(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()> {
+        Module::backward_flat(self, input_shape, shape, io)
+    }
+
+    fn set_training(&mut self, train: bool) {
+        self.core_mut().train = train;
+    }
+
+    fn is_training(&self) -> bool {
+        Module::is_training(self)
+    }
+
+    fn generator_state(&self) -> GeneratorState {
+        Module::generator_state(self)
+    }
+
+    fn saved_bytes(&self) -> usize {
+        Module::saved_bytes(self)
     }
 }

@@ -52,6 +52,7 @@
 //! maximum, so memory dropkit frees stays pooled for the next allocation (as PyTorch's caching
 //! allocator keeps it) instead of going back to the driver at every synchronization.
 
+mod backend;
 mod device;
 mod launch;
 mod module;

@@ -357,7 +357,7 @@ pub trait CudaModule: Module {
 
     /// The 1-bit mask kept on the device: none without the `cuda` feature.
     fn device_bits(&self) -> Option<&DeviceBits> {
-        None
+        self.core().saved.as_ref()?.bits.as_ref()?.device()
     }
 
     /// Device bytes kept between forward and backward: 0 without the `cuda` feature.
@@ -366,12 +366,7 @@ pub trait CudaModule: Module {
     }
 }
 
-impl CudaModule for crate::Dropout {}
-impl CudaModule for crate::GaussianDropout {}
-impl CudaModule for crate::GaussianNoise {}
-impl CudaModule for crate::SpatialDropout1D {}
-impl CudaModule for crate::SpatialDropout2D {}
-impl CudaModule for crate::SpatialDropout3D {}
+impl<L: Module> CudaModule for L {}
 
 /// The device mask of a layer, copied to the host: none without the `cuda` feature.
 ///

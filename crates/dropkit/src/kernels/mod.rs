@@ -361,16 +361,6 @@ pub(crate) fn noise_with<T: Element>(
     stddev: f64,
     op: NoiseOp,
 ) {
-    if stddev == 0.0 && mean == 0.0 && op == NoiseOp::Add {
-        // Zero additive noise is the identity, bit for bit (x + 0 would turn -0.0 into +0.0).
-        // BigDL's stream still draws its normals, as BigDL does.
-        if let Randomness::Stream(stream) = r {
-            (0..io.len()).for_each(|_| {
-                stream.normal(0.0, 0.0);
-            });
-        }
-        return scale_with(plan, io, None);
-    }
     let (seed, draw) = match r {
         Randomness::Philox { seed, draw } => (*seed, *draw),
         Randomness::Stream(_) => return reference::noise(io, r, mean, stddev, op),

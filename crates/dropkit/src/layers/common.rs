@@ -1,8 +1,44 @@
-//! State every layer has: the mode, where draws come from, and what the last forward did.
+//! What every layer shares: the mode, where draws come from, what the last forward did, and
+//! the crate-private trait through which `Module` (and `cuda::CudaModule`) reach a layer's
+//! one implementation of forward and backward.
 
+use crate::backend::Backend;
 use crate::error::{check_shape, Error, Result};
-use crate::mask::BitMask;
-use crate::rng::{Draw, RngSource};
+use crate::mask::SavedMask;
+use crate::ops::{Kept, MaskMap};
+use crate::rng::{Draw, Randomness, RngSource};
+use crate::Element;
+
+/// A layer's forward and backward, written once over every backend. Public only in name:
+/// it lives in a private module, so no type outside the crate can implement it, which seals
+/// [`crate::Module`].
+pub trait LayerImpl {
+    /// The layer's type name (used in error messages).
+    fn layer_name(&self) -> &'static str;
+
+    /// The mode, generator and forward record.
+    fn core(&self) -> &LayerCore;
+
+    /// Mutable access to [`LayerImpl::core`].
+    fn core_mut(&mut self) -> &mut LayerCore;
+
+    /// Forward on data of logical shape `shape` (row-major), on `io`'s backend.
+    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()>;
+
+    /// Backward: `io` reads `grad_output` and writes `grad_input`, both of shape `shape`;
+    /// `input_shape` is the shape of the `input` argument.
+    fn backward_on<T: Element, B: Backend<T>>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: B,
+    ) -> Result<()>;
+
+    /// Heap bytes kept between forward and backward besides the core's (kept noise).
+    fn extra_saved_bytes(&self) -> usize {
+        0
+    }
+}
 
 /// The mode, the generator source and the forward record of a layer.
 #[derive(Clone, Debug)]
@@ -14,11 +50,6 @@ pub struct LayerCore {
     /// The last training forward's randomness (kept across evaluation forwards, so a
     /// non-resampling Dropout can reuse it).
     pub(crate) saved: Option<Saved>,
-    /// The device copy of `saved`'s 1-bit mask, when a CUDA forward made one (its `bits` is
-    /// then `None`: the host has no copy). Always describes `saved`: `record_train` clears
-    /// it, and the CUDA forward sets it right after.
-    #[cfg(feature = "cuda")]
-    pub(crate) device_bits: Option<std::sync::Arc<crate::cuda::DeviceBits>>,
 }
 
 impl Default for LayerCore {
@@ -28,8 +59,6 @@ impl Default for LayerCore {
             rng: RngSource::Default,
             last: None,
             saved: None,
-            #[cfg(feature = "cuda")]
-            device_bits: None,
         }
     }
 }
@@ -48,7 +77,8 @@ pub(crate) struct Saved {
     pub(crate) shape: Vec<usize>,
     pub(crate) p: f64,
     pub(crate) draw: Draw,
-    pub(crate) bits: Option<BitMask>,
+    /// The keep mask, where the forward kept one (on the backend that ran it).
+    pub(crate) bits: Option<SavedMask>,
 }
 
 /// What a backward differentiates.
@@ -60,6 +90,20 @@ pub(crate) enum BackwardPlan<'a> {
 }
 
 impl LayerCore {
+    /// Takes one draw for a training forward on backend `B` and runs `f` on its randomness.
+    /// A backend that cannot generate this randomness refuses before anything is drawn.
+    pub(crate) fn draw_on<T: Element, B: Backend<T>, R>(
+        &mut self,
+        layer: &'static str,
+        f: impl FnOnce(&mut Randomness<'_>) -> Result<R>,
+    ) -> Result<(R, Draw)> {
+        let (r, draw) = self.rng.draw(|r| {
+            B::accepts(layer, r)?;
+            f(r)
+        });
+        Ok((r?, draw))
+    }
+
     pub(crate) fn record_eval(&mut self, shape: &[usize], p: f64) {
         self.last = Some(LastForward {
             shape: shape.to_vec(),
@@ -75,10 +119,6 @@ impl LayerCore {
             train: true,
         });
         self.saved = Some(saved);
-        #[cfg(feature = "cuda")]
-        {
-            self.device_bits = None;
-        }
     }
 
     /// Records a training forward that reused the saved draw (non-resampling Dropout).
@@ -125,10 +165,10 @@ impl LayerCore {
         }
     }
 
-    /// Heap bytes kept for backward: mask bits and saved stream states.
+    /// Heap bytes kept for backward: host mask bits and saved stream states.
     pub(crate) fn saved_bytes(&self) -> usize {
         self.saved.as_ref().map_or(0, |s| {
-            let bits = s.bits.as_ref().map_or(0, BitMask::heap_bytes);
+            let bits = s.bits.as_ref().map_or(0, SavedMask::heap_bytes);
             let stream = match s.draw {
                 Draw::Philox { .. } => 0,
                 Draw::BigDl(_) => std::mem::size_of::<crate::rng::BigDlStream>() + 624 * 4,
@@ -136,4 +176,33 @@ impl LayerCore {
             bits + stream
         })
     }
+}
+
+/// Applies the keep mask of a recorded training forward with `kept`: the kept mask where this
+/// backend holds it, else the mask regenerated from the draw (element-wise Dropout fuses the
+/// regeneration into the pass). `mask_len` is the mask's length, `map` how data elements
+/// read it.
+pub(crate) fn apply_saved<T: Element, B: Backend<T>>(
+    io: B,
+    saved: &Saved,
+    mask_len: usize,
+    map: MaskMap,
+    kept: Kept<T>,
+) -> Result<()> {
+    if let Some(mask) = saved
+        .bits
+        .as_ref()
+        // BigDL's stream replays sequentially on the host: any kept mask beats that.
+        .filter(|m| m.len() == mask_len && (io.holds(m) || matches!(saved.draw, Draw::BigDl(_))))
+    {
+        return io.apply_mask(mask, map, kept);
+    }
+    if map == MaskMap::Elementwise {
+        return saved
+            .draw
+            .replay(|r| io.dropout(r, saved.p, kept, false))
+            .map(drop);
+    }
+    let mask = saved.draw.replay(|r| io.keep_bits(r, mask_len, saved.p))?;
+    io.apply_mask(&mask, map, kept)
 }

@@ -8,12 +8,11 @@
 //! - evaluation: identity with `scale`, `x * T(1 - p)` without; backward likewise (BigDL
 //!   throws there; dropkit returns the gradient of the evaluation forward).
 
+use crate::backend::Backend;
 use crate::error::{check_probability, Result};
-use crate::kernels;
-use crate::layers::common::{BackwardPlan, LayerCore, Saved};
+use crate::layers::common::{apply_saved, BackwardPlan, LayerCore, LayerImpl, Saved};
 use crate::mask::MaskStorage;
-use crate::module::Module;
-use crate::ops::{backward_kept, eval_factor, forward_kept, FlatIo, Kept, MaskMap};
+use crate::ops::{backward_kept, eval_factor, forward_kept, MaskMap};
 use crate::Element;
 
 /// Element-wise Dropout.
@@ -63,7 +62,7 @@ impl Dropout {
     }
 
     /// `Dropout(init_p, inplace, scale)`. `inplace` is a flag for callers that own their
-    /// buffers (the Python package): in Rust, in-place is [`Module::forward_inplace`].
+    /// buffers (the Python package): in Rust, in-place is [`crate::Module::forward_inplace`].
     ///
     /// # Errors
     /// `init_p` outside `[0, 1]` or NaN.
@@ -126,8 +125,8 @@ impl Dropout {
     }
 }
 
-impl Module for Dropout {
-    fn name(&self) -> &'static str {
+impl LayerImpl for Dropout {
+    fn layer_name(&self) -> &'static str {
         "Dropout"
     }
 
@@ -139,16 +138,24 @@ impl Module for Dropout {
         &mut self.core
     }
 
-    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
         io.check("Dropout", "input", shape)?;
         if !self.core.train {
-            kernels::scale(io, eval_factor(self.scale, self.p));
+            io.scale(eval_factor(self.scale, self.p))?;
             self.core.record_eval(shape, self.p);
             return Ok(());
         }
         if !self.resample {
             if let Some(saved) = self.core.saved_for(shape) {
-                apply_saved(saved, io, forward_kept(self.scale, saved.p));
+                let n = io.len();
+                apply_saved(
+                    io,
+                    saved,
+                    n,
+                    MaskMap::Elementwise,
+                    forward_kept(self.scale, saved.p),
+                )?;
+                // The same draw again (its mask stays where it is).
                 self.core.record_reuse();
                 return Ok(());
             }
@@ -158,8 +165,7 @@ impl Module for Dropout {
         let store = self.storage == MaskStorage::Bits;
         let (bits, draw) = self
             .core
-            .rng
-            .draw(|r| kernels::dropout(io, r, p, kept, store));
+            .draw_on::<T, B, _>("Dropout", |r| io.dropout(r, p, kept, store))?;
         self.core.record_train(Saved {
             shape: shape.to_vec(),
             p,
@@ -169,34 +175,28 @@ impl Module for Dropout {
         Ok(())
     }
 
-    fn backward_flat<T: Element>(
+    fn backward_on<T: Element, B: Backend<T>>(
         &mut self,
         input_shape: &[usize],
         shape: &[usize],
-        io: FlatIo<'_, T>,
+        io: B,
     ) -> Result<()> {
         io.check("Dropout", "grad_output", shape)?;
         match self
             .core
             .plan_backward("Dropout", input_shape, shape, self.p, true)?
         {
-            BackwardPlan::Eval(p) => kernels::scale(io, eval_factor(self.scale, p)),
+            BackwardPlan::Eval(p) => io.scale(eval_factor(self.scale, p)),
             BackwardPlan::Train(saved) => {
-                apply_saved(saved, io, backward_kept(self.scale, saved.p));
+                let n = io.len();
+                apply_saved(
+                    io,
+                    saved,
+                    n,
+                    MaskMap::Elementwise,
+                    backward_kept(self.scale, saved.p),
+                )
             }
-        }
-        Ok(())
-    }
-}
-
-/// Applies a training forward's mask with `kept`: its stored bits, or its draw replayed.
-fn apply_saved<T: Element>(saved: &Saved, io: FlatIo<'_, T>, kept: Kept<T>) {
-    match &saved.bits {
-        Some(bits) => kernels::apply_mask(io, bits, MaskMap::Elementwise, kept),
-        None => {
-            saved
-                .draw
-                .replay(|r| kernels::dropout(io, r, saved.p, kept, false));
         }
     }
 }
@@ -204,7 +204,7 @@ fn apply_saved<T: Element>(saved: &Saved, io: FlatIo<'_, T>, kept: Kept<T>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Error, GeneratorKind};
+    use crate::{Error, GeneratorKind, Module};
     use ndarray::{array, Array2};
 
     fn seeded(p: f64) -> Dropout {

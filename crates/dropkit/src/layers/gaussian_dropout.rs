@@ -14,11 +14,10 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use crate::backend::Backend;
 use crate::error::{check_probability, Result};
-use crate::kernels;
-use crate::layers::common::{BackwardPlan, LayerCore, Saved};
-use crate::module::Module;
-use crate::ops::{FlatIo, NoiseOp};
+use crate::layers::common::{BackwardPlan, LayerCore, LayerImpl, Saved};
+use crate::ops::NoiseOp;
 use crate::Element;
 
 /// Multiplicative Gaussian noise, active in training only.
@@ -112,8 +111,8 @@ impl GaussianDropout {
     }
 }
 
-impl Module for GaussianDropout {
-    fn name(&self) -> &'static str {
+impl LayerImpl for GaussianDropout {
+    fn layer_name(&self) -> &'static str {
         "GaussianDropout"
     }
 
@@ -125,26 +124,17 @@ impl Module for GaussianDropout {
         &mut self.core
     }
 
-    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
         io.check("GaussianDropout", "input", shape)?;
         if !self.core.train {
-            kernels::scale(io, None);
+            io.scale(None)?;
             self.core.record_eval(shape, self.rate);
             return Ok(());
         }
-        let stddev = self.stddev;
-        let store = self.store_noise;
-        let (noise, draw) = self.core.rng.draw(|r| {
-            if !store {
-                kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul);
-                return None;
-            }
-            // 1 * e is e exactly, and x * e is what the fused kernel computes.
-            let mut noise = vec![T::one(); io.len()];
-            kernels::noise(FlatIo::InPlace(&mut noise), r, 1.0, stddev, NoiseOp::Mul);
-            kernels::multiply(io, &noise);
-            Some(noise)
-        });
+        let (stddev, store) = (self.stddev, self.store_noise);
+        let (noise, draw) = self.core.draw_on::<T, B, _>("GaussianDropout", |r| {
+            io.noise(r, 1.0, stddev, NoiseOp::Mul, store)
+        })?;
         self.stored = noise.map(|values| StoredNoise {
             draw: draw.key(),
             bytes: values.len() * std::mem::size_of::<T>(),
@@ -159,47 +149,49 @@ impl Module for GaussianDropout {
         Ok(())
     }
 
-    fn backward_flat<T: Element>(
+    fn backward_on<T: Element, B: Backend<T>>(
         &mut self,
         input_shape: &[usize],
         shape: &[usize],
-        io: FlatIo<'_, T>,
+        io: B,
     ) -> Result<()> {
         io.check("GaussianDropout", "grad_output", shape)?;
-        match self
-            .core
-            .plan_backward("GaussianDropout", input_shape, shape, self.rate, true)?
-        {
-            BackwardPlan::Eval(_) => kernels::scale(io, None),
-            BackwardPlan::Train(saved) => {
-                let kept = self
-                    .stored
-                    .as_ref()
-                    .filter(|n| n.draw == saved.draw.key())
-                    .and_then(|n| n.values.downcast_ref::<Vec<T>>());
-                match kept {
-                    Some(noise) => kernels::multiply(io, noise),
-                    None => {
-                        let stddev = (saved.p / (1.0 - saved.p)).sqrt();
-                        saved
-                            .draw
-                            .replay(|r| kernels::noise(io, r, 1.0, stddev, NoiseOp::Mul));
-                    }
-                }
-            }
-        }
-        Ok(())
+        let saved =
+            match self
+                .core
+                .plan_backward("GaussianDropout", input_shape, shape, self.rate, true)?
+            {
+                BackwardPlan::Eval(_) => return io.scale(None),
+                BackwardPlan::Train(saved) => saved,
+            };
+        let kept = self
+            .stored
+            .as_ref()
+            .filter(|n| n.draw == saved.draw.key())
+            .and_then(|n| n.values.downcast_ref::<Vec<T>>());
+        let io = match kept {
+            Some(noise) => match io.multiply(noise) {
+                Ok(done) => return done,
+                Err(io) => io,
+            },
+            None => io,
+        };
+        let stddev = (saved.p / (1.0 - saved.p)).sqrt();
+        saved.draw.replay(|r| {
+            B::accepts("GaussianDropout", r)?;
+            io.noise(r, 1.0, stddev, NoiseOp::Mul, false).map(drop)
+        })
     }
 
-    fn saved_bytes(&self) -> usize {
-        self.core.saved_bytes() + self.stored.as_ref().map_or(0, |n| n.bytes)
+    fn extra_saved_bytes(&self) -> usize {
+        self.stored.as_ref().map_or(0, |n| n.bytes)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Error, GeneratorKind};
+    use crate::{Error, GeneratorKind, Module};
     use ndarray::Array2;
 
     #[test]

@@ -4,11 +4,10 @@
 //! - backward: identity in both modes (the noise does not depend on `x`);
 //! - evaluation forward: identity. `stddev = 0` is the identity.
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::kernels;
-use crate::layers::common::{LayerCore, Saved};
-use crate::module::Module;
-use crate::ops::{FlatIo, NoiseOp};
+use crate::layers::common::{LayerCore, LayerImpl, Saved};
+use crate::ops::NoiseOp;
 use crate::Element;
 
 /// Additive Gaussian noise, active in training only.
@@ -60,8 +59,8 @@ impl GaussianNoise {
     }
 }
 
-impl Module for GaussianNoise {
-    fn name(&self) -> &'static str {
+impl LayerImpl for GaussianNoise {
+    fn layer_name(&self) -> &'static str {
         "GaussianNoise"
     }
 
@@ -73,18 +72,23 @@ impl Module for GaussianNoise {
         &mut self.core
     }
 
-    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
         io.check("GaussianNoise", "input", shape)?;
         if !self.core.train {
-            kernels::scale(io, None);
+            io.scale(None)?;
             self.core.record_eval(shape, 0.0);
             return Ok(());
         }
         let stddev = self.stddev;
-        let ((), draw) = self
-            .core
-            .rng
-            .draw(|r| kernels::noise(io, r, 0.0, stddev, NoiseOp::Add));
+        let ((), draw) = self.core.draw_on::<T, B, _>("GaussianNoise", |r| {
+            if stddev == 0.0 {
+                // Zero noise is the identity, bit for bit (x + 0 would turn -0.0 into +0.0);
+                // BigDL's stream still draws its normals, as BigDL does.
+                r.skip_normals(io.len());
+                return io.scale(None);
+            }
+            io.noise(r, 0.0, stddev, NoiseOp::Add, false).map(drop)
+        })?;
         self.core.record_train(Saved {
             shape: shape.to_vec(),
             p: 0.0,
@@ -94,24 +98,23 @@ impl Module for GaussianNoise {
         Ok(())
     }
 
-    fn backward_flat<T: Element>(
+    fn backward_on<T: Element, B: Backend<T>>(
         &mut self,
         input_shape: &[usize],
         shape: &[usize],
-        io: FlatIo<'_, T>,
+        io: B,
     ) -> Result<()> {
         io.check("GaussianNoise", "grad_output", shape)?;
         self.core
             .plan_backward("GaussianNoise", input_shape, shape, 0.0, false)?;
-        kernels::scale(io, None);
-        Ok(())
+        io.scale(None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::GeneratorKind;
+    use crate::{GeneratorKind, Module};
     use ndarray::Array1;
 
     #[test]

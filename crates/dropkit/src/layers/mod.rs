@@ -6,9 +6,7 @@ mod gaussian_dropout;
 mod gaussian_noise;
 mod spatial_dropout;
 
-pub use common::LayerCore;
-#[cfg(feature = "cuda")]
-pub(crate) use common::{BackwardPlan, Saved};
+pub(crate) use common::LayerImpl;
 pub use dropout::Dropout;
 pub use gaussian_dropout::GaussianDropout;
 pub use gaussian_noise::GaussianNoise;

@@ -19,11 +19,10 @@
 //! The mask's elements are numbered row-major over `(N, C)`: that is the Philox element index
 //! and BigDL's draw order.
 
+use crate::backend::Backend;
 use crate::error::{check_probability, Error, Result};
-use crate::kernels;
-use crate::layers::common::{BackwardPlan, LayerCore, Saved};
-use crate::module::Module;
-use crate::ops::{backward_kept, eval_factor, forward_kept, FlatIo, MaskMap};
+use crate::layers::common::{apply_saved, BackwardPlan, LayerCore, LayerImpl, Saved};
+use crate::ops::{backward_kept, eval_factor, forward_kept, MaskMap};
 use crate::Element;
 
 /// Where the channel axis is.
@@ -126,17 +125,19 @@ impl Spatial {
         Ok((n * channels, map))
     }
 
-    fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
         io.check(self.name, "input", shape)?;
         let (len, map) = self.layout(shape)?;
         if !self.core.train {
-            kernels::scale(io, eval_factor(self.scale, self.p));
+            io.scale(eval_factor(self.scale, self.p))?;
             self.core.record_eval(shape, self.p);
             return Ok(());
         }
         let p = self.p;
-        let (mask, draw) = self.core.rng.draw(|r| kernels::keep_bits(r, len, p));
-        kernels::apply_mask(io, &mask, map, forward_kept(self.scale, p));
+        let (mask, draw) = self
+            .core
+            .draw_on::<T, B, _>(self.name, |r| io.keep_bits(r, len, p))?;
+        io.apply_mask(&mask, map, forward_kept(self.scale, p))?;
         self.core.record_train(Saved {
             shape: shape.to_vec(),
             p,
@@ -146,11 +147,11 @@ impl Spatial {
         Ok(())
     }
 
-    fn backward_flat<T: Element>(
+    fn backward_on<T: Element, B: Backend<T>>(
         &mut self,
         input_shape: &[usize],
         shape: &[usize],
-        io: FlatIo<'_, T>,
+        io: B,
     ) -> Result<()> {
         io.check(self.name, "grad_output", shape)?;
         let (len, map) = self.layout(shape)?;
@@ -158,20 +159,11 @@ impl Spatial {
             .core
             .plan_backward(self.name, input_shape, shape, self.p, true)?
         {
-            BackwardPlan::Eval(p) => kernels::scale(io, eval_factor(self.scale, p)),
+            BackwardPlan::Eval(p) => io.scale(eval_factor(self.scale, p)),
             BackwardPlan::Train(saved) => {
-                let kept = backward_kept(self.scale, saved.p);
-                match &saved.bits {
-                    Some(mask) => kernels::apply_mask(io, mask, map, kept),
-                    // A CUDA forward keeps its mask on the device only: regenerate it.
-                    None => {
-                        let mask = saved.draw.replay(|r| kernels::keep_bits(r, len, saved.p));
-                        kernels::apply_mask(io, &mask, map, kept);
-                    }
-                }
+                apply_saved(io, saved, len, map, backward_kept(self.scale, saved.p))
             }
         }
-        Ok(())
     }
 }
 
@@ -217,17 +209,10 @@ macro_rules! spatial_layer {
             pub fn format(&self) -> DataFormat {
                 self.inner.format
             }
-
-            /// The mask length and the data-to-mask map of an input shape, or the rank error
-            /// (for the CUDA backend).
-            #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-            pub(crate) fn mask_layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
-                self.inner.layout(shape)
-            }
         }
 
-        impl Module for $name {
-            fn name(&self) -> &'static str {
+        impl LayerImpl for $name {
+            fn layer_name(&self) -> &'static str {
                 self.inner.name
             }
 
@@ -239,17 +224,21 @@ macro_rules! spatial_layer {
                 &mut self.inner.core
             }
 
-            fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
-                self.inner.forward_flat(shape, io)
+            fn forward_on<T: Element, B: Backend<T>>(
+                &mut self,
+                shape: &[usize],
+                io: B,
+            ) -> Result<()> {
+                self.inner.forward_on(shape, io)
             }
 
-            fn backward_flat<T: Element>(
+            fn backward_on<T: Element, B: Backend<T>>(
                 &mut self,
                 input_shape: &[usize],
                 shape: &[usize],
-                io: FlatIo<'_, T>,
+                io: B,
             ) -> Result<()> {
-                self.inner.backward_flat(input_shape, shape, io)
+                self.inner.backward_on(input_shape, shape, io)
             }
         }
     };
@@ -397,7 +386,7 @@ format_constructors!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::GeneratorKind;
+    use crate::{GeneratorKind, Module};
     use ndarray::{Array, Array3, Array4};
 
     #[test]

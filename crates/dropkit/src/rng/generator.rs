@@ -193,6 +193,18 @@ pub(crate) enum Randomness<'a> {
     Stream(&'a mut BigDlStream),
 }
 
+impl Randomness<'_> {
+    /// Consumes `n` normals without using them: a BigDL stream advances as if it had drawn
+    /// them (as BigDL does for zero noise); Philox needs nothing.
+    pub(crate) fn skip_normals(&mut self, n: usize) {
+        if let Randomness::Stream(stream) = self {
+            for _ in 0..n {
+                stream.normal(0.0, 0.0);
+            }
+        }
+    }
+}
+
 /// The process-wide default generator.
 static DEFAULT: Mutex<Option<Generator>> = Mutex::new(None);
 

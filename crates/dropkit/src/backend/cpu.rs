@@ -1,0 +1,80 @@
+//! The CPU backend: host slices (`FlatIo`), run by the SIMD and threaded kernels of
+//! `crate::kernels`.
+
+use super::Backend;
+use crate::error::Result;
+use crate::kernels;
+use crate::mask::SavedMask;
+use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
+use crate::rng::Randomness;
+use crate::Element;
+
+impl<T: Element> Backend<T> for FlatIo<'_, T> {
+    fn len(&self) -> usize {
+        FlatIo::len(self)
+    }
+
+    fn check(&self, layer: &'static str, argument: &'static str, shape: &[usize]) -> Result<()> {
+        FlatIo::check(self, layer, argument, shape)
+    }
+
+    fn accepts(_layer: &'static str, _r: &Randomness<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn scale(self, factor: Option<T>) -> Result<()> {
+        kernels::scale(self, factor);
+        Ok(())
+    }
+
+    fn dropout(
+        self,
+        r: &mut Randomness<'_>,
+        p: f64,
+        kept: Kept<T>,
+        keep: bool,
+    ) -> Result<Option<SavedMask>> {
+        Ok(kernels::dropout(self, r, p, kept, keep).map(SavedMask::Host))
+    }
+
+    fn keep_bits(&self, r: &mut Randomness<'_>, len: usize, p: f64) -> Result<SavedMask> {
+        Ok(SavedMask::Host(kernels::keep_bits(r, len, p)))
+    }
+
+    fn holds(&self, mask: &SavedMask) -> bool {
+        matches!(mask, SavedMask::Host(_))
+    }
+
+    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()> {
+        match mask {
+            SavedMask::Host(bits) => kernels::apply_mask(self, bits, map, kept),
+            SavedMask::Device(bits) => kernels::apply_mask(self, &bits.to_host()?, map, kept),
+        }
+        Ok(())
+    }
+
+    fn noise(
+        self,
+        r: &mut Randomness<'_>,
+        mean: f64,
+        stddev: f64,
+        op: NoiseOp,
+        keep: bool,
+    ) -> Result<Option<Vec<T>>> {
+        if !keep {
+            kernels::noise(self, r, mean, stddev, op);
+            return Ok(None);
+        }
+        debug_assert_eq!(op, NoiseOp::Mul, "only multiplicative noise is kept");
+        // 1 * e is e exactly, and x * e is what the fused kernel computes.
+        let mut noise = vec![T::one(); self.len()];
+        kernels::noise(FlatIo::InPlace(&mut noise), r, mean, stddev, op);
+        kernels::multiply(self, &noise);
+        Ok(Some(noise))
+    }
+
+    fn multiply(self, factors: &[T]) -> std::result::Result<Result<()>, Self> {
+        kernels::multiply(self, factors);
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,81 @@
+//! The backends a layer runs on. A layer decides *what* to compute (the mode, the draw, what
+//! to keep for backward, see `layers/`); a backend runs those ops (`crate::ops`) on its
+//! memory. The CPU backend is `FlatIo` (host slices, `cpu.rs`); the CUDA backend is
+//! `cuda::DeviceIo` (device tensors, `cuda/backend.rs`). Both give the same bits.
+//!
+//! A backend is implemented by the io type of its memory, so every layer is written once,
+//! generic over `B: Backend<T>`, and its CPU and CUDA entry points are the same function.
+
+// `Backend` is nominally public (the sealed `LayerImpl` names it) but unnameable outside the
+// crate, so the crate-private types in its methods are no public interface.
+#![allow(private_interfaces)]
+
+mod cpu;
+
+use crate::error::Result;
+use crate::mask::SavedMask;
+use crate::ops::{Kept, MaskMap, NoiseOp};
+use crate::rng::Randomness;
+use crate::Element;
+
+/// The element ops on one backend's memory: the source and destination of one call (a copy,
+/// or one buffer in place). Every op consumes the io: it is one pass over the data.
+pub trait Backend<T: Element>: Sized {
+    /// Number of elements.
+    fn len(&self) -> usize;
+
+    /// Checks that the buffers hold `shape`'s element count.
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] naming `argument`.
+    fn check(&self, layer: &'static str, argument: &'static str, shape: &[usize]) -> Result<()>;
+
+    /// Refuses, before anything is drawn, randomness this backend cannot generate (the BigDL
+    /// stream is sequential and runs on the host only).
+    ///
+    /// # Errors
+    /// [`crate::Error::CudaUnavailable`] naming `layer`, on a backend that refuses.
+    fn accepts(layer: &'static str, r: &Randomness<'_>) -> Result<()>;
+
+    /// `x * factor`, or a copy when `factor` is `None`.
+    fn scale(self, factor: Option<T>) -> Result<()>;
+
+    /// Element-wise Dropout with the randomness `r` at drop probability `p`: dropped elements
+    /// are set to `0`, kept ones go through `kept`. Returns the keep mask when `keep` is set.
+    fn dropout(
+        self,
+        r: &mut Randomness<'_>,
+        p: f64,
+        kept: Kept<T>,
+        keep: bool,
+    ) -> Result<Option<SavedMask>>;
+
+    /// The keep mask of `len` elements (a Spatial layer's `(N, C)` mask), where this backend
+    /// applies masks best.
+    fn keep_bits(&self, r: &mut Randomness<'_>, len: usize, p: f64) -> Result<SavedMask>;
+
+    /// Whether applying `mask` here is cheaper than regenerating it from its draw (it lives
+    /// in this backend's memory, on this device).
+    fn holds(&self, mask: &SavedMask) -> bool;
+
+    /// Applies a keep mask through `map`: kept elements go through `kept`, dropped ones are
+    /// set to `0`. A mask held elsewhere is copied over first.
+    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()>;
+
+    /// Gaussian noise: `x * e` or `x + e` with `e = T(mean) + T(stddev) * T(n)`. With `keep`
+    /// (multiplicative noise only), a backend whose memory is the host's returns the noise
+    /// values (`e`), so backward can multiply by them instead of regenerating them.
+    fn noise(
+        self,
+        r: &mut Randomness<'_>,
+        mean: f64,
+        stddev: f64,
+        op: NoiseOp,
+        keep: bool,
+    ) -> Result<Option<Vec<T>>>;
+
+    /// `x * factors`, element by element, with host-memory factors (kept noise). A backend
+    /// whose memory is not the host's gives the io back untouched (`Err`): the caller then
+    /// regenerates the factors from their draw.
+    fn multiply(self, factors: &[T]) -> std::result::Result<Result<()>, Self>;
+}

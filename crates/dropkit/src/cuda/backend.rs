@@ -1,0 +1,141 @@
+//! The CUDA backend: device tensors (`DeviceIo`), run by the kernels of `launch`. Masks and
+//! noise come from the Philox counter on the device; BigDL's sequential stream is drawn on
+//! the host, so a fresh draw from it is refused, and a replayed one (the backward of a host
+//! forward) draws its mask on the host and copies it over.
+
+// `Backend` is unnameable outside the crate; see `crate::backend`.
+#![allow(private_interfaces)]
+
+use std::sync::Arc;
+
+use super::launch;
+use super::tensor::{CudaElement, DeviceBits, DeviceIo};
+use crate::backend::Backend;
+use crate::error::{check_shape, Error, Result};
+use crate::kernels;
+use crate::mask::SavedMask;
+use crate::ops::{Kept, MaskMap, NoiseOp};
+use crate::rng::{keep_threshold, Randomness};
+
+/// The error for a device forward asked to draw from BigDL's stream.
+fn bigdl_on_device(layer: &str) -> Error {
+    Error::CudaUnavailable {
+        reason: format!(
+            "{layer} draws from the BigDL generator, whose MT19937 stream is sequential and runs \
+             on the host only: use the Philox generator (the default) for device tensors"
+        ),
+    }
+}
+
+impl<T: CudaElement> Backend<T> for DeviceIo<'_, T> {
+    fn len(&self) -> usize {
+        DeviceIo::len(self)
+    }
+
+    fn check(&self, layer: &'static str, argument: &'static str, shape: &[usize]) -> Result<()> {
+        if let DeviceIo::Copy { src, dst } = self {
+            check_shape(layer, "dst", src.shape(), dst.shape())?;
+        }
+        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if count != Some(DeviceIo::len(self)) {
+            return Err(Error::ShapeMismatch {
+                layer,
+                argument,
+                expected: shape.to_vec(),
+                got: vec![DeviceIo::len(self)],
+            });
+        }
+        Ok(())
+    }
+
+    fn accepts(layer: &'static str, r: &Randomness<'_>) -> Result<()> {
+        match r {
+            Randomness::Philox { .. } => Ok(()),
+            Randomness::Stream(_) => Err(bigdl_on_device(layer)),
+        }
+    }
+
+    fn scale(self, factor: Option<T>) -> Result<()> {
+        launch::scale(self, factor)
+    }
+
+    fn dropout(
+        self,
+        r: &mut Randomness<'_>,
+        p: f64,
+        kept: Kept<T>,
+        keep: bool,
+    ) -> Result<Option<SavedMask>> {
+        let seed_draw = match r {
+            Randomness::Philox { seed, draw } => (*seed, *draw),
+            Randomness::Stream(_) => {
+                let mask = self.keep_bits(r, DeviceIo::len(&self), p)?;
+                self.apply_mask(&mask, MaskMap::Elementwise, kept)?;
+                return Ok(keep.then_some(mask));
+            }
+        };
+        let mut bits = match keep {
+            true => Some(DeviceBits::uninit(&self.device(), DeviceIo::len(&self))?),
+            false => None,
+        };
+        launch::dropout(self, bits.as_mut(), seed_draw, keep_threshold(p), kept)?;
+        Ok(bits.map(|b| SavedMask::Device(Arc::new(b))))
+    }
+
+    fn keep_bits(&self, r: &mut Randomness<'_>, len: usize, p: f64) -> Result<SavedMask> {
+        match r {
+            Randomness::Philox { seed, draw } => {
+                let bits =
+                    launch::keep_bits(&self.device(), len, (*seed, *draw), keep_threshold(p))?;
+                Ok(SavedMask::Device(Arc::new(bits)))
+            }
+            // The sequential stream runs on the host; the mask is copied over when applied.
+            Randomness::Stream(_) => Ok(SavedMask::Host(kernels::keep_bits(r, len, p))),
+        }
+    }
+
+    fn holds(&self, mask: &SavedMask) -> bool {
+        mask.device()
+            .is_some_and(|bits| bits.device().same_device(&self.device()))
+    }
+
+    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()> {
+        let dev = self.device();
+        match mask {
+            SavedMask::Device(bits) if bits.device().same_device(&dev) => {
+                launch::apply_mask(self, bits, map, kept)
+            }
+            SavedMask::Device(bits) => {
+                let bits = DeviceBits::from_host(&dev, &bits.to_host()?)?;
+                launch::apply_mask(self, &bits, map, kept)
+            }
+            SavedMask::Host(mask) => {
+                let bits = DeviceBits::from_host(&dev, mask)?;
+                launch::apply_mask(self, &bits, map, kept)
+            }
+        }
+    }
+
+    fn noise(
+        self,
+        r: &mut Randomness<'_>,
+        mean: f64,
+        stddev: f64,
+        op: NoiseOp,
+        _keep: bool,
+    ) -> Result<Option<Vec<T>>> {
+        // Noise is never kept on the device: backward regenerates it from the draw.
+        match r {
+            Randomness::Philox { seed, draw } => {
+                let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
+                launch::noise(self, (*seed, *draw), m, s, op)?;
+                Ok(None)
+            }
+            Randomness::Stream(_) => Err(bigdl_on_device("Gaussian noise")),
+        }
+    }
+
+    fn multiply(self, _factors: &[T]) -> std::result::Result<Result<()>, Self> {
+        Err(self)
+    }
+}

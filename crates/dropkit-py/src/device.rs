@@ -1,49 +1,81 @@
 //! Device arrays (PyTorch, CuPy, Numba on a CUDA GPU): read through
 //! `__cuda_array_interface__` (version 2 or 3) and computed by the core's CUDA path on the
-//! arrays' own memory, without a copy.
+//! arrays' own memory, without a host copy.
 //!
-//! `dropkit/_device.py` does what needs the array's framework (allocating the output with
-//! it, making a contiguous copy of a strided or misaligned array, copying an in-place
-//! result back) and calls the two functions here with contiguous, 16-byte aligned arrays.
-//! They check everything they are told against the driver before touching memory: the
-//! address is device memory, the described bytes lie inside its allocation, and input and
-//! output are on one device, with one dtype and shape. Ordering: dropkit's stream waits for
-//! the arrays' streams before its kernels, and their streams wait for dropkit's after them
-//! (an array without a stream: the call returns when the work is done).
+//! # Call flow
+//!
+//! A layer's `forward(x)` or `backward(input, x)` on a device array enters Rust once (the
+//! layer method) and returns to Python once; the steps that need the array's framework are
+//! calls from here into Python, never back into Rust:
+//!
+//! 1. [`interface`] reads `x.__cuda_array_interface__`, the only read of it in the call (a
+//!    numpy array is not asked). An `AttributeError` means a host array, which the numpy path
+//!    takes; any other error is the framework's and is raised as it is (PyTorch's for a
+//!    tensor that requires grad).
+//! 2. [`call`] parses that dict once into a [`CudaArray`]: pointer, shape, dtype, read-only
+//!    flag, contiguity, stream. Every later step reads the struct. A malformed dict is an
+//!    error naming its field; a dtype other than float32/float64 a `TypeError`; a read-only
+//!    array in place a `ValueError` (before anything is made or drawn).
+//! 3. Unless the call is in place on an array the kernels take as it is (C-contiguous,
+//!    16-byte aligned), one call of the Python helper `dropkit._device.new_array(x, copy)`
+//!    makes, with `x`'s framework, the array the kernels write: a C-contiguous copy of `x`
+//!    when `x` is not ready (the kernels then work in place on the copy), else an empty output
+//!    like `x`. Its interface is parsed once too, and it must be ready, writeable, of `x`'s
+//!    dtype and shape, and not overlap `x`.
+//! 4. Every array the kernels touch is checked with the driver before its memory is: device
+//!    memory, the described bytes inside the allocation holding the address, all on one
+//!    device. Then, with the GIL released, the layer is locked and the kernels run between the
+//!    arrays' streams: dropkit's stream waits for theirs, theirs then wait for dropkit's (an
+//!    array without a stream: the call returns when the work is done).
+//! 5. In place on a copy, the result goes back with `x[...] = copy` (the framework's own
+//!    device copy, queued on its current stream, the copy's stream, which already waits for
+//!    the kernels).
+//! 6. The call returns `x` (in place) or the new array, an array of `x`'s framework.
 
 use std::sync::{Mutex, PoisonError};
 
 use dropkit::cuda::{pointer_info, CudaDevice, CudaElement, CudaModule, DeviceIo, DeviceTensor};
 use dropkit::{Error, Module};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyEllipsis};
 
 use crate::error::to_py_err;
 
-/// Whether `x` is a device array: not a numpy array, with a `__cuda_array_interface__`.
-pub(crate) fn is_device_array(x: &Bound<'_, PyAny>) -> bool {
-    x.cast::<numpy::PyUntypedArray>().is_err()
-        && x.hasattr(pyo3::intern!(x.py(), "__cuda_array_interface__"))
-            .unwrap_or(true) // the attribute exists but raised: the framework says why
-}
-
-/// Whether the kernels take the device array `x` as it is (C-contiguous, 16-byte aligned); else
-/// `dropkit._device` copies it first.
+/// `x.__cuda_array_interface__` when `x` is a device array (not a numpy array, and the
+/// attribute exists); `None` for a host array.
 ///
 /// # Errors
-/// `TypeError`/`ValueError` for an interface dropkit cannot take at all (dtype, mask, fields).
-pub(crate) fn ready(x: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(Cai::read(x, "input")?.ready())
+/// What the attribute raises, other than `AttributeError` (PyTorch's error for a tensor that
+/// requires grad).
+pub(crate) fn interface<'py>(x: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if x.cast::<numpy::PyUntypedArray>().is_ok() {
+        return Ok(None);
+    }
+    let py = x.py();
+    match x.getattr(intern!(py, "__cuda_array_interface__")) {
+        Ok(cai) => Ok(Some(cai)),
+        Err(e) if e.is_instance_of::<PyAttributeError>(py) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
-/// Calls `dropkit._device.<name>(*args)`: the framework-side half of a device call.
-pub(crate) fn call_helper<'py>(
-    py: Python<'py>,
-    name: &str,
-    args: impl pyo3::call::PyCallArgs<'py>,
-) -> PyResult<Bound<'py, PyAny>> {
-    py.import("dropkit._device")?.getattr(name)?.call1(args)
+/// The shape of `input` for a device backward: its `shape` attribute, whatever kind of array
+/// it is (only the shape is read).
+///
+/// # Errors
+/// `TypeError` when `input` has no `shape` of non-negative ints.
+pub(crate) fn shape_of(input: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    input
+        .getattr(intern!(input.py(), "shape"))
+        .and_then(|s| s.extract())
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "input has no shape of non-negative ints (a {}): backward reads input.shape",
+                type_name(input)
+            ))
+        })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,8 +84,17 @@ enum Dtype {
     F64,
 }
 
-/// One array's `__cuda_array_interface__`.
-struct Cai {
+impl Dtype {
+    fn itemsize(self) -> u64 {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F64 => 8,
+        }
+    }
+}
+
+/// One array's `__cuda_array_interface__`, parsed once.
+struct CudaArray {
     ptr: u64,
     shape: Vec<usize>,
     dtype: Dtype,
@@ -64,51 +105,60 @@ struct Cai {
     stream: Option<u64>,
 }
 
-impl Cai {
-    fn read(x: &Bound<'_, PyAny>, argument: &str) -> PyResult<Cai> {
-        let cai = x.getattr("__cuda_array_interface__")?;
-        let cai = cai.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("{argument}.__cuda_array_interface__ is not a dict"))
-        })?;
-        let item = |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
-            Ok(cai.get_item(key)?.filter(|v| !v.is_none()))
-        };
-        let missing = |key: &str| {
-            PyValueError::new_err(format!(
-                "{argument}.__cuda_array_interface__ has no {key:?}"
+impl CudaArray {
+    /// Parses `interface`, the `__cuda_array_interface__` of the array called `argument`.
+    ///
+    /// # Errors
+    /// `TypeError` for a non-dict or a dtype other than float32/float64; `ValueError` naming
+    /// the field for a missing or malformed field, and for a mask.
+    fn parse(interface: &Bound<'_, PyAny>, argument: &str) -> PyResult<CudaArray> {
+        let dict = interface.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{argument}.__cuda_array_interface__ is a {}, not a dict",
+                type_name(interface)
             ))
-        };
-        let shape: Vec<usize> = item("shape")?.ok_or_else(|| missing("shape"))?.extract()?;
-        let typestr: String = item("typestr")?
-            .ok_or_else(|| missing("typestr"))?
-            .extract()?;
+        })?;
+        let field = Field { dict, argument };
+        let shape: Vec<usize> = field.required("shape", "a tuple of non-negative ints", |v| {
+            v.extract().ok()
+        })?;
+        let typestr: String =
+            field.required("typestr", "a str such as '<f4'", |v| v.extract().ok())?;
         let dtype = match typestr.as_str() {
             "<f4" | "=f4" => Dtype::F32,
             "<f8" | "=f8" => Dtype::F64,
             _ => {
                 return Err(PyTypeError::new_err(format!(
-                    "{argument} is a device array of dtype {typestr}: accepted on the device are \
-                     float32 (<f4) and float64 (<f8)"
+                    "{argument} is a device array of dtype {typestr} (its typestr): accepted on \
+                     the device are float32 (<f4) and float64 (<f8)"
                 )))
             }
         };
-        let (ptr, readonly): (u64, bool) =
-            item("data")?.ok_or_else(|| missing("data"))?.extract()?;
-        if item("mask")?.is_some() {
+        let (ptr, readonly) = field.required(
+            "data",
+            "a tuple (pointer: int >= 0, read_only: bool)",
+            |v| {
+                let (ptr, readonly): (u64, Bound<'_, PyAny>) = v.extract().ok()?;
+                Some((ptr, readonly.is_truthy().ok()?))
+            },
+        )?;
+        let strides: Option<Vec<isize>> =
+            field.optional("strides", "None or a tuple of ints, one per axis", |v| {
+                let strides: Vec<isize> = v.extract().ok()?;
+                (strides.len() == shape.len()).then_some(strides)
+            })?;
+        let masked = field.optional("mask", "None", |_| Some(()))?.is_some();
+        if masked {
             return Err(PyValueError::new_err(format!(
                 "{argument} is a masked device array: dropkit takes unmasked arrays"
             )));
         }
-        let contiguous = match item("strides")? {
-            None => true,
-            Some(strides) => {
-                let strides: Vec<isize> = strides.extract()?;
-                let itemsize = if dtype == Dtype::F32 { 4 } else { 8 };
-                c_contiguous(&shape, &strides, itemsize)
-            }
-        };
-        let stream: Option<u64> = item("stream")?.map(|s| s.extract()).transpose()?;
-        Ok(Cai {
+        let stream: Option<u64> =
+            field.optional("stream", "None or a stream handle (an int >= 0)", |v| {
+                v.extract().ok()
+            })?;
+        let contiguous = strides.is_none_or(|s| c_contiguous(&shape, &s, dtype.itemsize()));
+        Ok(CudaArray {
             ptr,
             shape,
             dtype,
@@ -124,10 +174,9 @@ impl Cai {
     }
 
     fn bytes(&self) -> Option<u64> {
-        let itemsize: u64 = if self.dtype == Dtype::F32 { 4 } else { 8 };
         self.shape
             .iter()
-            .try_fold(itemsize, |n, &d| n.checked_mul(d as u64))
+            .try_fold(self.dtype.itemsize(), |n, &d| n.checked_mul(d as u64))
     }
 
     fn is_empty(&self) -> bool {
@@ -135,12 +184,66 @@ impl Cai {
     }
 }
 
-/// Row-major strides, ignoring the stride of any axis of length 1.
-fn c_contiguous(shape: &[usize], strides: &[isize], itemsize: isize) -> bool {
-    if shape.len() != strides.len() {
-        return false;
+/// The fields of one interface dict, for [`CudaArray::parse`].
+struct Field<'a, 'py> {
+    dict: &'a Bound<'py, PyDict>,
+    argument: &'a str,
+}
+
+impl<'py> Field<'_, 'py> {
+    /// `dict[key]` converted by `convert` (`None`: not what `expected` says). A missing key
+    /// and a `None` value are errors.
+    fn required<T>(
+        &self,
+        key: &str,
+        expected: &str,
+        convert: impl FnOnce(&Bound<'py, PyAny>) -> Option<T>,
+    ) -> PyResult<T> {
+        match self.dict.get_item(key)? {
+            None => Err(PyValueError::new_err(format!(
+                "{}.__cuda_array_interface__ has no '{key}' (it must be {expected})",
+                self.argument
+            ))),
+            Some(v) => convert(&v).ok_or_else(|| self.malformed(key, expected, &v)),
+        }
     }
-    let mut expected = itemsize;
+
+    /// As [`Field::required`], where a missing key or a `None` value is `Ok(None)`.
+    fn optional<T>(
+        &self,
+        key: &str,
+        expected: &str,
+        convert: impl FnOnce(&Bound<'py, PyAny>) -> Option<T>,
+    ) -> PyResult<Option<T>> {
+        match self.dict.get_item(key)? {
+            Some(v) if !v.is_none() => match convert(&v) {
+                Some(t) => Ok(Some(t)),
+                None => Err(self.malformed(key, expected, &v)),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    fn malformed(&self, key: &str, expected: &str, value: &Bound<'py, PyAny>) -> PyErr {
+        let repr = value
+            .repr()
+            .map_or_else(|_| format!("a {}", type_name(value)), |r| r.to_string());
+        PyValueError::new_err(format!(
+            "{}.__cuda_array_interface__['{key}'] must be {expected}, not {repr}",
+            self.argument
+        ))
+    }
+}
+
+fn type_name(x: &Bound<'_, PyAny>) -> String {
+    x.get_type()
+        .qualname()
+        .map_or_else(|_| "?".to_string(), |n| n.to_string())
+}
+
+/// Row-major strides, ignoring the stride of any axis of length 1.
+fn c_contiguous(shape: &[usize], strides: &[isize], itemsize: u64) -> bool {
+    let mut expected = itemsize as isize;
     for (&n, &s) in shape.iter().zip(strides).rev() {
         if n != 1 && s != expected {
             return false;
@@ -152,21 +255,21 @@ fn c_contiguous(shape: &[usize], strides: &[isize], itemsize: isize) -> bool {
 
 /// Checks `arrays` against the driver and returns the device they are on. All must be on
 /// one device; each one's bytes must lie inside the allocation holding its address.
-fn device_of(arrays: &[(&Cai, &str)]) -> PyResult<CudaDevice> {
+fn device_of(arrays: &[(&CudaArray, &str)]) -> PyResult<CudaDevice> {
     let mut ordinal = None;
-    for (cai, argument) in arrays {
-        if cai.is_empty() {
+    for (array, argument) in arrays {
+        if array.is_empty() {
             continue;
         }
-        let bytes = cai.bytes().ok_or_else(|| {
+        let bytes = array.bytes().ok_or_else(|| {
             PyValueError::new_err(format!("{argument} has more elements than fit in memory"))
         })?;
-        let info = pointer_info(cai.ptr).map_err(to_py_err)?;
-        if !info.holds(cai.ptr, bytes) {
+        let info = pointer_info(array.ptr).map_err(to_py_err)?;
+        if !info.holds(array.ptr, bytes) {
             return Err(PyValueError::new_err(format!(
                 "{argument}'s __cuda_array_interface__ describes {bytes} bytes at {:#x}, beyond \
                  the device allocation holding that address ({} bytes from {:#x})",
-                cai.ptr, info.size, info.start
+                array.ptr, info.size, info.start
             )));
         }
         match ordinal {
@@ -184,24 +287,26 @@ fn device_of(arrays: &[(&Cai, &str)]) -> PyResult<CudaDevice> {
     CudaDevice::new(ordinal.unwrap_or(0)).map_err(to_py_err)
 }
 
-/// Checks that `out` can take the result for `src`: writeable, same dtype and shape, and
-/// either the same memory (in place) or none of it.
-fn check_output(src: &Cai, out: &Cai, src_name: &str, out_name: &'static str) -> PyResult<()> {
-    if out.readonly {
-        return Err(to_py_err(Error::ReadOnlyArray { argument: out_name }));
-    }
-    if src.dtype != out.dtype || src.shape != out.shape {
+/// Checks the array `dropkit._device.new_array` made for `src`: writeable, ready for the
+/// kernels, `src`'s dtype and shape, and no memory in common with `src`.
+fn check_made(src: &CudaArray, made: &CudaArray, src_name: &str, made_name: &str) -> PyResult<()> {
+    if made.readonly || !made.ready() {
         return Err(PyValueError::new_err(format!(
-            "{out_name} must have {src_name}'s dtype and shape ({:?} {:?}), not {:?} {:?}",
-            src.dtype, src.shape, out.dtype, out.shape
+            "{made_name} is not a writeable, C-contiguous, 16-byte aligned device array"
+        )));
+    }
+    if src.dtype != made.dtype || src.shape != made.shape {
+        return Err(PyValueError::new_err(format!(
+            "{made_name} must have {src_name}'s dtype and shape ({:?} {:?}), not {:?} {:?}",
+            src.dtype, src.shape, made.dtype, made.shape
         )));
     }
     let bytes = src.bytes().unwrap_or(u64::MAX);
     let overlap =
-        src.ptr < out.ptr.saturating_add(bytes) && out.ptr < src.ptr.saturating_add(bytes);
-    if overlap && src.ptr != out.ptr && !src.is_empty() {
+        src.ptr < made.ptr.saturating_add(bytes) && made.ptr < src.ptr.saturating_add(bytes);
+    if overlap && !src.is_empty() {
         return Err(PyValueError::new_err(format!(
-            "{out_name} overlaps {src_name} without being the same memory"
+            "{made_name} overlaps {src_name}"
         )));
     }
     Ok(())
@@ -237,34 +342,47 @@ pub(crate) enum Pass<'a> {
     Backward(&'a [usize]),
 }
 
+impl Pass<'_> {
+    /// What the array read and the array written are called in messages.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Pass::Forward => ("input", "output"),
+            Pass::Backward(_) => ("grad_output", "grad_input"),
+        }
+    }
+}
+
+/// The kernels' call: in place on `src` (`dst` is `None`), or from `src` into `dst`.
 fn run_typed<L, T>(
     layer: &Mutex<L>,
     dev: &CudaDevice,
     pass: Pass<'_>,
-    src: &Cai,
-    out: &Cai,
+    src: &CudaArray,
+    dst: Option<&CudaArray>,
 ) -> dropkit::Result<()>
 where
     L: Module + CudaModule + Send,
     T: CudaElement,
 {
-    let mut streams = vec![src.stream, out.stream];
+    let mut streams = vec![src.stream];
+    streams.extend(dst.map(|d| d.stream));
     streams.dedup();
     let mut guard = layer.lock().unwrap_or_else(PoisonError::into_inner);
     ordered(dev, &streams, || {
         // SAFETY (both tensors): device_of checked that the arrays' bytes lie in live device
-        // allocations of `dev`, check_output that they are the same memory or disjoint; the
+        // allocations of `dev`, check_made that two arrays have no memory in common; the
         // streams are ordered around the work (`ordered`), and the tensors are dropped (never
         // freed) before this returns.
-        let mut dst = unsafe { DeviceTensor::<T>::from_foreign(dev, out.ptr, &out.shape)? };
-        let x;
-        let io = if out.ptr == src.ptr && !src.is_empty() {
-            DeviceIo::InPlace(&mut dst)
-        } else {
-            x = unsafe { DeviceTensor::<T>::from_foreign(dev, src.ptr, &src.shape)? };
-            DeviceIo::Copy {
-                src: &x,
-                dst: &mut dst,
+        let mut a = unsafe { DeviceTensor::<T>::from_foreign(dev, src.ptr, &src.shape)? };
+        let mut b;
+        let io = match dst {
+            None => DeviceIo::InPlace(&mut a),
+            Some(dst) => {
+                b = unsafe { DeviceTensor::<T>::from_foreign(dev, dst.ptr, &dst.shape)? };
+                DeviceIo::Copy {
+                    src: &a,
+                    dst: &mut b,
+                }
             }
         };
         match pass {
@@ -274,34 +392,68 @@ where
     })
 }
 
-/// The device forward of `layer` (`x` into `out`; the same array: in place), or its backward
-/// (`x` is grad_output, `out` grad_input).
-pub(crate) fn run<L: Module + CudaModule + Send>(
+/// Checks the arrays with the driver, then runs the kernels without the GIL.
+fn execute<L: Module + CudaModule + Send>(
     py: Python<'_>,
     layer: &Mutex<L>,
     pass: Pass<'_>,
-    x: &Bound<'_, PyAny>,
-    out: &Bound<'_, PyAny>,
+    src: (&CudaArray, &str),
+    dst: Option<(&CudaArray, &str)>,
 ) -> PyResult<()> {
-    let (src_name, out_name) = match pass {
-        Pass::Forward => ("input", "output"),
-        Pass::Backward(_) => ("grad_output", "grad_input"),
-    };
-    let src = Cai::read(x, src_name)?;
-    let dst = Cai::read(out, out_name)?;
-    for (cai, name) in [(&src, src_name), (&dst, out_name)] {
-        if !cai.ready() {
-            return Err(PyValueError::new_err(format!(
-                "{name} is not C-contiguous and 16-byte aligned: dropkit's forward and backward \
-                 copy such arrays first"
-            )));
-        }
-    }
-    check_output(&src, &dst, src_name, out_name)?;
-    let dev = device_of(&[(&src, src_name), (&dst, out_name)])?;
+    let mut arrays = vec![src];
+    arrays.extend(dst);
+    let dev = device_of(&arrays)?;
+    let (src, dst) = (src.0, dst.map(|d| d.0));
     py.detach(|| match src.dtype {
-        Dtype::F32 => run_typed::<L, f32>(layer, &dev, pass, &src, &dst),
-        Dtype::F64 => run_typed::<L, f64>(layer, &dev, pass, &src, &dst),
+        Dtype::F32 => run_typed::<L, f32>(layer, &dev, pass, src, dst),
+        Dtype::F64 => run_typed::<L, f64>(layer, &dev, pass, src, dst),
     })
     .map_err(to_py_err)
+}
+
+/// The device forward of `layer` on `x` (`pass` is `Forward`), or its backward (`x` is
+/// grad_output), where `interface` is `x.__cuda_array_interface__` as [`interface`] read it.
+/// Returns `x` overwritten (`inplace`) or a new array of `x`'s framework.
+pub(crate) fn call<'py, L: Module + CudaModule + Send>(
+    layer: &Mutex<L>,
+    pass: Pass<'_>,
+    x: &Bound<'py, PyAny>,
+    interface: &Bound<'py, PyAny>,
+    inplace: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
+    let (src_name, out_name) = pass.names();
+    let src = CudaArray::parse(interface, src_name)?;
+    if inplace && src.readonly {
+        return Err(to_py_err(Error::ReadOnlyArray { argument: src_name }));
+    }
+    let copy = !src.ready();
+    if inplace && !copy {
+        execute(py, layer, pass, (&src, src_name), None)?;
+        return Ok(x.clone());
+    }
+    let made = py
+        .import(intern!(py, "dropkit._device"))?
+        .getattr(intern!(py, "new_array"))?
+        .call1((x, copy))?;
+    let made_name = if copy {
+        format!("the contiguous copy of {src_name}")
+    } else {
+        out_name.to_string()
+    };
+    let work = CudaArray::parse(
+        &made.getattr(intern!(py, "__cuda_array_interface__"))?,
+        &made_name,
+    )?;
+    check_made(&src, &work, src_name, &made_name)?;
+    if !copy {
+        execute(py, layer, pass, (&src, src_name), Some((&work, &made_name)))?;
+        return Ok(made);
+    }
+    execute(py, layer, pass, (&work, &made_name), None)?;
+    if inplace {
+        x.set_item(PyEllipsis::get(py), &made)?;
+        return Ok(x.clone());
+    }
+    Ok(made)
 }

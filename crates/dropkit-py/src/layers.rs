@@ -232,11 +232,13 @@ macro_rules! layer_class {
                 input: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let this = slf.get();
-                if device::is_device_array(input) {
-                    return device::call_helper(
-                        slf.py(),
-                        "forward",
-                        (slf, input, this.inplace),
+                if let Some(interface) = device::interface(input)? {
+                    return device::call(
+                        &this.layer,
+                        device::Pass::Forward,
+                        input,
+                        &interface,
+                        this.inplace,
                     );
                 }
                 forward(&this.layer, input, this.inplace)
@@ -254,43 +256,17 @@ macro_rules! layer_class {
                 grad_output: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let this = slf.get();
-                if device::is_device_array(grad_output) {
-                    return device::call_helper(
-                        slf.py(),
-                        "backward",
-                        (slf, input, grad_output, this.inplace),
+                if let Some(interface) = device::interface(grad_output)? {
+                    let input_shape = device::shape_of(input)?;
+                    return device::call(
+                        &this.layer,
+                        device::Pass::Backward(&input_shape),
+                        grad_output,
+                        &interface,
+                        this.inplace,
                     );
                 }
                 backward(&this.layer, input, grad_output, this.inplace)
-            }
-
-            /// _forward_device(x, out): the device forward of x into out (the same array: in
-            /// place), both C-contiguous CUDA arrays. Called by dropkit._device.
-            fn _forward_device(
-                &self,
-                py: Python<'_>,
-                x: &Bound<'_, PyAny>,
-                out: &Bound<'_, PyAny>,
-            ) -> PyResult<()> {
-                device::run(py, &self.layer, device::Pass::Forward, x, out)
-            }
-
-            /// _backward_device(input_shape, grad, out): the device backward. Called by
-            /// dropkit._device.
-            fn _backward_device(
-                &self,
-                py: Python<'_>,
-                input_shape: Vec<usize>,
-                grad: &Bound<'_, PyAny>,
-                out: &Bound<'_, PyAny>,
-            ) -> PyResult<()> {
-                device::run(
-                    py,
-                    &self.layer,
-                    device::Pass::Backward(&input_shape),
-                    grad,
-                    out,
-                )
             }
 
             /// training() -> self

@@ -106,15 +106,6 @@ fn _time_core_forward(
     .map_err(to_py_err)
 }
 
-/// _device_ready(x) -> bool
-///
-/// For dropkit._device: whether the CUDA array `x` goes to the kernels as it is (C-contiguous,
-/// 16-byte aligned) or needs a contiguous copy first. Not part of the API.
-#[pyfunction]
-fn _device_ready(x: &Bound<'_, PyAny>) -> PyResult<bool> {
-    device::ready(x)
-}
-
 /// The extension module; `dropkit/__init__.py` re-exports it.
 #[pymodule]
 fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -131,6 +122,5 @@ fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_time_core_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(_device_ready, m)?)?;
     Ok(())
 }

@@ -98,6 +98,57 @@ def test_strided_and_misaligned_views_give_the_contiguous_result():
     np.testing.assert_array_equal(host(tb[:, 1::2]), before)
 
 
+def test_a_strided_view_out_of_place_gives_a_new_contiguous_tensor_and_is_untouched():
+    base = np.random.default_rng(9).standard_normal((40, 66)).astype(np.float32)
+    tb = torch.from_numpy(base).cuda()
+    gpu = dropkit.Dropout(0.5, seed=13)
+    cpu = dropkit.Dropout(0.5, seed=13)
+    y = gpu.forward(tb[:, ::2])
+    assert isinstance(y, torch.Tensor) and y.is_contiguous() and tuple(y.shape) == (40, 33)
+    np.testing.assert_array_equal(bits(host(y)), bits(cpu.forward(base[:, ::2])))
+    np.testing.assert_array_equal(host(tb), base)
+
+
+def test_inplace_backward_on_a_transposed_gradient_overwrites_it():
+    gpu = dropkit.Dropout(0.5, inplace=True, seed=14)
+    cpu = dropkit.Dropout(0.5, inplace=True, seed=14)
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((24, 40)).astype(np.float32)
+    gpu.forward(torch.from_numpy(x).cuda())
+    cpu.forward(x.copy())
+    g = rng.standard_normal((40, 24)).astype(np.float32)
+    gt = torch.from_numpy(g).cuda().t()  # (24, 40), not contiguous
+    assert gpu.backward(x, gt) is gt
+    np.testing.assert_array_equal(bits(host(gt)), bits(cpu.backward(x, g.T.copy())))
+
+
+class CountingProxy:
+    """A CUDA tensor seen through an object that counts the reads of its interface."""
+
+    def __init__(self, t):
+        self.t, self.shape, self.reads = t, tuple(t.shape), 0
+
+    @property
+    def __cuda_array_interface__(self):
+        self.reads += 1
+        return self.t.__cuda_array_interface__
+
+
+def test_the_interface_is_read_once_per_call_on_the_device_too():
+    gpu = dropkit.Dropout(0.5, inplace=True, seed=12)
+    cpu = dropkit.Dropout(0.5, inplace=True, seed=12)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((32, 32)).astype(np.float32)
+    g = rng.standard_normal((32, 32)).astype(np.float32)
+    xp = CountingProxy(torch.from_numpy(x).cuda())
+    gp = CountingProxy(torch.from_numpy(g).cuda())
+    assert gpu.forward(xp) is xp
+    assert gpu.backward(xp, gp) is gp
+    assert (xp.reads, gp.reads) == (1, 1)  # backward reads only input's shape
+    np.testing.assert_array_equal(bits(host(xp.t)), bits(cpu.forward(x.copy())))
+    np.testing.assert_array_equal(bits(host(gp.t)), bits(cpu.backward(x, g.copy())))
+
+
 def test_work_on_another_torch_stream_is_ordered():
     s = torch.cuda.Stream()
     gpu = dropkit.Dropout(0.5, seed=7)

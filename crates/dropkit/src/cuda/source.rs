@@ -1,19 +1,22 @@
 //! The kernels' CUDA source, the PTX shipped with the crate, and NVRTC.
 //!
-//! `kernels.ptx` is generated from `kernels.cu` by NVRTC ahead of time (`make ptx`, the
-//! `gen_ptx` example), so at run time only the NVIDIA driver is needed: it JIT-compiles the
-//! PTX for the card. Its first line records the FNV-1a hash of the source it came from; a
-//! test fails when the two drift apart. If the driver rejects the PTX (a driver older than the
-//! PTX ISA), or `DROPKIT_CUDA_KERNELS=nvrtc` asks for it, the source is compiled at run time
-//! with NVRTC (`libnvrtc.so`, from the CUDA toolkit or the `nvidia-cuda-nvrtc` wheels).
+//! `cuda/kernels.ptx` is generated from `cuda/kernels.cu` (both in the crate's folder, next
+//! to `src/`) by NVRTC ahead of time (`make ptx`, the `gen_ptx` example), so at run time only
+//! the NVIDIA driver is needed: it JIT-compiles the PTX for the card. Its first line records
+//! the FNV-1a hash of the source it came from; a test fails when the two drift apart. If the
+//! driver rejects the PTX (a driver older than the PTX ISA), or `DROPKIT_CUDA_KERNELS=nvrtc`
+//! asks for it, the source is compiled at run time with NVRTC (`libnvrtc.so`, from the CUDA
+//! toolkit or the `nvidia-cuda-nvrtc` wheels).
 
 use crate::error::{Error, Result};
 
 /// The CUDA source of every kernel.
-pub(crate) const KERNELS_CU: &str = include_str!("kernels.cu");
+pub(crate) const KERNELS_CU: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/cuda/kernels.cu"));
 
 /// The PTX compiled from [`KERNELS_CU`] (with a header comment line).
-pub(crate) const KERNELS_PTX: &str = include_str!("kernels.ptx");
+pub(crate) const KERNELS_PTX: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/cuda/kernels.ptx"));
 
 /// The virtual architecture the shipped PTX targets: Volta and every later card.
 pub const PTX_ARCH: &str = "compute_70";

@@ -3,9 +3,10 @@
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::sys::{self, CUdevice_attribute, CUresult};
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule as CuModule, CudaStream, DriverError};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule as CuModule, CudaStream};
 use cudarc::nvrtc::Ptx;
 
+use super::driver::{driver_error, driver_present, guarded, nvrtc_missing, nvrtc_present};
 use super::pointer::PointerInfo;
 use super::source::{self, KERNELS_PTX};
 use crate::error::{Error, Result};
@@ -94,52 +95,6 @@ impl std::fmt::Debug for CudaDevice {
 
 /// Devices opened so far, by ordinal.
 static DEVICES: Mutex<Vec<CudaDevice>> = Mutex::new(Vec::new());
-
-/// Text of a caught panic's payload.
-pub(crate) fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic without a message".into())
-}
-
-/// Runs a cudarc call that may panic (a driver library without a symbol cudarc resolves
-/// lazily), turning the panic into [`Error::CudaUnavailable`].
-fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| Error::CudaUnavailable {
-        reason: format!(
-            "{what}: the CUDA driver library failed ({}); an NVIDIA driver for CUDA 12.4 or \
-                 newer is needed",
-            panic_text(&p)
-        ),
-    })
-}
-
-/// A driver error as dropkit's error.
-pub(crate) fn driver_error(what: &str, e: DriverError) -> Error {
-    Error::Cuda {
-        message: format!("{what}: {e}"),
-    }
-}
-
-/// Checks that the driver library can be loaded, without letting cudarc panic.
-///
-/// # Errors
-/// [`Error::CudaUnavailable`] naming the library when it is not found.
-pub fn driver_present() -> Result<()> {
-    // SAFETY: probing loads libcuda with libloading (running the driver's own initializers)
-    // and unloads it; nothing of ours is touched.
-    if unsafe { cudarc::driver::sys::is_culib_present() } {
-        Ok(())
-    } else {
-        Err(Error::CudaUnavailable {
-            reason: "the NVIDIA driver library (libcuda.so.1) was not found: install the NVIDIA \
-                     driver (dropkit needs nothing else at run time)"
-                .into(),
-        })
-    }
-}
 
 /// How many CUDA devices the driver sees.
 ///
@@ -494,8 +449,8 @@ fn load_module(
         Some(e) => format!("the driver rejected dropkit's PTX ({e})"),
         None => "DROPKIT_CUDA_KERNELS=nvrtc asks to compile the kernels from source".into(),
     };
-    if !source::nvrtc_present() {
-        return Err(source::nvrtc_missing(&why));
+    if !nvrtc_present() {
+        return Err(nvrtc_missing(&why));
     }
     let ptx = source::compile_ptx_for(major, minor)?;
     let module = ctx

@@ -53,6 +53,7 @@
 //! allocator keeps it) instead of going back to the driver at every synchronization.
 
 mod device;
+mod driver;
 mod launch;
 mod module;
 mod pointer;
@@ -63,7 +64,8 @@ mod tensor;
 mod tests;
 
 pub use cudarc;
-pub use device::{device_count, driver_present, pointer_info, CudaDevice, KernelSource};
+pub use device::{device_count, pointer_info, CudaDevice, KernelSource};
+pub use driver::driver_present;
 pub use module::{device_mask_to_host, CudaModule};
 pub use pointer::PointerInfo;
 pub use source::{

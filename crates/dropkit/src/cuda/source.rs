@@ -8,6 +8,7 @@
 //! asks for it, the source is compiled at run time with NVRTC (`libnvrtc.so`, from the CUDA
 //! toolkit or the `nvidia-cuda-nvrtc` wheels).
 
+use super::driver::{nvrtc_missing, nvrtc_present, panic_text};
 use crate::error::{Error, Result};
 
 /// The CUDA source of every kernel.
@@ -61,24 +62,6 @@ pub(crate) fn shipped_ptx_source_hash() -> Option<u64> {
     u64::from_str_radix(first.get(start..start + 16)?, 16).ok()
 }
 
-/// Whether NVRTC can be loaded.
-pub(crate) fn nvrtc_present() -> bool {
-    // SAFETY: probing loads the library with libloading and unloads it; NVRTC's initializers
-    // do not touch our state.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
-}
-
-/// What to say when NVRTC is needed and missing.
-pub(crate) fn nvrtc_missing(why: &str) -> Error {
-    Error::CudaUnavailable {
-        reason: format!(
-            "{why}, and NVRTC (libnvrtc.so, libnvrtc.so.13 or libnvrtc.so.12) was not found: \
-             install the CUDA toolkit's NVRTC or `pip install nvidia-cuda-nvrtc-cu12` and put \
-             its lib folder on LD_LIBRARY_PATH"
-        ),
-    }
-}
-
 /// NVRTC's version, `(major, minor)`.
 ///
 /// # Errors
@@ -127,7 +110,7 @@ pub fn compile_ptx_with(arch: &str, defines: &[&str]) -> Result<String> {
     };
     let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(KERNELS_CU, opts))
         .map_err(|p| Error::CudaUnavailable {
-            reason: format!("NVRTC failed: {}", super::device::panic_text(&p)),
+            reason: format!("NVRTC failed: {}", panic_text(&p)),
         })?
         .map_err(|e| Error::Cuda {
             message: format!("NVRTC could not compile dropkit's kernels for {arch}: {e}"),

@@ -6,7 +6,8 @@ use std::mem::ManuallyDrop;
 use cudarc::driver::{CudaSlice, DeviceRepr, ValidAsZeroBits};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
 
-use super::device::{driver_error, CudaDevice};
+use super::device::CudaDevice;
+use super::driver::driver_error;
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::Element;

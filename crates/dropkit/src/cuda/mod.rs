@@ -54,6 +54,7 @@
 
 mod device;
 mod driver;
+mod interop;
 mod launch;
 mod module;
 mod pointer;
@@ -64,8 +65,9 @@ mod tensor;
 mod tests;
 
 pub use cudarc;
-pub use device::{device_count, pointer_info, CudaDevice, KernelSource};
+pub use device::{device_count, CudaDevice, KernelSource};
 pub use driver::driver_present;
+pub use interop::pointer_info;
 pub use module::{device_mask_to_host, CudaModule};
 pub use pointer::PointerInfo;
 pub use source::{

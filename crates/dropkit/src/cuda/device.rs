@@ -7,18 +7,9 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule as CuModule, CudaStre
 use cudarc::nvrtc::Ptx;
 
 use super::driver::{driver_error, driver_present, guarded, nvrtc_missing, nvrtc_present};
+use super::shared::KernelSource;
 use super::source::{self, KERNELS_PTX};
 use crate::error::{Error, Result};
-
-/// Where the loaded kernels came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelSource {
-    /// The PTX shipped inside dropkit, JIT-compiled by the driver (needs only the driver).
-    Ptx,
-    /// The CUDA source compiled at run time by NVRTC (when the driver rejected the PTX, or
-    /// `DROPKIT_CUDA_KERNELS=nvrtc` asked for it).
-    Nvrtc,
-}
 
 /// A handle to one CUDA device: its context, the stream dropkit's work is queued on, and the
 /// loaded kernels. Cheap to clone; [`CudaDevice::new`] returns the same process-wide state

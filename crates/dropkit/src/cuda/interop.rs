@@ -6,7 +6,7 @@ use cudarc::driver::sys;
 
 use super::device::CudaDevice;
 use super::driver::{driver_error, driver_present, guarded};
-use super::pointer::PointerInfo;
+use super::shared::PointerInfo;
 use crate::error::{Error, Result};
 
 /// Asks the driver which device and allocation hold `ptr` (memory of another framework, for

@@ -9,6 +9,7 @@
 //! toolkit or the `nvidia-cuda-nvrtc` wheels).
 
 use super::driver::{nvrtc_missing, nvrtc_present, panic_text};
+use super::shared::PTX_ARCH;
 use crate::error::{Error, Result};
 
 /// The CUDA source of every kernel.
@@ -18,9 +19,6 @@ pub(crate) const KERNELS_CU: &str =
 /// The PTX compiled from [`KERNELS_CU`] (with a header comment line).
 pub(crate) const KERNELS_PTX: &str =
     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/cuda/kernels.ptx"));
-
-/// The virtual architecture the shipped PTX targets: Volta and every later card.
-pub const PTX_ARCH: &str = "compute_70";
 
 /// The NVRTC options of both paths. `--fmad=false` keeps NVRTC from contracting a multiply
 /// and an add into an FMA (the source also spells every operation with a `_rn` intrinsic),

@@ -8,15 +8,10 @@ use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
 
 use super::device::CudaDevice;
 use super::driver::driver_error;
+use super::shared::sealed;
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::Element;
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
-}
 
 /// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` wait for the
 /// CPU element trait: the CPU is the reference every device result is tested against.)

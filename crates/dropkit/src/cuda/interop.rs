@@ -26,9 +26,10 @@ pub fn pointer_info(ptr: u64) -> Result<PointerInfo> {
     let not_device = |why: String| Error::Cuda {
         message: format!("address {ptr:#x} is not CUDA device memory ({why})"),
     };
-    // SAFETY: each call writes one value of the attribute's documented type into a local.
-    let get = |attr: CUpointer_attribute, out: *mut std::ffi::c_void| unsafe {
-        cudarc::driver::sys::cuPointerGetAttribute(out, attr, ptr).result()
+    let get = |attr: CUpointer_attribute, out: *mut std::ffi::c_void| {
+        // SAFETY: each call writes one value of the attribute's documented type into a local
+        // that `out` points to.
+        unsafe { cudarc::driver::sys::cuPointerGetAttribute(out, attr, ptr) }.result()
     };
     let mut memory_type: u32 = 0;
     get(
@@ -100,6 +101,10 @@ impl CudaDevice {
     }
 
     /// Records an event on `first` and makes `then` wait for it.
+    ///
+    /// # Safety
+    /// `first` and `then` must be live streams of this device's context (or the special
+    /// values [`CudaDevice::wait_for_stream`] names).
     unsafe fn order(&self, first: sys::CUstream, then: sys::CUstream) -> Result<()> {
         use cudarc::driver::result::{event, stream};
         self.context()

@@ -423,6 +423,19 @@ pub enum DeviceIo<'a, T: CudaElement> {
     InPlace(&'a mut DeviceTensor<T>),
 }
 
+impl<T: CudaElement> std::fmt::Debug for DeviceIo<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceIo::Copy { src, dst } => f
+                .debug_struct("Copy")
+                .field("src", src)
+                .field("dst", dst)
+                .finish(),
+            DeviceIo::InPlace(buf) => f.debug_tuple("InPlace").field(buf).finish(),
+        }
+    }
+}
+
 impl<T: CudaElement> DeviceIo<'_, T> {
     /// The device of the output.
     pub(crate) fn device(&self) -> CudaDevice {

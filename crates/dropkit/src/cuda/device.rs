@@ -1,4 +1,5 @@
-//! A CUDA device: finding the driver, the context and stream, and loading the kernels.
+//! A CUDA device: opening it (context, stream, memory pool), counting the devices the driver
+//! sees, and loading the kernels (the shipped PTX, a tuning variant, or NVRTC's).
 
 use std::sync::{Arc, Mutex};
 

@@ -40,7 +40,7 @@ gpu-build:
 gpu-check:
 	bash scripts/gpu-check.sh
 
-# Regenerates crates/dropkit/src/cuda/kernels.ptx from kernels.cu (no GPU needed).
+# Regenerates crates/dropkit/cuda/kernels.ptx from kernels.cu (no GPU needed).
 ptx:
 	test -e $(NVRTC_LIB)/libnvrtc.so.12 || pip install --quiet --target .nvrtc "$(NVRTC_WHEEL)"
 	LD_LIBRARY_PATH=$(NVRTC_LIB) $(CARGO) run -p dropkit --features cuda --example gen_ptx

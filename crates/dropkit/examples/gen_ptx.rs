@@ -1,10 +1,10 @@
-//! Regenerates `src/cuda/kernels.ptx` from `src/cuda/kernels.cu` with NVRTC (`make ptx`).
+//! Regenerates `cuda/kernels.ptx` from `cuda/kernels.cu` with NVRTC (`make ptx`).
 //!
 //! NVRTC must be loadable: `make ptx` installs the `nvidia-cuda-nvrtc-cu12` wheel (pinned)
 //! into `.nvrtc/` and puts its lib folder on `LD_LIBRARY_PATH`. No GPU is needed.
 //!
 //! Usage: `cargo run --features cuda --example gen_ptx -- [--arch compute_NN] [-D NAME=VALUE]... [OUTPUT]`
-//! (default output: the crate's `src/cuda/kernels.ptx`). `-D` builds a tuning variant (see
+//! (default output: the crate's `cuda/kernels.ptx`). `-D` builds a tuning variant (see
 //! the top of `kernels.cu` and `scripts/gpu-tune.sh`), loaded with `DROPKIT_CUDA_PTX=OUTPUT`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,9 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             out = Some(arg);
         }
     }
-    let out = out.unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/kernels.ptx").to_string()
-    });
+    let out =
+        out.unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/cuda/kernels.ptx").to_string());
     let defines: Vec<&str> = defines.iter().map(String::as_str).collect();
     let text = dropkit::cuda::ptx_file_with(&arch, &defines)?;
     std::fs::write(&out, text.as_bytes())?;

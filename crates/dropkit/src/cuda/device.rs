@@ -1,24 +1,16 @@
-//! A CUDA device: finding the driver, the context and stream, and loading the kernels.
+//! A CUDA device: opening it (context, stream, memory pool), counting the devices the driver
+//! sees, and loading the kernels (the shipped PTX, a tuning variant, or NVRTC's).
 
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::sys::{self, CUdevice_attribute, CUresult};
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule as CuModule, CudaStream, DriverError};
+use cudarc::driver::sys::{CUdevice_attribute, CUresult};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule as CuModule, CudaStream};
 use cudarc::nvrtc::Ptx;
 
-use super::pointer::PointerInfo;
+use super::driver::{driver_error, driver_present, guarded, nvrtc_missing, nvrtc_present};
+use super::shared::KernelSource;
 use super::source::{self, KERNELS_PTX};
 use crate::error::{Error, Result};
-
-/// Where the loaded kernels came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelSource {
-    /// The PTX shipped inside dropkit, JIT-compiled by the driver (needs only the driver).
-    Ptx,
-    /// The CUDA source compiled at run time by NVRTC (when the driver rejected the PTX, or
-    /// `DROPKIT_CUDA_KERNELS=nvrtc` asked for it).
-    Nvrtc,
-}
 
 /// A handle to one CUDA device: its context, the stream dropkit's work is queued on, and the
 /// loaded kernels. Cheap to clone; [`CudaDevice::new`] returns the same process-wide state
@@ -95,52 +87,6 @@ impl std::fmt::Debug for CudaDevice {
 /// Devices opened so far, by ordinal.
 static DEVICES: Mutex<Vec<CudaDevice>> = Mutex::new(Vec::new());
 
-/// Text of a caught panic's payload.
-pub(crate) fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic without a message".into())
-}
-
-/// Runs a cudarc call that may panic (a driver library without a symbol cudarc resolves
-/// lazily), turning the panic into [`Error::CudaUnavailable`].
-fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| Error::CudaUnavailable {
-        reason: format!(
-            "{what}: the CUDA driver library failed ({}); an NVIDIA driver for CUDA 12.4 or \
-                 newer is needed",
-            panic_text(&p)
-        ),
-    })
-}
-
-/// A driver error as dropkit's error.
-pub(crate) fn driver_error(what: &str, e: DriverError) -> Error {
-    Error::Cuda {
-        message: format!("{what}: {e}"),
-    }
-}
-
-/// Checks that the driver library can be loaded, without letting cudarc panic.
-///
-/// # Errors
-/// [`Error::CudaUnavailable`] naming the library when it is not found.
-pub fn driver_present() -> Result<()> {
-    // SAFETY: probing loads libcuda with libloading (running the driver's own initializers)
-    // and unloads it; nothing of ours is touched.
-    if unsafe { cudarc::driver::sys::is_culib_present() } {
-        Ok(())
-    } else {
-        Err(Error::CudaUnavailable {
-            reason: "the NVIDIA driver library (libcuda.so.1) was not found: install the NVIDIA \
-                     driver (dropkit needs nothing else at run time)"
-                .into(),
-        })
-    }
-}
-
 /// How many CUDA devices the driver sees.
 ///
 /// # Errors
@@ -160,119 +106,7 @@ pub fn device_count() -> Result<usize> {
     }
 }
 
-/// Asks the driver which device and allocation hold `ptr` (memory of another framework, for
-/// [`DeviceTensor::from_foreign`](super::DeviceTensor::from_foreign)).
-///
-/// # Errors
-/// [`Error::CudaUnavailable`] without a driver; [`Error::Cuda`] when the driver knows no
-/// device allocation at `ptr` (host memory, a freed or made-up address).
-pub fn pointer_info(ptr: u64) -> Result<PointerInfo> {
-    use cudarc::driver::sys::{CUmemorytype, CUpointer_attribute};
-    driver_present()?;
-    guarded("initializing the driver", cudarc::driver::result::init)?.map_err(|e| {
-        Error::CudaUnavailable {
-            reason: format!("the NVIDIA driver did not initialize: {e}"),
-        }
-    })?;
-    let not_device = |why: String| Error::Cuda {
-        message: format!("address {ptr:#x} is not CUDA device memory ({why})"),
-    };
-    // SAFETY: each call writes one value of the attribute's documented type into a local.
-    let get = |attr: CUpointer_attribute, out: *mut std::ffi::c_void| unsafe {
-        cudarc::driver::sys::cuPointerGetAttribute(out, attr, ptr).result()
-    };
-    let mut memory_type: u32 = 0;
-    get(
-        CUpointer_attribute::CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
-        (&raw mut memory_type).cast(),
-    )
-    .map_err(|e| not_device(e.to_string()))?;
-    if memory_type != CUmemorytype::CU_MEMORYTYPE_DEVICE as u32
-        && memory_type != CUmemorytype::CU_MEMORYTYPE_UNIFIED as u32
-    {
-        return Err(not_device(format!(
-            "the driver's memory type is {memory_type}"
-        )));
-    }
-    let mut ordinal: i32 = -1;
-    let mut start: u64 = 0;
-    let mut size: usize = 0;
-    get(
-        CUpointer_attribute::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
-        (&raw mut ordinal).cast(),
-    )
-    .and_then(|()| {
-        get(
-            CUpointer_attribute::CU_POINTER_ATTRIBUTE_RANGE_START_ADDR,
-            (&raw mut start).cast(),
-        )
-    })
-    .and_then(|()| {
-        get(
-            CUpointer_attribute::CU_POINTER_ATTRIBUTE_RANGE_SIZE,
-            (&raw mut size).cast(),
-        )
-    })
-    .map_err(|e| not_device(e.to_string()))?;
-    Ok(PointerInfo {
-        ordinal: usize::try_from(ordinal).map_err(|_| not_device("no device ordinal".into()))?,
-        start,
-        size: size as u64,
-    })
-}
-
 impl CudaDevice {
-    /// Makes the work dropkit queues from now on wait for the work queued so far on another
-    /// framework's `stream` (a `CUstream` as an integer: 0 or 1 the legacy default stream, 2
-    /// the per-thread default stream, as in `__cuda_array_interface__`). Does not block.
-    ///
-    /// # Errors
-    /// [`Error::Cuda`] when a driver call fails.
-    ///
-    /// # Safety
-    /// `stream` must be a live stream of this device's context (the primary context, which
-    /// PyTorch and CuPy use) or one of the special values above.
-    pub unsafe fn wait_for_stream(&self, stream: u64) -> Result<()> {
-        // SAFETY: as the caller promises; our stream is alive.
-        unsafe { self.order(stream as usize as sys::CUstream, self.stream().cu_stream()) }
-    }
-
-    /// Makes the work queued from now on on another framework's `stream` wait for the work
-    /// dropkit queued so far (so its next use of an output sees it). Does not block.
-    ///
-    /// # Errors
-    /// [`Error::Cuda`] when a driver call fails.
-    ///
-    /// # Safety
-    /// As [`CudaDevice::wait_for_stream`].
-    pub unsafe fn make_stream_wait(&self, stream: u64) -> Result<()> {
-        // SAFETY: as the caller promises; our stream is alive.
-        unsafe { self.order(self.stream().cu_stream(), stream as usize as sys::CUstream) }
-    }
-
-    /// Records an event on `first` and makes `then` wait for it.
-    unsafe fn order(&self, first: sys::CUstream, then: sys::CUstream) -> Result<()> {
-        use cudarc::driver::result::{event, stream};
-        self.inner
-            .ctx
-            .bind_to_thread()
-            .map_err(|e| driver_error("binding the context", e))?;
-        let ev = event::create(sys::CUevent_flags::CU_EVENT_DISABLE_TIMING)
-            .map_err(|e| driver_error("creating an event", e))?;
-        // SAFETY: `ev` is a live event; the streams are live (the caller's promise). The
-        // driver releases a destroyed event once the wait that uses it is done.
-        let waited = unsafe {
-            event::record(ev, first).and_then(|()| {
-                stream::wait_event(then, ev, sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT)
-            })
-        };
-        // SAFETY: created above, not used after this.
-        let destroyed = unsafe { event::destroy(ev) };
-        waited
-            .and(destroyed)
-            .map_err(|e| driver_error("ordering dropkit's stream with another stream", e))
-    }
-
     /// Opens device `ordinal` (0 is the first GPU), or returns the handle opened before.
     ///
     /// Checks for the driver library before touching the driver API, so a machine without
@@ -494,8 +328,8 @@ fn load_module(
         Some(e) => format!("the driver rejected dropkit's PTX ({e})"),
         None => "DROPKIT_CUDA_KERNELS=nvrtc asks to compile the kernels from source".into(),
     };
-    if !source::nvrtc_present() {
-        return Err(source::nvrtc_missing(&why));
+    if !nvrtc_present() {
+        return Err(nvrtc_missing(&why));
     }
     let ptx = source::compile_ptx_for(major, minor)?;
     let module = ctx

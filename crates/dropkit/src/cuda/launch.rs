@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 
-use super::device::{driver_error, CudaDevice, THREADS};
+use super::device::{CudaDevice, THREADS};
+use super::driver::driver_error;
 use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo};
 use crate::error::Result;
 use crate::ops::{Kept, MaskMap, NoiseOp};

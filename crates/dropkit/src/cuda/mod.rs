@@ -54,9 +54,11 @@
 
 mod backend;
 mod device;
+mod driver;
+mod interop;
 mod launch;
 mod module;
-mod pointer;
+mod shared;
 mod source;
 mod tensor;
 
@@ -64,11 +66,12 @@ mod tensor;
 mod tests;
 
 pub use cudarc;
-pub use device::{device_count, driver_present, pointer_info, CudaDevice, KernelSource};
+pub use device::{device_count, CudaDevice};
+pub use driver::driver_present;
+pub use interop::pointer_info;
 pub use module::{device_mask_to_host, CudaModule};
-pub use pointer::PointerInfo;
+pub use shared::{KernelSource, PointerInfo, PTX_ARCH};
 pub use source::{
     compile_ptx, compile_ptx_for, compile_ptx_with, nvrtc_version, ptx_file, ptx_file_with,
-    PTX_ARCH,
 };
 pub use tensor::{CudaElement, DeviceBits, DeviceIo, DeviceTensor};

@@ -1,22 +1,24 @@
 //! The kernels' CUDA source, the PTX shipped with the crate, and NVRTC.
 //!
-//! `kernels.ptx` is generated from `kernels.cu` by NVRTC ahead of time (`make ptx`, the
-//! `gen_ptx` example), so at run time only the NVIDIA driver is needed: it JIT-compiles the
-//! PTX for the card. Its first line records the FNV-1a hash of the source it came from; a
-//! test fails when the two drift apart. If the driver rejects the PTX (a driver older than the
-//! PTX ISA), or `DROPKIT_CUDA_KERNELS=nvrtc` asks for it, the source is compiled at run time
-//! with NVRTC (`libnvrtc.so`, from the CUDA toolkit or the `nvidia-cuda-nvrtc` wheels).
+//! `cuda/kernels.ptx` is generated from `cuda/kernels.cu` (both in the crate's folder, next
+//! to `src/`) by NVRTC ahead of time (`make ptx`, the `gen_ptx` example), so at run time only
+//! the NVIDIA driver is needed: it JIT-compiles the PTX for the card. Its first line records
+//! the FNV-1a hash of the source it came from; a test fails when the two drift apart. If the
+//! driver rejects the PTX (a driver older than the PTX ISA), or `DROPKIT_CUDA_KERNELS=nvrtc`
+//! asks for it, the source is compiled at run time with NVRTC (`libnvrtc.so`, from the CUDA
+//! toolkit or the `nvidia-cuda-nvrtc` wheels).
 
+use super::driver::{nvrtc_missing, nvrtc_present, panic_text};
+use super::shared::PTX_ARCH;
 use crate::error::{Error, Result};
 
 /// The CUDA source of every kernel.
-pub(crate) const KERNELS_CU: &str = include_str!("kernels.cu");
+pub(crate) const KERNELS_CU: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/cuda/kernels.cu"));
 
 /// The PTX compiled from [`KERNELS_CU`] (with a header comment line).
-pub(crate) const KERNELS_PTX: &str = include_str!("kernels.ptx");
-
-/// The virtual architecture the shipped PTX targets: Volta and every later card.
-pub const PTX_ARCH: &str = "compute_70";
+pub(crate) const KERNELS_PTX: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/cuda/kernels.ptx"));
 
 /// The NVRTC options of both paths. `--fmad=false` keeps NVRTC from contracting a multiply
 /// and an add into an FMA (the source also spells every operation with a `_rn` intrinsic),
@@ -56,24 +58,6 @@ pub(crate) fn shipped_ptx_source_hash() -> Option<u64> {
     let first = KERNELS_PTX.lines().next()?;
     let start = first.find("fnv1a64 ")? + "fnv1a64 ".len();
     u64::from_str_radix(first.get(start..start + 16)?, 16).ok()
-}
-
-/// Whether NVRTC can be loaded.
-pub(crate) fn nvrtc_present() -> bool {
-    // SAFETY: probing loads the library with libloading and unloads it; NVRTC's initializers
-    // do not touch our state.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
-}
-
-/// What to say when NVRTC is needed and missing.
-pub(crate) fn nvrtc_missing(why: &str) -> Error {
-    Error::CudaUnavailable {
-        reason: format!(
-            "{why}, and NVRTC (libnvrtc.so, libnvrtc.so.13 or libnvrtc.so.12) was not found: \
-             install the CUDA toolkit's NVRTC or `pip install nvidia-cuda-nvrtc-cu12` and put \
-             its lib folder on LD_LIBRARY_PATH"
-        ),
-    }
 }
 
 /// NVRTC's version, `(major, minor)`.
@@ -124,7 +108,7 @@ pub fn compile_ptx_with(arch: &str, defines: &[&str]) -> Result<String> {
     };
     let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(KERNELS_CU, opts))
         .map_err(|p| Error::CudaUnavailable {
-            reason: format!("NVRTC failed: {}", super::device::panic_text(&p)),
+            reason: format!("NVRTC failed: {}", panic_text(&p)),
         })?
         .map_err(|e| Error::Cuda {
             message: format!("NVRTC could not compile dropkit's kernels for {arch}: {e}"),

@@ -18,17 +18,9 @@ fn unavailable() -> Error {
     }
 }
 
-/// The virtual architecture of the shipped PTX (see the `cuda` feature).
-pub const PTX_ARCH: &str = "compute_70";
-
-/// Where the loaded kernels came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelSource {
-    /// The shipped PTX.
-    Ptx,
-    /// The source compiled by NVRTC.
-    Nvrtc,
-}
+#[path = "shared.rs"]
+mod shared;
+pub use shared::{KernelSource, PointerInfo, PTX_ARCH};
 
 /// A CUDA device; without the `cuda` feature none can be opened.
 ///
@@ -117,10 +109,6 @@ impl CudaDevice {
     }
 }
 
-#[path = "pointer.rs"]
-mod pointer;
-pub use pointer::PointerInfo;
-
 /// Always [`Error::CudaUnavailable`] without the `cuda` feature.
 ///
 /// # Errors
@@ -145,14 +133,8 @@ pub fn device_count() -> Result<usize> {
     Err(unavailable())
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
-}
-
 /// An element type the CUDA kernels compute in: `f32` and `f64`.
-pub trait CudaElement: Element + sealed::Sealed {}
+pub trait CudaElement: Element + shared::sealed::Sealed {}
 impl CudaElement for f32 {}
 impl CudaElement for f64 {}
 

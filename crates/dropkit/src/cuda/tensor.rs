@@ -6,16 +6,12 @@ use std::mem::ManuallyDrop;
 use cudarc::driver::{CudaSlice, DeviceRepr, ValidAsZeroBits};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
 
-use super::device::{driver_error, CudaDevice};
+use super::device::CudaDevice;
+use super::driver::driver_error;
+use super::shared::sealed;
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::Element;
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
-}
 
 /// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` wait for the
 /// CPU element trait: the CPU is the reference every device result is tested against.)
@@ -425,6 +421,19 @@ pub enum DeviceIo<'a, T: CudaElement> {
     },
     /// Read and overwrite one tensor.
     InPlace(&'a mut DeviceTensor<T>),
+}
+
+impl<T: CudaElement> std::fmt::Debug for DeviceIo<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceIo::Copy { src, dst } => f
+                .debug_struct("Copy")
+                .field("src", src)
+                .field("dst", dst)
+                .finish(),
+            DeviceIo::InPlace(buf) => f.debug_tuple("InPlace").field(buf).finish(),
+        }
+    }
 }
 
 impl<T: CudaElement> DeviceIo<'_, T> {

@@ -24,8 +24,8 @@ fn harness() -> Result<PathBuf, String> {
 /// The harness with `defines` (`-D` options, e.g. the kernels' tuning macros).
 fn build_harness(defines: &[&str]) -> Result<PathBuf, String> {
     // The build's path, or (a binary carried to another machine) the checkout's.
-    let built = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_emulation.cpp");
-    let src = [built, "crates/dropkit/src/cuda/host_emulation.cpp"]
+    let built = concat!(env!("CARGO_MANIFEST_DIR"), "/cuda/host_emulation.cpp");
+    let src = [built, "crates/dropkit/cuda/host_emulation.cpp"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .ok_or("host_emulation.cpp not found")?;

@@ -1,5 +1,27 @@
-//! [`PointerInfo`]: where a device address lives (the same type with and without the `cuda`
-//! feature).
+//! What the CUDA backend and its stub (`stub.rs`, the API without the `cuda` feature) share:
+//! this file is compiled into both, so each item is defined once.
+
+/// The virtual architecture the shipped PTX targets: Volta and every later card.
+pub const PTX_ARCH: &str = "compute_70";
+
+/// Where the loaded kernels came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelSource {
+    /// The PTX shipped inside dropkit, JIT-compiled by the driver (needs only the driver).
+    Ptx,
+    /// The CUDA source compiled at run time by NVRTC (when the driver rejected the PTX, or
+    /// `DROPKIT_CUDA_KERNELS=nvrtc` asked for it).
+    Nvrtc,
+}
+
+/// Seals `CudaElement`: outside this crate `Sealed` cannot be named, so no other type can
+/// implement it.
+pub(super) mod sealed {
+    /// The supertrait that limits `CudaElement` to `f32` and `f64`.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
 
 /// Where a device address lives: the allocation the driver knows it in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! numpy <-> ndarray: which arrays the core reads directly, how the others are converted, and
 //! the Python forms of seeds and generator states.
 //!
-//! Dtype rules (SPEC section 6): float32 and float64 arrays keep their dtype; integer and bool
+//! Dtype rules: float32 and float64 arrays keep their dtype; integer and bool
 //! arrays are converted to float32 (as BigDL's Python does); anything else is a `TypeError`.
 //! The core reads a float array in place, whatever its strides (transposed, Fortran order,
 //! negative steps), as a rust-numpy view. Only arrays that an `ndarray` view cannot describe

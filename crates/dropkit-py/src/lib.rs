@@ -1,5 +1,5 @@
 //! Python bindings of dropkit: the extension module `dropkit._dropkit`, re-exported by the
-//! Python package `dropkit` (SPEC section 6). Thin by design (STYLE rule 10): each class is a
+//! Python package `dropkit`. Thin by design (no maths here): each class is a
 //! newtype over a core layer ([`layers`]), arrays cross through one module ([`convert`]), and
 //! errors through one mapping ([`error`]). Built by maturin (`make test-python`).
 

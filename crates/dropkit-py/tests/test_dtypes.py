@@ -1,4 +1,4 @@
-"""Dtype rules (SPEC section 6): float32 and float64 keep their dtype; integer and bool arrays
+"""Dtype rules: float32 and float64 keep their dtype; integer and bool arrays
 are converted to float32; anything else is a TypeError with the core's message."""
 
 import numpy as np

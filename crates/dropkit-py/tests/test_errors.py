@@ -1,5 +1,5 @@
 """Every core error reaches Python as ValueError (a bad argument), RuntimeError (misuse) or
-TypeError (dtype), with the core's message unchanged (SPEC section 5)."""
+TypeError (dtype), with the core's message unchanged."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Any strides give the result of the contiguous copy (SPEC section 1): transposed, Fortran
+"""Any strides give the result of the contiguous copy: transposed, Fortran
 order, negative steps, stepped slices, and the layouts an ndarray view cannot describe
 (misaligned, byte-swapped, strides that are not a multiple of the item size), for every
 layer, both generators, float32 and float64, forward and backward, out of place and in place."""

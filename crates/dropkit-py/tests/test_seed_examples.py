@@ -1,4 +1,4 @@
-"""The seed document's Python examples (BigDL's docs, ../../shared/seed), run as written.
+"""The Python examples of BigDL's documentation of the six layers, run as written.
 
 Changes to the document's code, and only these: the import line (`from dropkit import *`
 instead of `from bigdl.nn.layer import *`, at the top of this file), and Python 2 print

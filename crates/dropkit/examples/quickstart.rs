@@ -1,5 +1,5 @@
-//! The seed document's examples (BigDL's Scala API docs for the six layers), run twice:
-//! first with the BigDL-compatible generator seeded as the document seeds it (100 where it
+//! The examples of BigDL's documentation of the six layers (Scala API), run twice: first
+//! with the BigDL-compatible generator seeded as the documentation seeds it (100 where it
 //! does not), then with dropkit's default Philox generator.
 //!
 //! Run with `make demo` (`cargo run --release --example quickstart`).

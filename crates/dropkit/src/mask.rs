@@ -1,4 +1,4 @@
-//! Keep masks stored at one bit per mask element (SPEC section 4).
+//! Keep masks stored at one bit per mask element.
 
 /// A keep mask: bit `i` set means mask element `i` is kept. Bits are little-endian within
 /// 64-bit words: element `i` is bit `i % 64` of word `i / 64`.
@@ -122,7 +122,7 @@ mod tests {
     }
 }
 
-/// What Dropout keeps between forward and backward (SPEC section 4).
+/// What Dropout keeps between forward and backward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum MaskStorage {
     /// One bit per element (`n / 8` bytes): backward reads the bits. The default, because

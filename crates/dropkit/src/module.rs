@@ -52,7 +52,7 @@ fn gather<'a, T: Element, S: Data<Elem = T>, D: Dimension>(
 pub trait Module: LayerImpl {
     /// The layer's type name (used in error messages).
     fn name(&self) -> &'static str {
-        self.layer_name()
+        self.core().name
     }
 
     /// Forward on row-major data of logical shape `shape`.

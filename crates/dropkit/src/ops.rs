@@ -166,6 +166,35 @@ pub(crate) fn mask_index(map: MaskMap, i: usize) -> usize {
     }
 }
 
+/// Gaussian noise `e = T(mean) + T(stddev) * T(n)`, `n ~ N(0, 1)`, and how it combines with
+/// the data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Noise {
+    pub(crate) mean: f64,
+    pub(crate) stddev: f64,
+    pub(crate) op: NoiseOp,
+}
+
+impl Noise {
+    /// `x * e`, `e ~ N(1, stddev^2)` (GaussianDropout).
+    pub(crate) fn multiplicative(stddev: f64) -> Self {
+        Noise {
+            mean: 1.0,
+            stddev,
+            op: NoiseOp::Mul,
+        }
+    }
+
+    /// `x + e`, `e ~ N(0, stddev^2)` (GaussianNoise).
+    pub(crate) fn additive(stddev: f64) -> Self {
+        Noise {
+            mean: 0.0,
+            stddev,
+            op: NoiseOp::Add,
+        }
+    }
+}
+
 /// How noise combines with the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NoiseOp {

@@ -1,6 +1,6 @@
-//! Conformance: every layer's documented behaviour (SPEC section 2) in training and
+//! Conformance: every layer's documented behaviour (the crate docs' tables) in training and
 //! evaluation mode, forward and backward, checked bit for bit against an independent
-//! computation written here from the SPEC's formulas and its randomness contract (section 3):
+//! computation written here from the documented formulas and the randomness contract:
 //!
 //! - Philox: element `i` of draw `d` is kept iff `rng::word(seed, d, i) >= keep_threshold(p)`;
 //!   its normal is `normals4(block(seed, d, i / 4))[i % 4]`; a layer seeded with `s` uses
@@ -25,7 +25,7 @@ use std::sync::Mutex;
 /// Tests that use the process-wide default generator hold this.
 static DEFAULT_GENERATOR: Mutex<()> = Mutex::new(());
 
-/// The randomness a layer seeded with `(seed, kind)` must consume, from the SPEC alone.
+/// The randomness a layer seeded with `(seed, kind)` must consume, from the documented contract alone.
 struct Oracle {
     kind: GeneratorKind,
     seed: u64,
@@ -510,7 +510,7 @@ fn spatial_defaults_and_accessors() {
 #[test]
 fn seed_document_bigdl_masks_with_rng_set_seed_100() {
     let _guard = DEFAULT_GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
-    // The seed document: SpatialDropout1D[Double](0.7) on rand (3, 4, 5), RNG.setSeed(100),
+    // BigDL's documentation example: SpatialDropout1D[Double](0.7) on rand (3, 4, 5), RNG.setSeed(100),
     // gradInput = backward(input, ones): per (n, c) keep pattern, the same for every t.
     let want_1d = [
         [0., 0., 1., 0., 0.],

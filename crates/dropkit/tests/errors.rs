@@ -1,4 +1,4 @@
-//! Errors (SPEC section 5) and edge cases: every bad input gives the right `Error` variant,
+//! Errors and edge cases: every bad input gives the right `Error` variant,
 //! a message naming the parameter (or argument) and the bad value, and leaves everything
 //! as it was; empty tensors, NaN and Inf inputs, p = 0 and p = 1 behave as documented.
 
@@ -162,7 +162,7 @@ fn thread_count_zero_is_rejected_and_changes_nothing() {
 
 // ---------------------------------------------------------------- ranks
 
-/// The shapes each Spatial layer's message must list (SPEC section 2's table).
+/// The shapes each Spatial layer's message must list (the shape table of the Spatial layers' docs).
 fn accepted_shapes(kind: Kind) -> &'static [&'static str] {
     match kind.spatial_dims() {
         1 => &["(N, T, C)", "(T, C)"],

@@ -1,4 +1,4 @@
-//! Reproducibility (SPEC section 3): the same seed gives bit-identical results for any
+//! Reproducibility: the same seed gives bit-identical results for any
 //! thread count, any memory layout of the same logical data, with a stored or a regenerated
 //! mask, and after replaying a saved generator state; the process default generator hands
 //! out draws atomically.

@@ -6,7 +6,7 @@
 //! Philox words, keep masks and MT19937 words/normals against a separate pure-Python
 //! implementation of Philox4x32-10, MT19937 and BigDL's Box-Muller (identical bits); the
 //! Philox normals against the documented formula in f64 (within 1e-7); the BigDL Spatial
-//! masks for seed 100 against BigDL's own output in the seed document.
+//! masks for seed 100 against BigDL's own output in its documentation.
 //!
 //! If a change here is intended, it breaks reproducibility with every earlier release:
 //! say so in the changelog, then re-pin.

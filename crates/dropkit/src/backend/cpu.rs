@@ -5,7 +5,7 @@ use super::Backend;
 use crate::error::Result;
 use crate::kernels;
 use crate::mask::SavedMask;
-use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
+use crate::ops::{FlatIo, Kept, MaskMap, Noise, NoiseOp};
 use crate::rng::Randomness;
 use crate::Element;
 
@@ -53,24 +53,18 @@ impl<T: Element> Backend<T> for FlatIo<'_, T> {
         Ok(())
     }
 
-    fn noise(
-        self,
-        r: &mut Randomness<'_>,
-        mean: f64,
-        stddev: f64,
-        op: NoiseOp,
-        keep: bool,
-    ) -> Result<Option<Vec<T>>> {
+    fn noise(self, r: &mut Randomness<'_>, noise: Noise, keep: bool) -> Result<Option<Vec<T>>> {
+        let Noise { mean, stddev, op } = noise;
         if !keep {
             kernels::noise(self, r, mean, stddev, op);
             return Ok(None);
         }
         debug_assert_eq!(op, NoiseOp::Mul, "only multiplicative noise is kept");
         // 1 * e is e exactly, and x * e is what the fused kernel computes.
-        let mut noise = vec![T::one(); self.len()];
-        kernels::noise(FlatIo::InPlace(&mut noise), r, mean, stddev, op);
-        kernels::multiply(self, &noise);
-        Ok(Some(noise))
+        let mut values = vec![T::one(); self.len()];
+        kernels::noise(FlatIo::InPlace(&mut values), r, mean, stddev, op);
+        kernels::multiply(self, &values);
+        Ok(Some(values))
     }
 
     fn multiply(self, factors: &[T]) -> std::result::Result<Result<()>, Self> {

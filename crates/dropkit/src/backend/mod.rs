@@ -14,7 +14,7 @@ mod cpu;
 
 use crate::error::Result;
 use crate::mask::SavedMask;
-use crate::ops::{Kept, MaskMap, NoiseOp};
+use crate::ops::{Kept, MaskMap, Noise};
 use crate::rng::Randomness;
 use crate::Element;
 
@@ -62,17 +62,10 @@ pub trait Backend<T: Element>: Sized {
     /// set to `0`. A mask held elsewhere is copied over first.
     fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()>;
 
-    /// Gaussian noise: `x * e` or `x + e` with `e = T(mean) + T(stddev) * T(n)`. With `keep`
-    /// (multiplicative noise only), a backend whose memory is the host's returns the noise
-    /// values (`e`), so backward can multiply by them instead of regenerating them.
-    fn noise(
-        self,
-        r: &mut Randomness<'_>,
-        mean: f64,
-        stddev: f64,
-        op: NoiseOp,
-        keep: bool,
-    ) -> Result<Option<Vec<T>>>;
+    /// Gaussian noise (`x * e` or `x + e`). With `keep` (multiplicative noise only), a
+    /// backend whose memory is the host's returns the noise values `e`, so backward can
+    /// multiply by them instead of regenerating them.
+    fn noise(self, r: &mut Randomness<'_>, noise: Noise, keep: bool) -> Result<Option<Vec<T>>>;
 
     /// `x * factors`, element by element, with host-memory factors (kept noise). A backend
     /// whose memory is not the host's gives the io back untouched (`Err`): the caller then

@@ -14,7 +14,7 @@ use crate::backend::Backend;
 use crate::error::{check_shape, Error, Result};
 use crate::kernels;
 use crate::mask::SavedMask;
-use crate::ops::{Kept, MaskMap, NoiseOp};
+use crate::ops::{Kept, MaskMap, Noise};
 use crate::rng::{keep_threshold, Randomness};
 
 /// The error for a device forward asked to draw from BigDL's stream.
@@ -116,23 +116,14 @@ impl<T: CudaElement> Backend<T> for DeviceIo<'_, T> {
         }
     }
 
-    fn noise(
-        self,
-        r: &mut Randomness<'_>,
-        mean: f64,
-        stddev: f64,
-        op: NoiseOp,
-        _keep: bool,
-    ) -> Result<Option<Vec<T>>> {
-        // Noise is never kept on the device: backward regenerates it from the draw.
-        match r {
-            Randomness::Philox { seed, draw } => {
-                let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
-                launch::noise(self, (*seed, *draw), m, s, op)?;
-                Ok(None)
-            }
-            Randomness::Stream(_) => Err(bigdl_on_device("Gaussian noise")),
-        }
+    /// Noise is never kept on the device: backward regenerates it from the draw.
+    fn noise(self, r: &mut Randomness<'_>, noise: Noise, _keep: bool) -> Result<Option<Vec<T>>> {
+        let Randomness::Philox { seed, draw } = r else {
+            return Err(bigdl_on_device("Gaussian noise"));
+        };
+        let (mean, stddev) = (T::from_f64(noise.mean), T::from_f64(noise.stddev));
+        launch::noise(self, (*seed, *draw), mean, stddev, noise.op)?;
+        Ok(None)
     }
 
     fn multiply(self, _factors: &[T]) -> std::result::Result<Result<()>, Self> {

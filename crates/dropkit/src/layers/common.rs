@@ -9,12 +9,14 @@ use crate::ops::{Kept, MaskMap};
 use crate::rng::{Draw, Randomness, RngSource};
 use crate::Element;
 
-/// A layer's forward and backward, written once over every backend. Public only in name:
-/// it lives in a private module, so no type outside the crate can implement it, which seals
-/// [`crate::Module`].
+/// A layer's forward and backward, written once over every backend: the mode, the shapes and
+/// the record of what forward did are decided here ([`LayerImpl::forward_on`],
+/// [`LayerImpl::backward_on`]); a layer says only what its training pass computes and what
+/// evaluation multiplies by. Public only in name: it lives in a private module, so no type
+/// outside the crate can implement it, which seals [`crate::Module`].
 pub trait LayerImpl {
-    /// The layer's type name (used in error messages).
-    fn layer_name(&self) -> &'static str;
+    /// Whether a training backward needs the forward's draw (all but GaussianNoise).
+    const NEEDS_DRAW: bool = true;
 
     /// The mode, generator and forward record.
     fn core(&self) -> &LayerCore;
@@ -22,15 +24,35 @@ pub trait LayerImpl {
     /// Mutable access to [`LayerImpl::core`].
     fn core_mut(&mut self) -> &mut LayerCore;
 
-    /// Forward on data of logical shape `shape` (row-major), on `io`'s backend.
-    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()>;
+    /// The probability recorded with a forward: `p` (Dropout, Spatial), `rate`
+    /// (GaussianDropout), 0 (GaussianNoise).
+    fn recorded_p(&self) -> f64;
 
-    /// Backward: `io` reads `grad_output` and writes `grad_input`, both of shape `shape`;
-    /// `input_shape` is the shape of the `input` argument.
-    fn backward_on<T: Element, B: Backend<T>>(
+    /// The mask a training forward draws for an input of `shape`: its length and how data
+    /// elements map to it (one element each by default), or the layer's shape error.
+    fn mask_layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
+        Ok((shape.iter().product(), MaskMap::Elementwise))
+    }
+
+    /// The evaluation forward's factor at `p` (and its backward's): `None` is the identity.
+    fn eval_factor<T: Element>(&self, _p: f64) -> Option<T> {
+        None
+    }
+
+    /// A training forward: takes a draw (through [`LayerCore::draw_on`]), runs it on `io` and
+    /// records it ([`LayerCore::record_train`]).
+    fn train_forward<T: Element, B: Backend<T>>(
         &mut self,
-        input_shape: &[usize],
         shape: &[usize],
+        layout: (usize, MaskMap),
+        io: B,
+    ) -> Result<()>;
+
+    /// The backward of the training forward that drew `saved`.
+    fn train_backward<T: Element, B: Backend<T>>(
+        &self,
+        saved: &Saved,
+        layout: (usize, MaskMap),
         io: B,
     ) -> Result<()>;
 
@@ -38,11 +60,45 @@ pub trait LayerImpl {
     fn extra_saved_bytes(&self) -> usize {
         0
     }
+
+    /// Forward on data of logical shape `shape` (row-major), on `io`'s backend.
+    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
+        let name = self.core().name;
+        io.check(name, "input", shape)?;
+        let layout = self.mask_layout(shape)?;
+        if self.core().train {
+            return self.train_forward(shape, layout, io);
+        }
+        let p = self.recorded_p();
+        io.scale(self.eval_factor(p))?;
+        self.core_mut().record_eval(shape, p);
+        Ok(())
+    }
+
+    /// Backward: `io` reads `grad_output` and writes `grad_input`, both of shape `shape`;
+    /// `input_shape` is the shape of the `input` argument. It differentiates the last forward.
+    fn backward_on<T: Element, B: Backend<T>>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: B,
+    ) -> Result<()> {
+        let core = self.core();
+        io.check(core.name, "grad_output", shape)?;
+        let layout = self.mask_layout(shape)?;
+        let p = self.recorded_p();
+        match core.plan_backward(input_shape, shape, p, Self::NEEDS_DRAW)? {
+            BackwardPlan::Eval(p) => io.scale(self.eval_factor(p)),
+            BackwardPlan::Train(saved) => self.train_backward(saved, layout, io),
+        }
+    }
 }
 
 /// The mode, the generator source and the forward record of a layer.
 #[derive(Clone, Debug)]
 pub struct LayerCore {
+    /// The layer's type name (for messages).
+    pub(crate) name: &'static str,
     pub(crate) train: bool,
     pub(crate) rng: RngSource,
     /// The last forward: its shape, probability and mode.
@@ -52,9 +108,11 @@ pub struct LayerCore {
     pub(crate) saved: Option<Saved>,
 }
 
-impl Default for LayerCore {
-    fn default() -> Self {
+impl LayerCore {
+    /// A layer in training mode, drawing from the default generator, with no forward yet.
+    pub(crate) fn new(name: &'static str) -> Self {
         LayerCore {
+            name,
             train: true,
             rng: RngSource::Default,
             last: None,
@@ -94,9 +152,9 @@ impl LayerCore {
     /// A backend that cannot generate this randomness refuses before anything is drawn.
     pub(crate) fn draw_on<T: Element, B: Backend<T>, R>(
         &mut self,
-        layer: &'static str,
         f: impl FnOnce(&mut Randomness<'_>) -> Result<R>,
     ) -> Result<(R, Draw)> {
+        let layer = self.name;
         let (r, draw) = self.rng.draw(|r| {
             B::accepts(layer, r)?;
             f(r)
@@ -112,13 +170,25 @@ impl LayerCore {
         });
     }
 
-    pub(crate) fn record_train(&mut self, saved: Saved) {
+    /// Records a training forward on `shape` at `p` that drew `draw` and kept `bits`.
+    pub(crate) fn record_train(
+        &mut self,
+        shape: &[usize],
+        p: f64,
+        draw: Draw,
+        bits: Option<SavedMask>,
+    ) {
         self.last = Some(LastForward {
-            shape: saved.shape.clone(),
-            p: saved.p,
+            shape: shape.to_vec(),
+            p,
             train: true,
         });
-        self.saved = Some(saved);
+        self.saved = Some(Saved {
+            shape: shape.to_vec(),
+            p,
+            draw,
+            bits,
+        });
     }
 
     /// Records a training forward that reused the saved draw (non-resampling Dropout).
@@ -138,18 +208,18 @@ impl LayerCore {
     }
 
     /// Decides what backward differentiates (the last forward) and checks the shapes.
-    /// With no forward yet, an evaluation-mode backward (or one that `needs_state` not) is
+    /// With no forward yet, an evaluation-mode backward (or one that needs no draw) is
     /// the stateless evaluation gradient at `p`; a training one is an error.
     pub(crate) fn plan_backward(
         &self,
-        layer: &'static str,
         input_shape: &[usize],
         grad_shape: &[usize],
         p: f64,
-        needs_state: bool,
+        needs_draw: bool,
     ) -> Result<BackwardPlan<'_>> {
+        let layer = self.name;
         match &self.last {
-            None if self.train && needs_state => Err(Error::BackwardBeforeForward { layer }),
+            None if self.train && needs_draw => Err(Error::BackwardBeforeForward { layer }),
             None => {
                 check_shape(layer, "grad_output", input_shape, grad_shape)?;
                 Ok(BackwardPlan::Eval(p))
@@ -178,7 +248,7 @@ impl LayerCore {
     }
 }
 
-/// Applies the keep mask of a recorded training forward with `kept`: the kept mask where this
+/// Applies the keep mask of a recorded training forward with `kept` (Dropout, Spatial): the kept mask where this
 /// backend holds it, else the mask regenerated from the draw (element-wise Dropout fuses the
 /// regeneration into the pass). `mask_len` is the mask's length, `map` how data elements
 /// read it.

@@ -10,7 +10,7 @@
 
 use crate::backend::Backend;
 use crate::error::{check_probability, Result};
-use crate::layers::common::{apply_saved, BackwardPlan, LayerCore, LayerImpl, Saved};
+use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
 use crate::mask::MaskStorage;
 use crate::ops::{backward_kept, eval_factor, forward_kept, MaskMap};
 use crate::Element;
@@ -73,7 +73,7 @@ impl Dropout {
             scale,
             resample: true,
             storage: MaskStorage::default(),
-            core: LayerCore::default(),
+            core: LayerCore::new("Dropout"),
         })
     }
 
@@ -126,10 +126,6 @@ impl Dropout {
 }
 
 impl LayerImpl for Dropout {
-    fn layer_name(&self) -> &'static str {
-        "Dropout"
-    }
-
     fn core(&self) -> &LayerCore {
         &self.core
     }
@@ -138,23 +134,23 @@ impl LayerImpl for Dropout {
         &mut self.core
     }
 
-    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
-        io.check("Dropout", "input", shape)?;
-        if !self.core.train {
-            io.scale(eval_factor(self.scale, self.p))?;
-            self.core.record_eval(shape, self.p);
-            return Ok(());
-        }
+    fn recorded_p(&self) -> f64 {
+        self.p
+    }
+
+    fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
+        eval_factor(self.scale, p)
+    }
+
+    fn train_forward<T: Element, B: Backend<T>>(
+        &mut self,
+        shape: &[usize],
+        (len, map): (usize, MaskMap),
+        io: B,
+    ) -> Result<()> {
         if !self.resample {
             if let Some(saved) = self.core.saved_for(shape) {
-                let n = io.len();
-                apply_saved(
-                    io,
-                    saved,
-                    n,
-                    MaskMap::Elementwise,
-                    forward_kept(self.scale, saved.p),
-                )?;
+                apply_saved(io, saved, len, map, forward_kept(self.scale, saved.p))?;
                 // The same draw again (its mask stays where it is).
                 self.core.record_reuse();
                 return Ok(());
@@ -165,39 +161,18 @@ impl LayerImpl for Dropout {
         let store = self.storage == MaskStorage::Bits;
         let (bits, draw) = self
             .core
-            .draw_on::<T, B, _>("Dropout", |r| io.dropout(r, p, kept, store))?;
-        self.core.record_train(Saved {
-            shape: shape.to_vec(),
-            p,
-            draw,
-            bits,
-        });
+            .draw_on::<T, B, _>(|r| io.dropout(r, p, kept, store))?;
+        self.core.record_train(shape, p, draw, bits);
         Ok(())
     }
 
-    fn backward_on<T: Element, B: Backend<T>>(
-        &mut self,
-        input_shape: &[usize],
-        shape: &[usize],
+    fn train_backward<T: Element, B: Backend<T>>(
+        &self,
+        saved: &Saved,
+        (len, map): (usize, MaskMap),
         io: B,
     ) -> Result<()> {
-        io.check("Dropout", "grad_output", shape)?;
-        match self
-            .core
-            .plan_backward("Dropout", input_shape, shape, self.p, true)?
-        {
-            BackwardPlan::Eval(p) => io.scale(eval_factor(self.scale, p)),
-            BackwardPlan::Train(saved) => {
-                let n = io.len();
-                apply_saved(
-                    io,
-                    saved,
-                    n,
-                    MaskMap::Elementwise,
-                    backward_kept(self.scale, saved.p),
-                )
-            }
-        }
+        apply_saved(io, saved, len, map, backward_kept(self.scale, saved.p))
     }
 }
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::error::{check_probability, Result};
-use crate::layers::common::{BackwardPlan, LayerCore, LayerImpl, Saved};
-use crate::ops::NoiseOp;
+use crate::layers::common::{LayerCore, LayerImpl, Saved};
+use crate::ops::{MaskMap, Noise};
 use crate::Element;
 
 /// Multiplicative Gaussian noise, active in training only.
@@ -83,7 +83,7 @@ impl GaussianDropout {
             stddev: (rate / (1.0 - rate)).sqrt(),
             store_noise: false,
             stored: None,
-            core: LayerCore::default(),
+            core: LayerCore::new("GaussianDropout"),
         })
     }
 
@@ -112,10 +112,6 @@ impl GaussianDropout {
 }
 
 impl LayerImpl for GaussianDropout {
-    fn layer_name(&self) -> &'static str {
-        "GaussianDropout"
-    }
-
     fn core(&self) -> &LayerCore {
         &self.core
     }
@@ -124,62 +120,52 @@ impl LayerImpl for GaussianDropout {
         &mut self.core
     }
 
-    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
-        io.check("GaussianDropout", "input", shape)?;
-        if !self.core.train {
-            io.scale(None)?;
-            self.core.record_eval(shape, self.rate);
-            return Ok(());
-        }
-        let (stddev, store) = (self.stddev, self.store_noise);
-        let (noise, draw) = self.core.draw_on::<T, B, _>("GaussianDropout", |r| {
-            io.noise(r, 1.0, stddev, NoiseOp::Mul, store)
-        })?;
-        self.stored = noise.map(|values| StoredNoise {
+    fn recorded_p(&self) -> f64 {
+        self.rate
+    }
+
+    fn train_forward<T: Element, B: Backend<T>>(
+        &mut self,
+        shape: &[usize],
+        _layout: (usize, MaskMap),
+        io: B,
+    ) -> Result<()> {
+        let (noise, store) = (Noise::multiplicative(self.stddev), self.store_noise);
+        let (values, draw) = self
+            .core
+            .draw_on::<T, B, _>(|r| io.noise(r, noise, store))?;
+        self.stored = values.map(|values| StoredNoise {
             draw: draw.key(),
             bytes: values.len() * std::mem::size_of::<T>(),
             values: Arc::new(values),
         });
-        self.core.record_train(Saved {
-            shape: shape.to_vec(),
-            p: self.rate,
-            draw,
-            bits: None,
-        });
+        self.core.record_train(shape, self.rate, draw, None);
         Ok(())
     }
 
-    fn backward_on<T: Element, B: Backend<T>>(
-        &mut self,
-        input_shape: &[usize],
-        shape: &[usize],
+    /// `g * n`: the kept noise where this backend can read it, else the noise regenerated.
+    fn train_backward<T: Element, B: Backend<T>>(
+        &self,
+        saved: &Saved,
+        _layout: (usize, MaskMap),
         io: B,
     ) -> Result<()> {
-        io.check("GaussianDropout", "grad_output", shape)?;
-        let saved =
-            match self
-                .core
-                .plan_backward("GaussianDropout", input_shape, shape, self.rate, true)?
-            {
-                BackwardPlan::Eval(_) => return io.scale(None),
-                BackwardPlan::Train(saved) => saved,
-            };
         let kept = self
             .stored
             .as_ref()
             .filter(|n| n.draw == saved.draw.key())
             .and_then(|n| n.values.downcast_ref::<Vec<T>>());
         let io = match kept {
-            Some(noise) => match io.multiply(noise) {
+            Some(values) => match io.multiply(values) {
                 Ok(done) => return done,
                 Err(io) => io,
             },
             None => io,
         };
-        let stddev = (saved.p / (1.0 - saved.p)).sqrt();
+        let noise = Noise::multiplicative((saved.p / (1.0 - saved.p)).sqrt());
         saved.draw.replay(|r| {
-            B::accepts("GaussianDropout", r)?;
-            io.noise(r, 1.0, stddev, NoiseOp::Mul, false).map(drop)
+            B::accepts(self.core.name, r)?;
+            io.noise(r, noise, false).map(drop)
         })
     }
 

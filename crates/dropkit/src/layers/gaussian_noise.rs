@@ -7,7 +7,7 @@
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
-use crate::ops::NoiseOp;
+use crate::ops::{MaskMap, Noise};
 use crate::Element;
 
 /// Additive Gaussian noise, active in training only.
@@ -49,7 +49,7 @@ impl GaussianNoise {
         }
         Ok(GaussianNoise {
             stddev,
-            core: LayerCore::default(),
+            core: LayerCore::new("GaussianNoise"),
         })
     }
 
@@ -60,9 +60,7 @@ impl GaussianNoise {
 }
 
 impl LayerImpl for GaussianNoise {
-    fn layer_name(&self) -> &'static str {
-        "GaussianNoise"
-    }
+    const NEEDS_DRAW: bool = false;
 
     fn core(&self) -> &LayerCore {
         &self.core
@@ -72,41 +70,37 @@ impl LayerImpl for GaussianNoise {
         &mut self.core
     }
 
-    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
-        io.check("GaussianNoise", "input", shape)?;
-        if !self.core.train {
-            io.scale(None)?;
-            self.core.record_eval(shape, 0.0);
-            return Ok(());
-        }
+    fn recorded_p(&self) -> f64 {
+        0.0
+    }
+
+    fn train_forward<T: Element, B: Backend<T>>(
+        &mut self,
+        shape: &[usize],
+        _layout: (usize, MaskMap),
+        io: B,
+    ) -> Result<()> {
         let stddev = self.stddev;
-        let ((), draw) = self.core.draw_on::<T, B, _>("GaussianNoise", |r| {
+        let ((), draw) = self.core.draw_on::<T, B, _>(|r| {
             if stddev == 0.0 {
                 // Zero noise is the identity, bit for bit (x + 0 would turn -0.0 into +0.0);
                 // BigDL's stream still draws its normals, as BigDL does.
                 r.skip_normals(io.len());
                 return io.scale(None);
             }
-            io.noise(r, 0.0, stddev, NoiseOp::Add, false).map(drop)
+            io.noise(r, Noise::additive(stddev), false).map(drop)
         })?;
-        self.core.record_train(Saved {
-            shape: shape.to_vec(),
-            p: 0.0,
-            draw,
-            bits: None,
-        });
+        self.core.record_train(shape, 0.0, draw, None);
         Ok(())
     }
 
-    fn backward_on<T: Element, B: Backend<T>>(
-        &mut self,
-        input_shape: &[usize],
-        shape: &[usize],
+    /// The noise does not depend on `x`: the gradient passes unchanged.
+    fn train_backward<T: Element, B: Backend<T>>(
+        &self,
+        _saved: &Saved,
+        _layout: (usize, MaskMap),
         io: B,
     ) -> Result<()> {
-        io.check("GaussianNoise", "grad_output", shape)?;
-        self.core
-            .plan_backward("GaussianNoise", input_shape, shape, 0.0, false)?;
         io.scale(None)
     }
 }

@@ -1,5 +1,10 @@
 //! The six layers of BigDL's dropout family.
 
+// `LayerImpl` (which seals `Module`) is nominally public but unnameable outside the crate, so
+// the crate-private types in its methods (`Saved`, `MaskMap`, the backend) are no public
+// interface.
+#![allow(private_interfaces)]
+
 mod common;
 mod dropout;
 mod gaussian_dropout;

@@ -21,7 +21,7 @@
 
 use crate::backend::Backend;
 use crate::error::{check_probability, Error, Result};
-use crate::layers::common::{apply_saved, BackwardPlan, LayerCore, LayerImpl, Saved};
+use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
 use crate::ops::{backward_kept, eval_factor, forward_kept, MaskMap};
 use crate::Element;
 
@@ -88,7 +88,7 @@ impl Spatial {
             p: check_probability("init_p", p, true)?,
             scale: false,
             format,
-            core: LayerCore::default(),
+            core: LayerCore::new(name),
         })
     }
 
@@ -124,46 +124,58 @@ impl Spatial {
         };
         Ok((n * channels, map))
     }
+}
 
-    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
-        io.check(self.name, "input", shape)?;
-        let (len, map) = self.layout(shape)?;
-        if !self.core.train {
-            io.scale(eval_factor(self.scale, self.p))?;
-            self.core.record_eval(shape, self.p);
-            return Ok(());
-        }
-        let p = self.p;
-        let (mask, draw) = self
-            .core
-            .draw_on::<T, B, _>(self.name, |r| io.keep_bits(r, len, p))?;
-        io.apply_mask(&mask, map, forward_kept(self.scale, p))?;
-        self.core.record_train(Saved {
-            shape: shape.to_vec(),
-            p,
-            draw,
-            bits: Some(mask),
-        });
+/// The Spatial layer types, each a wrapper of [`Spatial`].
+trait AsSpatial {
+    fn spatial(&self) -> &Spatial;
+    fn spatial_mut(&mut self) -> &mut Spatial;
+}
+
+impl<S: AsSpatial> LayerImpl for S {
+    fn core(&self) -> &LayerCore {
+        &self.spatial().core
+    }
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.spatial_mut().core
+    }
+
+    fn recorded_p(&self) -> f64 {
+        self.spatial().p
+    }
+
+    fn mask_layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
+        self.spatial().layout(shape)
+    }
+
+    fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
+        eval_factor(self.spatial().scale, p)
+    }
+
+    /// One keep draw per (sample, channel), applied to its whole feature map.
+    fn train_forward<T: Element, B: Backend<T>>(
+        &mut self,
+        shape: &[usize],
+        (len, map): (usize, MaskMap),
+        io: B,
+    ) -> Result<()> {
+        let Spatial { p, scale, .. } = *self.spatial();
+        let core = &mut self.spatial_mut().core;
+        let (mask, draw) = core.draw_on::<T, B, _>(|r| io.keep_bits(r, len, p))?;
+        io.apply_mask(&mask, map, forward_kept(scale, p))?;
+        core.record_train(shape, p, draw, Some(mask));
         Ok(())
     }
 
-    fn backward_on<T: Element, B: Backend<T>>(
-        &mut self,
-        input_shape: &[usize],
-        shape: &[usize],
+    fn train_backward<T: Element, B: Backend<T>>(
+        &self,
+        saved: &Saved,
+        (len, map): (usize, MaskMap),
         io: B,
     ) -> Result<()> {
-        io.check(self.name, "grad_output", shape)?;
-        let (len, map) = self.layout(shape)?;
-        match self
-            .core
-            .plan_backward(self.name, input_shape, shape, self.p, true)?
-        {
-            BackwardPlan::Eval(p) => io.scale(eval_factor(self.scale, p)),
-            BackwardPlan::Train(saved) => {
-                apply_saved(io, saved, len, map, backward_kept(self.scale, saved.p))
-            }
-        }
+        let kept = backward_kept(self.spatial().scale, saved.p);
+        apply_saved(io, saved, len, map, kept)
     }
 }
 
@@ -211,34 +223,13 @@ macro_rules! spatial_layer {
             }
         }
 
-        impl LayerImpl for $name {
-            fn layer_name(&self) -> &'static str {
-                self.inner.name
+        impl AsSpatial for $name {
+            fn spatial(&self) -> &Spatial {
+                &self.inner
             }
 
-            fn core(&self) -> &LayerCore {
-                &self.inner.core
-            }
-
-            fn core_mut(&mut self) -> &mut LayerCore {
-                &mut self.inner.core
-            }
-
-            fn forward_on<T: Element, B: Backend<T>>(
-                &mut self,
-                shape: &[usize],
-                io: B,
-            ) -> Result<()> {
-                self.inner.forward_on(shape, io)
-            }
-
-            fn backward_on<T: Element, B: Backend<T>>(
-                &mut self,
-                input_shape: &[usize],
-                shape: &[usize],
-                io: B,
-            ) -> Result<()> {
-                self.inner.backward_on(input_shape, shape, io)
+            fn spatial_mut(&mut self) -> &mut Spatial {
+                &mut self.inner
             }
         }
     };

@@ -1,4 +1,4 @@
-//! Seeds, draws and the process-wide default generator (SPEC section 3).
+//! Seeds, draws and the process-wide default generator.
 //!
 //! A [`Generator`] is either Philox (counter-based: a draw is the pair `(seed, draw index)`,
 //! random access, any thread count) or the BigDL-compatible MT19937 stream (sequential).

@@ -1,7 +1,7 @@
 //! The BigDL-compatible stream: MT19937 as Torch7 and BigDL's `RandomGenerator` use it.
 //!
 //! BigDL seeds with `seed & 0xffffffff` through the reference `init_genrand`, so the raw
-//! words equal numpy's legacy `RandomState(seed)`. On top of the words (SPEC section 3):
+//! words equal numpy's legacy `RandomState(seed)`. On top of the words:
 //! - uniform `u = word * 2^-32` (in `[0, 1)`);
 //! - Bernoulli(q) is true iff `u <= q`;
 //! - normals by Box-Muller with a cached pair: the first call draws `x`, then `y`, and
@@ -156,7 +156,7 @@ impl BigDlStream {
     /// BigDL's `bernoulli(q)`: `uniform() <= q`.
     ///
     /// One word is consumed for every call. `q <= 0` is always false (BigDL would keep an
-    /// element whose word is 0, which for `p = 1` divides by zero; SPEC says p = 1 drops all).
+    /// element whose word is 0, which for `p = 1` divides by zero; dropkit's p = 1 drops all).
     #[inline]
     pub fn bernoulli(&mut self, q: f64) -> bool {
         let u = self.uniform();

@@ -1,7 +1,7 @@
 //! Philox4x32-10, the counter-based generator of Random123 (Salmon et al., "Parallel random
 //! numbers: as easy as 1, 2, 3", SC 2011), the same function as cuRAND's `Philox4_32_10`.
 //!
-//! dropkit's mapping (SPEC section 3): the key is the 64-bit seed (low word first), the
+//! dropkit's mapping: the key is the 64-bit seed (low word first), the
 //! counter of element `i` in draw `d` is `(lo(i / 4), hi(i / 4), lo(d), hi(d))`, and element
 //! `i` takes word `i % 4` of that block. A keep decision is `word >= round(p * 2^32)`.
 
@@ -18,7 +18,7 @@ pub(crate) const W1: u32 = 0xBB67_AE85;
 ///
 /// # Example
 /// ```
-/// // Known-answer vector from Random123's kat_vectors (also in shared/data).
+/// // Known-answer vector from Random123's kat_vectors (also in the crate's tests/data).
 /// let out = dropkit::rng::philox4x32_10([0; 4], [0; 2]);
 /// assert_eq!(out, [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
 /// ```
@@ -85,8 +85,7 @@ pub fn keep_threshold(p: f64) -> u64 {
 mod tests {
     use super::*;
 
-    /// Parses `shared/data/philox4x32_10_kat.txt` (a copy is kept in `tests/data` so the crate
-    /// tests do not depend on the checkout's neighbours).
+    /// Parses `tests/data/philox4x32_10_kat.txt` (Random123's known-answer vectors).
     #[test]
     fn known_answer_vectors() {
         let text = include_str!("../../tests/data/philox4x32_10_kat.txt");

@@ -153,6 +153,15 @@ pub(crate) enum MaskMap {
     },
 }
 
+/// The mask a layer draws for one input: its length and how data elements read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MaskLayout {
+    /// Mask elements.
+    pub(crate) len: usize,
+    /// Data element to mask element.
+    pub(crate) map: MaskMap,
+}
+
 /// The mask element that data element `i` reads (the reference's map).
 #[cfg_attr(not(test), allow(dead_code))]
 #[inline(always)]

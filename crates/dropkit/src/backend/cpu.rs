@@ -9,7 +9,9 @@ use crate::ops::{FlatIo, Kept, MaskMap, Noise, NoiseOp};
 use crate::rng::Randomness;
 use crate::Element;
 
-impl<T: Element> Backend<T> for FlatIo<'_, T> {
+impl<T: Element> Backend for FlatIo<'_, T> {
+    type Elem = T;
+
     fn len(&self) -> usize {
         FlatIo::len(self)
     }

@@ -20,7 +20,10 @@ use crate::Element;
 
 /// The element ops on one backend's memory: the source and destination of one call (a copy,
 /// or one buffer in place). Every op consumes the io: it is one pass over the data.
-pub trait Backend<T: Element>: Sized {
+pub trait Backend: Sized {
+    /// The element type of the data.
+    type Elem: Element;
+
     /// Number of elements.
     fn len(&self) -> usize;
 
@@ -38,7 +41,7 @@ pub trait Backend<T: Element>: Sized {
     fn accepts(layer: &'static str, r: &Randomness<'_>) -> Result<()>;
 
     /// `x * factor`, or a copy when `factor` is `None`.
-    fn scale(self, factor: Option<T>) -> Result<()>;
+    fn scale(self, factor: Option<Self::Elem>) -> Result<()>;
 
     /// Element-wise Dropout with the randomness `r` at drop probability `p`: dropped elements
     /// are set to `0`, kept ones go through `kept`. Returns the keep mask when `keep` is set.
@@ -46,7 +49,7 @@ pub trait Backend<T: Element>: Sized {
         self,
         r: &mut Randomness<'_>,
         p: f64,
-        kept: Kept<T>,
+        kept: Kept<Self::Elem>,
         keep: bool,
     ) -> Result<Option<SavedMask>>;
 
@@ -60,15 +63,20 @@ pub trait Backend<T: Element>: Sized {
 
     /// Applies a keep mask through `map`: kept elements go through `kept`, dropped ones are
     /// set to `0`. A mask held elsewhere is copied over first.
-    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()>;
+    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<Self::Elem>) -> Result<()>;
 
     /// Gaussian noise (`x * e` or `x + e`). With `keep` (multiplicative noise only), a
     /// backend whose memory is the host's returns the noise values `e`, so backward can
     /// multiply by them instead of regenerating them.
-    fn noise(self, r: &mut Randomness<'_>, noise: Noise, keep: bool) -> Result<Option<Vec<T>>>;
+    fn noise(
+        self,
+        r: &mut Randomness<'_>,
+        noise: Noise,
+        keep: bool,
+    ) -> Result<Option<Vec<Self::Elem>>>;
 
     /// `x * factors`, element by element, with host-memory factors (kept noise). A backend
     /// whose memory is not the host's gives the io back untouched (`Err`): the caller then
     /// regenerates the factors from their draw.
-    fn multiply(self, factors: &[T]) -> std::result::Result<Result<()>, Self>;
+    fn multiply(self, factors: &[Self::Elem]) -> std::result::Result<Result<()>, Self>;
 }

@@ -27,7 +27,9 @@ fn bigdl_on_device(layer: &str) -> Error {
     }
 }
 
-impl<T: CudaElement> Backend<T> for DeviceIo<'_, T> {
+impl<T: CudaElement> Backend for DeviceIo<'_, T> {
+    type Elem = T;
+
     fn len(&self) -> usize {
         DeviceIo::len(self)
     }

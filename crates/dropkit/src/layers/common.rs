@@ -5,7 +5,7 @@
 use crate::backend::Backend;
 use crate::error::{check_shape, Error, Result};
 use crate::mask::SavedMask;
-use crate::ops::{Kept, MaskMap};
+use crate::ops::{Kept, MaskLayout, MaskMap};
 use crate::rng::{Draw, Randomness, RngSource};
 use crate::Element;
 
@@ -30,8 +30,11 @@ pub trait LayerImpl {
 
     /// The mask a training forward draws for an input of `shape`: its length and how data
     /// elements map to it (one element each by default), or the layer's shape error.
-    fn mask_layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
-        Ok((shape.iter().product(), MaskMap::Elementwise))
+    fn mask_layout(&self, shape: &[usize]) -> Result<MaskLayout> {
+        Ok(MaskLayout {
+            len: shape.iter().product(),
+            map: MaskMap::Elementwise,
+        })
     }
 
     /// The evaluation forward's factor at `p` (and its backward's): `None` is the identity.
@@ -39,22 +42,13 @@ pub trait LayerImpl {
         None
     }
 
-    /// A training forward: takes a draw (through [`LayerCore::draw_on`]), runs it on `io` and
-    /// records it ([`LayerCore::record_train`]).
-    fn train_forward<T: Element, B: Backend<T>>(
-        &mut self,
-        shape: &[usize],
-        layout: (usize, MaskMap),
-        io: B,
-    ) -> Result<()>;
+    /// A training forward on an input of `shape` whose mask layout is `at`: takes a draw
+    /// (through [`LayerCore::draw_on`]), runs it on `io` and records it
+    /// ([`LayerCore::record_train`]).
+    fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()>;
 
-    /// The backward of the training forward that drew `saved`.
-    fn train_backward<T: Element, B: Backend<T>>(
-        &self,
-        saved: &Saved,
-        layout: (usize, MaskMap),
-        io: B,
-    ) -> Result<()>;
+    /// The backward of the training forward that drew `saved` (mask layout `at`).
+    fn train_backward<B: Backend>(&self, saved: &Saved, at: MaskLayout, io: B) -> Result<()>;
 
     /// Heap bytes kept between forward and backward besides the core's (kept noise).
     fn extra_saved_bytes(&self) -> usize {
@@ -62,12 +56,12 @@ pub trait LayerImpl {
     }
 
     /// Forward on data of logical shape `shape` (row-major), on `io`'s backend.
-    fn forward_on<T: Element, B: Backend<T>>(&mut self, shape: &[usize], io: B) -> Result<()> {
+    fn forward_on<B: Backend>(&mut self, shape: &[usize], io: B) -> Result<()> {
         let name = self.core().name;
         io.check(name, "input", shape)?;
-        let layout = self.mask_layout(shape)?;
+        let mask = self.mask_layout(shape)?;
         if self.core().train {
-            return self.train_forward(shape, layout, io);
+            return self.train_forward(shape, mask, io);
         }
         let p = self.recorded_p();
         io.scale(self.eval_factor(p))?;
@@ -77,7 +71,7 @@ pub trait LayerImpl {
 
     /// Backward: `io` reads `grad_output` and writes `grad_input`, both of shape `shape`;
     /// `input_shape` is the shape of the `input` argument. It differentiates the last forward.
-    fn backward_on<T: Element, B: Backend<T>>(
+    fn backward_on<B: Backend>(
         &mut self,
         input_shape: &[usize],
         shape: &[usize],
@@ -85,11 +79,11 @@ pub trait LayerImpl {
     ) -> Result<()> {
         let core = self.core();
         io.check(core.name, "grad_output", shape)?;
-        let layout = self.mask_layout(shape)?;
+        let mask = self.mask_layout(shape)?;
         let p = self.recorded_p();
         match core.plan_backward(input_shape, shape, p, Self::NEEDS_DRAW)? {
             BackwardPlan::Eval(p) => io.scale(self.eval_factor(p)),
-            BackwardPlan::Train(saved) => self.train_backward(saved, layout, io),
+            BackwardPlan::Train(saved) => self.train_backward(saved, mask, io),
         }
     }
 }
@@ -150,7 +144,7 @@ pub(crate) enum BackwardPlan<'a> {
 impl LayerCore {
     /// Takes one draw for a training forward on backend `B` and runs `f` on its randomness.
     /// A backend that cannot generate this randomness refuses before anything is drawn.
-    pub(crate) fn draw_on<T: Element, B: Backend<T>, R>(
+    pub(crate) fn draw_on<B: Backend, R>(
         &mut self,
         f: impl FnOnce(&mut Randomness<'_>) -> Result<R>,
     ) -> Result<(R, Draw)> {
@@ -248,31 +242,30 @@ impl LayerCore {
     }
 }
 
-/// Applies the keep mask of a recorded training forward with `kept` (Dropout, Spatial): the kept mask where this
-/// backend holds it, else the mask regenerated from the draw (element-wise Dropout fuses the
-/// regeneration into the pass). `mask_len` is the mask's length, `map` how data elements
-/// read it.
-pub(crate) fn apply_saved<T: Element, B: Backend<T>>(
+/// Applies the keep mask of a recorded training forward with `kept` (Dropout, Spatial): the
+/// kept bits where this backend holds them, else the mask regenerated from the draw
+/// (element-wise Dropout fuses the regeneration into its pass).
+pub(crate) fn apply_saved<B: Backend>(
     io: B,
     saved: &Saved,
-    mask_len: usize,
-    map: MaskMap,
-    kept: Kept<T>,
+    mask: MaskLayout,
+    kept: Kept<B::Elem>,
 ) -> Result<()> {
-    if let Some(mask) = saved
+    // BigDL's stream replays sequentially on the host: any kept mask beats that.
+    let replay_costs = matches!(saved.draw, Draw::BigDl(_));
+    if let Some(bits) = saved
         .bits
         .as_ref()
-        // BigDL's stream replays sequentially on the host: any kept mask beats that.
-        .filter(|m| m.len() == mask_len && (io.holds(m) || matches!(saved.draw, Draw::BigDl(_))))
+        .filter(|b| b.len() == mask.len && (io.holds(b) || replay_costs))
     {
-        return io.apply_mask(mask, map, kept);
+        return io.apply_mask(bits, mask.map, kept);
     }
-    if map == MaskMap::Elementwise {
+    if mask.map == MaskMap::Elementwise {
         return saved
             .draw
             .replay(|r| io.dropout(r, saved.p, kept, false))
             .map(drop);
     }
-    let mask = saved.draw.replay(|r| io.keep_bits(r, mask_len, saved.p))?;
-    io.apply_mask(&mask, map, kept)
+    let bits = saved.draw.replay(|r| io.keep_bits(r, mask.len, saved.p))?;
+    io.apply_mask(&bits, mask.map, kept)
 }

@@ -12,7 +12,7 @@ use crate::backend::Backend;
 use crate::error::{check_probability, Result};
 use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
 use crate::mask::MaskStorage;
-use crate::ops::{backward_kept, eval_factor, forward_kept, MaskMap};
+use crate::ops::{backward_kept, eval_factor, forward_kept, MaskLayout};
 use crate::Element;
 
 /// Element-wise Dropout.
@@ -142,15 +142,10 @@ impl LayerImpl for Dropout {
         eval_factor(self.scale, p)
     }
 
-    fn train_forward<T: Element, B: Backend<T>>(
-        &mut self,
-        shape: &[usize],
-        (len, map): (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
+    fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         if !self.resample {
             if let Some(saved) = self.core.saved_for(shape) {
-                apply_saved(io, saved, len, map, forward_kept(self.scale, saved.p))?;
+                apply_saved(io, saved, at, forward_kept(self.scale, saved.p))?;
                 // The same draw again (its mask stays where it is).
                 self.core.record_reuse();
                 return Ok(());
@@ -161,18 +156,13 @@ impl LayerImpl for Dropout {
         let store = self.storage == MaskStorage::Bits;
         let (bits, draw) = self
             .core
-            .draw_on::<T, B, _>(|r| io.dropout(r, p, kept, store))?;
+            .draw_on::<B, _>(|r| io.dropout(r, p, kept, store))?;
         self.core.record_train(shape, p, draw, bits);
         Ok(())
     }
 
-    fn train_backward<T: Element, B: Backend<T>>(
-        &self,
-        saved: &Saved,
-        (len, map): (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
-        apply_saved(io, saved, len, map, backward_kept(self.scale, saved.p))
+    fn train_backward<B: Backend>(&self, saved: &Saved, at: MaskLayout, io: B) -> Result<()> {
+        apply_saved(io, saved, at, backward_kept(self.scale, saved.p))
     }
 }
 

@@ -17,8 +17,7 @@ use std::sync::Arc;
 use crate::backend::Backend;
 use crate::error::{check_probability, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
-use crate::ops::{MaskMap, Noise};
-use crate::Element;
+use crate::ops::{MaskLayout, Noise};
 
 /// Multiplicative Gaussian noise, active in training only.
 ///
@@ -124,19 +123,12 @@ impl LayerImpl for GaussianDropout {
         self.rate
     }
 
-    fn train_forward<T: Element, B: Backend<T>>(
-        &mut self,
-        shape: &[usize],
-        _layout: (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
+    fn train_forward<B: Backend>(&mut self, shape: &[usize], _: MaskLayout, io: B) -> Result<()> {
         let (noise, store) = (Noise::multiplicative(self.stddev), self.store_noise);
-        let (values, draw) = self
-            .core
-            .draw_on::<T, B, _>(|r| io.noise(r, noise, store))?;
+        let (values, draw) = self.core.draw_on::<B, _>(|r| io.noise(r, noise, store))?;
         self.stored = values.map(|values| StoredNoise {
             draw: draw.key(),
-            bytes: values.len() * std::mem::size_of::<T>(),
+            bytes: values.len() * std::mem::size_of::<B::Elem>(),
             values: Arc::new(values),
         });
         self.core.record_train(shape, self.rate, draw, None);
@@ -144,17 +136,12 @@ impl LayerImpl for GaussianDropout {
     }
 
     /// `g * n`: the kept noise where this backend can read it, else the noise regenerated.
-    fn train_backward<T: Element, B: Backend<T>>(
-        &self,
-        saved: &Saved,
-        _layout: (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
+    fn train_backward<B: Backend>(&self, saved: &Saved, _: MaskLayout, io: B) -> Result<()> {
         let kept = self
             .stored
             .as_ref()
             .filter(|n| n.draw == saved.draw.key())
-            .and_then(|n| n.values.downcast_ref::<Vec<T>>());
+            .and_then(|n| n.values.downcast_ref::<Vec<B::Elem>>());
         let io = match kept {
             Some(values) => match io.multiply(values) {
                 Ok(done) => return done,

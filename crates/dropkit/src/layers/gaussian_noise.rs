@@ -7,8 +7,7 @@
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
-use crate::ops::{MaskMap, Noise};
-use crate::Element;
+use crate::ops::{MaskLayout, Noise};
 
 /// Additive Gaussian noise, active in training only.
 ///
@@ -74,14 +73,9 @@ impl LayerImpl for GaussianNoise {
         0.0
     }
 
-    fn train_forward<T: Element, B: Backend<T>>(
-        &mut self,
-        shape: &[usize],
-        _layout: (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
+    fn train_forward<B: Backend>(&mut self, shape: &[usize], _: MaskLayout, io: B) -> Result<()> {
         let stddev = self.stddev;
-        let ((), draw) = self.core.draw_on::<T, B, _>(|r| {
+        let ((), draw) = self.core.draw_on::<B, _>(|r| {
             if stddev == 0.0 {
                 // Zero noise is the identity, bit for bit (x + 0 would turn -0.0 into +0.0);
                 // BigDL's stream still draws its normals, as BigDL does.
@@ -95,12 +89,7 @@ impl LayerImpl for GaussianNoise {
     }
 
     /// The noise does not depend on `x`: the gradient passes unchanged.
-    fn train_backward<T: Element, B: Backend<T>>(
-        &self,
-        _saved: &Saved,
-        _layout: (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
+    fn train_backward<B: Backend>(&self, _: &Saved, _: MaskLayout, io: B) -> Result<()> {
         io.scale(None)
     }
 }

@@ -22,7 +22,7 @@
 use crate::backend::Backend;
 use crate::error::{check_probability, Error, Result};
 use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
-use crate::ops::{backward_kept, eval_factor, forward_kept, MaskMap};
+use crate::ops::{backward_kept, eval_factor, forward_kept, MaskLayout, MaskMap};
 use crate::Element;
 
 /// Where the channel axis is.
@@ -93,7 +93,7 @@ impl Spatial {
     }
 
     /// The mask length and map of an input shape, or the rank error.
-    fn layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
+    fn layout(&self, shape: &[usize]) -> Result<MaskLayout> {
         let full = self.spatial_dims + 2;
         if shape.len() != full && shape.len() != full - 1 {
             return Err(Error::WrongRank {
@@ -122,7 +122,10 @@ impl Spatial {
         } else {
             map
         };
-        Ok((n * channels, map))
+        Ok(MaskLayout {
+            len: n * channels,
+            map,
+        })
     }
 }
 
@@ -145,7 +148,7 @@ impl<S: AsSpatial> LayerImpl for S {
         self.spatial().p
     }
 
-    fn mask_layout(&self, shape: &[usize]) -> Result<(usize, MaskMap)> {
+    fn mask_layout(&self, shape: &[usize]) -> Result<MaskLayout> {
         self.spatial().layout(shape)
     }
 
@@ -154,28 +157,18 @@ impl<S: AsSpatial> LayerImpl for S {
     }
 
     /// One keep draw per (sample, channel), applied to its whole feature map.
-    fn train_forward<T: Element, B: Backend<T>>(
-        &mut self,
-        shape: &[usize],
-        (len, map): (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
+    fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         let Spatial { p, scale, .. } = *self.spatial();
         let core = &mut self.spatial_mut().core;
-        let (mask, draw) = core.draw_on::<T, B, _>(|r| io.keep_bits(r, len, p))?;
-        io.apply_mask(&mask, map, forward_kept(scale, p))?;
-        core.record_train(shape, p, draw, Some(mask));
+        let (bits, draw) = core.draw_on::<B, _>(|r| io.keep_bits(r, at.len, p))?;
+        io.apply_mask(&bits, at.map, forward_kept(scale, p))?;
+        core.record_train(shape, p, draw, Some(bits));
         Ok(())
     }
 
-    fn train_backward<T: Element, B: Backend<T>>(
-        &self,
-        saved: &Saved,
-        (len, map): (usize, MaskMap),
-        io: B,
-    ) -> Result<()> {
+    fn train_backward<B: Backend>(&self, saved: &Saved, at: MaskLayout, io: B) -> Result<()> {
         let kept = backward_kept(self.spatial().scale, saved.p);
-        apply_saved(io, saved, len, map, kept)
+        apply_saved(io, saved, at, kept)
     }
 }
 

@@ -596,3 +596,14 @@ format_class! {
     /// (any case); one keep/drop draw per (sample, channel). scale: as for SpatialDropout1D.
     SpatialDropout3D
 }
+
+/// Adds every layer class to the extension module (a new layer is one line here).
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Dropout>()?;
+    m.add_class::<GaussianDropout>()?;
+    m.add_class::<GaussianNoise>()?;
+    m.add_class::<SpatialDropout1D>()?;
+    m.add_class::<SpatialDropout2D>()?;
+    m.add_class::<SpatialDropout3D>()?;
+    Ok(())
+}

@@ -110,17 +110,22 @@ fn _time_core_forward(
 #[pymodule]
 fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_class::<layers::Dropout>()?;
-    m.add_class::<layers::GaussianDropout>()?;
-    m.add_class::<layers::GaussianNoise>()?;
-    m.add_class::<layers::SpatialDropout1D>()?;
-    m.add_class::<layers::SpatialDropout2D>()?;
-    m.add_class::<layers::SpatialDropout3D>()?;
+    layers::register(m)?;
     m.add_function(wrap_pyfunction!(set_seed, m)?)?;
     m.add_function(wrap_pyfunction!(default_generator_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_default_generator_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_time_core_forward, m)?)?;
+    // `__all__`: every public name registered above (the package re-exports exactly these).
+    let mut public = vec!["__version__".to_string()];
+    for name in m.dict().keys() {
+        let name: String = name.extract()?;
+        if !name.starts_with('_') {
+            public.push(name);
+        }
+    }
+    public.sort();
+    m.add("__all__", public)?;
     Ok(())
 }

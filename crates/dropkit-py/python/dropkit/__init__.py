@@ -27,32 +27,8 @@ RuntimeError, an unsupported dtype a TypeError; messages name the parameter, the
 what is accepted.
 """
 
-from ._dropkit import (
-    Dropout,
-    GaussianDropout,
-    GaussianNoise,
-    SpatialDropout1D,
-    SpatialDropout2D,
-    SpatialDropout3D,
-    __version__,
-    default_generator_state,
-    num_threads,
-    set_default_generator_state,
-    set_num_threads,
-    set_seed,
-)
+from . import _dropkit
+from ._dropkit import *  # noqa: F403 (the layer classes and functions: _dropkit.__all__)
+from ._dropkit import __version__
 
-__all__ = [
-    "Dropout",
-    "GaussianDropout",
-    "GaussianNoise",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "__version__",
-    "default_generator_state",
-    "num_threads",
-    "set_default_generator_state",
-    "set_num_threads",
-    "set_seed",
-]
+__all__ = list(_dropkit.__all__)

@@ -2,6 +2,8 @@
 
 from typing import Any, Literal, Optional, Protocol, TypedDict, TypeVar, Union, final, overload
 
+from typing_extensions import Self
+
 import numpy as np
 import numpy.typing as npt
 
@@ -176,37 +178,26 @@ class SpatialDropout1D(_WithProbability):
         generator: _GeneratorName = "philox",
     ) -> SpatialDropout1D: ...
 
+class _WithFormat(_WithProbability):
+    def __new__(
+        cls,
+        init_p: float = 0.5,
+        data_format: _DataFormatName = "NCHW",
+        *,
+        scale: bool = False,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+    ) -> Self: ...
+    @property
+    def data_format(self) -> _DataFormatName: ...
+
 @final
-class SpatialDropout2D(_WithProbability):
+class SpatialDropout2D(_WithFormat):
     """Drops whole 2-D feature maps of NCHW (N, C, H, W) / (C, H, W) or NHWC input."""
 
-    def __new__(
-        cls,
-        init_p: float = 0.5,
-        data_format: _DataFormatName = "NCHW",
-        *,
-        scale: bool = False,
-        seed: Union[int, None] = None,
-        generator: _GeneratorName = "philox",
-    ) -> SpatialDropout2D: ...
-    @property
-    def data_format(self) -> _DataFormatName: ...
-
 @final
-class SpatialDropout3D(_WithProbability):
+class SpatialDropout3D(_WithFormat):
     """Drops whole 3-D feature maps of NCHW (N, C, D, H, W) / (C, D, H, W) or NHWC input."""
-
-    def __new__(
-        cls,
-        init_p: float = 0.5,
-        data_format: _DataFormatName = "NCHW",
-        *,
-        scale: bool = False,
-        seed: Union[int, None] = None,
-        generator: _GeneratorName = "philox",
-    ) -> SpatialDropout3D: ...
-    @property
-    def data_format(self) -> _DataFormatName: ...
 
 def set_seed(seed: int, generator: _GeneratorName = "philox") -> None:
     """Seed the process-wide default generator and choose its algorithm."""

@@ -1,9 +1,6 @@
 //! Runs of a tensor as raw pointers, so that disjoint runs of one buffer can go to different
 //! threads, and the mask word pointer their chunks write through.
 
-#[cfg(target_arch = "x86_64")]
-use std::any::TypeId;
-
 use crate::ops::FlatIo;
 
 /// A run of elements as raw pointers, so disjoint runs of one buffer can go to different
@@ -62,16 +59,6 @@ impl<T: 'static> Chunk<T> {
     /// Elements from `start` to the end.
     pub(crate) fn offset(self, start: usize) -> Self {
         self.sub(start, self.len - start)
-    }
-
-    /// The same chunk typed as `U`, when `U` is `T`.
-    #[cfg(target_arch = "x86_64")]
-    pub(crate) fn cast<U: 'static>(self) -> Option<Chunk<U>> {
-        (TypeId::of::<T>() == TypeId::of::<U>()).then(|| Chunk {
-            src: self.src.cast(),
-            dst: self.dst.cast(),
-            len: self.len,
-        })
     }
 }
 

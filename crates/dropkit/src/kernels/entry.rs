@@ -1,39 +1,14 @@
-//! The entry points the layers call: each runs one op over a tensor on the plan's path,
-//! on one thread or split into chunks over the pool.
+//! The entry points the layers call. Each resolves, once per call, the kernel it runs (for
+//! its element type, the plan's path and whether stores stream: [`Plan::kernels`]), then runs
+//! it over the plan's chunks, on one thread or on the pool.
 
 use crate::mask::BitMask;
 use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::{keep_threshold, Randomness};
 use crate::Element;
 
-#[cfg(target_arch = "x86_64")]
-use super::avx2;
 use super::chunk::BitsPtr;
-#[cfg(target_arch = "x86_64")]
-use super::plan::streaming;
-#[cfg(target_arch = "x86_64")]
-use super::Path;
-use super::{portable, reference, Chunk, Plan};
-
-/// Calls `avx2::$kernel::<U, NT>` with `U` the chunk's element type (f32 or f64) and `NT`
-/// the streaming choice, and returns from the enclosing closure; falls through otherwise.
-#[cfg(target_arch = "x86_64")]
-macro_rules! avx2_kernel {
-    ($nt:expr, $chunk:expr, $kernel:ident($($arg:expr),* $(,)?)) => {{
-        if let Some(c) = $chunk.cast::<f32>() {
-            return match $nt {
-                true => avx2::$kernel::<f32, true>(c, $($arg),*),
-                false => avx2::$kernel::<f32, false>(c, $($arg),*),
-            };
-        }
-        if let Some(c) = $chunk.cast::<f64>() {
-            return match $nt {
-                true => avx2::$kernel::<f64, true>(c, $($arg),*),
-                false => avx2::$kernel::<f64, false>(c, $($arg),*),
-            };
-        }
-    }};
-}
+use super::{reference, Chunk, Plan};
 
 /// `x * factor` or a copy.
 pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T>) {
@@ -42,17 +17,26 @@ pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T>) {
 
 pub(crate) fn scale_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factor: Option<T>) {
     let factor = factor.filter(|&f| f != T::one());
-    // SAFETY: every chunk is a disjoint sub-range of the io.
-    plan.run(Chunk::of(io), |_, c| unsafe { portable::scale(c, factor) });
+    let whole = Chunk::of(io);
+    let scale = plan.kernels(&whole).scale;
+    plan.run(whole, |_, c| {
+        // SAFETY: every chunk is a disjoint sub-range of the io; the kernel was resolved by
+        // this plan for this output.
+        unsafe { scale(c, factor) }
+    });
 }
 
 /// `x * factors`, element by element (stored Gaussian noise).
 pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T]) {
     assert_eq!(io.len(), factors.len(), "one factor per element");
     let plan = Plan::best();
-    // SAFETY: every chunk is a disjoint sub-range of the io; `factors` covers it.
-    plan.run(Chunk::of(io), |start, c| unsafe {
-        portable::multiply(c, &factors[start..start + c.len])
+    let whole = Chunk::of(io);
+    let multiply = plan.kernels(&whole).multiply;
+    plan.run(whole, |start, c| {
+        let factors = &factors[start..start + c.len];
+        // SAFETY: every chunk is a disjoint sub-range of the io, and `factors` its own; the
+        // kernel was resolved by this plan for this output.
+        unsafe { multiply(c, factors) }
     });
 }
 
@@ -81,18 +65,22 @@ pub(crate) fn apply_mask_with<T: Element>(
     let kept = kept.simplified();
     let words = mask.words();
     let whole = Chunk::of(io);
-    #[cfg(target_arch = "x86_64")]
-    let nt = streaming(&plan, &whole);
-    plan.run(whole, |start, c| {
-        #[cfg(target_arch = "x86_64")]
-        if plan.path == Path::Avx2 && map == MaskMap::Elementwise {
-            // SAFETY: AVX2 was detected; the chunk starts at a multiple of 64; words cover
-            // it; streaming only with a 16-byte aligned output (chunk offsets keep it).
-            unsafe { avx2_kernel!(nt, c, apply_bits(start, words, kept.cast())) }
-        }
-        // SAFETY: a disjoint sub-range; the mask covers every element it maps to.
-        unsafe { portable::apply_mask(c, start, words, map, kept) }
-    });
+    let kernels = plan.kernels(&whole);
+    if map == MaskMap::Elementwise {
+        let apply = kernels.apply_bits;
+        plan.run(whole, |start, c| {
+            // SAFETY: a disjoint sub-range starting at a multiple of 64; `words` covers it;
+            // the kernel was resolved by this plan for this output.
+            unsafe { apply(c, start, words, kept) }
+        });
+    } else {
+        let apply = kernels.apply_mask;
+        plan.run(whole, |start, c| {
+            // SAFETY: a disjoint sub-range; the mask covers every element it maps to; the
+            // kernel was resolved by this plan for this output.
+            unsafe { apply(c, start, words, map, kept) }
+        });
+    }
 }
 
 /// Element-wise Dropout with fresh randomness: draws the mask, applies it, and returns it
@@ -130,9 +118,9 @@ pub(crate) fn dropout_with<T: Element>(
     let threshold = keep_threshold(p);
     if threshold >= 1 << 32 {
         // p = 1: every element is dropped; the mask stays all zero.
-        // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for f32 and f64.
-        plan.run(Chunk::of(io), |_, c| unsafe {
-            std::ptr::write_bytes(c.dst, 0, c.len)
+        plan.run(Chunk::of(io), |_, c| {
+            // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for f32 and f64.
+            unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
         });
         return mask;
     }
@@ -141,24 +129,13 @@ pub(crate) fn dropout_with<T: Element>(
             .map_or(std::ptr::null_mut(), |m| m.words_mut().as_mut_ptr()),
     );
     let whole = Chunk::of(io);
-    #[cfg(target_arch = "x86_64")]
-    let nt = streaming(&plan, &whole);
+    let dropout = plan.kernels(&whole).dropout;
     plan.run(whole, |start, c| {
         let b = bits.at(start / 64);
-        #[cfg(target_arch = "x86_64")]
-        if plan.path == Path::Avx2 {
-            // SAFETY: AVX2/FMA/BMI2 detected; start is a multiple of 64; the chunk's mask
-            // words are its own; streaming only with a 16-byte aligned output.
-            unsafe {
-                avx2_kernel!(
-                    nt,
-                    c,
-                    dropout(start as u64, seed, draw, threshold, kept.cast(), b)
-                )
-            }
-        }
-        // SAFETY: as above, scalar.
-        unsafe { portable::dropout(c, start as u64, seed, draw, threshold, kept, b) }
+        // SAFETY: a disjoint sub-range starting at a multiple of 64, whose mask words (if
+        // any) are its own; the threshold is below 2^32; the kernel was resolved by this plan
+        // for this output.
+        unsafe { dropout(c, start as u64, seed, draw, threshold, kept, b) }
     });
     mask
 }
@@ -198,29 +175,10 @@ pub(crate) fn noise_with<T: Element>(
     };
     let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
     let whole = Chunk::of(io);
-    #[cfg(target_arch = "x86_64")]
-    let nt = streaming(&plan, &whole);
+    let noise = plan.kernels(&whole).noise;
     plan.run(whole, |start, c| {
-        #[cfg(target_arch = "x86_64")]
-        if plan.path == Path::Avx2 {
-            // SAFETY: AVX2/FMA detected; start is a multiple of 64; streaming only with a
-            // 16-byte aligned output. The f64 -> element conversions are those of `m`, `s`.
-            unsafe {
-                avx2_kernel!(
-                    nt,
-                    c,
-                    noise(
-                        start as u64,
-                        seed,
-                        draw,
-                        Element::from_f64(mean),
-                        Element::from_f64(stddev),
-                        op
-                    )
-                )
-            }
-        }
-        // SAFETY: a disjoint sub-range.
-        unsafe { portable::noise(c, start as u64, seed, draw, m, s, op) }
+        // SAFETY: a disjoint sub-range starting at a multiple of 64; the kernel was resolved
+        // by this plan for this output.
+        unsafe { noise(c, start as u64, seed, draw, m, s, op) }
     });
 }

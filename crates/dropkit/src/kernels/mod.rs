@@ -16,6 +16,7 @@ mod plan;
 mod portable;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod reference;
+mod table;
 #[cfg(test)]
 mod tests;
 
@@ -26,3 +27,4 @@ pub(crate) use entry::{apply_mask, dropout, keep_bits, multiply, noise, scale};
 pub(crate) use entry::{apply_mask_with, dropout_with, noise_with, scale_with};
 pub(crate) use isa::{best_path, Path};
 pub(crate) use plan::Plan;
+pub(crate) use table::KernelTable;

@@ -1,8 +1,10 @@
 //! How a call runs: its instruction set, how it is cut into chunks, from which size it runs
 //! on several threads, and from which size its stores bypass the cache.
 
+use super::table::Kernels;
 use super::{best_path, Chunk, Path};
 use crate::parallel;
+use crate::Element;
 
 /// How a call runs: instruction set, chunk size (a multiple of 64) and the size from which
 /// it is split over threads.
@@ -20,12 +22,6 @@ pub(crate) struct Plan {
 /// traffic (glibc's `memcpy`, the copy baseline, does the same for large copies).
 const NON_TEMPORAL_FROM: usize = 16 << 20;
 
-/// Whether a kernel writing `c` should stream its stores (large, 16-byte aligned output).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn streaming<T>(plan: &Plan, c: &Chunk<T>) -> bool {
-    c.len * std::mem::size_of::<T>() >= plan.stream_from && c.dst as usize % 16 == 0
-}
-
 /// Elements per thread task: 64 Ki elements (256 KiB of f32) keeps tasks in L2 and many
 /// enough to balance two or more threads.
 const CHUNK: usize = 1 << 16;
@@ -41,6 +37,15 @@ impl Plan {
             min_parallel: MIN_PARALLEL,
             stream_from: NON_TEMPORAL_FROM,
         }
+    }
+
+    /// The kernels a call writing `out` (its whole output) runs: those of this plan's path,
+    /// with non-temporal stores when the output is large and 16-byte aligned (every chunk's
+    /// output then is too, chunks starting at multiples of 64 elements).
+    pub(crate) fn kernels<T: Element>(&self, out: &Chunk<T>) -> Kernels<T> {
+        let stream =
+            out.len * std::mem::size_of::<T>() >= self.stream_from && out.dst as usize % 16 == 0;
+        Kernels::resolve(self.path, stream)
     }
 
     /// Runs `f(first element, chunk)` over `c`, on one thread or on the pool.

@@ -56,7 +56,8 @@ impl<T: 'static> Chunk<T> {
         }
     }
 
-    /// Elements from `start` to the end.
+    /// Elements from `start` to the end (the scalar tail of a vector kernel).
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn offset(self, start: usize) -> Self {
         self.sub(start, self.len - start)
     }

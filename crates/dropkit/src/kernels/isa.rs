@@ -8,6 +8,7 @@ pub(crate) enum Path {
     /// Scalar Rust, any CPU.
     Portable,
     /// AVX2 + FMA + BMI2 (x86-64).
+    #[cfg(target_arch = "x86_64")]
     Avx2,
 }
 

@@ -6,10 +6,11 @@ use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::Randomness;
 use crate::Element;
 
+/// The portable path, and the best one where it differs.
 fn paths() -> Vec<Path> {
     let mut v = vec![Path::Portable];
-    if best_path() == Path::Avx2 {
-        v.push(Path::Avx2);
+    if best_path() != Path::Portable {
+        v.push(best_path());
     }
     v
 }

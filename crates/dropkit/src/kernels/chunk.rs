@@ -64,7 +64,7 @@ impl<T: 'static> Chunk<T> {
 }
 
 /// A mask word pointer that chunks on several threads write disjoint words through.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct BitsPtr(pub(crate) *mut u64);
 // SAFETY: each chunk writes only the words of its own (64-aligned) element range.
 unsafe impl Send for BitsPtr {}

@@ -3,7 +3,10 @@
 use std::fmt::{Debug, Display};
 
 mod sealed {
-    pub trait Sealed {}
+    /// Sealing also requires the (crate-private) CPU kernel table, so every element type
+    /// has one.
+    #[allow(private_bounds)]
+    pub trait Sealed: crate::kernels::KernelTable {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
 }

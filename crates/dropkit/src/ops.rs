@@ -124,14 +124,6 @@ impl<T: Element> Kept<T> {
             other => other,
         }
     }
-
-    pub(crate) fn cast<U: Element>(self) -> Kept<U> {
-        match self {
-            Kept::Identity => Kept::Identity,
-            Kept::Div(k) => Kept::Div(U::from_f64(k.to_f64().expect("a float"))),
-            Kept::Mul(k) => Kept::Mul(U::from_f64(k.to_f64().expect("a float"))),
-        }
-    }
 }
 
 /// How data elements (row-major) map to mask elements.

@@ -21,7 +21,7 @@ const W1: u32 = 0xBB67_AE85;
 /// `(hi, lo)` of the 32x32 -> 64-bit products of every lane of `a` with `m`.
 #[inline(always)]
 unsafe fn mulhilo(a: __m256i, m: __m256i) -> (__m256i, __m256i) {
-    // SAFETY (whole function): plain AVX2 arithmetic on registers; the caller enabled AVX2.
+    // SAFETY: plain AVX2 arithmetic on registers; the caller enabled AVX2.
     unsafe {
         let even = _mm256_mul_epu32(a, m);
         let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(a), m);
@@ -36,7 +36,7 @@ unsafe fn mulhilo(a: __m256i, m: __m256i) -> (__m256i, __m256i) {
 /// The groups' rounds are interleaved so their multiply latencies overlap.
 #[inline(always)]
 unsafe fn philox8<const K: usize>(block: u64, draw: u64, key: [u32; 2]) -> [[__m256i; 4]; K] {
-    // SAFETY (whole function): register arithmetic; the caller enabled AVX2.
+    // SAFETY: register arithmetic; the caller enabled AVX2.
     unsafe {
         let bias = _mm256_set1_epi32(i32::MIN);
         let iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -79,7 +79,7 @@ unsafe fn philox8<const K: usize>(block: u64, draw: u64, key: [u32; 2]) -> [[__m
 /// Keep bits of the 32 elements of 8 blocks: bit `4l + j` is word `j` of lane `l` kept.
 #[inline(always)]
 unsafe fn keep_bits32(w: &[__m256i; 4], biased_threshold: __m256i) -> u32 {
-    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and BMI2.
+    // SAFETY: register arithmetic; the caller enabled AVX2 and BMI2.
     unsafe {
         let bias = _mm256_set1_epi32(i32::MIN);
         let mut bits = 0u32;
@@ -382,7 +382,7 @@ pub(crate) unsafe fn apply_bits<T: Avx2Element, const NT: bool>(
 /// `ln` of 8 positive normal floats: [`crate::rng::normal::ln`] lane by lane.
 #[inline(always)]
 unsafe fn ln8(x: __m256) -> __m256 {
-    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and FMA.
+    // SAFETY: register arithmetic; the caller enabled AVX2 and FMA.
     unsafe {
         let bits = _mm256_castps_si256(x);
         let mut e = _mm256_sub_epi32(
@@ -415,7 +415,7 @@ unsafe fn ln8(x: __m256) -> __m256 {
 /// Box-Muller of 8 word pairs: `(rho cos, rho sin)`, as [`crate::rng::normal::box_muller`].
 #[inline(always)]
 unsafe fn box_muller8(w_rho: __m256i, w_angle: __m256i) -> (__m256, __m256) {
-    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and FMA.
+    // SAFETY: register arithmetic; the caller enabled AVX2 and FMA.
     unsafe {
         let odd = _mm256_or_si256(
             _mm256_slli_epi32::<1>(_mm256_srli_epi32::<9>(w_rho)),
@@ -456,7 +456,7 @@ unsafe fn box_muller8(w_rho: __m256i, w_angle: __m256i) -> (__m256, __m256) {
 /// The 32 normals of 8 blocks, in element order (vector `v` holds elements `8v .. 8v + 8`).
 #[inline(always)]
 unsafe fn normals32(w: [__m256i; 4]) -> [__m256; 4] {
-    // SAFETY (whole function): register arithmetic; the caller enabled AVX2 and FMA.
+    // SAFETY: register arithmetic; the caller enabled AVX2 and FMA.
     unsafe {
         let (n0, n1) = box_muller8(w[0], w[1]);
         let (n2, n3) = box_muller8(w[2], w[3]);

@@ -63,10 +63,10 @@ pub(crate) unsafe fn apply_mask<T: Element>(
     kept: Kept<T>,
 ) {
     let bit = |m: usize| (mask[m / 64] >> (m % 64)) & 1 != 0;
-    // SAFETY (all three arms): every index written is below c.len.
     match map {
         MaskMap::Elementwise => {
             for k in 0..c.len {
+                // SAFETY: element k is below c.len.
                 unsafe { run(c, k, 1, bit(start + k), kept) };
             }
         }
@@ -75,6 +75,7 @@ pub(crate) unsafe fn apply_mask<T: Element>(
             while k < c.len {
                 let i = start + k;
                 let len = (inner - i % inner).min(c.len - k);
+                // SAFETY: k + len <= c.len.
                 unsafe { run(c, k, len, bit(i / inner), kept) };
                 k += len;
             }
@@ -99,6 +100,7 @@ pub(crate) unsafe fn apply_mask<T: Element>(
                 let len = (period - phase)
                     .min(per_sample - i % per_sample)
                     .min(c.len - k);
+                // SAFETY: k + len <= c.len.
                 unsafe { select(c, k, &pattern[phase..phase + len], kept) };
                 k += len;
             }

@@ -1,0 +1,174 @@
+//! The entry points the layers call. Each resolves, once per call, the kernel it runs (for
+//! its element type, the plan's path and whether stores stream: [`Plan::kernels`]), then runs
+//! it over the plan's chunks, on one thread or on the pool.
+
+use crate::mask::BitMask;
+use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
+use crate::rng::{keep_threshold, Randomness};
+use crate::Element;
+
+use super::chunk::BitsPtr;
+use super::{reference, Chunk, Plan};
+
+/// `x * factor` or a copy.
+pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T>) {
+    scale_with(Plan::best(), io, factor)
+}
+
+pub(crate) fn scale_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factor: Option<T>) {
+    let factor = factor.filter(|&f| f != T::one());
+    let whole = Chunk::of(io);
+    let scale = plan.kernels(&whole).scale;
+    plan.run(whole, |_, c| {
+        // SAFETY: every chunk is a disjoint sub-range of the io; the kernel was resolved by
+        // this plan for this output.
+        unsafe { scale(c, factor) }
+    });
+}
+
+/// `x * factors`, element by element (stored Gaussian noise).
+pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T]) {
+    assert_eq!(io.len(), factors.len(), "one factor per element");
+    let plan = Plan::best();
+    let whole = Chunk::of(io);
+    let multiply = plan.kernels(&whole).multiply;
+    plan.run(whole, |start, c| {
+        let factors = &factors[start..start + c.len];
+        // SAFETY: every chunk is a disjoint sub-range of the io, and `factors` its own; the
+        // kernel was resolved by this plan for this output.
+        unsafe { multiply(c, factors) }
+    });
+}
+
+/// The keep mask of `len` elements at drop probability `p` (Spatial layers: a small mask).
+pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
+    reference::keep_bits(r, len, p)
+}
+
+/// Applies a stored mask.
+pub(crate) fn apply_mask<T: Element>(
+    io: FlatIo<'_, T>,
+    mask: &BitMask,
+    map: MaskMap,
+    kept: Kept<T>,
+) {
+    apply_mask_with(Plan::best(), io, mask, map, kept)
+}
+
+pub(crate) fn apply_mask_with<T: Element>(
+    plan: Plan,
+    io: FlatIo<'_, T>,
+    mask: &BitMask,
+    map: MaskMap,
+    kept: Kept<T>,
+) {
+    let kept = kept.simplified();
+    let words = mask.words();
+    let whole = Chunk::of(io);
+    let kernels = plan.kernels(&whole);
+    if map == MaskMap::Elementwise {
+        let apply = kernels.apply_bits;
+        plan.run(whole, |start, c| {
+            // SAFETY: a disjoint sub-range starting at a multiple of 64; `words` covers it;
+            // the kernel was resolved by this plan for this output.
+            unsafe { apply(c, start, words, kept) }
+        });
+    } else {
+        let apply = kernels.apply_mask;
+        plan.run(whole, |start, c| {
+            // SAFETY: a disjoint sub-range; the mask covers every element it maps to; the
+            // kernel was resolved by this plan for this output.
+            unsafe { apply(c, start, words, map, kept) }
+        });
+    }
+}
+
+/// Element-wise Dropout with fresh randomness: draws the mask, applies it, and returns it
+/// when `keep` is set. A replayed draw gives the same mask (a BigDL stream replays from its
+/// saved state).
+pub(crate) fn dropout<T: Element>(
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    p: f64,
+    kept: Kept<T>,
+    keep: bool,
+) -> Option<BitMask> {
+    dropout_with(Plan::best(), io, r, p, kept, keep)
+}
+
+pub(crate) fn dropout_with<T: Element>(
+    plan: Plan,
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    p: f64,
+    kept: Kept<T>,
+    keep: bool,
+) -> Option<BitMask> {
+    let (seed, draw) = match r {
+        Randomness::Philox { seed, draw } => (*seed, *draw),
+        Randomness::Stream(_) => {
+            // BigDL's stream is sequential: draw the mask, then apply it on any path.
+            let mask = reference::keep_bits(r, io.len(), p);
+            apply_mask_with(plan, io, &mask, MaskMap::Elementwise, kept);
+            return keep.then_some(mask);
+        }
+    };
+    let kept = kept.simplified();
+    let mut mask = keep.then(|| BitMask::zeros(io.len()));
+    let threshold = keep_threshold(p);
+    if threshold >= 1 << 32 {
+        // p = 1: every element is dropped; the mask stays all zero.
+        plan.run(Chunk::of(io), |_, c| {
+            // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for f32 and f64.
+            unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
+        });
+        return mask;
+    }
+    let bits = BitsPtr(
+        mask.as_mut()
+            .map_or(std::ptr::null_mut(), |m| m.words_mut().as_mut_ptr()),
+    );
+    let whole = Chunk::of(io);
+    let dropout = plan.kernels(&whole).dropout;
+    plan.run(whole, |start, c| {
+        let b = bits.at(start / 64);
+        // SAFETY: a disjoint sub-range starting at a multiple of 64, whose mask words (if
+        // any) are its own; the threshold is below 2^32; the kernel was resolved by this plan
+        // for this output.
+        unsafe { dropout(c, start as u64, seed, draw, threshold, kept, b) }
+    });
+    mask
+}
+
+/// Gaussian noise: `x * (T(mean) + T(stddev) T(n))` or `x + (...)`.
+pub(crate) fn noise<T: Element>(
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    mean: f64,
+    stddev: f64,
+    op: NoiseOp,
+) {
+    noise_with(Plan::best(), io, r, mean, stddev, op)
+}
+
+pub(crate) fn noise_with<T: Element>(
+    plan: Plan,
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    mean: f64,
+    stddev: f64,
+    op: NoiseOp,
+) {
+    let (seed, draw) = match r {
+        Randomness::Philox { seed, draw } => (*seed, *draw),
+        Randomness::Stream(_) => return reference::noise(io, r, mean, stddev, op),
+    };
+    let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
+    let whole = Chunk::of(io);
+    let noise = plan.kernels(&whole).noise;
+    plan.run(whole, |start, c| {
+        // SAFETY: a disjoint sub-range starting at a multiple of 64; the kernel was resolved
+        // by this plan for this output.
+        unsafe { noise(c, start as u64, seed, draw, m, s, op) }
+    });
+}

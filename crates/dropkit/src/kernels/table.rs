@@ -1,0 +1,128 @@
+//! The kernels of one element type on one path, as a table of functions that an entry point
+//! resolves once per call and then runs over every chunk.
+//!
+//! Every element type has the portable kernels. A type with vector bodies says so through
+//! [`KernelTable`]; a type without (a future half-precision type, say) implements it with no
+//! methods and runs the portable kernels on every path.
+
+use crate::ops::{Kept, MaskMap, NoiseOp};
+use crate::Element;
+
+#[cfg(target_arch = "x86_64")]
+use super::avx2::{self, Avx2Element};
+use super::{portable, Chunk, Path};
+
+/// Fused Dropout on a chunk: `(chunk, first element, seed, draw, threshold, kept, mask words
+/// or null)`, as [`portable::dropout`].
+pub(crate) type DropoutFn<T> = unsafe fn(Chunk<T>, u64, u64, u64, u64, Kept<T>, *mut u64);
+/// A stored element-wise mask on a chunk: `(chunk, first element, mask words, kept)`, as
+/// [`portable::apply_mask`] with [`MaskMap::Elementwise`].
+pub(crate) type ApplyBitsFn<T> = unsafe fn(Chunk<T>, usize, &[u64], Kept<T>);
+/// A stored mask under any map, as [`portable::apply_mask`].
+pub(crate) type ApplyMaskFn<T> = unsafe fn(Chunk<T>, usize, &[u64], MaskMap, Kept<T>);
+/// Gaussian noise on a chunk: `(chunk, first element, seed, draw, mean, stddev, op)`, as
+/// [`portable::noise`].
+pub(crate) type NoiseFn<T> = unsafe fn(Chunk<T>, u64, u64, u64, T, T, NoiseOp);
+/// `x * factor` or a copy, as [`portable::scale`].
+pub(crate) type ScaleFn<T> = unsafe fn(Chunk<T>, Option<T>);
+/// `x * factors`, as [`portable::multiply`].
+pub(crate) type MultiplyFn<T> = unsafe fn(Chunk<T>, &[T]);
+
+/// The functions a call runs over its chunks, for one element type, one [`Path`] and one
+/// kind of store.
+///
+/// # Safety of the functions
+/// Each has the contract of the portable function its type names. In addition, a table
+/// resolved for a path other than [`Path::Portable`] may only run on a CPU that has that
+/// path's features (a [`Path`] names one only once [`super::best_path`] detected it), and a
+/// table resolved with streaming stores only on chunks whose output is 16-byte aligned.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Kernels<T> {
+    pub(crate) dropout: DropoutFn<T>,
+    pub(crate) apply_bits: ApplyBitsFn<T>,
+    pub(crate) apply_mask: ApplyMaskFn<T>,
+    pub(crate) noise: NoiseFn<T>,
+    pub(crate) scale: ScaleFn<T>,
+    pub(crate) multiply: MultiplyFn<T>,
+}
+
+/// The per-type hook behind [`Kernels::resolve`]: which vector kernels an element type has.
+/// Every [`Element`] implements it (it is a supertrait of `Element`'s seal).
+pub(crate) trait KernelTable: Sized {
+    /// This type's AVX2 kernels, with non-temporal stores when `stream`; `None` (the default)
+    /// runs the portable kernels on the AVX2 path.
+    #[cfg(target_arch = "x86_64")]
+    fn avx2(_stream: bool) -> Option<Kernels<Self>> {
+        None
+    }
+}
+
+impl KernelTable for f32 {
+    #[cfg(target_arch = "x86_64")]
+    fn avx2(stream: bool) -> Option<Kernels<f32>> {
+        Some(Kernels::avx2(stream))
+    }
+}
+
+impl KernelTable for f64 {
+    #[cfg(target_arch = "x86_64")]
+    fn avx2(stream: bool) -> Option<Kernels<f64>> {
+        Some(Kernels::avx2(stream))
+    }
+}
+
+impl<T: Element> Kernels<T> {
+    /// The kernels a call on `path` runs: the path's own where `T` has them, else the
+    /// portable ones. `stream` asks for non-temporal stores (kernels without them ignore it).
+    pub(crate) fn resolve(path: Path, stream: bool) -> Self {
+        match (path, stream) {
+            (Path::Portable, _) => Self::portable(),
+            #[cfg(target_arch = "x86_64")]
+            (Path::Avx2, stream) => T::avx2(stream).unwrap_or_else(Self::portable),
+        }
+    }
+
+    /// The scalar kernels, for any CPU.
+    fn portable() -> Self {
+        Kernels {
+            dropout: portable::dropout::<T>,
+            apply_bits: portable_apply_bits::<T>,
+            apply_mask: portable::apply_mask::<T>,
+            noise: portable::noise::<T>,
+            scale: portable::scale::<T>,
+            multiply: portable::multiply::<T>,
+        }
+    }
+}
+
+/// [`portable::apply_mask`] with the element-wise map.
+///
+/// # Safety
+/// As [`portable::apply_mask`].
+unsafe fn portable_apply_bits<T: Element>(c: Chunk<T>, start: usize, mask: &[u64], kept: Kept<T>) {
+    // SAFETY: the caller's contract is the callee's.
+    unsafe { portable::apply_mask(c, start, mask, MaskMap::Elementwise, kept) }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<T: Avx2Element> Kernels<T> {
+    /// The AVX2 kernels, with non-temporal stores when `stream`; the ops without an AVX2 body
+    /// are the portable ones.
+    fn avx2(stream: bool) -> Self {
+        if stream {
+            Self::avx2_stores::<true>()
+        } else {
+            Self::avx2_stores::<false>()
+        }
+    }
+
+    /// [`Self::avx2`] with non-temporal stores when `NT`.
+    fn avx2_stores<const NT: bool>() -> Self {
+        Kernels {
+            dropout: avx2::dropout::<T, NT>,
+            apply_bits: avx2::apply_bits::<T, NT>,
+            noise: avx2::noise::<T, NT>,
+            ..Self::portable()
+        }
+    }
+}

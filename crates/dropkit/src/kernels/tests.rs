@@ -1,0 +1,433 @@
+//! Every fast path against the reference, bit for bit, with tiny chunks and threads forced
+//! so that chunk offsets, vector bodies and scalar tails all run on small inputs.
+
+use super::*;
+use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
+use crate::rng::Randomness;
+use crate::Element;
+
+/// The portable path, and the best one where it differs.
+fn paths() -> Vec<Path> {
+    let mut v = vec![Path::Portable];
+    if best_path() != Path::Portable {
+        v.push(best_path());
+    }
+    v
+}
+
+fn plans() -> Vec<Plan> {
+    let mut v = Vec::new();
+    for path in paths() {
+        for (chunk, min_parallel, stream_from) in [
+            (64, 0, usize::MAX),
+            (192, 0, 0),
+            (1 << 16, usize::MAX, 0),
+            (1 << 16, usize::MAX, usize::MAX),
+        ] {
+            v.push(Plan {
+                path,
+                chunk,
+                min_parallel,
+                stream_from,
+            });
+        }
+    }
+    v
+}
+
+const LENGTHS: [usize; 12] = [0, 1, 3, 4, 31, 32, 63, 64, 65, 200, 1000, 4099];
+
+fn data<T: Element>(n: usize) -> Vec<T> {
+    (0..n)
+        .map(|i| {
+            let v = match i % 11 {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => -0.0,
+                3 => 1e-40,
+                _ => (i as f64 * 0.7137).sin() * 1e3,
+            };
+            T::from_f64(v)
+        })
+        .collect()
+}
+
+fn same<T: Element>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_f64().unwrap().to_bits() == y.to_f64().unwrap().to_bits())
+}
+
+fn kepts<T: Element>() -> Vec<(f64, Kept<T>)> {
+    let mut v = Vec::new();
+    for p in [0.0, 0.1, 0.3, 0.5, 0.75, 0.999, 1.0] {
+        v.push((p, Kept::Div(T::from_f64(1.0 - p))));
+        v.push((p, Kept::Mul(T::from_f64(1.0 / (1.0 - p)))));
+        v.push((p, Kept::Identity));
+    }
+    v
+}
+
+fn check_dropout<T: Element>() {
+    for n in LENGTHS {
+        let x = data::<T>(n);
+        for (p, kept) in kepts::<T>() {
+            let r = |d| Randomness::Philox {
+                seed: 0xfeed_beef_1234,
+                draw: d,
+            };
+            let mut want = vec![T::zero(); n];
+            let want_mask = reference::keep_bits(&mut r(5), n, p);
+            reference::apply_mask(
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut want,
+                },
+                &want_mask,
+                MaskMap::Elementwise,
+                kept,
+            );
+            for plan in plans() {
+                let mut got = vec![T::one(); n];
+                let mask = dropout_with(
+                    plan,
+                    FlatIo::Copy {
+                        src: &x,
+                        dst: &mut got,
+                    },
+                    &mut r(5),
+                    p,
+                    kept,
+                    true,
+                );
+                assert!(same(&got, &want), "{plan:?} n={n} p={p} {kept:?}");
+                assert_eq!(mask.as_ref(), Some(&want_mask), "{plan:?} n={n} p={p}");
+                let mut inplace = x.clone();
+                let none = dropout_with(
+                    plan,
+                    FlatIo::InPlace(&mut inplace),
+                    &mut r(5),
+                    p,
+                    kept,
+                    false,
+                );
+                assert!(
+                    none.is_none() && same(&inplace, &want),
+                    "in place {plan:?} n={n} p={p}"
+                );
+                let mut applied = vec![T::one(); n];
+                apply_mask_with(
+                    plan,
+                    FlatIo::Copy {
+                        src: &x,
+                        dst: &mut applied,
+                    },
+                    &want_mask,
+                    MaskMap::Elementwise,
+                    kept,
+                );
+                assert!(same(&applied, &want), "apply {plan:?} n={n} p={p}");
+            }
+        }
+    }
+}
+
+/// Finite values over many exponents, with zeros of both signs: whole vectors of ordinary
+/// values (the other tests' data has a NaN or an infinity in most vectors).
+fn ordinary<T: Element>(n: usize, salt: u64) -> Vec<T> {
+    let mut z = salt;
+    (0..n)
+        .map(|i| {
+            z = z
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+            let v = match i % 97 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => 2f64.powi(-100),
+                3 => -(2f64.powi(100)) * 0.999_999,
+                _ => (u - 0.5) * 2f64.powi((i % 61) as i32 - 30),
+            };
+            T::from_f64(v)
+        })
+        .collect()
+}
+
+fn check_division<T: Element>() {
+    for p in [0.1f64, 0.3, 1.0 / 3.0, 0.7, 0.9, 0.999_99] {
+        let x = ordinary::<T>(4099, p.to_bits());
+        let kept = Kept::Div(T::from_f64(1.0 - p));
+        let mut want = vec![T::zero(); x.len()];
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed: 9, draw: 4 }, x.len(), p);
+        reference::apply_mask(
+            FlatIo::Copy {
+                src: &x,
+                dst: &mut want,
+            },
+            &mask,
+            MaskMap::Elementwise,
+            kept,
+        );
+        for plan in plans() {
+            let mut got = vec![T::zero(); x.len()];
+            dropout_with(
+                plan,
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut got,
+                },
+                &mut Randomness::Philox { seed: 9, draw: 4 },
+                p,
+                kept,
+                false,
+            );
+            assert!(same(&got, &want), "{plan:?} p={p}");
+            let mut applied = vec![T::zero(); x.len()];
+            apply_mask_with(
+                plan,
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut applied,
+                },
+                &mask,
+                MaskMap::Elementwise,
+                kept,
+            );
+            assert!(same(&applied, &want), "apply {plan:?} p={p}");
+        }
+    }
+}
+
+#[test]
+fn division_paths_equal_true_division_on_ordinary_values() {
+    check_division::<f32>();
+    check_division::<f64>();
+}
+
+#[test]
+fn dropout_paths_equal_the_reference_f32() {
+    check_dropout::<f32>();
+}
+
+#[test]
+fn dropout_paths_equal_the_reference_f64() {
+    check_dropout::<f64>();
+}
+
+fn check_noise<T: Element>() {
+    for n in LENGTHS {
+        let x = data::<T>(n);
+        for (mean, stddev, op) in [
+            (1.0, 0.7, NoiseOp::Mul),
+            (0.0, 0.2, NoiseOp::Add),
+            (0.0, 3.0, NoiseOp::Add),
+        ] {
+            let r = || Randomness::Philox {
+                seed: 77,
+                draw: 1 << 40,
+            };
+            let mut want = vec![T::zero(); n];
+            reference::noise(
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut want,
+                },
+                &mut r(),
+                mean,
+                stddev,
+                op,
+            );
+            for plan in plans() {
+                let mut got = vec![T::zero(); n];
+                noise_with(
+                    plan,
+                    FlatIo::Copy {
+                        src: &x,
+                        dst: &mut got,
+                    },
+                    &mut r(),
+                    mean,
+                    stddev,
+                    op,
+                );
+                assert!(same(&got, &want), "{plan:?} n={n} {op:?}");
+                let mut inplace = x.clone();
+                noise_with(
+                    plan,
+                    FlatIo::InPlace(&mut inplace),
+                    &mut r(),
+                    mean,
+                    stddev,
+                    op,
+                );
+                assert!(same(&inplace, &want), "in place {plan:?} n={n} {op:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn noise_paths_equal_the_reference_f32() {
+    check_noise::<f32>();
+}
+
+#[test]
+fn noise_paths_equal_the_reference_f64() {
+    check_noise::<f64>();
+}
+
+#[test]
+fn noise_vector_path_is_exact_over_many_blocks() {
+    // 2^16 blocks of normals through the vector path, compared bit for bit.
+    let n = 1 << 18;
+    let x = vec![0.0f32; n];
+    let mut want = vec![0.0f32; n];
+    let mut r = Randomness::Philox { seed: 3, draw: 9 };
+    reference::noise(
+        FlatIo::Copy {
+            src: &x,
+            dst: &mut want,
+        },
+        &mut r,
+        0.0,
+        1.0,
+        NoiseOp::Add,
+    );
+    for plan in plans() {
+        let mut got = vec![0.0f32; n];
+        noise_with(
+            plan,
+            FlatIo::Copy {
+                src: &x,
+                dst: &mut got,
+            },
+            &mut r,
+            0.0,
+            1.0,
+            NoiseOp::Add,
+        );
+        assert!(same(&got, &want), "{plan:?}");
+    }
+}
+
+#[test]
+fn spatial_maps_equal_the_reference() {
+    let maps = [
+        (MaskMap::ChannelsFirst { inner: 7 }, 3 * 5 * 7, 15),
+        (MaskMap::ChannelsFirst { inner: 1 }, 40, 40),
+        (MaskMap::ChannelsFirst { inner: 300 }, 2 * 3 * 300, 6),
+        (
+            MaskMap::ChannelsLast {
+                channels: 5,
+                inner: 9,
+            },
+            4 * 9 * 5,
+            20,
+        ),
+        (
+            MaskMap::ChannelsLast {
+                channels: 1,
+                inner: 70,
+            },
+            3 * 70,
+            3,
+        ),
+        (
+            MaskMap::ChannelsLast {
+                channels: 130,
+                inner: 3,
+            },
+            2 * 3 * 130,
+            260,
+        ),
+    ];
+    for (map, n, masklen) in maps {
+        let x = data::<f32>(n);
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed: 1, draw: 2 }, masklen, 0.4);
+        for kept in [Kept::Identity, Kept::Div(0.6f32), Kept::Mul(1.0 / 0.6)] {
+            let mut want = vec![0.0; n];
+            reference::apply_mask(
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut want,
+                },
+                &mask,
+                map,
+                kept,
+            );
+            for plan in plans() {
+                let mut got = vec![1.0; n];
+                apply_mask_with(
+                    plan,
+                    FlatIo::Copy {
+                        src: &x,
+                        dst: &mut got,
+                    },
+                    &mask,
+                    map,
+                    kept,
+                );
+                assert!(same(&got, &want), "{plan:?} {map:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn scale_paths_equal_the_reference() {
+    let x = data::<f64>(1000);
+    for factor in [None, Some(0.3), Some(1.0)] {
+        let mut want = vec![0.0; 1000];
+        reference::scale(
+            FlatIo::Copy {
+                src: &x,
+                dst: &mut want,
+            },
+            factor,
+        );
+        for plan in plans() {
+            let mut got = vec![0.0; 1000];
+            scale_with(
+                plan,
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut got,
+                },
+                factor,
+            );
+            assert!(same(&got, &want));
+            let mut inplace = x.clone();
+            scale_with(plan, FlatIo::InPlace(&mut inplace), factor);
+            assert!(same(&inplace, &want));
+        }
+    }
+}
+
+#[test]
+fn power_of_two_division_becomes_an_exact_multiplication() {
+    assert!(matches!(Kept::Div(0.5f32).simplified(), Kept::Mul(m) if m == 2.0));
+    assert!(matches!(Kept::Div(0.7f32).simplified(), Kept::Div(_)));
+    assert!(matches!(Kept::Div(1.0f64).simplified(), Kept::Identity));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn vector_philox_equals_the_block_function() {
+    if best_path() != Path::Avx2 {
+        eprintln!("skipped: no AVX2 on this CPU");
+        return;
+    }
+    // Crossing 2^32 blocks exercises the carry into the counter's high word.
+    for base in [0u64, 5, (1 << 32) - 3, u64::MAX - 7] {
+        for lane in 0..8 {
+            let want = crate::rng::block(0xabcdef, 99, base.wrapping_add(lane as u64));
+            assert_eq!(
+                avx2::philox8_lane(base, 99, 0xabcdef, lane),
+                want,
+                "base {base} lane {lane}"
+            );
+        }
+    }
+}

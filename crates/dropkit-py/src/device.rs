@@ -369,15 +369,17 @@ where
     streams.dedup();
     let mut guard = layer.lock().unwrap_or_else(PoisonError::into_inner);
     ordered(dev, &streams, || {
-        // SAFETY (both tensors): device_of checked that the arrays' bytes lie in live device
+        // Both tensors below: device_of checked that the arrays' bytes lie in live device
         // allocations of `dev`, check_made that two arrays have no memory in common; the
         // streams are ordered around the work (`ordered`), and the tensors are dropped (never
         // freed) before this returns.
+        // SAFETY: the source array's memory, as above.
         let mut a = unsafe { DeviceTensor::<T>::from_foreign(dev, src.ptr, &src.shape)? };
         let mut b;
         let io = match dst {
             None => DeviceIo::InPlace(&mut a),
             Some(dst) => {
+                // SAFETY: the destination array's memory, as above.
                 b = unsafe { DeviceTensor::<T>::from_foreign(dev, dst.ptr, &dst.shape)? };
                 DeviceIo::Copy {
                     src: &a,

@@ -1,10 +1,9 @@
 //! The CPU backend: host slices (`FlatIo`), run by the SIMD and threaded kernels of
 //! `crate::kernels`.
 
-use super::Backend;
+use super::{Backend, SavedMask};
 use crate::error::Result;
 use crate::kernels;
-use crate::mask::SavedMask;
 use crate::ops::{FlatIo, Kept, MaskMap, Noise, NoiseOp};
 use crate::rng::Randomness;
 use crate::Element;

@@ -11,9 +11,11 @@
 #![allow(private_interfaces)]
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 
 use crate::error::Result;
-use crate::mask::SavedMask;
+use crate::mask::BitMask;
 use crate::ops::{Kept, MaskMap, Noise};
 use crate::rng::Randomness;
 use crate::Element;
@@ -79,4 +81,43 @@ pub trait Backend: Sized {
     /// whose memory is not the host's gives the io back untouched (`Err`): the caller then
     /// regenerates the factors from their draw.
     fn multiply(self, factors: &[Self::Elem]) -> std::result::Result<Result<()>, Self>;
+}
+
+/// A training forward's keep mask, kept for backward where the forward made it: host bits
+/// (the CPU backend) or device bits (the CUDA backend). Either backend can apply either
+/// (copying it over), and prefers to regenerate a mask that lives elsewhere.
+#[derive(Clone, Debug)]
+pub(crate) enum SavedMask {
+    /// Bits in host memory.
+    Host(BitMask),
+    /// Bits on a CUDA device (shared by clones of the layer); only the CUDA backend makes
+    /// them.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    Device(std::sync::Arc<crate::cuda::DeviceBits>),
+}
+
+impl SavedMask {
+    /// Number of mask elements.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            SavedMask::Host(bits) => bits.len(),
+            SavedMask::Device(bits) => bits.len(),
+        }
+    }
+
+    /// Host heap bytes held (device bytes are not host memory).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            SavedMask::Host(bits) => bits.heap_bytes(),
+            SavedMask::Device(_) => 0,
+        }
+    }
+
+    /// The device bits, when the mask lives on a device.
+    pub(crate) fn device(&self) -> Option<&crate::cuda::DeviceBits> {
+        match self {
+            SavedMask::Host(_) => None,
+            SavedMask::Device(bits) => Some(bits),
+        }
+    }
 }

@@ -52,11 +52,10 @@
 //! maximum, so memory dropkit frees stays pooled for the next allocation (as PyTorch's caching
 //! allocator keeps it) instead of going back to the driver at every synchronization.
 
-mod backend;
 mod device;
 mod driver;
 mod interop;
-mod launch;
+pub(crate) mod launch;
 mod module;
 mod shared;
 mod source;

@@ -2,9 +2,8 @@
 //! the crate-private trait through which `Module` (and `cuda::CudaModule`) reach a layer's
 //! one implementation of forward and backward.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, SavedMask};
 use crate::error::{check_shape, Error, Result};
-use crate::mask::SavedMask;
 use crate::ops::{Kept, MaskLayout, MaskMap};
 use crate::rng::{Draw, Randomness, RngSource};
 use crate::Element;

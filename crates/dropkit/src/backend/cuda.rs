@@ -1,19 +1,16 @@
-//! The CUDA backend: device tensors (`DeviceIo`), run by the kernels of `launch`. Masks and
+//! The CUDA backend (feature `cuda`): device tensors (`DeviceIo`), run by the kernel launches
+//! of `crate::cuda`. Masks and
 //! noise come from the Philox counter on the device; BigDL's sequential stream is drawn on
 //! the host, so a fresh draw from it is refused, and a replayed one (the backward of a host
 //! forward) draws its mask on the host and copies it over.
 
-// `Backend` is unnameable outside the crate; see `crate::backend`.
-#![allow(private_interfaces)]
-
 use std::sync::Arc;
 
-use super::launch;
-use super::tensor::{CudaElement, DeviceBits, DeviceIo};
-use crate::backend::Backend;
+use super::{Backend, SavedMask};
+use crate::cuda::launch;
+use crate::cuda::{CudaElement, DeviceBits, DeviceIo};
 use crate::error::{check_shape, Error, Result};
 use crate::kernels;
-use crate::mask::SavedMask;
 use crate::ops::{Kept, MaskMap, Noise};
 use crate::rng::{keep_threshold, Randomness};
 

@@ -12,13 +12,20 @@ demo:
 
 test: lint test-rust test-python
 
+# Features are unified over the packages a cargo command selects: dropkit-py turns on
+# dropkit/cuda, so anything run on the whole workspace builds dropkit with its CUDA backend.
+# `-p dropkit` alone builds it as a crates.io user does (default features, no cudarc); each
+# feature set is linted and tested once.
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -p dropkit --all-targets -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --workspace --all-targets --features dropkit/cuda -- -D warnings
 
+# dropkit-py has no Rust tests (see its Cargo.toml): test-python tests it. The CUDA suite
+# (tests/cuda.rs, the host-emulation tests in src/cuda) runs in the second command only.
 test-rust:
-	$(CARGO) test --workspace
+	$(CARGO) tree -p dropkit -e normal --prefix none | { ! grep '^cudarc '; }
+	$(CARGO) test -p dropkit
 	$(CARGO) test -p dropkit --features cuda
 
 # Throughput of every layer against a plain copy measured in the same run (table / JSON lines).

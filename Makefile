@@ -5,20 +5,27 @@ NVRTC_WHEEL ?= nvidia-cuda-nvrtc-cu12==12.4.127
 NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
-.PHONY: test-python python-install digits bench-python
+.PHONY: test-python python-install wheel digits bench-python
 
 demo:
 	$(CARGO) run --release --example quickstart
 
 test: lint test-rust test-python
 
+# Features are unified over the packages a cargo command selects: dropkit-py turns on
+# dropkit/cuda, so anything run on the whole workspace builds dropkit with its CUDA backend.
+# `-p dropkit` alone builds it as a crates.io user does (default features, no cudarc); each
+# feature set is linted and tested once.
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -p dropkit --all-targets -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --workspace --all-targets --features dropkit/cuda -- -D warnings
 
+# dropkit-py has no Rust tests (see its Cargo.toml): test-python tests it. The CUDA suite
+# (tests/cuda.rs, the host-emulation tests in src/cuda) runs in the second command only.
 test-rust:
-	$(CARGO) test --workspace
+	$(CARGO) tree -p dropkit -e normal --prefix none | { ! grep '^cudarc '; }
+	$(CARGO) test -p dropkit
 	$(CARGO) test -p dropkit --features cuda
 
 # Throughput of every layer against a plain copy measured in the same run (table / JSON lines).
@@ -76,6 +83,34 @@ python-install: $(VENV)/.dev-installed
 
 test-python: python-install
 	$(VENV_PY) -m pytest -q $(PY_CRATE)/tests
+
+# Wheels to distribute, into dist/: a manylinux2014 (glibc >= 2.17) abi3 wheel for CPython
+# >= 3.9, linked by zig from PyPI whatever this machine's glibc (python-install's wheel needs
+# this machine's), and the sdist. auditwheel must find the wheel consistent with
+# manylinux_2_17, and the Python tests must pass against the wheel itself, installed into a
+# scratch folder ahead of .venv's copy. A release build of its own: not part of `make test`.
+DIST := dist
+WHEEL_CHECK := target/wheel-check
+
+$(VENV)/.wheel-installed: $(PY_CRATE)/requirements-wheel.txt $(VENV)/.dev-installed
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(PY_CRATE)/requirements-wheel.txt
+	touch $@
+
+# maturin finds zig as `python3 -m ziglang`, so .venv/bin leads PATH.
+wheel: $(VENV)/.wheel-installed
+	rm -rf $(DIST) $(WHEEL_CHECK)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build \
+		--release --zig --compatibility manylinux2014 -m $(PY_CRATE)/Cargo.toml -i $(VENV_PY) -o $(DIST)
+	$(VENV)/bin/maturin sdist -m $(PY_CRATE)/Cargo.toml -o $(DIST)
+	$(VENV)/bin/auditwheel show $(DIST)/dropkit-*-abi3-*.whl | tee $(DIST)/auditwheel.txt
+	grep -q '"manylinux_2_17_' $(DIST)/auditwheel.txt && rm $(DIST)/auditwheel.txt
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(WHEEL_CHECK) \
+		$(DIST)/dropkit-*.whl
+	PYTHONPATH=$(abspath $(WHEEL_CHECK)) $(VENV_PY) -c \
+		'import dropkit, sys; assert dropkit.__file__.startswith(sys.argv[1]), dropkit.__file__' \
+		$(abspath $(WHEEL_CHECK))
+	PYTHONPATH=$(abspath $(WHEEL_CHECK)) $(VENV_PY) -m pytest -q -p no:cacheprovider $(PY_CRATE)/tests
+	ls -l $(DIST)
 
 # A small numpy MLP on scikit-learn's bundled digits, with and without dropkit's layers.
 digits: python-install

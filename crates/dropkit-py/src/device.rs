@@ -170,7 +170,7 @@ impl CudaArray {
 
     /// What the kernels take as it is: C-contiguous and 16-byte aligned (or empty).
     fn ready(&self) -> bool {
-        self.is_empty() || (self.contiguous && self.ptr % 16 == 0)
+        self.is_empty() || (self.contiguous && self.ptr.is_multiple_of(16))
     }
 
     fn bytes(&self) -> Option<u64> {

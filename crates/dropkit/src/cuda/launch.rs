@@ -41,7 +41,7 @@ fn kept_args<T: CudaElement>(kept: Kept<T>) -> (u32, T) {
 
 /// The kernels load and store groups of four elements as 16-byte vectors.
 fn check_aligned(ptr: u64) -> Result<()> {
-    if ptr % 16 == 0 {
+    if ptr.is_multiple_of(16) {
         Ok(())
     } else {
         Err(crate::Error::Cuda {

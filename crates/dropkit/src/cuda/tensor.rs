@@ -123,7 +123,7 @@ impl<T: CudaElement> DeviceTensor<T> {
         if n == 0 {
             return Self::uninit(device, shape);
         }
-        if ptr % 16 != 0 {
+        if !ptr.is_multiple_of(16) {
             return Err(Error::Cuda {
                 message: format!(
                     "device buffer at {ptr:#x} is not 16-byte aligned (the kernels load 16 \

@@ -280,7 +280,7 @@ pub(crate) unsafe fn dropout<T: Avx2Element, const NT: bool>(
     kept: Kept<T>,
     bits: *mut u64,
 ) {
-    debug_assert!(start % 64 == 0 && threshold < (1 << 32));
+    debug_assert!(start.is_multiple_of(64) && threshold < (1 << 32));
     let key = key_of_seed(seed);
     let biased = _mm256_set1_epi32((threshold as u32 ^ 0x8000_0000) as i32);
     let steps = c.len / 128;
@@ -492,7 +492,7 @@ pub(crate) unsafe fn noise<T: Avx2Element, const NT: bool>(
     stddev: T,
     op: NoiseOp,
 ) {
-    debug_assert!(start % 4 == 0);
+    debug_assert!(start.is_multiple_of(4));
     let key = key_of_seed(seed);
     let steps = c.len / 64;
     for s in 0..steps {

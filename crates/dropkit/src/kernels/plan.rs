@@ -43,8 +43,8 @@ impl Plan {
     /// with non-temporal stores when the output is large and 16-byte aligned (every chunk's
     /// output then is too, chunks starting at multiples of 64 elements).
     pub(crate) fn kernels<T: Element>(&self, out: &Chunk<T>) -> Kernels<T> {
-        let stream =
-            out.len * std::mem::size_of::<T>() >= self.stream_from && out.dst as usize % 16 == 0;
+        let stream = out.len * std::mem::size_of::<T>() >= self.stream_from
+            && (out.dst as usize).is_multiple_of(16);
         Kernels::resolve(self.path, stream)
     }
 
@@ -54,7 +54,7 @@ impl Plan {
         c: Chunk<T>,
         f: impl Fn(usize, Chunk<T>) + Sync + Send,
     ) {
-        debug_assert!(self.chunk % 64 == 0 && self.chunk > 0);
+        debug_assert!(self.chunk.is_multiple_of(64) && self.chunk > 0);
         if c.len < self.min_parallel || parallel::num_threads() == 1 {
             f(0, c);
             return;

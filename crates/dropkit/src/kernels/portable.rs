@@ -28,7 +28,7 @@ pub(crate) unsafe fn dropout<T: Element>(
     let mut word = 0u64;
     for k in 0..c.len {
         let i = start + k as u64;
-        if k == 0 || i % 4 == 0 {
+        if k == 0 || i.is_multiple_of(4) {
             block = rng::block(seed, draw, i / 4);
         }
         let keep = u64::from(block[(i % 4) as usize]) >= threshold;
@@ -246,7 +246,7 @@ pub(crate) unsafe fn noise<T: Element>(
     let mut normals = [0f32; 4];
     for k in 0..c.len {
         let i = start + k as u64;
-        if k == 0 || i % 4 == 0 {
+        if k == 0 || i.is_multiple_of(4) {
             normals = normal::normals4(rng::block(seed, draw, i / 4));
         }
         let e = mean + stddev * T::from_f32(normals[(i % 4) as usize]);

@@ -31,6 +31,14 @@
 //! # Ok::<(), dropkit::Error>(())
 //! ```
 //!
+//! # Modules and trait objects
+//! Every layer implements [`Module`] (BigDL's module API; generic over `f32`/`f64` per call,
+//! and sealed: only dropkit's layers implement it). For a model of mixed layers use the
+//! trait object [`Layer`]: `Vec<Box<dyn Layer<f32>>>` (every `Module` is a `Layer<T>`).
+//! Each layer's forward and backward are written once, over a crate-private backend that
+//! the CPU kernels and the CUDA kernels implement, so host and device calls share one
+//! semantics and one draw sequence.
+//!
 //! # Reproducibility
 //! - Philox (default): the key is the 64-bit seed; each training forward is one draw `d`;
 //!   element `i` (row-major over the whole tensor, or over the `(N, C)` mask of a Spatial

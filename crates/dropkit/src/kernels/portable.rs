@@ -122,11 +122,13 @@ fn apply_mask_slices<T: Element>(
     let bit = |m: usize| (mask[m / 64] >> (m % 64)) & 1 != 0;
     let n = io.len();
     match map {
-        MaskMap::Elementwise => {
-            for k in 0..n {
-                run(&mut io, k, 1, bit(start + k), kept);
+        MaskMap::Elementwise => each_element!(io, |k, x| {
+            if bit(start + k) {
+                kept.apply(x)
+            } else {
+                T::zero()
             }
-        }
+        }),
         MaskMap::ChannelsFirst { inner } => {
             let mut k = 0;
             while k < n {

@@ -46,6 +46,30 @@ impl<T: 'static> Chunk<T> {
         }
     }
 
+    /// The chunk as slices: one buffer in place (`src == dst`), else a source and a
+    /// destination.
+    ///
+    /// # Safety
+    /// For `'a`, `src` must be valid for `len` reads and `dst` for `len` writes, nothing else
+    /// may access those elements, and the two ranges are one range or disjoint (as for a
+    /// chunk of a [`FlatIo`]'s buffers).
+    pub(crate) unsafe fn io<'a>(self) -> FlatIo<'a, T> {
+        if self.src == self.dst.cast_const() {
+            // SAFETY: one range, valid and exclusively ours for 'a (the caller's contract).
+            FlatIo::InPlace(unsafe { std::slice::from_raw_parts_mut(self.dst, self.len) })
+        } else {
+            // SAFETY: two disjoint ranges, valid and exclusively ours for 'a (the caller's
+            // contract).
+            let (src, dst) = unsafe {
+                (
+                    std::slice::from_raw_parts(self.src, self.len),
+                    std::slice::from_raw_parts_mut(self.dst, self.len),
+                )
+            };
+            FlatIo::Copy { src, dst }
+        }
+    }
+
     /// Elements `start .. start + len` (within bounds).
     pub(crate) fn sub(self, start: usize, len: usize) -> Self {
         assert!(start + len <= self.len);

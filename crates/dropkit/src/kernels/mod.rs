@@ -1,9 +1,10 @@
-//! The element loops behind the layers. Layers call the entry points ([`entry`]); each
-//! chooses, once per call, the instruction set ([`Path`]) and whether to split the tensor
-//! over threads ([`Plan`]). Chunks are cut at fixed element offsets (multiples of 64, so a
-//! chunk owns whole mask words) and every chunk knows its first element's index, which is
-//! all the counter-based generator needs: results do not depend on the path or the thread
-//! count. [`reference`] is the oracle the tests compare every path with.
+//! The element loops behind the layers. Layers call the entry points ([`entry`]); each chooses,
+//! once per call, the instruction set ([`Path`]), whether to split the tensor over threads
+//! ([`Plan`]), and the kernel function it runs for its element type ([`table`]). Chunks are cut
+//! at fixed element offsets (multiples of 64, so a chunk owns whole mask words) and every chunk
+//! knows its first element's index, which is all the counter-based generator needs: results do
+//! not depend on the path or the thread count. [`reference`] is the oracle the tests compare
+//! every path with.
 
 #![allow(unsafe_code)]
 

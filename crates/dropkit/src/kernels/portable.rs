@@ -1,20 +1,43 @@
 //! The chunked scalar paths: the same arithmetic as [`super::reference`], but on one chunk
-//! of a tensor (any element offset that is a multiple of 64), on raw pointers so chunks can
-//! run on several threads, and with one Philox block per four elements. Also the tail of
-//! every SIMD kernel.
+//! of a tensor (any element offset that is a multiple of 64), with one Philox block per four
+//! elements. Also the tail of every SIMD kernel.
+//!
+//! Each kernel is safe Rust over the chunk's slices; its `unsafe` entry (the signature the
+//! kernel table and the SIMD tails call) only turns the chunk's pointers into those slices.
 
+use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::{self, normal};
 use crate::Element;
 
 use super::Chunk;
-use crate::ops::{Kept, MaskMap, NoiseOp};
+
+/// Writes `$body` (an expression of `$k`, an element's index in the chunk, and `$x`, its
+/// value) to every element in order: one loop in place and one for a copy, each with the
+/// body written out (a closure called from both loops may not be inlined).
+macro_rules! each_element {
+    ($io:expr, |$k:ident, $x:ident| $body:expr) => {
+        match $io {
+            FlatIo::InPlace(buf) => {
+                for ($k, v) in buf.iter_mut().enumerate() {
+                    let $x = *v;
+                    *v = $body;
+                }
+            }
+            FlatIo::Copy { src, dst } => {
+                for ($k, (d, &$x)) in dst.iter_mut().zip(src).enumerate() {
+                    *d = $body;
+                }
+            }
+        }
+    };
+}
 
 /// Fused Dropout on elements `start .. start + c.len`: draws, applies, and writes mask bits
 /// (bit `i - start` of `bits`, which starts at mask word `start / 64`) when `bits` is non-null.
 ///
 /// # Safety
-/// `c` must be valid for `c.len` reads and writes (see [`Chunk`]); `bits`, when non-null,
-/// must be valid for `c.len.div_ceil(64)` words and not shared with another thread.
+/// As [`Chunk::io`]; `bits`, when non-null, must be valid for `c.len.div_ceil(64)` words and
+/// not shared with another thread.
 pub(crate) unsafe fn dropout<T: Element>(
     c: Chunk<T>,
     start: u64,
@@ -24,37 +47,58 @@ pub(crate) unsafe fn dropout<T: Element>(
     kept: Kept<T>,
     bits: *mut u64,
 ) {
+    let words = if bits.is_null() {
+        None
+    } else {
+        // SAFETY: the caller's bound on `bits`.
+        Some(unsafe { std::slice::from_raw_parts_mut(bits, c.len.div_ceil(64)) })
+    };
+    // SAFETY: the caller's contract on `c`.
+    let io = unsafe { c.io() };
+    dropout_slices(io, start, seed, draw, threshold, kept, words);
+}
+
+/// [`dropout`] on slices: `words`, when given, has one word per 64 elements.
+fn dropout_slices<T: Element>(
+    io: FlatIo<'_, T>,
+    start: u64,
+    seed: u64,
+    draw: u64,
+    threshold: u64,
+    kept: Kept<T>,
+    mut words: Option<&mut [u64]>,
+) {
+    let len = io.len();
     let mut block = [0u32; 4];
     let mut word = 0u64;
-    for k in 0..c.len {
+    each_element!(io, |k, x| {
         let i = start + k as u64;
         if k == 0 || i.is_multiple_of(4) {
             block = rng::block(seed, draw, i / 4);
         }
         let keep = u64::from(block[(i % 4) as usize]) >= threshold;
-        // SAFETY: k < c.len, and the caller guarantees c is valid for c.len elements.
-        unsafe {
-            let x = c.src.add(k).read();
-            c.dst
-                .add(k)
-                .write(if keep { kept.apply(x) } else { T::zero() });
-        }
-        if !bits.is_null() {
+        if let Some(words) = words.as_deref_mut() {
             word |= u64::from(keep) << (k % 64);
-            if k % 64 == 63 || k + 1 == c.len {
-                // SAFETY: k / 64 < c.len.div_ceil(64), the caller's bound on `bits`.
-                unsafe { bits.add(k / 64).write(word) };
+            if k % 64 == 63 || k + 1 == len {
+                words[k / 64] = word;
                 word = 0;
             }
         }
-    }
+        if keep {
+            kept.apply(x)
+        } else {
+            T::zero()
+        }
+    });
 }
 
 /// Applies stored mask bits on elements `start .. start + c.len`, one run of elements that
 /// share a mask element at a time.
 ///
+/// `mask` must hold every mask element the chunk maps to (else this panics).
+///
 /// # Safety
-/// As [`dropout`]; `mask` must hold every mask element the chunk maps to.
+/// As [`Chunk::io`].
 pub(crate) unsafe fn apply_mask<T: Element>(
     c: Chunk<T>,
     start: usize,
@@ -62,21 +106,35 @@ pub(crate) unsafe fn apply_mask<T: Element>(
     map: MaskMap,
     kept: Kept<T>,
 ) {
+    // SAFETY: the caller's contract on `c`.
+    let io = unsafe { c.io() };
+    apply_mask_slices(io, start, mask, map, kept);
+}
+
+/// [`apply_mask`] on slices.
+fn apply_mask_slices<T: Element>(
+    mut io: FlatIo<'_, T>,
+    start: usize,
+    mask: &[u64],
+    map: MaskMap,
+    kept: Kept<T>,
+) {
     let bit = |m: usize| (mask[m / 64] >> (m % 64)) & 1 != 0;
+    let n = io.len();
     match map {
-        MaskMap::Elementwise => {
-            for k in 0..c.len {
-                // SAFETY: element k is below c.len.
-                unsafe { run(c, k, 1, bit(start + k), kept) };
+        MaskMap::Elementwise => each_element!(io, |k, x| {
+            if bit(start + k) {
+                kept.apply(x)
+            } else {
+                T::zero()
             }
-        }
+        }),
         MaskMap::ChannelsFirst { inner } => {
             let mut k = 0;
-            while k < c.len {
+            while k < n {
                 let i = start + k;
-                let len = (inner - i % inner).min(c.len - k);
-                // SAFETY: k + len <= c.len.
-                unsafe { run(c, k, len, bit(i / inner), kept) };
+                let len = (inner - i % inner).min(n - k);
+                run(&mut io, k, len, bit(i / inner), kept);
                 k += len;
             }
         }
@@ -88,20 +146,17 @@ pub(crate) unsafe fn apply_mask<T: Element>(
             let mut pattern: Vec<bool> = Vec::with_capacity(period);
             let mut sample = usize::MAX;
             let mut k = 0;
-            while k < c.len {
+            while k < n {
                 let i = start + k;
-                let n = i / per_sample;
-                if n != sample {
-                    sample = n;
+                let s = i / per_sample;
+                if s != sample {
+                    sample = s;
                     pattern.clear();
-                    pattern.extend((0..period).map(|j| bit(n * channels + j % channels)));
+                    pattern.extend((0..period).map(|j| bit(s * channels + j % channels)));
                 }
                 let phase = (i % per_sample) % period;
-                let len = (period - phase)
-                    .min(per_sample - i % per_sample)
-                    .min(c.len - k);
-                // SAFETY: k + len <= c.len.
-                unsafe { select(c, k, &pattern[phase..phase + len], kept) };
+                let len = (period - phase).min(per_sample - i % per_sample).min(n - k);
+                select(&mut io, k, &pattern[phase..phase + len], kept);
                 k += len;
             }
         }
@@ -109,29 +164,20 @@ pub(crate) unsafe fn apply_mask<T: Element>(
 }
 
 /// Elements `k .. k + keep.len()`: `kept` applied where `keep`, zero elsewhere.
-///
-/// # Safety
-/// `k + keep.len() <= c.len`.
 #[inline(always)]
-unsafe fn select<T: Element>(c: Chunk<T>, k: usize, keep: &[bool], kept: Kept<T>) {
+fn select<T: Element>(io: &mut FlatIo<'_, T>, k: usize, keep: &[bool], kept: Kept<T>) {
     // One loop per operation, each computing the kept value for every element and then
     // selecting it or zero: branch-free, so the compiler vectorizes it whatever the pattern.
-    // SAFETY: the caller's bound.
-    unsafe {
-        match kept {
-            Kept::Identity => select_with(c, k, keep, |x| x),
-            Kept::Div(d) => select_with(c, k, keep, |x| x / d),
-            Kept::Mul(m) => select_with(c, k, keep, |x| x * m),
-        }
+    match kept {
+        Kept::Identity => select_with(io, k, keep, |x| x),
+        Kept::Div(d) => select_with(io, k, keep, |x| x / d),
+        Kept::Mul(m) => select_with(io, k, keep, |x| x * m),
     }
 }
 
 /// [`select`] for one operation `op`.
-///
-/// # Safety
-/// `k + keep.len() <= c.len`.
 #[inline(always)]
-unsafe fn select_with<T: Element>(c: Chunk<T>, k: usize, keep: &[bool], op: impl Fn(T) -> T) {
+fn select_with<T: Element>(io: &mut FlatIo<'_, T>, k: usize, keep: &[bool], op: impl Fn(T) -> T) {
     let pick = |x: T, m: bool| {
         let y = op(x);
         if m {
@@ -140,100 +186,71 @@ unsafe fn select_with<T: Element>(c: Chunk<T>, k: usize, keep: &[bool], op: impl
             T::zero()
         }
     };
-    // SAFETY: the range is inside the chunk; in place it is one buffer, else two distinct ones.
-    unsafe {
-        if c.src == c.dst.cast_const() {
-            let buf = std::slice::from_raw_parts_mut(c.dst.add(k), keep.len());
-            buf.iter_mut()
-                .zip(keep)
-                .for_each(|(v, &m)| *v = pick(*v, m));
-        } else {
-            let src = std::slice::from_raw_parts(c.src.add(k), keep.len());
-            let dst = std::slice::from_raw_parts_mut(c.dst.add(k), keep.len());
-            dst.iter_mut()
-                .zip(src)
-                .zip(keep)
-                .for_each(|((d, &x), &m)| *d = pick(x, m));
-        }
+    let range = k..k + keep.len();
+    match io {
+        FlatIo::InPlace(buf) => buf[range]
+            .iter_mut()
+            .zip(keep)
+            .for_each(|(v, &m)| *v = pick(*v, m)),
+        FlatIo::Copy { src, dst } => dst[range.clone()]
+            .iter_mut()
+            .zip(&src[range])
+            .zip(keep)
+            .for_each(|((d, &x), &m)| *d = pick(x, m)),
     }
 }
 
-/// Elements `k .. k + len` of the chunk: `kept` applied, or set to zero.
-///
-/// # Safety
-/// `k + len <= c.len`.
+/// Elements `k .. k + len`: `kept` applied, or set to zero.
 #[inline(always)]
-unsafe fn run<T: Element>(c: Chunk<T>, k: usize, len: usize, keep: bool, kept: Kept<T>) {
-    // SAFETY: the range is inside the chunk; in place it is one buffer, else two distinct ones.
-    unsafe {
-        if !keep {
-            std::ptr::write_bytes(c.dst.add(k), 0, len);
-        } else if c.src == c.dst.cast_const() {
-            let buf = std::slice::from_raw_parts_mut(c.dst.add(k), len);
-            buf.iter_mut().for_each(|v| *v = kept.apply(*v));
-        } else {
-            let src = std::slice::from_raw_parts(c.src.add(k), len);
-            let dst = std::slice::from_raw_parts_mut(c.dst.add(k), len);
-            dst.iter_mut()
-                .zip(src)
-                .for_each(|(d, &x)| *d = kept.apply(x));
-        }
+fn run<T: Element>(io: &mut FlatIo<'_, T>, k: usize, len: usize, keep: bool, kept: Kept<T>) {
+    let range = k..k + len;
+    match io {
+        FlatIo::InPlace(buf) if !keep => buf[range].fill(T::zero()),
+        FlatIo::Copy { dst, .. } if !keep => dst[range].fill(T::zero()),
+        FlatIo::InPlace(buf) => buf[range].iter_mut().for_each(|v| *v = kept.apply(*v)),
+        FlatIo::Copy { src, dst } => dst[range.clone()]
+            .iter_mut()
+            .zip(&src[range])
+            .for_each(|(d, &x)| *d = kept.apply(x)),
     }
 }
 
-/// `x * f` for each element and its factor.
+/// `x * f` for each element and its factor (`factors.len() == c.len`).
 ///
 /// # Safety
-/// As [`dropout`]; `factors.len() == c.len`.
+/// As [`Chunk::io`].
 pub(crate) unsafe fn multiply<T: Element>(c: Chunk<T>, factors: &[T]) {
-    // SAFETY: the chunk is valid for c.len elements; in place it is one buffer, else two.
-    unsafe {
-        if c.src == c.dst.cast_const() {
-            let buf = std::slice::from_raw_parts_mut(c.dst, c.len);
-            buf.iter_mut().zip(factors).for_each(|(v, &f)| *v = *v * f);
-        } else {
-            let src = std::slice::from_raw_parts(c.src, c.len);
-            let dst = std::slice::from_raw_parts_mut(c.dst, c.len);
-            dst.iter_mut()
-                .zip(src)
-                .zip(factors)
-                .for_each(|((d, &x), &f)| *d = x * f);
-        }
+    // SAFETY: the caller's contract on `c`.
+    match unsafe { c.io() } {
+        FlatIo::InPlace(buf) => buf.iter_mut().zip(factors).for_each(|(v, &f)| *v = *v * f),
+        FlatIo::Copy { src, dst } => dst
+            .iter_mut()
+            .zip(src)
+            .zip(factors)
+            .for_each(|((d, &x), &f)| *d = x * f),
     }
 }
 
 /// `x * factor`, or a copy.
 ///
 /// # Safety
-/// As [`dropout`].
+/// As [`Chunk::io`].
 pub(crate) unsafe fn scale<T: Element>(c: Chunk<T>, factor: Option<T>) {
-    let in_place = c.src == c.dst.cast_const();
-    match factor {
-        Some(f) if in_place => {
-            // SAFETY: one buffer valid for c.len elements, no other reference to it.
-            let buf = unsafe { std::slice::from_raw_parts_mut(c.dst, c.len) };
-            buf.iter_mut().for_each(|v| *v = *v * f);
+    // SAFETY: the caller's contract on `c`.
+    match (unsafe { c.io() }, factor) {
+        (FlatIo::InPlace(buf), Some(f)) => buf.iter_mut().for_each(|v| *v = *v * f),
+        (FlatIo::Copy { src, dst }, Some(f)) => {
+            dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s * f)
         }
-        Some(f) => {
-            // SAFETY: two distinct buffers (a Copy io), each valid for c.len elements.
-            let (src, dst) = unsafe {
-                (
-                    std::slice::from_raw_parts(c.src, c.len),
-                    std::slice::from_raw_parts_mut(c.dst, c.len),
-                )
-            };
-            dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s * f);
-        }
-        None if in_place => {}
-        // SAFETY: distinct buffers of a Copy io do not overlap.
-        None => unsafe { std::ptr::copy_nonoverlapping(c.src, c.dst, c.len) },
+        (FlatIo::InPlace(_), None) => {}
+        (FlatIo::Copy { src, dst }, None) => dst.copy_from_slice(src),
     }
 }
 
 /// Gaussian noise on elements `start .. start + c.len` from Philox `(seed, draw)`.
 ///
 /// # Safety
-/// As [`dropout`].
+/// As [`Chunk::io`].
 pub(crate) unsafe fn noise<T: Element>(
     c: Chunk<T>,
     start: u64,
@@ -243,20 +260,18 @@ pub(crate) unsafe fn noise<T: Element>(
     stddev: T,
     op: NoiseOp,
 ) {
+    // SAFETY: the caller's contract on `c`.
+    let io = unsafe { c.io() };
     let mut normals = [0f32; 4];
-    for k in 0..c.len {
+    each_element!(io, |k, x| {
         let i = start + k as u64;
         if k == 0 || i.is_multiple_of(4) {
             normals = normal::normals4(rng::block(seed, draw, i / 4));
         }
         let e = mean + stddev * T::from_f32(normals[(i % 4) as usize]);
-        // SAFETY: k < c.len.
-        unsafe {
-            let x = c.src.add(k).read();
-            c.dst.add(k).write(match op {
-                NoiseOp::Mul => x * e,
-                NoiseOp::Add => x + e,
-            });
+        match op {
+            NoiseOp::Mul => x * e,
+            NoiseOp::Add => x + e,
         }
-    }
+    });
 }

@@ -5,7 +5,7 @@ NVRTC_WHEEL ?= nvidia-cuda-nvrtc-cu12==12.4.127
 NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
-.PHONY: test-python python-install wheel digits bench-python
+.PHONY: test-python python-install wheel digits bench-python fuzz
 
 demo:
 	$(CARGO) run --release --example quickstart
@@ -120,3 +120,16 @@ digits: python-install
 # The binding's overhead: Python forward against the Rust call on the same 1M-element array.
 bench-python: python-install
 	$(VENV_PY) scripts/bench_binding.py
+
+# Bounded fuzzing, not part of `make test`: the randomized Rust soak with many cases
+# (crates/dropkit/tests/soak.rs; `make test` runs 400), then atheris (libFuzzer) over the
+# Python API for FUZZ_SECONDS (scripts/fuzz_python.py). A finding stops with the input that
+# caused it, written as crash-* in target/fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_CASES ?= 200000
+fuzz: python-install
+	DROPKIT_SOAK_CASES=$(FUZZ_CASES) $(CARGO) test -p dropkit --release --test soak -- --nocapture
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check "atheris>=2.3"
+	mkdir -p target/fuzz
+	cd target/fuzz && $(abspath $(VENV_PY)) $(CURDIR)/scripts/fuzz_python.py \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=30

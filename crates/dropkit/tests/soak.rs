@@ -136,10 +136,10 @@ fn strided<T: Float>(x: &ArrayD<T>, dice: &mut Dice) -> ArrayD<T> {
             owned
         }
         // A slice with a step: gaps between elements.
-        2 if rank > 0 && x.len() > 0 => {
+        2 if rank > 0 && !x.is_empty() => {
             let axis = dice.below(rank);
             let mut wide = x.shape().to_vec();
-            wide[axis] = wide[axis] * 2;
+            wide[axis] *= 2;
             let mut base = ArrayD::<T>::zeros(IxDyn(&wide));
             base.slice_axis_mut(Axis(axis), Slice::new(0, None, 2))
                 .assign(x);

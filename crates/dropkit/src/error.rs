@@ -81,6 +81,20 @@ pub enum Error {
         /// The driver's or NVRTC's message.
         message: String,
     },
+    /// A thread count above [`crate::MAX_THREADS`].
+    TooManyThreads {
+        /// The value given.
+        value: usize,
+        /// The most accepted.
+        max: usize,
+    },
+    /// A thread pool the system could not start (too many threads for its limits).
+    ThreadPool {
+        /// The thread count asked for.
+        threads: usize,
+        /// Why it failed.
+        message: String,
+    },
 }
 
 /// `Result` with dropkit's [`Error`].
@@ -138,6 +152,13 @@ impl fmt::Display for Error {
             }
             Error::CudaUnavailable { reason } => write!(f, "CUDA is unavailable: {reason}"),
             Error::Cuda { message } => write!(f, "CUDA error: {message}"),
+            Error::TooManyThreads { value, max } => {
+                write!(f, "threads = {value} is too many: accepted are 1 to {max}")
+            }
+            Error::ThreadPool { threads, message } => write!(
+                f,
+                "threads = {threads}: the thread pool could not be started ({message})"
+            ),
         }
     }
 }

@@ -8,6 +8,7 @@ use common::{assert_same_bits, data, Float, Kind, Layer, ALL_KINDS, GENERATORS};
 use dropkit::{
     num_threads, set_num_threads, DataFormat, Dropout, Error, GaussianDropout, GaussianNoise,
     GeneratorKind, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    MAX_THREADS,
 };
 use ndarray::{Array, ArrayD, IxDyn};
 
@@ -158,6 +159,26 @@ fn thread_count_zero_is_rejected_and_changes_nothing() {
     let msg = e.to_string();
     assert!(msg.contains("threads") && msg.contains('0'), "{msg}");
     assert_eq!(num_threads(), before);
+}
+
+#[test]
+fn thread_counts_above_the_maximum_are_rejected_and_change_nothing() {
+    let before = num_threads();
+    for value in [MAX_THREADS + 1, 1_000_000, usize::MAX] {
+        let e = set_num_threads(value).unwrap_err();
+        assert_eq!(
+            e,
+            Error::TooManyThreads {
+                value,
+                max: MAX_THREADS
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("threads = {value} is too many: accepted are 1 to {MAX_THREADS}")
+        );
+        assert_eq!(num_threads(), before);
+    }
 }
 
 // ---------------------------------------------------------------- ranks

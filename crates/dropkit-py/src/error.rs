@@ -3,7 +3,7 @@
 //!
 //! | core error | Python exception |
 //! |---|---|
-//! | `InvalidProbability`, `InvalidStddev`, `UnknownDataFormat`, `UnknownGenerator`, `WrongRank`, `ShapeMismatch`, `ReadOnlyArray`, `InvalidThreadCount`, `TooManyThreads` | `ValueError` (a bad argument) |
+//! | `InvalidProbability`, `InvalidStddev`, `UnknownDataFormat`, `UnknownGenerator`, `WrongRank`, `ShapeMismatch`, `ReadOnlyArray`, `InvalidThreadCount`, `TooManyThreads`, `InvalidPendingPair` | `ValueError` (a bad argument) |
 //! | `UnsupportedElementType` | `TypeError` |
 //! | `BackwardBeforeForward`, `CudaUnavailable`, `Cuda`, `ThreadPool`, anything newer | `RuntimeError` (misuse, or the machine) |
 
@@ -24,7 +24,8 @@ pub(crate) fn to_py_err(e: Error) -> PyErr {
         | Error::ShapeMismatch { .. }
         | Error::ReadOnlyArray { .. }
         | Error::InvalidThreadCount { .. }
-        | Error::TooManyThreads { .. } => PyValueError::new_err(message),
+        | Error::TooManyThreads { .. }
+        | Error::InvalidPendingPair { .. } => PyValueError::new_err(message),
         Error::UnsupportedElementType { .. } => PyTypeError::new_err(message),
         Error::BackwardBeforeForward { .. }
         | Error::CudaUnavailable { .. }

@@ -46,12 +46,14 @@ fn default_generator_state(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// set_default_generator_state(state)
 ///
 /// Moves the process-wide default generator to `state` (a dict as returned by
-/// default_generator_state), which also selects its algorithm.
+/// default_generator_state), which also selects its algorithm. A "bigdl" state at any
+/// "words" is rebuilt by MT19937 jump-ahead in milliseconds; a "pending_pair" that is not
+/// at most words - 2 is a ValueError, and the default generator is unchanged then.
 #[pyfunction]
 fn set_default_generator_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
     let state = convert::state_from_dict(state)?;
-    py.detach(|| dropkit::rng::set_default_state(state));
-    Ok(())
+    py.detach(|| dropkit::rng::set_default_state(state))
+        .map_err(to_py_err)
 }
 
 /// set_num_threads(n)

@@ -95,6 +95,13 @@ pub enum Error {
         /// Why it failed.
         message: String,
     },
+    /// A BigDL generator state whose pending Box-Muller pair cannot exist at its position.
+    InvalidPendingPair {
+        /// The word position the pair would start at.
+        pending_pair: u64,
+        /// The words consumed.
+        words: u64,
+    },
 }
 
 /// `Result` with dropkit's [`Error`].
@@ -158,6 +165,12 @@ impl fmt::Display for Error {
             Error::ThreadPool { threads, message } => write!(
                 f,
                 "threads = {threads}: the thread pool could not be started ({message})"
+            ),
+            Error::InvalidPendingPair { pending_pair, words } => write!(
+                f,
+                "pending_pair = {pending_pair} is impossible with words = {words}: a pending \
+                 Box-Muller pair was drawn from the two words at pending_pair and \
+                 pending_pair + 1, so it must be at most words - 2 (or None)"
             ),
         }
     }

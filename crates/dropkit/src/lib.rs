@@ -48,7 +48,9 @@
 //!   thread; see [`rng::BigDlStream`].
 //! - Layers draw from the process default ([`set_seed`]) unless given a seed
 //!   ([`Module::set_seed`]); each training forward takes the next draw index atomically.
-//!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions.
+//!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions
+//!   (a BigDL position at any word count in milliseconds, by MT19937 jump-ahead: see
+//!   [`rng::BigDlStream::at_position`]).
 //!
 //! # Memory
 //! Between forward and backward, Dropout keeps 1 bit per element ([`MaskStorage::Bits`],

@@ -3,9 +3,9 @@
 //!
 //! | core error | Python exception |
 //! |---|---|
-//! | `InvalidProbability`, `InvalidStddev`, `UnknownDataFormat`, `UnknownGenerator`, `WrongRank`, `ShapeMismatch`, `ReadOnlyArray`, `InvalidThreadCount` | `ValueError` (a bad argument) |
+//! | `InvalidProbability`, `InvalidStddev`, `UnknownDataFormat`, `UnknownGenerator`, `WrongRank`, `ShapeMismatch`, `ReadOnlyArray`, `InvalidThreadCount`, `TooManyThreads`, `InvalidPendingPair` | `ValueError` (a bad argument) |
 //! | `UnsupportedElementType` | `TypeError` |
-//! | `BackwardBeforeForward`, `CudaUnavailable`, `Cuda`, anything newer | `RuntimeError` (misuse, or the machine) |
+//! | `BackwardBeforeForward`, `CudaUnavailable`, `Cuda`, `ThreadPool`, anything newer | `RuntimeError` (misuse, or the machine) |
 
 use dropkit::Error;
 use numpy::BorrowError;
@@ -23,11 +23,14 @@ pub(crate) fn to_py_err(e: Error) -> PyErr {
         | Error::WrongRank { .. }
         | Error::ShapeMismatch { .. }
         | Error::ReadOnlyArray { .. }
-        | Error::InvalidThreadCount { .. } => PyValueError::new_err(message),
+        | Error::InvalidThreadCount { .. }
+        | Error::TooManyThreads { .. }
+        | Error::InvalidPendingPair { .. } => PyValueError::new_err(message),
         Error::UnsupportedElementType { .. } => PyTypeError::new_err(message),
         Error::BackwardBeforeForward { .. }
         | Error::CudaUnavailable { .. }
-        | Error::Cuda { .. } => PyRuntimeError::new_err(message),
+        | Error::Cuda { .. }
+        | Error::ThreadPool { .. } => PyRuntimeError::new_err(message),
         // `Error` is non-exhaustive: a variant added later is a runtime failure until it is
         // given its own row above.
         _ => PyRuntimeError::new_err(message),

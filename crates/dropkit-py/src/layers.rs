@@ -329,7 +329,10 @@ macro_rules! layer_class {
             /// default): {"generator": "philox", "seed": int, "draw": int} where draw is the
             /// index the next training forward uses, or {"generator": "bigdl", "seed": int,
             /// "words": int, "pending_pair": int | None}. Assigning such a dict gives the layer a
-            /// generator of its own at that position, so a past mask or noise can be replayed.
+            /// generator of its own at that position, so a past mask or noise can be replayed
+            /// (a "bigdl" position at any "words" in milliseconds, by MT19937 jump-ahead). A
+            /// "pending_pair" that is not at most words - 2 is a ValueError: no stream has a
+            /// Box-Muller pair pending there.
             #[getter]
             fn get_generator_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
                 let state = locked(py, &self.layer, |l| l.generator_state());
@@ -339,8 +342,13 @@ macro_rules! layer_class {
             #[setter]
             fn set_generator_state(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
                 let state = convert::state_from_dict(state)?;
+                // Built before the layer's lock is taken (a BigDL stream by jump-ahead), so
+                // calls waiting on the layer never wait for it.
+                let generator = py
+                    .detach(|| dropkit::Generator::from_state(state))
+                    .map_err(to_py_err)?;
                 locked(py, &self.layer, |l| {
-                    l.set_generator_state(state);
+                    l.set_generator(generator);
                 });
                 Ok(())
             }

@@ -46,26 +46,55 @@ fn default_generator_state(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// set_default_generator_state(state)
 ///
 /// Moves the process-wide default generator to `state` (a dict as returned by
-/// default_generator_state), which also selects its algorithm.
+/// default_generator_state), which also selects its algorithm. A "bigdl" state at any
+/// "words" is rebuilt by MT19937 jump-ahead in milliseconds; a "pending_pair" that is not
+/// at most words - 2 is a ValueError, and the default generator is unchanged then.
 #[pyfunction]
 fn set_default_generator_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
     let state = convert::state_from_dict(state)?;
-    py.detach(|| dropkit::rng::set_default_state(state));
-    Ok(())
+    py.detach(|| dropkit::rng::set_default_state(state))
+        .map_err(to_py_err)
 }
 
 /// set_num_threads(n)
 ///
 /// Sets how many threads the CPU kernels use (default: all cores, or RAYON_NUM_THREADS).
-/// Results do not depend on it. n >= 1.
+/// Results do not depend on it. n is an int from 1 to 1024 (ValueError otherwise); a
+/// RuntimeError if the system cannot start that many threads, and the setting is unchanged
+/// after any error. A process forked from this one (multiprocessing, DataLoader workers)
+/// starts threads of its own at its first large call.
 #[pyfunction]
-fn set_num_threads(py: Python<'_>, n: i64) -> PyResult<()> {
-    // A negative count is as invalid as 0; the core's message names the value it checks.
-    let threads = usize::try_from(n).map_err(|_| {
+fn set_num_threads(py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<()> {
+    let threads = match n.extract::<i64>() {
+        Ok(v) => v,
+        // An int beyond i64: as invalid as any count out of range, with the same message.
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) => {
+            if n.gt(0)? {
+                i64::MAX
+            } else {
+                i64::MIN
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    let shown = || {
+        n.repr()
+            .map_or_else(|_| threads.to_string(), |r| r.to_string())
+    };
+    // A negative count is as invalid as 0; the core's messages name the value it checks.
+    let threads = usize::try_from(threads).map_err(|_| {
         pyo3::exceptions::PyValueError::new_err(format!(
-            "threads = {n} is invalid: it must be at least 1"
+            "threads = {} is invalid: it must be at least 1",
+            shown()
         ))
     })?;
+    if threads > dropkit::MAX_THREADS {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "threads = {} is too many: accepted are 1 to {}",
+            shown(),
+            dropkit::MAX_THREADS
+        )));
+    }
     py.detach(|| dropkit::set_num_threads(threads))
         .map_err(to_py_err)
 }

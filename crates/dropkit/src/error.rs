@@ -81,6 +81,27 @@ pub enum Error {
         /// The driver's or NVRTC's message.
         message: String,
     },
+    /// A thread count above [`crate::MAX_THREADS`].
+    TooManyThreads {
+        /// The value given.
+        value: usize,
+        /// The most accepted.
+        max: usize,
+    },
+    /// A thread pool the system could not start (too many threads for its limits).
+    ThreadPool {
+        /// The thread count asked for.
+        threads: usize,
+        /// Why it failed.
+        message: String,
+    },
+    /// A BigDL generator state whose pending Box-Muller pair cannot exist at its position.
+    InvalidPendingPair {
+        /// The word position the pair would start at.
+        pending_pair: u64,
+        /// The words consumed.
+        words: u64,
+    },
 }
 
 /// `Result` with dropkit's [`Error`].
@@ -138,6 +159,19 @@ impl fmt::Display for Error {
             }
             Error::CudaUnavailable { reason } => write!(f, "CUDA is unavailable: {reason}"),
             Error::Cuda { message } => write!(f, "CUDA error: {message}"),
+            Error::TooManyThreads { value, max } => {
+                write!(f, "threads = {value} is too many: accepted are 1 to {max}")
+            }
+            Error::ThreadPool { threads, message } => write!(
+                f,
+                "threads = {threads}: the thread pool could not be started ({message})"
+            ),
+            Error::InvalidPendingPair { pending_pair, words } => write!(
+                f,
+                "pending_pair = {pending_pair} is impossible with words = {words}: a pending \
+                 Box-Muller pair was drawn from the two words at pending_pair and \
+                 pending_pair + 1, so it must be at most words - 2 (or None)"
+            ),
         }
     }
 }

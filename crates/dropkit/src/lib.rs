@@ -48,7 +48,9 @@
 //!   thread; see [`rng::BigDlStream`].
 //! - Layers draw from the process default ([`set_seed`]) unless given a seed
 //!   ([`Module::set_seed`]); each training forward takes the next draw index atomically.
-//!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions.
+//!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions
+//!   (a BigDL position at any word count in milliseconds, by MT19937 jump-ahead: see
+//!   [`rng::BigDlStream::at_position`]).
 //!
 //! # Memory
 //! Between forward and backward, Dropout keeps 1 bit per element ([`MaskStorage::Bits`],
@@ -61,8 +63,9 @@
 //! The element loops run one fused pass per call: AVX2 + FMA + BMI2 kernels chosen at run time
 //! (a portable scalar path elsewhere, or with `DROPKIT_KERNEL=portable`), bit-identical to the
 //! scalar reference. Tensors of 256 Ki elements or more are cut into fixed 64 Ki-element chunks
-//! on a thread pool ([`set_num_threads`], default: `RAYON_NUM_THREADS` or all cores); chunk
-//! boundaries never depend on the thread count, so neither do results. Outputs of 16 MiB or more
+//! on a thread pool ([`set_num_threads`]: 1 to [`MAX_THREADS`], default: `RAYON_NUM_THREADS` or
+//! all cores); chunk boundaries never depend on the thread count, so neither do results. A
+//! forked child process builds a pool of its own at its first parallel call. Outputs of 16 MiB or more
 //! are written with non-temporal stores, and freshly allocated outputs of 4 MiB or more are
 //! advised as transparent huge pages. A strided input is gathered into the output buffer and
 //! processed there in place, so `forward` allocates nothing but its output; `forward_into` and
@@ -114,5 +117,5 @@ pub use layers::{
 pub use mask::{BitMask, MaskStorage};
 pub use module::{Layer, Module};
 pub use ops::FlatIo;
-pub use parallel::{num_threads, set_num_threads};
+pub use parallel::{num_threads, set_num_threads, MAX_THREADS};
 pub use rng::{set_seed, Generator, GeneratorKind, GeneratorState};

@@ -127,11 +127,25 @@ pub trait Module: LayerImpl {
 
     /// Gives the layer a generator of its own at `state`: the next training forward uses
     /// that draw, so a past mask can be replayed.
-    fn set_generator_state(&mut self, state: GeneratorState) -> &mut Self
+    ///
+    /// # Errors
+    /// As [`Generator::from_state`] (a BigDL `pending_pair` that cannot exist); the layer is
+    /// unchanged then.
+    fn set_generator_state(&mut self, state: GeneratorState) -> Result<&mut Self>
     where
         Self: Sized,
     {
-        self.core_mut().rng = RngSource::Own(Generator::from_state(state));
+        let generator = Generator::from_state(state)?;
+        Ok(self.set_generator(generator))
+    }
+
+    /// Gives the layer `generator` as its own, at the generator's position (for a caller that
+    /// builds it with [`Generator::from_state`] before taking a lock on the layer).
+    fn set_generator(&mut self, generator: Generator) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.core_mut().rng = RngSource::Own(generator);
         self
     }
 

@@ -7,7 +7,8 @@ mod common;
 use common::{assert_same_bits, data, Float, Kind, Layer, ALL_KINDS, GENERATORS};
 use dropkit::{
     num_threads, set_num_threads, DataFormat, Dropout, Error, GaussianDropout, GaussianNoise,
-    GeneratorKind, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    Generator, GeneratorKind, GeneratorState, MaskStorage, Module, SpatialDropout1D,
+    SpatialDropout2D, SpatialDropout3D, MAX_THREADS,
 };
 use ndarray::{Array, ArrayD, IxDyn};
 
@@ -158,6 +159,57 @@ fn thread_count_zero_is_rejected_and_changes_nothing() {
     let msg = e.to_string();
     assert!(msg.contains("threads") && msg.contains('0'), "{msg}");
     assert_eq!(num_threads(), before);
+}
+
+#[test]
+fn thread_counts_above_the_maximum_are_rejected_and_change_nothing() {
+    let before = num_threads();
+    for value in [MAX_THREADS + 1, 1_000_000, usize::MAX] {
+        let e = set_num_threads(value).unwrap_err();
+        assert_eq!(
+            e,
+            Error::TooManyThreads {
+                value,
+                max: MAX_THREADS
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("threads = {value} is too many: accepted are 1 to {MAX_THREADS}")
+        );
+        assert_eq!(num_threads(), before);
+    }
+}
+
+#[test]
+fn an_impossible_pending_pair_is_rejected_and_leaves_the_layer_as_it_was() {
+    let mut layer = GaussianNoise::new(1.0).unwrap();
+    layer.set_seed(3, GeneratorKind::BigDl);
+    let before = layer.generator_state();
+    for (words, pair) in [(0, 0), (5, 4), (5, 5), (5, u64::MAX)] {
+        let state = GeneratorState::BigDl {
+            seed: 3,
+            words,
+            pending_pair: Some(pair),
+        };
+        let e = layer.set_generator_state(state).unwrap_err();
+        assert_eq!(
+            e,
+            Error::InvalidPendingPair {
+                pending_pair: pair,
+                words
+            }
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("pending_pair = {pair}"))
+                && msg.contains(&format!("words = {words}"))
+                && msg.contains("words - 2"),
+            "{msg}"
+        );
+        assert_eq!(layer.generator_state(), before);
+        assert_eq!(Generator::from_state(state).unwrap_err(), e);
+    }
 }
 
 // ---------------------------------------------------------------- ranks

@@ -685,7 +685,7 @@ fn default_generator_seeding_state_and_atomic_draws() {
             mask(&second),
             "{gen:?}: consecutive draws differ"
         );
-        set_default_state(start);
+        set_default_state(start).unwrap();
         let mut b = Dropout::new(0.5).unwrap();
         assert_same_bits(&b.forward(&x).unwrap(), &first, "set_default_state replays");
         set_seed(31337, gen);
@@ -827,9 +827,55 @@ fn bigdl_state_replays_a_cached_normal_after_other_draws() {
         }
     );
     let a = noise.forward(&one).unwrap();
-    set_default_state(state);
+    set_default_state(state).unwrap();
     let b = noise.forward(&one).unwrap();
     assert_same_bits(&b, &a, "replayed normal after a state round trip");
+}
+
+#[test]
+fn bigdl_states_far_along_the_stream_restore_by_jump_ahead() {
+    // 2^63 words could never be replayed; the words after it agree from any nearby position.
+    let far = 1u64 << 63;
+    let x = Array::from_elem(IxDyn(&[8]), 1.0f32);
+    let mut a = Dropout::new(0.5).unwrap();
+    a.set_generator_state(GeneratorState::BigDl {
+        seed: 9,
+        words: far - 5,
+        pending_pair: None,
+    })
+    .unwrap();
+    let ya = a.forward(&x).unwrap(); // one word per element: words far - 5 .. far + 3
+    let mut b = Dropout::new(0.5).unwrap();
+    b.set_generator_state(GeneratorState::BigDl {
+        seed: 9,
+        words: far,
+        pending_pair: None,
+    })
+    .unwrap();
+    let yb = b.forward(&x.slice(ndarray::s![..3]).into_dyn()).unwrap();
+    assert_same_bits(
+        &yb,
+        &ya.slice(ndarray::s![5..]).into_dyn().to_owned(),
+        "2^63",
+    );
+    assert_eq!(a.generator_state(), b.generator_state());
+
+    // The default generator: rebuilt the same way; a refused state leaves it as it was.
+    let _guard = lock_globals();
+    let state = GeneratorState::BigDl {
+        seed: 9,
+        words: far,
+        pending_pair: Some(far - 7),
+    };
+    set_default_state(state).unwrap();
+    assert_eq!(default_state(), state);
+    let bad = GeneratorState::BigDl {
+        seed: 9,
+        words: far,
+        pending_pair: Some(far - 1),
+    };
+    assert!(set_default_state(bad).is_err());
+    assert_eq!(default_state(), state);
 }
 
 #[test]

@@ -206,10 +206,12 @@ def default_generator_state() -> _GeneratorState:
     """The process-wide default generator's position."""
 
 def set_default_generator_state(state: _GeneratorState) -> None:
-    """Move the process-wide default generator to ``state``."""
+    """Move the process-wide default generator to ``state`` (a "bigdl" state at any "words"
+    by jump-ahead, in milliseconds; a "pending_pair" above words - 2 is a ValueError)."""
 
 def set_num_threads(n: int) -> None:
-    """Threads the CPU kernels use (n >= 1); results do not depend on it."""
+    """Threads the CPU kernels use, 1 to 1024 (ValueError otherwise); results do not depend
+    on it. A forked child process starts threads of its own."""
 
 def num_threads() -> int:
     """Threads the CPU kernels use."""

@@ -112,10 +112,15 @@ impl Generator {
         }
     }
 
-    /// A generator at `state` (the algorithm comes with the state). Rebuilding a BigDL stream
-    /// replays its words, so it costs time proportional to `words`.
-    pub fn from_state(state: GeneratorState) -> Self {
-        match state {
+    /// A generator at `state` (the algorithm comes with the state). A BigDL stream is
+    /// rebuilt by jump-ahead, in a few milliseconds for any `words`
+    /// ([`BigDlStream::at_position`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidPendingPair`] for a BigDL `pending_pair` that cannot exist with
+    /// `words` (it must be at most `words - 2`).
+    pub fn from_state(state: GeneratorState) -> crate::Result<Self> {
+        Ok(match state {
             GeneratorState::Philox { seed, draw } => Generator::Philox {
                 seed,
                 next_draw: draw,
@@ -124,8 +129,8 @@ impl Generator {
                 seed,
                 words,
                 pending_pair,
-            } => Generator::BigDl(BigDlStream::at_position(seed, words, pending_pair)),
-        }
+            } => Generator::BigDl(BigDlStream::at_position(seed, words, pending_pair)?),
+        })
     }
 
     /// Takes one draw and runs `f` with its randomness; returns what `f` returned and the
@@ -241,9 +246,16 @@ pub fn default_state() -> GeneratorState {
     with_default(|g| g.state())
 }
 
-/// Moves the default generator to `state` (which also selects its algorithm).
-pub fn set_default_state(state: GeneratorState) {
-    *default_generator() = Some(Generator::from_state(state));
+/// Moves the default generator to `state` (which also selects its algorithm). The generator
+/// is rebuilt before the default generator's lock is taken, so draws on other threads never
+/// wait for the rebuild.
+///
+/// # Errors
+/// As [`Generator::from_state`]; the default generator is unchanged then.
+pub fn set_default_state(state: GeneratorState) -> crate::Result<()> {
+    let generator = Generator::from_state(state)?;
+    *default_generator() = Some(generator);
+    Ok(())
 }
 
 /// Runs `f` on the default generator with its lock held: a Philox draw holds it only for
@@ -313,7 +325,7 @@ mod tests {
         assert!(matches!(d0, Draw::Philox { seed: 11, draw: 0 }));
         assert!(matches!(d1, Draw::Philox { seed: 11, draw: 1 }));
         assert_eq!(g.state(), GeneratorState::Philox { seed: 11, draw: 2 });
-        let h = Generator::from_state(GeneratorState::Philox { seed: 11, draw: 0 });
+        let h = Generator::from_state(GeneratorState::Philox { seed: 11, draw: 0 }).unwrap();
         assert_eq!(h.state(), GeneratorState::Philox { seed: 11, draw: 0 });
     }
 

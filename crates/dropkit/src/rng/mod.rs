@@ -1,6 +1,7 @@
 //! Random generators: Philox4x32-10 (default, counter-based) and BigDL's MT19937 stream.
 
 mod generator;
+mod jump;
 mod mt19937;
 pub mod normal;
 mod philox;

@@ -370,7 +370,7 @@ impl Layer {
 
     /// `Module::set_generator_state`.
     pub fn set_generator_state(&mut self, s: GeneratorState) -> &mut Self {
-        each!(&mut *self, l => { l.set_generator_state(s); });
+        each!(&mut *self, l => { l.set_generator_state(s).unwrap(); });
         self
     }
 

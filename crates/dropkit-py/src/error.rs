@@ -6,6 +6,7 @@
 //! | `InvalidProbability`, `InvalidStddev`, `UnknownDataFormat`, `UnknownGenerator`, `WrongRank`, `ShapeMismatch`, `ReadOnlyArray`, `InvalidThreadCount` | `ValueError` (a bad argument) |
 //! | `UnsupportedElementType` | `TypeError` |
 //! | `BackwardBeforeForward`, `CudaUnavailable`, `Cuda`, anything newer | `RuntimeError` (misuse, or the machine) |
+//! | `ShapeOverflow` | `ValueError` (as numpy's "array is too big") |
 
 use dropkit::Error;
 use numpy::BorrowError;
@@ -23,7 +24,8 @@ pub(crate) fn to_py_err(e: Error) -> PyErr {
         | Error::WrongRank { .. }
         | Error::ShapeMismatch { .. }
         | Error::ReadOnlyArray { .. }
-        | Error::InvalidThreadCount { .. } => PyValueError::new_err(message),
+        | Error::InvalidThreadCount { .. }
+        | Error::ShapeOverflow { .. } => PyValueError::new_err(message),
         Error::UnsupportedElementType { .. } => PyTypeError::new_err(message),
         Error::BackwardBeforeForward { .. }
         | Error::CudaUnavailable { .. }

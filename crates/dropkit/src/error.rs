@@ -81,6 +81,16 @@ pub enum Error {
         /// The driver's or NVRTC's message.
         message: String,
     },
+    /// A shape whose element count does not fit in `usize`: the product of its non-zero
+    /// dimensions overflows (checked whatever the build, and even when a dimension is 0).
+    ShapeOverflow {
+        /// The layer (or `"DeviceTensor"`).
+        layer: &'static str,
+        /// Which argument: `"input"`, `"grad_output"`, `"shape"`...
+        argument: &'static str,
+        /// The shape given.
+        shape: Vec<usize>,
+    },
 }
 
 /// `Result` with dropkit's [`Error`].
@@ -138,6 +148,12 @@ impl fmt::Display for Error {
             }
             Error::CudaUnavailable { reason } => write!(f, "CUDA is unavailable: {reason}"),
             Error::Cuda { message } => write!(f, "CUDA error: {message}"),
+            Error::ShapeOverflow { layer, argument, shape } => write!(
+                f,
+                "{layer}: {argument} has shape {}, whose element count overflows usize ({})",
+                dims(shape),
+                usize::MAX
+            ),
         }
     }
 }

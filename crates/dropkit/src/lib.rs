@@ -57,6 +57,12 @@
 //! (GaussianDropout keeps it when built with `with_stored_noise(true)`).
 //! With the BigDL generator, a regenerating layer keeps the stream's state (about 2.5 KiB).
 //!
+//! # Sizes
+//! - Shape arithmetic is checked in every build, not only where debug assertions are on: a
+//!   shape whose non-zero dimensions multiply past `usize::MAX` is [`Error::ShapeOverflow`]
+//!   (even when another dimension is 0, the rule numpy and ndarray follow), never a panic or
+//!   a wrapped count.
+//!
 //! # Performance
 //! The element loops run one fused pass per call: AVX2 + FMA + BMI2 kernels chosen at run time
 //! (a portable scalar path elsewhere, or with `DROPKIT_KERNEL=portable`), bit-identical to the

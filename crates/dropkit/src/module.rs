@@ -3,16 +3,23 @@
 
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMut, Data, Dimension};
 
-use crate::error::{check_shape, Result};
+use crate::error::{check_shape, Error, Result};
 use crate::layers::LayerImpl;
 use crate::ops::FlatIo;
 use crate::rng::{Generator, GeneratorKind, GeneratorState, RngSource};
 use crate::Element;
 
-/// A fresh output array (see [`crate::alloc`]: untouched zero pages, huge pages when large).
-fn fresh<T: Element, D: Dimension>(dim: D) -> Array<T, D> {
-    let n = dim.size();
-    Array::from_shape_vec(dim, crate::alloc::zeroed(n)).expect("the buffer has the shape's size")
+/// A fresh output array for `layer` (see [`crate::alloc`]: untouched zero pages, huge pages
+/// when large). Its element count is checked in every build ([`Error::ShapeOverflow`]).
+fn fresh<T: Element, D: Dimension>(layer: &'static str, dim: D) -> Result<Array<T, D>> {
+    let overflow = |dim: &D| Error::ShapeOverflow {
+        layer,
+        argument: "output",
+        shape: dim.slice().to_vec(),
+    };
+    let n = dim.size_checked().ok_or_else(|| overflow(&dim))?;
+    let buf = crate::alloc::zeroed(n);
+    Array::from_shape_vec(dim.clone(), buf).map_err(|_| overflow(&dim))
 }
 
 /// The kernel's io for a fresh standard-layout `out` and a source of any layout: read the
@@ -148,7 +155,7 @@ pub trait Module: LayerImpl {
         &mut self,
         input: &ArrayBase<S, D>,
     ) -> Result<Array<T, D>> {
-        let mut out = fresh(input.raw_dim());
+        let mut out = fresh(self.name(), input.raw_dim())?;
         let io = gather(input, &mut out);
         self.forward_flat(input.shape(), io)?;
         Ok(out)
@@ -170,7 +177,7 @@ pub trait Module: LayerImpl {
         if let Some(dst) = output.as_slice_mut() {
             return self.forward_flat(input.shape(), FlatIo::Copy { src, dst });
         }
-        let mut tmp = fresh(x.raw_dim());
+        let mut tmp = fresh(self.name(), x.raw_dim())?;
         let dst = tmp.as_slice_mut().expect("standard layout");
         self.forward_flat(input.shape(), FlatIo::Copy { src, dst })?;
         output.assign(&tmp);
@@ -207,7 +214,7 @@ pub trait Module: LayerImpl {
         input: &ArrayBase<S1, D>,
         grad_output: &ArrayBase<S2, D>,
     ) -> Result<Array<T, D>> {
-        let mut out = fresh(grad_output.raw_dim());
+        let mut out = fresh(self.name(), grad_output.raw_dim())?;
         let io = gather(grad_output, &mut out);
         self.backward_flat(input.shape(), grad_output.shape(), io)?;
         Ok(out)
@@ -238,7 +245,7 @@ pub trait Module: LayerImpl {
                 FlatIo::Copy { src, dst },
             );
         }
-        let mut tmp = fresh(g.raw_dim());
+        let mut tmp = fresh(self.name(), g.raw_dim())?;
         let dst = tmp.as_slice_mut().expect("standard layout");
         self.backward_flat(
             input.shape(),

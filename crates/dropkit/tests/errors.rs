@@ -738,3 +738,101 @@ fn flat_buffers_that_do_not_fit_the_shape_are_errors_not_panics() {
     );
     assert_eq!(buf, [1.0; 8]);
 }
+
+// ---------------------------------------------------------------- shape arithmetic
+
+/// Shapes of each rank `kind` takes whose element count overflows `usize`: all dimensions
+/// non-zero, and with a 0 in each position (the non-zero dimensions still overflow, which
+/// numpy and ndarray refuse too).
+fn overflowing_shapes(kind: Kind) -> Vec<Vec<usize>> {
+    let full = if kind.is_spatial() {
+        kind.spatial_dims() + 2
+    } else {
+        3
+    };
+    let mut v = Vec::new();
+    for rank in [full, full - 1] {
+        v.push(vec![usize::MAX; rank]);
+        let mut halves = vec![1; rank];
+        halves[0] = 1 << 32;
+        halves[rank - 1] = 1 << 32;
+        v.push(halves);
+        // With a 0, two other dimensions of usize::MAX still overflow.
+        for zero in (0..rank).filter(|_| rank >= 3) {
+            let mut s = vec![usize::MAX; rank];
+            s[zero] = 0;
+            v.push(s);
+        }
+    }
+    v
+}
+
+fn assert_overflow(e: Error, layer: &str, argument: &str, shape: &[usize]) {
+    let msg = e.to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "{layer}: {argument} has shape {}, whose element count overflows usize ({})",
+            dims(shape),
+            usize::MAX
+        )
+    );
+    match e {
+        Error::ShapeOverflow {
+            layer: l,
+            argument: a,
+            shape: s,
+        } => assert_eq!((l, a, &s[..]), (layer, argument, shape), "{msg}"),
+        other => panic!("expected ShapeOverflow, got {other:?}"),
+    }
+}
+
+#[test]
+fn shapes_whose_element_count_overflows_are_errors_in_every_build() {
+    // The test profile has debug assertions, so unchecked arithmetic would panic here (and
+    // wrap in release).
+    for kind in ALL_KINDS {
+        for gen in GENERATORS {
+            for shape in overflowing_shapes(kind) {
+                let mut layer = kind.seeded(0.5, 3, gen);
+                let name = layer.name();
+                let state = layer.generator_state();
+                for mode in ["train", "eval"] {
+                    if mode == "eval" {
+                        layer.evaluate();
+                    }
+                    let mut empty: [f32; 0] = [];
+                    let e = layer
+                        .forward_flat(&shape, dropkit::FlatIo::InPlace(&mut empty))
+                        .expect_err(&format!("{kind:?} {shape:?} {mode}"));
+                    assert_overflow(e, name, "input", &shape);
+                    let e = layer
+                        .forward_flat(
+                            &shape,
+                            dropkit::FlatIo::Copy {
+                                src: &[],
+                                dst: &mut empty,
+                            },
+                        )
+                        .unwrap_err();
+                    assert_overflow(e, name, "input", &shape);
+                    let e = layer
+                        .backward_flat(&shape, &shape, dropkit::FlatIo::InPlace(&mut empty))
+                        .unwrap_err();
+                    assert_overflow(e, name, "grad_output", &shape);
+                }
+                assert_eq!(layer.generator_state(), state, "{kind:?} {shape:?}: drew");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_issue_reproducer_is_an_overflow_error() {
+    let mut layer = SpatialDropout2D::new(0.5).unwrap();
+    let shape = [0, usize::MAX, usize::MAX];
+    let e = layer
+        .forward_flat(&shape, dropkit::FlatIo::<f32>::InPlace(&mut []))
+        .unwrap_err();
+    assert_overflow(e, "SpatialDropout2D", "input", &shape);
+}

@@ -76,14 +76,9 @@ impl<T: CudaElement> std::fmt::Debug for DeviceTensor<T> {
     }
 }
 
-/// Checks that a shape's element count fits in memory arithmetic.
+/// A tensor shape's element count, checked ([`Error::ShapeOverflow`] when it overflows).
 fn element_count(shape: &[usize]) -> Result<usize> {
-    shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| Error::Cuda {
-            message: format!("shape {shape:?} has more elements than fit in memory"),
-        })
+    crate::ops::element_count("DeviceTensor", "shape", shape)
 }
 
 impl<T: CudaElement> DeviceTensor<T> {
@@ -110,7 +105,8 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// vector loads); an empty `shape` gets a buffer of dropkit's own instead.
     ///
     /// # Errors
-    /// [`Error::Cuda`] when `ptr` is not 16-byte aligned or the shape overflows.
+    /// [`Error::Cuda`] when `ptr` is not 16-byte aligned; [`Error::ShapeOverflow`] when the
+    /// shape's element count overflows.
     ///
     /// # Safety
     /// `ptr` must point to `shape.iter().product()` elements of `T`, row-major, in memory of
@@ -145,7 +141,8 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// A tensor of `shape` filled with zeros.
     ///
     /// # Errors
-    /// [`Error::Cuda`] when the allocation fails.
+    /// [`Error::Cuda`] when the allocation fails; [`Error::ShapeOverflow`] when the shape's
+    /// element count overflows.
     pub fn zeros(device: &CudaDevice, shape: &[usize]) -> Result<Self> {
         let n = element_count(shape)?;
         let data = device
@@ -165,7 +162,8 @@ impl<T: CudaElement> DeviceTensor<T> {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when `data.len()` is not the shape's element count;
-    /// [`Error::Cuda`] when the copy fails.
+    /// [`Error::ShapeOverflow`] when that count overflows; [`Error::Cuda`] when the copy
+    /// fails.
     pub fn from_slice(device: &CudaDevice, data: &[T], shape: &[usize]) -> Result<Self> {
         let n = element_count(shape)?;
         if n != data.len() {

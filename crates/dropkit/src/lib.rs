@@ -49,6 +49,11 @@
 //! - Layers draw from the process default ([`set_seed`]) unless given a seed
 //!   ([`Module::set_seed`]); each training forward takes the next draw index atomically.
 //!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions.
+//! - Empty tensors, every layer: a training forward on an empty tensor takes its one draw like
+//!   any other (a Philox layer's draw index advances by one, so the draws never depend on the
+//!   sizes of the inputs) and costs nothing else: no mask is built, not even a Spatial
+//!   layer's `(N, C)` one, and BigDL's stream, which advances one word per mask element,
+//!   advances by none. `backward` then differentiates that forward (an empty gradient).
 //!
 //! # Memory
 //! Between forward and backward, Dropout keeps 1 bit per element ([`MaskStorage::Bits`],
@@ -89,6 +94,9 @@
 //! - Dropout(p = 1) with the BigDL generator drops every element (BigDL keeps an element whose
 //!   word is 0, and divides it by 0).
 //! - `backward` differentiates the last forward, whatever the mode is now.
+//! - A Spatial layer draws no mask for an empty input (BigDL still draws its `N * C` mask
+//!   when the feature maps are empty, which for a large `N * C` costs time and memory for
+//!   nothing).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

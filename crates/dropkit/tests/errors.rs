@@ -7,7 +7,8 @@ mod common;
 use common::{assert_same_bits, data, Float, Kind, Layer, ALL_KINDS, GENERATORS};
 use dropkit::{
     num_threads, set_num_threads, DataFormat, Dropout, Error, GaussianDropout, GaussianNoise,
-    GeneratorKind, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    GeneratorKind, GeneratorState, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D,
+    SpatialDropout3D,
 };
 use ndarray::{Array, ArrayD, IxDyn};
 
@@ -422,6 +423,88 @@ fn empty_tensors_pass_through_in_both_modes_and_directions() {
         for gen in GENERATORS {
             empty::<f32>(kind, gen);
             empty::<f64>(kind, gen);
+        }
+    }
+}
+
+/// Empty inputs of a Spatial layer whose `N * C` alone would be a huge mask (2^56 bits for
+/// the first): an empty tensor costs no mask, so each runs at once in a few bytes.
+#[test]
+fn empty_spatial_inputs_cost_no_mask_whatever_n_times_c() {
+    let big = 1 << 28;
+    for kind in ALL_KINDS.into_iter().filter(|k| k.is_spatial()) {
+        let mut zero_map = kind.map(5);
+        zero_map[0] = 0;
+        let mut unbatched = kind.shape(1, big, &zero_map);
+        unbatched.remove(0);
+        let shapes = [
+            kind.shape(big, big, &zero_map),
+            kind.shape(1 << 16, 1 << 16, &zero_map),
+            unbatched,
+        ];
+        for gen in GENERATORS {
+            for shape in &shapes {
+                let what = format!("{kind:?} {gen:?} {shape:?}");
+                let x: ArrayD<f32> = Array::zeros(IxDyn(shape));
+                let mut layer = kind.seeded(0.5, 4, gen);
+                assert_eq!(layer.forward(&x).unwrap().shape(), &shape[..], "{what}");
+                // No mask bits: at most the BigDL stream's saved state.
+                assert!(
+                    layer.saved_bytes() < 4096,
+                    "{what}: {}",
+                    layer.saved_bytes()
+                );
+                assert_eq!(
+                    layer.backward(&x, &x).unwrap().shape(),
+                    &shape[..],
+                    "{what}"
+                );
+                layer.evaluate();
+                assert_eq!(layer.forward(&x).unwrap().shape(), &shape[..], "{what}");
+            }
+        }
+    }
+}
+
+/// The rule for every layer: a training forward on an empty tensor takes its draw like any
+/// other (Philox's draw index advances by one, so the sequence of draws never depends on the
+/// sizes of the inputs), and BigDL's stream, which advances by one word per mask element,
+/// advances by none. Backward then differentiates that forward: an empty gradient.
+#[test]
+fn an_empty_training_forward_takes_one_draw_and_backward_differentiates_it() {
+    for kind in ALL_KINDS {
+        for gen in GENERATORS {
+            for shape in empty_shapes(kind) {
+                let what = format!("{kind:?} {gen:?} {shape:?}");
+                let empty: ArrayD<f64> = Array::zeros(IxDyn(&shape));
+                let mut layer = kind.seeded(0.5, 21, gen);
+                let before = layer.generator_state();
+                layer.forward(&empty).unwrap();
+                let after = layer.generator_state();
+                match (&before, &after) {
+                    (
+                        GeneratorState::Philox { seed: s0, draw: d0 },
+                        GeneratorState::Philox { seed: s1, draw: d1 },
+                    ) => assert_eq!((s1, *d1), (s0, d0 + 1), "{what}"),
+                    _ => assert_eq!(after, before, "{what}: stream words consumed"),
+                }
+                let g = layer.backward(&empty, &empty).unwrap();
+                assert_eq!(g.shape(), &shape[..], "{what}");
+                layer.evaluate();
+                let g = layer.backward(&empty, &empty).unwrap();
+                assert_eq!(g.shape(), &shape[..], "{what}: evaluation mode");
+                layer.training();
+                let x = data::<f64>(&kind.small_shape(), 5);
+                assert!(
+                    matches!(layer.backward(&x, &x), Err(Error::ShapeMismatch { .. })),
+                    "{what}: backward of the empty forward"
+                );
+                // The next forward is the one a layer at `after` gives.
+                let y = layer.forward(&x).unwrap();
+                let mut replay = kind.make(0.5);
+                replay.set_generator_state(after);
+                assert_same_bits(&replay.forward(&x).unwrap(), &y, &what);
+            }
         }
     }
 }

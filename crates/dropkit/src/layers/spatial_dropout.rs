@@ -93,7 +93,9 @@ impl Spatial {
     }
 
     /// The mask length and map of `argument` of `shape`, or the rank error. Every product
-    /// is checked ([`Error::ShapeOverflow`]).
+    /// is checked ([`Error::ShapeOverflow`]). An empty tensor gets an empty mask: it has no
+    /// element to drop, so it costs no mask bits and no random numbers, whatever `N * C` is
+    /// (and the map of a non-empty one has no zero divisor).
     fn layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
         let full = self.spatial_dims + 2;
         if shape.len() != full && shape.len() != full - 1 {
@@ -103,7 +105,12 @@ impl Spatial {
                 shape: shape.to_vec(),
             });
         }
-        let count = element_count(self.name, argument, shape)?;
+        if element_count(self.name, argument, shape)? == 0 {
+            return Ok(MaskLayout {
+                len: 0,
+                map: MaskMap::Elementwise,
+            });
+        }
         let batched = shape.len() == full;
         let n = if batched { shape[0] } else { 1 };
         let rest = if batched { &shape[1..] } else { shape };
@@ -118,12 +125,6 @@ impl Spatial {
                 let inner = product(&rest[..rest.len() - 1])?;
                 (channels, MaskMap::ChannelsLast { channels, inner })
             }
-        };
-        // An empty tensor has nothing to map; keep the map free of zero divisors.
-        let map = if count == 0 {
-            MaskMap::Elementwise
-        } else {
-            map
         };
         Ok(MaskLayout {
             len: product(&[n, channels])?,

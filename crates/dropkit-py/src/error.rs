@@ -7,10 +7,11 @@
 //! | `UnsupportedElementType` | `TypeError` |
 //! | `BackwardBeforeForward`, `CudaUnavailable`, `Cuda`, anything newer | `RuntimeError` (misuse, or the machine) |
 //! | `ShapeOverflow` | `ValueError` (as numpy's "array is too big") |
+//! | `OutOfMemory` | `MemoryError` (as numpy's) |
 
 use dropkit::Error;
 use numpy::BorrowError;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 
 /// Converts a core error into the Python exception of the table above.
@@ -27,6 +28,7 @@ pub(crate) fn to_py_err(e: Error) -> PyErr {
         | Error::InvalidThreadCount { .. }
         | Error::ShapeOverflow { .. } => PyValueError::new_err(message),
         Error::UnsupportedElementType { .. } => PyTypeError::new_err(message),
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
         Error::BackwardBeforeForward { .. }
         | Error::CudaUnavailable { .. }
         | Error::Cuda { .. } => PyRuntimeError::new_err(message),

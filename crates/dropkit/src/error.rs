@@ -91,6 +91,14 @@ pub enum Error {
         /// The shape given.
         shape: Vec<usize>,
     },
+    /// A buffer whose size follows from the input could not be allocated: the allocator
+    /// refused, or the byte count exceeds what one allocation can hold (`isize::MAX`).
+    OutOfMemory {
+        /// What was being allocated, e.g. `"the output"` or `"the keep mask"`.
+        what: &'static str,
+        /// The bytes asked for (exact, also past `usize::MAX`).
+        bytes: u128,
+    },
 }
 
 /// `Result` with dropkit's [`Error`].
@@ -154,6 +162,9 @@ impl fmt::Display for Error {
                 dims(shape),
                 usize::MAX
             ),
+            Error::OutOfMemory { what, bytes } => {
+                write!(f, "out of memory: cannot allocate {bytes} bytes for {what}")
+            }
         }
     }
 }

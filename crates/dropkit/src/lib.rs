@@ -67,6 +67,13 @@
 //!   shape whose non-zero dimensions multiply past `usize::MAX` is [`Error::ShapeOverflow`]
 //!   (even when another dimension is 0, the rule numpy and ndarray follow), never a panic or
 //!   a wrapped count.
+//! - Every buffer whose size comes from the input (outputs, row-major copies of strided
+//!   arrays, keep masks, kept noise, host copies of device data) is allocated fallibly: a size
+//!   the allocator refuses, or whose byte count does not fit one allocation, is
+//!   [`Error::OutOfMemory`] naming the buffer and its bytes, not an abort of the process. (A
+//!   zero-stride view, such as numpy's `broadcast_to`, can be any size at no cost; its output
+//!   cannot.)
+//! - An empty tensor costs nothing but its draw (see Reproducibility).
 //!
 //! # Performance
 //! The element loops run one fused pass per call: AVX2 + FMA + BMI2 kernels chosen at run time

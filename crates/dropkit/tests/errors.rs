@@ -919,3 +919,55 @@ fn the_issue_reproducer_is_an_overflow_error() {
         .unwrap_err();
     assert_overflow(e, "SpatialDropout2D", "input", &shape);
 }
+
+// ---------------------------------------------------------------- allocation sizes
+
+/// Outputs whose size comes from the input: a zero-stride view (numpy's `broadcast_to`) of
+/// 2^60 elements costs no memory, but its output would take 2^62 bytes (the allocator
+/// refuses) and one of 2^62 elements 2^64 bytes (past `usize::MAX`). Each is
+/// `Error::OutOfMemory` naming what and the exact bytes, never an abort, and nothing is drawn.
+#[test]
+fn outputs_the_allocator_refuses_or_whose_bytes_overflow_are_errors() {
+    let one = ndarray::arr1(&[1.0f32]);
+    for kind in ALL_KINDS {
+        for gen in GENERATORS {
+            for (n, bytes) in [(1usize << 60, 1u128 << 62), (1 << 62, 1 << 64)] {
+                let shape = kind.shape(1, 1, &kind.map(n));
+                let what = format!("{kind:?} {gen:?} {shape:?}");
+                let x = one.broadcast(IxDyn(&shape)).unwrap();
+                let mut layer = kind.seeded(0.5, 9, gen);
+                let state = layer.generator_state();
+                let oom = Error::OutOfMemory {
+                    what: "the output",
+                    bytes,
+                };
+                assert_eq!(layer.forward(&x).unwrap_err(), oom, "{what}");
+                assert_eq!(
+                    oom.to_string(),
+                    format!("out of memory: cannot allocate {bytes} bytes for the output")
+                );
+                assert_eq!(layer.generator_state(), state, "{what}: drew");
+                // An evaluation backward with no forward computes the stateless gradient.
+                layer.evaluate();
+                assert_eq!(layer.backward(&x, &x).unwrap_err(), oom, "{what}");
+                // The layer keeps working.
+                layer.training();
+                let small = data::<f32>(&kind.small_shape(), 1);
+                layer.forward(&small).unwrap();
+                layer.backward(&small, &small).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_mask_the_allocator_refuses_is_an_error() {
+    let e = dropkit::BitMask::zeros(usize::MAX).unwrap_err();
+    assert_eq!(
+        e,
+        Error::OutOfMemory {
+            what: "the keep mask",
+            bytes: 1 << 61
+        }
+    );
+}

@@ -88,7 +88,7 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
                 Ok(SavedMask::Device(Arc::new(bits)))
             }
             // The sequential stream runs on the host; the mask is copied over when applied.
-            Randomness::Stream(_) => Ok(SavedMask::Host(kernels::keep_bits(r, len, p))),
+            Randomness::Stream(_) => Ok(SavedMask::Host(kernels::keep_bits(r, len, p)?)),
         }
     }
 

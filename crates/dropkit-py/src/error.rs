@@ -6,10 +6,12 @@
 //! | `InvalidProbability`, `InvalidStddev`, `UnknownDataFormat`, `UnknownGenerator`, `WrongRank`, `ShapeMismatch`, `ReadOnlyArray`, `InvalidThreadCount`, `TooManyThreads`, `InvalidPendingPair` | `ValueError` (a bad argument) |
 //! | `UnsupportedElementType` | `TypeError` |
 //! | `BackwardBeforeForward`, `CudaUnavailable`, `Cuda`, `ThreadPool`, anything newer | `RuntimeError` (misuse, or the machine) |
+//! | `ShapeOverflow` | `ValueError` (as numpy's "array is too big") |
+//! | `OutOfMemory` | `MemoryError` (as numpy's) |
 
 use dropkit::Error;
 use numpy::BorrowError;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 
 /// Converts a core error into the Python exception of the table above.
@@ -25,8 +27,10 @@ pub(crate) fn to_py_err(e: Error) -> PyErr {
         | Error::ReadOnlyArray { .. }
         | Error::InvalidThreadCount { .. }
         | Error::TooManyThreads { .. }
-        | Error::InvalidPendingPair { .. } => PyValueError::new_err(message),
+        | Error::InvalidPendingPair { .. }
+        | Error::ShapeOverflow { .. } => PyValueError::new_err(message),
         Error::UnsupportedElementType { .. } => PyTypeError::new_err(message),
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
         Error::BackwardBeforeForward { .. }
         | Error::CudaUnavailable { .. }
         | Error::Cuda { .. }

@@ -123,7 +123,8 @@ fn _time_core_forward(
     py.detach(|| {
         let mut layer = dropkit::Dropout::new(p)?;
         layer.set_seed(0, dropkit::GeneratorKind::Philox);
-        let mut times = Vec::with_capacity(repeats);
+        // Grown per call, not reserved: `repeats` is the caller's and may be any size.
+        let mut times = Vec::new();
         for _ in 0..repeats {
             let start = Instant::now();
             let out = layer.forward(&view)?;

@@ -102,6 +102,24 @@ pub enum Error {
         /// The words consumed.
         words: u64,
     },
+    /// A shape whose element count does not fit in `usize`: the product of its non-zero
+    /// dimensions overflows (checked whatever the build, and even when a dimension is 0).
+    ShapeOverflow {
+        /// The layer (or `"DeviceTensor"`).
+        layer: &'static str,
+        /// Which argument: `"input"`, `"grad_output"`, `"shape"`...
+        argument: &'static str,
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// A buffer whose size follows from the input could not be allocated: the allocator
+    /// refused, or the byte count exceeds what one allocation can hold (`isize::MAX`).
+    OutOfMemory {
+        /// What was being allocated, e.g. `"the output"` or `"the keep mask"`.
+        what: &'static str,
+        /// The bytes asked for (exact, also past `usize::MAX`).
+        bytes: u128,
+    },
 }
 
 /// `Result` with dropkit's [`Error`].
@@ -172,6 +190,15 @@ impl fmt::Display for Error {
                  Box-Muller pair was drawn from the two words at pending_pair and \
                  pending_pair + 1, so it must be at most words - 2 (or None)"
             ),
+            Error::ShapeOverflow { layer, argument, shape } => write!(
+                f,
+                "{layer}: {argument} has shape {}, whose element count overflows usize ({})",
+                dims(shape),
+                usize::MAX
+            ),
+            Error::OutOfMemory { what, bytes } => {
+                write!(f, "out of memory: cannot allocate {bytes} bytes for {what}")
+            }
         }
     }
 }

@@ -51,6 +51,11 @@
 //!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions
 //!   (a BigDL position at any word count in milliseconds, by MT19937 jump-ahead: see
 //!   [`rng::BigDlStream::at_position`]).
+//! - Empty tensors, every layer: a training forward on an empty tensor takes its one draw like
+//!   any other (a Philox layer's draw index advances by one, so the draws never depend on the
+//!   sizes of the inputs) and costs nothing else: no mask is built, not even a Spatial
+//!   layer's `(N, C)` one, and BigDL's stream, which advances one word per mask element,
+//!   advances by none. `backward` then differentiates that forward (an empty gradient).
 //!
 //! # Memory
 //! Between forward and backward, Dropout keeps 1 bit per element ([`MaskStorage::Bits`],
@@ -58,6 +63,19 @@
 //! 1 bit per (sample, channel); Gaussian layers keep only the draw and regenerate the noise
 //! (GaussianDropout keeps it when built with `with_stored_noise(true)`).
 //! With the BigDL generator, a regenerating layer keeps the stream's state (about 2.5 KiB).
+//!
+//! # Sizes
+//! - Shape arithmetic is checked in every build, not only where debug assertions are on: a
+//!   shape whose non-zero dimensions multiply past `usize::MAX` is [`Error::ShapeOverflow`]
+//!   (even when another dimension is 0, the rule numpy and ndarray follow), never a panic or
+//!   a wrapped count.
+//! - Every buffer whose size comes from the input (outputs, row-major copies of strided
+//!   arrays, keep masks, kept noise, host copies of device data) is allocated fallibly: a size
+//!   the allocator refuses, or whose byte count does not fit one allocation, is
+//!   [`Error::OutOfMemory`] naming the buffer and its bytes, not an abort of the process. (A
+//!   zero-stride view, such as numpy's `broadcast_to`, can be any size at no cost; its output
+//!   cannot.)
+//! - An empty tensor costs nothing but its draw (see Reproducibility).
 //!
 //! # Performance
 //! The element loops run one fused pass per call: AVX2 + FMA + BMI2 kernels chosen at run time
@@ -86,6 +104,9 @@
 //! - Dropout(p = 1) with the BigDL generator drops every element (BigDL keeps an element whose
 //!   word is 0, and divides it by 0).
 //! - `backward` differentiates the last forward, whatever the mode is now.
+//! - A Spatial layer draws no mask for an empty input (BigDL still draws its `N * C` mask
+//!   when the feature maps are empty, which for a large `N * C` costs time and memory for
+//!   nothing).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

@@ -1,5 +1,7 @@
 //! Keep masks stored at one bit per mask element.
 
+use crate::error::Result;
+
 /// A keep mask: bit `i` set means mask element `i` is kept. Bits are little-endian within
 /// 64-bit words: element `i` is bit `i % 64` of word `i / 64`.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -10,11 +12,14 @@ pub struct BitMask {
 
 impl BitMask {
     /// A mask of `len` elements, all dropped.
-    pub fn zeros(len: usize) -> Self {
-        BitMask {
+    ///
+    /// # Errors
+    /// [`crate::Error::OutOfMemory`] when its `ceil(len / 64) * 8` bytes cannot be allocated.
+    pub fn zeros(len: usize) -> Result<Self> {
+        Ok(BitMask {
             len,
-            words: vec![0; len.div_ceil(64)],
-        }
+            words: crate::alloc::zeroed("the keep mask", len.div_ceil(64))?,
+        })
     }
 
     /// Number of mask elements.
@@ -71,7 +76,7 @@ mod tests {
 
     #[test]
     fn set_get_count() {
-        let mut m = BitMask::zeros(130);
+        let mut m = BitMask::zeros(130).unwrap();
         assert_eq!(m.heap_bytes(), 24);
         for i in (0..130).step_by(3) {
             m.set(i, true);

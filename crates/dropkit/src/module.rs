@@ -1,18 +1,48 @@
 //! The Module trait (BigDL's `AbstractModule` in Rust idiom) and the plumbing from ndarray
 //! arrays of any layout to the layers' flat kernels.
 
-use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMut, Data, Dimension};
+use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMut, CowArray, Data, Dimension};
 
-use crate::error::{check_shape, Result};
+use crate::error::{check_shape, Error, Result};
 use crate::layers::LayerImpl;
 use crate::ops::FlatIo;
 use crate::rng::{Generator, GeneratorKind, GeneratorState, RngSource};
 use crate::Element;
 
-/// A fresh output array (see [`crate::alloc`]: untouched zero pages, huge pages when large).
-fn fresh<T: Element, D: Dimension>(dim: D) -> Array<T, D> {
-    let n = dim.size();
-    Array::from_shape_vec(dim, crate::alloc::zeroed(n)).expect("the buffer has the shape's size")
+/// What a new output array is called in [`Error::OutOfMemory`].
+const OUTPUT: &str = "the output";
+/// What a row-major copy of an array of another layout is called there.
+const COPY: &str = "a row-major copy of a strided array";
+
+/// A fresh array for `layer` (see [`crate::alloc`]: untouched zero pages, huge pages when
+/// large), called `what` if it cannot be allocated. Its element count is checked in every
+/// build ([`Error::ShapeOverflow`]).
+fn fresh<T: Element, D: Dimension>(
+    layer: &'static str,
+    what: &'static str,
+    dim: D,
+) -> Result<Array<T, D>> {
+    let overflow = |dim: &D| Error::ShapeOverflow {
+        layer,
+        argument: "output",
+        shape: dim.slice().to_vec(),
+    };
+    let n = dim.size_checked().ok_or_else(|| overflow(&dim))?;
+    let buf = crate::alloc::zeroed(what, n)?;
+    Array::from_shape_vec(dim.clone(), buf).map_err(|_| overflow(&dim))
+}
+
+/// `a` in standard layout: itself, or a fresh copy.
+fn standard<'a, T: Element, S: Data<Elem = T>, D: Dimension>(
+    layer: &'static str,
+    a: &'a ArrayBase<S, D>,
+) -> Result<CowArray<'a, T, D>> {
+    if a.is_standard_layout() {
+        return Ok(CowArray::from(a.view()));
+    }
+    let mut copy = fresh(layer, COPY, a.raw_dim())?;
+    copy.assign(a);
+    Ok(CowArray::from(copy))
 }
 
 /// The kernel's io for a fresh standard-layout `out` and a source of any layout: read the
@@ -48,7 +78,12 @@ fn gather<'a, T: Element, S: Data<Elem = T>, D: Dimension>(
 /// hold layers of different types together, use [`Layer`] (`Box<dyn Layer<f32>>`).
 ///
 /// # Errors
-/// See each method and [`crate::Error`]; on error nothing is written.
+/// See each method and [`crate::Error`]; on error nothing is written. Every buffer whose size
+/// comes from the input (the output, a row-major copy of a strided array, the keep mask, kept
+/// noise) is allocated fallibly: one the allocator refuses, or whose byte count does not fit
+/// an allocation, is [`crate::Error::OutOfMemory`], never an abort. A forward that fails
+/// that way after its draw (a mask or kept noise) has taken the draw, as a failed CUDA launch
+/// does, and records nothing: backward still differentiates the forward before it.
 pub trait Module: LayerImpl {
     /// The layer's type name (used in error messages).
     fn name(&self) -> &'static str {
@@ -59,7 +94,9 @@ pub trait Module: LayerImpl {
     ///
     /// # Errors
     /// Shape errors of the layer (e.g. a Spatial layer's rank); [`crate::Error::ShapeMismatch`]
-    /// when the buffers do not hold `shape`'s element count ([`FlatIo::check`]).
+    /// when the buffers do not hold `shape`'s element count, [`crate::Error::ShapeOverflow`]
+    /// when that count overflows ([`FlatIo::check`]); [`crate::Error::OutOfMemory`] when the
+    /// keep mask or kept noise cannot be allocated.
     fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
         self.forward_on(shape, io)
     }
@@ -69,7 +106,9 @@ pub trait Module: LayerImpl {
     ///
     /// # Errors
     /// [`crate::Error::BackwardBeforeForward`] when a training backward has no forward
-    /// before it; [`crate::Error::ShapeMismatch`] when a shape differs from the forward's.
+    /// before it; [`crate::Error::ShapeMismatch`] when a shape differs from the forward's;
+    /// [`crate::Error::ShapeOverflow`] as in forward; [`crate::Error::OutOfMemory`] when a mask
+    /// regenerated from its draw cannot be allocated.
     fn backward_flat<T: Element>(
         &mut self,
         input_shape: &[usize],
@@ -157,12 +196,13 @@ pub trait Module: LayerImpl {
     /// Forward: a new array with the input's shape (standard layout).
     ///
     /// # Errors
-    /// As [`Module::forward_flat`].
+    /// As [`Module::forward_flat`]; [`crate::Error::OutOfMemory`] when the output cannot be
+    /// allocated (nothing is drawn then).
     fn forward<T: Element, S: Data<Elem = T>, D: Dimension>(
         &mut self,
         input: &ArrayBase<S, D>,
     ) -> Result<Array<T, D>> {
-        let mut out = fresh(input.raw_dim());
+        let mut out = fresh(self.name(), OUTPUT, input.raw_dim())?;
         let io = gather(input, &mut out);
         self.forward_flat(input.shape(), io)?;
         Ok(out)
@@ -179,14 +219,14 @@ pub trait Module: LayerImpl {
         mut output: ArrayViewMut<'_, T, D>,
     ) -> Result<()> {
         check_shape(self.name(), "output", input.shape(), output.shape())?;
-        let x = input.as_standard_layout();
-        let src = x.as_slice().expect("standard layout");
         if let Some(dst) = output.as_slice_mut() {
+            let x = standard(self.name(), input)?;
+            let src = x.as_slice().expect("standard layout");
             return self.forward_flat(input.shape(), FlatIo::Copy { src, dst });
         }
-        let mut tmp = fresh(x.raw_dim());
-        let dst = tmp.as_slice_mut().expect("standard layout");
-        self.forward_flat(input.shape(), FlatIo::Copy { src, dst })?;
+        let mut tmp = fresh(self.name(), COPY, input.raw_dim())?;
+        let io = gather(input, &mut tmp);
+        self.forward_flat(input.shape(), io)?;
         output.assign(&tmp);
         Ok(())
     }
@@ -203,7 +243,8 @@ pub trait Module: LayerImpl {
         if let Some(buf) = x.as_slice_mut() {
             return self.forward_flat(&shape, FlatIo::InPlace(buf));
         }
-        let mut tmp = x.as_standard_layout().into_owned();
+        let mut tmp = fresh(self.name(), COPY, x.raw_dim())?;
+        tmp.assign(&x);
         self.forward_flat(
             &shape,
             FlatIo::InPlace(tmp.as_slice_mut().expect("standard layout")),
@@ -215,13 +256,14 @@ pub trait Module: LayerImpl {
     /// Backward: the gradient with respect to the input, a new array.
     ///
     /// # Errors
-    /// As [`Module::backward_flat`].
+    /// As [`Module::backward_flat`]; [`crate::Error::OutOfMemory`] when the output cannot be
+    /// allocated.
     fn backward<T: Element, S1: Data<Elem = T>, S2: Data<Elem = T>, D: Dimension>(
         &mut self,
         input: &ArrayBase<S1, D>,
         grad_output: &ArrayBase<S2, D>,
     ) -> Result<Array<T, D>> {
-        let mut out = fresh(grad_output.raw_dim());
+        let mut out = fresh(self.name(), OUTPUT, grad_output.raw_dim())?;
         let io = gather(grad_output, &mut out);
         self.backward_flat(input.shape(), grad_output.shape(), io)?;
         Ok(out)
@@ -243,22 +285,18 @@ pub trait Module: LayerImpl {
             grad_output.shape(),
             grad_input.shape(),
         )?;
-        let g = grad_output.as_standard_layout();
-        let src = g.as_slice().expect("standard layout");
         if let Some(dst) = grad_input.as_slice_mut() {
+            let g = standard(self.name(), grad_output)?;
+            let src = g.as_slice().expect("standard layout");
             return self.backward_flat(
                 input.shape(),
                 grad_output.shape(),
                 FlatIo::Copy { src, dst },
             );
         }
-        let mut tmp = fresh(g.raw_dim());
-        let dst = tmp.as_slice_mut().expect("standard layout");
-        self.backward_flat(
-            input.shape(),
-            grad_output.shape(),
-            FlatIo::Copy { src, dst },
-        )?;
+        let mut tmp = fresh(self.name(), COPY, grad_output.raw_dim())?;
+        let io = gather(grad_output, &mut tmp);
+        self.backward_flat(input.shape(), grad_output.shape(), io)?;
         grad_input.assign(&tmp);
         Ok(())
     }
@@ -277,7 +315,8 @@ pub trait Module: LayerImpl {
         if let Some(buf) = grad_output.as_slice_mut() {
             return self.backward_flat(input.shape(), &shape, FlatIo::InPlace(buf));
         }
-        let mut tmp = grad_output.as_standard_layout().into_owned();
+        let mut tmp = fresh(self.name(), COPY, grad_output.raw_dim())?;
+        tmp.assign(&grad_output);
         let buf = tmp.as_slice_mut().expect("standard layout");
         self.backward_flat(input.shape(), &shape, FlatIo::InPlace(buf))?;
         grad_output.assign(&tmp);

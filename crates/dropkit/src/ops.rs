@@ -24,7 +24,9 @@ impl<T: Copy> FlatIo<'_, T> {
     /// length is the shape's element count.
     ///
     /// # Errors
-    /// [`crate::Error::ShapeMismatch`] naming `argument` (or `"dst"` for unequal slices).
+    /// [`crate::Error::ShapeMismatch`] naming `argument` (or `"dst"` for unequal slices);
+    /// [`crate::Error::ShapeOverflow`] for a shape whose non-zero dimensions multiply past
+    /// `usize::MAX` (even when another dimension is 0).
     pub fn check(
         &self,
         layer: &'static str,
@@ -34,8 +36,7 @@ impl<T: Copy> FlatIo<'_, T> {
         if let FlatIo::Copy { src, dst } = self {
             check_shape(layer, "dst", &[src.len()], &[dst.len()])?;
         }
-        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if count != Some(self.len()) {
+        if element_count(layer, argument, shape)? != self.len() {
             return Err(crate::Error::ShapeMismatch {
                 layer,
                 argument,
@@ -58,6 +59,37 @@ impl<T: Copy> FlatIo<'_, T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The element count of `shape`, checked in every build: the product of its dimensions,
+/// where the product of the non-zero dimensions must fit in `usize` even when a dimension is
+/// 0 (numpy and ndarray have the same rule). So the count does not depend on the order of the
+/// dimensions, and every partial product of a shape that passes (a Spatial layer's `N * C`, a
+/// feature map's size) fits in `usize` too.
+///
+/// # Errors
+/// [`crate::Error::ShapeOverflow`] naming `layer`, `argument` and the shape.
+pub(crate) fn element_count(
+    layer: &'static str,
+    argument: &'static str,
+    shape: &[usize],
+) -> Result<usize> {
+    let mut count = 1usize;
+    let mut empty = false;
+    for &d in shape {
+        if d == 0 {
+            empty = true;
+        } else {
+            count = count
+                .checked_mul(d)
+                .ok_or_else(|| crate::Error::ShapeOverflow {
+                    layer,
+                    argument,
+                    shape: shape.to_vec(),
+                })?;
+        }
+    }
+    Ok(if empty { 0 } else { count })
 }
 
 /// BigDL's training forward of a kept element for drop probability `p` (Dropout and the
@@ -203,4 +235,34 @@ pub(crate) enum NoiseOp {
     Mul,
     /// `x + noise` (GaussianNoise).
     Add,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    #[test]
+    fn element_counts_are_checked_whatever_the_order_of_the_dimensions() {
+        let count = |shape: &[usize]| element_count("L", "input", shape);
+        assert_eq!(count(&[]), Ok(1));
+        assert_eq!(count(&[2, 0, 3]), Ok(0));
+        assert_eq!(count(&[usize::MAX, 1]), Ok(usize::MAX));
+        assert_eq!(count(&[1 << 28, 1 << 28, 0, 5]), Ok(0));
+        for shape in [
+            vec![0, usize::MAX, usize::MAX],
+            vec![usize::MAX, usize::MAX, 0],
+            vec![usize::MAX, 0, 2],
+            vec![1 << 32, 1 << 32],
+        ] {
+            assert_eq!(
+                count(&shape),
+                Err(Error::ShapeOverflow {
+                    layer: "L",
+                    argument: "input",
+                    shape: shape.clone()
+                })
+            );
+        }
+    }
 }

@@ -503,6 +503,34 @@ fn errors_are_the_cpu_errors() {
 }
 
 #[test]
+fn overflowing_shapes_and_empty_tensors_with_a_huge_n_times_c() {
+    let dev = gpu!();
+    let e = DeviceTensor::<f32>::zeros(&dev, &[0, usize::MAX, usize::MAX]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::ShapeOverflow {
+                layer: "DeviceTensor",
+                argument: "shape",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // An empty input builds no (N, C) mask (2^56 bits here) and takes one draw.
+    let shape = [1 << 28, 1 << 28, 0, 5];
+    let x = DeviceTensor::<f32>::zeros(&dev, &shape).unwrap();
+    let mut layer = SpatialDropout2D::new(0.5).unwrap();
+    layer.set_seed(6, GeneratorKind::Philox);
+    assert_eq!(layer.forward_cuda(&x).unwrap().shape(), &shape);
+    assert_eq!(
+        layer.generator_state(),
+        dropkit::GeneratorState::Philox { seed: 6, draw: 1 }
+    );
+    assert_eq!(layer.backward_cuda(&x, &x).unwrap().shape(), &shape);
+}
+
+#[test]
 fn huge_tensors_use_64_bit_indices() {
     let dev = gpu!();
     if std::env::var("DROPKIT_GPU_BIG").map_or(true, |v| v != "1") {

@@ -478,6 +478,88 @@ fn empty_tensors_pass_through_in_both_modes_and_directions() {
     }
 }
 
+/// Empty inputs of a Spatial layer whose `N * C` alone would be a huge mask (2^56 bits for
+/// the first): an empty tensor costs no mask, so each runs at once in a few bytes.
+#[test]
+fn empty_spatial_inputs_cost_no_mask_whatever_n_times_c() {
+    let big = 1 << 28;
+    for kind in ALL_KINDS.into_iter().filter(|k| k.is_spatial()) {
+        let mut zero_map = kind.map(5);
+        zero_map[0] = 0;
+        let mut unbatched = kind.shape(1, big, &zero_map);
+        unbatched.remove(0);
+        let shapes = [
+            kind.shape(big, big, &zero_map),
+            kind.shape(1 << 16, 1 << 16, &zero_map),
+            unbatched,
+        ];
+        for gen in GENERATORS {
+            for shape in &shapes {
+                let what = format!("{kind:?} {gen:?} {shape:?}");
+                let x: ArrayD<f32> = Array::zeros(IxDyn(shape));
+                let mut layer = kind.seeded(0.5, 4, gen);
+                assert_eq!(layer.forward(&x).unwrap().shape(), &shape[..], "{what}");
+                // No mask bits: at most the BigDL stream's saved state.
+                assert!(
+                    layer.saved_bytes() < 4096,
+                    "{what}: {}",
+                    layer.saved_bytes()
+                );
+                assert_eq!(
+                    layer.backward(&x, &x).unwrap().shape(),
+                    &shape[..],
+                    "{what}"
+                );
+                layer.evaluate();
+                assert_eq!(layer.forward(&x).unwrap().shape(), &shape[..], "{what}");
+            }
+        }
+    }
+}
+
+/// The rule for every layer: a training forward on an empty tensor takes its draw like any
+/// other (Philox's draw index advances by one, so the sequence of draws never depends on the
+/// sizes of the inputs), and BigDL's stream, which advances by one word per mask element,
+/// advances by none. Backward then differentiates that forward: an empty gradient.
+#[test]
+fn an_empty_training_forward_takes_one_draw_and_backward_differentiates_it() {
+    for kind in ALL_KINDS {
+        for gen in GENERATORS {
+            for shape in empty_shapes(kind) {
+                let what = format!("{kind:?} {gen:?} {shape:?}");
+                let empty: ArrayD<f64> = Array::zeros(IxDyn(&shape));
+                let mut layer = kind.seeded(0.5, 21, gen);
+                let before = layer.generator_state();
+                layer.forward(&empty).unwrap();
+                let after = layer.generator_state();
+                match (&before, &after) {
+                    (
+                        GeneratorState::Philox { seed: s0, draw: d0 },
+                        GeneratorState::Philox { seed: s1, draw: d1 },
+                    ) => assert_eq!((s1, *d1), (s0, d0 + 1), "{what}"),
+                    _ => assert_eq!(after, before, "{what}: stream words consumed"),
+                }
+                let g = layer.backward(&empty, &empty).unwrap();
+                assert_eq!(g.shape(), &shape[..], "{what}");
+                layer.evaluate();
+                let g = layer.backward(&empty, &empty).unwrap();
+                assert_eq!(g.shape(), &shape[..], "{what}: evaluation mode");
+                layer.training();
+                let x = data::<f64>(&kind.small_shape(), 5);
+                assert!(
+                    matches!(layer.backward(&x, &x), Err(Error::ShapeMismatch { .. })),
+                    "{what}: backward of the empty forward"
+                );
+                // The next forward is the one a layer at `after` gives.
+                let y = layer.forward(&x).unwrap();
+                let mut replay = kind.make(0.5);
+                replay.set_generator_state(after);
+                assert_same_bits(&replay.forward(&x).unwrap(), &y, &what);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- NaN and Inf
 
 /// A tensor of NaN, +-Inf, signed zeros and ordinary values.
@@ -789,4 +871,154 @@ fn flat_buffers_that_do_not_fit_the_shape_are_errors_not_panics() {
         "{e}"
     );
     assert_eq!(buf, [1.0; 8]);
+}
+
+// ---------------------------------------------------------------- shape arithmetic
+
+/// Shapes of each rank `kind` takes whose element count overflows `usize`: all dimensions
+/// non-zero, and with a 0 in each position (the non-zero dimensions still overflow, which
+/// numpy and ndarray refuse too).
+fn overflowing_shapes(kind: Kind) -> Vec<Vec<usize>> {
+    let full = if kind.is_spatial() {
+        kind.spatial_dims() + 2
+    } else {
+        3
+    };
+    let mut v = Vec::new();
+    for rank in [full, full - 1] {
+        v.push(vec![usize::MAX; rank]);
+        let mut halves = vec![1; rank];
+        halves[0] = 1 << 32;
+        halves[rank - 1] = 1 << 32;
+        v.push(halves);
+        // With a 0, two other dimensions of usize::MAX still overflow.
+        for zero in (0..rank).filter(|_| rank >= 3) {
+            let mut s = vec![usize::MAX; rank];
+            s[zero] = 0;
+            v.push(s);
+        }
+    }
+    v
+}
+
+fn assert_overflow(e: Error, layer: &str, argument: &str, shape: &[usize]) {
+    let msg = e.to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "{layer}: {argument} has shape {}, whose element count overflows usize ({})",
+            dims(shape),
+            usize::MAX
+        )
+    );
+    match e {
+        Error::ShapeOverflow {
+            layer: l,
+            argument: a,
+            shape: s,
+        } => assert_eq!((l, a, &s[..]), (layer, argument, shape), "{msg}"),
+        other => panic!("expected ShapeOverflow, got {other:?}"),
+    }
+}
+
+#[test]
+fn shapes_whose_element_count_overflows_are_errors_in_every_build() {
+    // The test profile has debug assertions, so unchecked arithmetic would panic here (and
+    // wrap in release).
+    for kind in ALL_KINDS {
+        for gen in GENERATORS {
+            for shape in overflowing_shapes(kind) {
+                let mut layer = kind.seeded(0.5, 3, gen);
+                let name = layer.name();
+                let state = layer.generator_state();
+                for mode in ["train", "eval"] {
+                    if mode == "eval" {
+                        layer.evaluate();
+                    }
+                    let mut empty: [f32; 0] = [];
+                    let e = layer
+                        .forward_flat(&shape, dropkit::FlatIo::InPlace(&mut empty))
+                        .expect_err(&format!("{kind:?} {shape:?} {mode}"));
+                    assert_overflow(e, name, "input", &shape);
+                    let e = layer
+                        .forward_flat(
+                            &shape,
+                            dropkit::FlatIo::Copy {
+                                src: &[],
+                                dst: &mut empty,
+                            },
+                        )
+                        .unwrap_err();
+                    assert_overflow(e, name, "input", &shape);
+                    let e = layer
+                        .backward_flat(&shape, &shape, dropkit::FlatIo::InPlace(&mut empty))
+                        .unwrap_err();
+                    assert_overflow(e, name, "grad_output", &shape);
+                }
+                assert_eq!(layer.generator_state(), state, "{kind:?} {shape:?}: drew");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_issue_reproducer_is_an_overflow_error() {
+    let mut layer = SpatialDropout2D::new(0.5).unwrap();
+    let shape = [0, usize::MAX, usize::MAX];
+    let e = layer
+        .forward_flat(&shape, dropkit::FlatIo::<f32>::InPlace(&mut []))
+        .unwrap_err();
+    assert_overflow(e, "SpatialDropout2D", "input", &shape);
+}
+
+// ---------------------------------------------------------------- allocation sizes
+
+/// Outputs whose size comes from the input: a zero-stride view (numpy's `broadcast_to`) of
+/// 2^60 elements costs no memory, but its output would take 2^62 bytes (the allocator
+/// refuses) and one of 2^62 elements 2^64 bytes (past `usize::MAX`). Each is
+/// `Error::OutOfMemory` naming what and the exact bytes, never an abort, and nothing is drawn.
+#[test]
+fn outputs_the_allocator_refuses_or_whose_bytes_overflow_are_errors() {
+    let one = ndarray::arr1(&[1.0f32]);
+    for kind in ALL_KINDS {
+        for gen in GENERATORS {
+            for (n, bytes) in [(1usize << 60, 1u128 << 62), (1 << 62, 1 << 64)] {
+                let shape = kind.shape(1, 1, &kind.map(n));
+                let what = format!("{kind:?} {gen:?} {shape:?}");
+                let x = one.broadcast(IxDyn(&shape)).unwrap();
+                let mut layer = kind.seeded(0.5, 9, gen);
+                let state = layer.generator_state();
+                let oom = Error::OutOfMemory {
+                    what: "the output",
+                    bytes,
+                };
+                assert_eq!(layer.forward(&x).unwrap_err(), oom, "{what}");
+                assert_eq!(
+                    oom.to_string(),
+                    format!("out of memory: cannot allocate {bytes} bytes for the output")
+                );
+                assert_eq!(layer.generator_state(), state, "{what}: drew");
+                // An evaluation backward with no forward computes the stateless gradient.
+                layer.evaluate();
+                assert_eq!(layer.backward(&x, &x).unwrap_err(), oom, "{what}");
+                // The layer keeps working.
+                layer.training();
+                let small = data::<f32>(&kind.small_shape(), 1);
+                layer.forward(&small).unwrap();
+                layer.backward(&small, &small).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_mask_the_allocator_refuses_is_an_error() {
+    let e = dropkit::BitMask::zeros(usize::MAX).unwrap_err();
+    assert_eq!(
+        e,
+        Error::OutOfMemory {
+            what: "the keep mask",
+            bytes: 1 << 61
+        }
+    );
 }

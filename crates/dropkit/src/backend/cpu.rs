@@ -35,11 +35,11 @@ impl<T: Element> Backend for FlatIo<'_, T> {
         kept: Kept<T>,
         keep: bool,
     ) -> Result<Option<SavedMask>> {
-        Ok(kernels::dropout(self, r, p, kept, keep).map(SavedMask::Host))
+        Ok(kernels::dropout(self, r, p, kept, keep)?.map(SavedMask::Host))
     }
 
     fn keep_bits(&self, r: &mut Randomness<'_>, len: usize, p: f64) -> Result<SavedMask> {
-        Ok(SavedMask::Host(kernels::keep_bits(r, len, p)))
+        Ok(SavedMask::Host(kernels::keep_bits(r, len, p)?))
     }
 
     fn holds(&self, mask: &SavedMask) -> bool {
@@ -61,8 +61,9 @@ impl<T: Element> Backend for FlatIo<'_, T> {
             return Ok(None);
         }
         debug_assert_eq!(op, NoiseOp::Mul, "only multiplicative noise is kept");
-        // 1 * e is e exactly, and x * e is what the fused kernel computes.
-        let mut values = vec![T::one(); self.len()];
+        // 1 * e is e exactly, and x * e is what the fused kernel computes. The buffer is
+        // allocated before anything is written.
+        let mut values = crate::alloc::filled("the stored noise", self.len(), T::one())?;
         kernels::noise(FlatIo::InPlace(&mut values), r, mean, stddev, op);
         kernels::multiply(self, &values);
         Ok(Some(values))

@@ -11,7 +11,7 @@ use crate::cuda::launch;
 use crate::cuda::{CudaElement, DeviceBits, DeviceIo};
 use crate::error::{check_shape, Error, Result};
 use crate::kernels;
-use crate::ops::{Kept, MaskMap, Noise};
+use crate::ops::{element_count, Kept, MaskMap, Noise};
 use crate::rng::{keep_threshold, Randomness};
 
 /// The error for a device forward asked to draw from BigDL's stream.
@@ -35,8 +35,7 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
         if let DeviceIo::Copy { src, dst } = self {
             check_shape(layer, "dst", src.shape(), dst.shape())?;
         }
-        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if count != Some(DeviceIo::len(self)) {
+        if element_count(layer, argument, shape)? != DeviceIo::len(self) {
             return Err(Error::ShapeMismatch {
                 layer,
                 argument,
@@ -89,7 +88,7 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
                 Ok(SavedMask::Device(Arc::new(bits)))
             }
             // The sequential stream runs on the host; the mask is copied over when applied.
-            Randomness::Stream(_) => Ok(SavedMask::Host(kernels::keep_bits(r, len, p))),
+            Randomness::Stream(_) => Ok(SavedMask::Host(kernels::keep_bits(r, len, p)?)),
         }
     }
 

@@ -9,6 +9,7 @@ use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
 use super::device::CudaDevice;
 use super::driver::driver_error;
 use super::shared::sealed;
+use crate::alloc::zeroed;
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::Element;
@@ -76,14 +77,9 @@ impl<T: CudaElement> std::fmt::Debug for DeviceTensor<T> {
     }
 }
 
-/// Checks that a shape's element count fits in memory arithmetic.
+/// A tensor shape's element count, checked ([`Error::ShapeOverflow`] when it overflows).
 fn element_count(shape: &[usize]) -> Result<usize> {
-    shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| Error::Cuda {
-            message: format!("shape {shape:?} has more elements than fit in memory"),
-        })
+    crate::ops::element_count("DeviceTensor", "shape", shape)
 }
 
 impl<T: CudaElement> DeviceTensor<T> {
@@ -110,7 +106,8 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// vector loads); an empty `shape` gets a buffer of dropkit's own instead.
     ///
     /// # Errors
-    /// [`Error::Cuda`] when `ptr` is not 16-byte aligned or the shape overflows.
+    /// [`Error::Cuda`] when `ptr` is not 16-byte aligned; [`Error::ShapeOverflow`] when the
+    /// shape's element count overflows.
     ///
     /// # Safety
     /// `ptr` must point to `shape.iter().product()` elements of `T`, row-major, in memory of
@@ -145,7 +142,8 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// A tensor of `shape` filled with zeros.
     ///
     /// # Errors
-    /// [`Error::Cuda`] when the allocation fails.
+    /// [`Error::Cuda`] when the allocation fails; [`Error::ShapeOverflow`] when the shape's
+    /// element count overflows.
     pub fn zeros(device: &CudaDevice, shape: &[usize]) -> Result<Self> {
         let n = element_count(shape)?;
         let data = device
@@ -165,7 +163,8 @@ impl<T: CudaElement> DeviceTensor<T> {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when `data.len()` is not the shape's element count;
-    /// [`Error::Cuda`] when the copy fails.
+    /// [`Error::ShapeOverflow`] when that count overflows; [`Error::Cuda`] when the copy
+    /// fails.
     pub fn from_slice(device: &CudaDevice, data: &[T], shape: &[usize]) -> Result<Self> {
         let n = element_count(shape)?;
         if n != data.len() {
@@ -189,17 +188,20 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// Copies an array (any layout) to the device, row-major.
     ///
     /// # Errors
-    /// [`Error::Cuda`] when the allocation or the copy fails.
+    /// [`Error::Cuda`] when the allocation or the copy fails; [`Error::OutOfMemory`] when the
+    /// row-major host copy of a strided array cannot be allocated.
     pub fn from_array<S: Data<Elem = T>, D: Dimension>(
         device: &CudaDevice,
         array: &ArrayBase<S, D>,
     ) -> Result<Self> {
-        let x = array.as_standard_layout();
-        Self::from_slice(
-            device,
-            x.as_slice().expect("standard layout"),
-            array.shape(),
-        )
+        if let Some(x) = array.as_slice() {
+            return Self::from_slice(device, x, array.shape());
+        }
+        let mut x = zeroed("a row-major copy of a strided array", array.len())?;
+        for (d, &s) in x.iter_mut().zip(array.iter()) {
+            *d = s;
+        }
+        Self::from_slice(device, &x, array.shape())
     }
 
     /// The shape.
@@ -225,15 +227,18 @@ impl<T: CudaElement> DeviceTensor<T> {
     /// Copies the elements to the host, row-major (waits for queued work).
     ///
     /// # Errors
-    /// [`Error::Cuda`] when the copy (or earlier queued work) fails.
+    /// [`Error::Cuda`] when the copy (or earlier queued work) fails; [`Error::OutOfMemory`]
+    /// when the host buffer cannot be allocated.
     pub fn to_vec(&self) -> Result<Vec<T>> {
         if self.is_empty() {
             return Ok(Vec::new());
         }
+        let mut v = zeroed("a host copy of a device tensor", self.len)?;
         self.device
             .stream()
-            .clone_dtoh(&*self.data)
-            .map_err(|e| driver_error("copying to the host", e))
+            .memcpy_dtoh(&*self.data, v.as_mut_slice())
+            .map_err(|e| driver_error("copying to the host", e))?;
+        Ok(v)
     }
 
     /// Copies the tensor to a host array of its shape (waits for queued work).
@@ -315,6 +320,9 @@ impl std::fmt::Debug for DeviceBits {
     }
 }
 
+/// What a host copy of a device mask is called in [`Error::OutOfMemory`].
+const HOST_MASK: &str = "a host copy of a keep mask";
+
 impl DeviceBits {
     /// Number of 32-bit words for `len` mask elements.
     pub(crate) fn word_count(len: usize) -> usize {
@@ -337,11 +345,10 @@ impl DeviceBits {
 
     /// Copies a host mask to the device.
     pub(crate) fn from_host(device: &CudaDevice, mask: &BitMask) -> Result<Self> {
-        let host: Vec<u32> = mask
-            .words()
-            .iter()
-            .flat_map(|&w| [w as u32, (w >> 32) as u32])
-            .collect();
+        let mut host: Vec<u32> = zeroed(HOST_MASK, Self::word_count(mask.len()))?;
+        for (pair, &w) in host.chunks_exact_mut(2).zip(mask.words()) {
+            pair.copy_from_slice(&[w as u32, (w >> 32) as u32]);
+        }
         let mut bits = Self::uninit(device, mask.len())?;
         if !host.is_empty() {
             device
@@ -375,17 +382,11 @@ impl DeviceBits {
     /// Copies the mask to the host.
     ///
     /// # Errors
-    /// [`Error::Cuda`] when the copy (or earlier queued work) fails.
+    /// [`Error::Cuda`] when the copy (or earlier queued work) fails; [`Error::OutOfMemory`]
+    /// when the host copy cannot be allocated.
     pub fn to_host(&self) -> Result<BitMask> {
-        let mut mask = BitMask::zeros(self.len);
-        if self.len == 0 {
-            return Ok(mask);
-        }
-        let words = self
-            .device
-            .stream()
-            .clone_dtoh(&self.words)
-            .map_err(|e| driver_error("copying a mask to the host", e))?;
+        let mut mask = BitMask::zeros(self.len)?;
+        let words = self.words_to_host()?;
         for i in 0..self.len {
             if (words[i / 32] >> (i % 32)) & 1 != 0 {
                 mask.set(i, true);
@@ -402,10 +403,12 @@ impl DeviceBits {
         if self.len == 0 {
             return Ok(Vec::new());
         }
+        let mut words = zeroed(HOST_MASK, Self::word_count(self.len))?;
         self.device
             .stream()
-            .clone_dtoh(&self.words)
-            .map_err(|e| driver_error("copying a mask to the host", e))
+            .memcpy_dtoh(&self.words, words.as_mut_slice())
+            .map_err(|e| driver_error("copying a mask to the host", e))?;
+        Ok(words)
     }
 }
 

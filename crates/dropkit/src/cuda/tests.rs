@@ -448,6 +448,7 @@ fn kernels_case<T: HostBits>(exe: &Path) {
             let mut mask = None;
             let y = run(&x, &mut |io| {
                 mask = kernels::dropout(io, &mut Randomness::Philox { seed, draw }, p, kept, true)
+                    .unwrap()
             });
             for masked in [0, 1] {
                 req.push(format!(
@@ -495,7 +496,8 @@ fn kernels_case<T: HostBits>(exe: &Path) {
                 n.div_ceil(7),
             ),
         ] {
-            let mask = kernels::keep_bits(&mut Randomness::Philox { seed, draw }, len, 0.5);
+            let mask =
+                kernels::keep_bits(&mut Randomness::Philox { seed, draw }, len, 0.5).unwrap();
             let kept = Kept::Div(T::from_f64(0.5));
             let (mode, k) = kept_arg(kept);
             let y = run(&x, &mut |io| kernels::apply_mask(io, &mask, map, kept));
@@ -534,7 +536,7 @@ fn kernels_case<T: HostBits>(exe: &Path) {
         want.push(join(&y));
         // The mask alone.
         if T::TAG == "f32" {
-            let mask = kernels::keep_bits(&mut Randomness::Philox { seed, draw }, n, 0.3);
+            let mask = kernels::keep_bits(&mut Randomness::Philox { seed, draw }, n, 0.3).unwrap();
             req.push(format!(
                 "KB {grid:x} {block:x} {n:x} {seed:x} {draw:x} {:x}",
                 rng::keep_threshold(0.3)

@@ -2,6 +2,7 @@
 //! its element type, the plan's path and whether stores stream: [`Plan::kernels`]), then runs
 //! it over the plan's chunks, on one thread or on the pool.
 
+use crate::error::Result;
 use crate::mask::BitMask;
 use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::{keep_threshold, Randomness};
@@ -41,7 +42,7 @@ pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T]) {
 }
 
 /// The keep mask of `len` elements at drop probability `p` (Spatial layers: a small mask).
-pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
+pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> Result<BitMask> {
     reference::keep_bits(r, len, p)
 }
 
@@ -85,14 +86,14 @@ pub(crate) fn apply_mask_with<T: Element>(
 
 /// Element-wise Dropout with fresh randomness: draws the mask, applies it, and returns it
 /// when `keep` is set. A replayed draw gives the same mask (a BigDL stream replays from its
-/// saved state).
+/// saved state). A mask that cannot be allocated is an error before anything is written.
 pub(crate) fn dropout<T: Element>(
     io: FlatIo<'_, T>,
     r: &mut Randomness<'_>,
     p: f64,
     kept: Kept<T>,
     keep: bool,
-) -> Option<BitMask> {
+) -> Result<Option<BitMask>> {
     dropout_with(Plan::best(), io, r, p, kept, keep)
 }
 
@@ -103,18 +104,18 @@ pub(crate) fn dropout_with<T: Element>(
     p: f64,
     kept: Kept<T>,
     keep: bool,
-) -> Option<BitMask> {
+) -> Result<Option<BitMask>> {
     let (seed, draw) = match r {
         Randomness::Philox { seed, draw } => (*seed, *draw),
         Randomness::Stream(_) => {
             // BigDL's stream is sequential: draw the mask, then apply it on any path.
-            let mask = reference::keep_bits(r, io.len(), p);
+            let mask = reference::keep_bits(r, io.len(), p)?;
             apply_mask_with(plan, io, &mask, MaskMap::Elementwise, kept);
-            return keep.then_some(mask);
+            return Ok(keep.then_some(mask));
         }
     };
     let kept = kept.simplified();
-    let mut mask = keep.then(|| BitMask::zeros(io.len()));
+    let mut mask = keep.then(|| BitMask::zeros(io.len())).transpose()?;
     let threshold = keep_threshold(p);
     if threshold >= 1 << 32 {
         // p = 1: every element is dropped; the mask stays all zero.
@@ -122,7 +123,7 @@ pub(crate) fn dropout_with<T: Element>(
             // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for f32 and f64.
             unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
         });
-        return mask;
+        return Ok(mask);
     }
     let bits = BitsPtr(
         mask.as_mut()
@@ -137,7 +138,7 @@ pub(crate) fn dropout_with<T: Element>(
         // for this output.
         unsafe { dropout(c, start as u64, seed, draw, threshold, kept, b) }
     });
-    mask
+    Ok(mask)
 }
 
 /// Gaussian noise: `x * (T(mean) + T(stddev) T(n))` or `x + (...)`.

@@ -2,6 +2,7 @@
 //! obviously right. They are the oracle the fast paths are tested against, and the path for
 //! BigDL's sequential stream.
 
+use crate::error::Result;
 use crate::mask::BitMask;
 use crate::ops::FlatIo;
 use crate::rng::{self, normal, Randomness};
@@ -36,8 +37,9 @@ pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T>) {
 
 /// The keep mask of `len` elements with drop probability `p`: Philox keeps element `i` iff
 /// its word is `>= round(p * 2^32)`; BigDL's stream keeps iff `bernoulli(1 - p)`, row-major.
-pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
-    let mut mask = BitMask::zeros(len);
+/// A mask that cannot be allocated is an error, and then nothing is drawn from `r`.
+pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> Result<BitMask> {
+    let mut mask = BitMask::zeros(len)?;
     match r {
         Randomness::Philox { seed, draw } => {
             let threshold = rng::keep_threshold(p);
@@ -53,7 +55,7 @@ pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> BitMask {
             }
         }
     }
-    mask
+    Ok(mask)
 }
 
 /// Kept elements go through `kept`; dropped ones are set to exactly zero.

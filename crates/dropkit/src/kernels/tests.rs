@@ -78,7 +78,7 @@ fn check_dropout<T: Element>() {
                 draw: d,
             };
             let mut want = vec![T::zero(); n];
-            let want_mask = reference::keep_bits(&mut r(5), n, p);
+            let want_mask = reference::keep_bits(&mut r(5), n, p).unwrap();
             reference::apply_mask(
                 FlatIo::Copy {
                     src: &x,
@@ -100,7 +100,8 @@ fn check_dropout<T: Element>() {
                     p,
                     kept,
                     true,
-                );
+                )
+                .unwrap();
                 assert!(same(&got, &want), "{plan:?} n={n} p={p} {kept:?}");
                 assert_eq!(mask.as_ref(), Some(&want_mask), "{plan:?} n={n} p={p}");
                 let mut inplace = x.clone();
@@ -111,7 +112,8 @@ fn check_dropout<T: Element>() {
                     p,
                     kept,
                     false,
-                );
+                )
+                .unwrap();
                 assert!(
                     none.is_none() && same(&inplace, &want),
                     "in place {plan:?} n={n} p={p}"
@@ -160,7 +162,8 @@ fn check_division<T: Element>() {
         let x = ordinary::<T>(4099, p.to_bits());
         let kept = Kept::Div(T::from_f64(1.0 - p));
         let mut want = vec![T::zero(); x.len()];
-        let mask = reference::keep_bits(&mut Randomness::Philox { seed: 9, draw: 4 }, x.len(), p);
+        let mask =
+            reference::keep_bits(&mut Randomness::Philox { seed: 9, draw: 4 }, x.len(), p).unwrap();
         reference::apply_mask(
             FlatIo::Copy {
                 src: &x,
@@ -182,7 +185,8 @@ fn check_division<T: Element>() {
                 p,
                 kept,
                 false,
-            );
+            )
+            .unwrap();
             assert!(same(&got, &want), "{plan:?} p={p}");
             let mut applied = vec![T::zero(); x.len()];
             apply_mask_with(
@@ -345,7 +349,8 @@ fn spatial_maps_equal_the_reference() {
     ];
     for (map, n, masklen) in maps {
         let x = data::<f32>(n);
-        let mask = reference::keep_bits(&mut Randomness::Philox { seed: 1, draw: 2 }, masklen, 0.4);
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed: 1, draw: 2 }, masklen, 0.4)
+            .unwrap();
         for kept in [Kept::Identity, Kept::Div(0.6f32), Kept::Mul(1.0 / 0.6)] {
             let mut want = vec![0.0; n];
             reference::apply_mask(

@@ -4,7 +4,7 @@
 
 use crate::backend::{Backend, SavedMask};
 use crate::error::{check_shape, Error, Result};
-use crate::ops::{Kept, MaskLayout, MaskMap};
+use crate::ops::{element_count, Kept, MaskLayout, MaskMap};
 use crate::rng::{Draw, Randomness, RngSource};
 use crate::Element;
 
@@ -27,11 +27,12 @@ pub trait LayerImpl {
     /// (GaussianDropout), 0 (GaussianNoise).
     fn recorded_p(&self) -> f64;
 
-    /// The mask a training forward draws for an input of `shape`: its length and how data
-    /// elements map to it (one element each by default), or the layer's shape error.
-    fn mask_layout(&self, shape: &[usize]) -> Result<MaskLayout> {
+    /// The mask a training forward draws for `argument` of `shape`: its length and how data
+    /// elements map to it (one element each by default), or the layer's shape error. An empty
+    /// tensor has an empty mask, whatever its other dimensions.
+    fn mask_layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
         Ok(MaskLayout {
-            len: shape.iter().product(),
+            len: element_count(self.core().name, argument, shape)?,
             map: MaskMap::Elementwise,
         })
     }
@@ -58,7 +59,7 @@ pub trait LayerImpl {
     fn forward_on<B: Backend>(&mut self, shape: &[usize], io: B) -> Result<()> {
         let name = self.core().name;
         io.check(name, "input", shape)?;
-        let mask = self.mask_layout(shape)?;
+        let mask = self.mask_layout("input", shape)?;
         if self.core().train {
             return self.train_forward(shape, mask, io);
         }
@@ -78,7 +79,7 @@ pub trait LayerImpl {
     ) -> Result<()> {
         let core = self.core();
         io.check(core.name, "grad_output", shape)?;
-        let mask = self.mask_layout(shape)?;
+        let mask = self.mask_layout("grad_output", shape)?;
         let p = self.recorded_p();
         match core.plan_backward(input_shape, shape, p, Self::NEEDS_DRAW)? {
             BackwardPlan::Eval(p) => io.scale(self.eval_factor(p)),

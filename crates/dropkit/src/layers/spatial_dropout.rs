@@ -22,7 +22,7 @@
 use crate::backend::Backend;
 use crate::error::{check_probability, Error, Result};
 use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
-use crate::ops::{backward_kept, eval_factor, forward_kept, MaskLayout, MaskMap};
+use crate::ops::{backward_kept, element_count, eval_factor, forward_kept, MaskLayout, MaskMap};
 use crate::Element;
 
 /// Where the channel axis is.
@@ -92,8 +92,11 @@ impl Spatial {
         })
     }
 
-    /// The mask length and map of an input shape, or the rank error.
-    fn layout(&self, shape: &[usize]) -> Result<MaskLayout> {
+    /// The mask length and map of `argument` of `shape`, or the rank error. Every product
+    /// is checked ([`Error::ShapeOverflow`]). An empty tensor gets an empty mask: it has no
+    /// element to drop, so it costs no mask bits and no random numbers, whatever `N * C` is
+    /// (and the map of a non-empty one has no zero divisor).
+    fn layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
         let full = self.spatial_dims + 2;
         if shape.len() != full && shape.len() != full - 1 {
             return Err(Error::WrongRank {
@@ -102,28 +105,29 @@ impl Spatial {
                 shape: shape.to_vec(),
             });
         }
+        if element_count(self.name, argument, shape)? == 0 {
+            return Ok(MaskLayout {
+                len: 0,
+                map: MaskMap::Elementwise,
+            });
+        }
         let batched = shape.len() == full;
         let n = if batched { shape[0] } else { 1 };
         let rest = if batched { &shape[1..] } else { shape };
-        let (channels, inner, map) = match self.format {
+        let product = |dims: &[usize]| element_count(self.name, argument, dims);
+        let (channels, map) = match self.format {
             DataFormat::Nchw => {
-                let inner: usize = rest[1..].iter().product();
-                (rest[0], inner, MaskMap::ChannelsFirst { inner })
+                let inner = product(&rest[1..])?;
+                (rest[0], MaskMap::ChannelsFirst { inner })
             }
             DataFormat::Nhwc => {
                 let channels = rest[rest.len() - 1];
-                let inner: usize = rest[..rest.len() - 1].iter().product();
-                (channels, inner, MaskMap::ChannelsLast { channels, inner })
+                let inner = product(&rest[..rest.len() - 1])?;
+                (channels, MaskMap::ChannelsLast { channels, inner })
             }
         };
-        // An empty tensor has nothing to map; keep the map free of zero divisors.
-        let map = if n * channels * inner == 0 {
-            MaskMap::Elementwise
-        } else {
-            map
-        };
         Ok(MaskLayout {
-            len: n * channels,
+            len: product(&[n, channels])?,
             map,
         })
     }
@@ -148,8 +152,8 @@ impl<S: AsSpatial> LayerImpl for S {
         self.spatial().p
     }
 
-    fn mask_layout(&self, shape: &[usize]) -> Result<MaskLayout> {
-        self.spatial().layout(shape)
+    fn mask_layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
+        self.spatial().layout(argument, shape)
     }
 
     fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {

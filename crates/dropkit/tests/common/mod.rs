@@ -6,8 +6,9 @@
 #![allow(dead_code)]
 
 use dropkit::{
-    DataFormat, Dropout, Element, GaussianDropout, GaussianNoise, GeneratorKind, GeneratorState,
-    MaskStorage, Module, Result, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    DataFormat, Dropout, Element, FlatIo, GaussianDropout, GaussianNoise, GeneratorKind,
+    GeneratorState, MaskStorage, Module, Result, SpatialDropout1D, SpatialDropout2D,
+    SpatialDropout3D,
 };
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewMut, Data, Dimension, IxDyn};
 
@@ -296,6 +297,21 @@ impl Layer {
         g: &ArrayBase<S2, D>,
     ) -> Result<Array<T, D>> {
         each!(self, l => l.backward(x, g))
+    }
+
+    /// `Module::forward_flat`.
+    pub fn forward_flat<T: Element>(&mut self, shape: &[usize], io: FlatIo<'_, T>) -> Result<()> {
+        each!(self, l => l.forward_flat(shape, io))
+    }
+
+    /// `Module::backward_flat`.
+    pub fn backward_flat<T: Element>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        io: FlatIo<'_, T>,
+    ) -> Result<()> {
+        each!(self, l => l.backward_flat(input_shape, shape, io))
     }
 
     /// `Module::forward_into`.

@@ -19,6 +19,11 @@ from _cases import CASES
     (lambda: dropkit.SpatialDropout3D(math.inf), "init_p = inf is not a probability in [0, 1]"),
     (lambda: dropkit.GaussianDropout(1.0), "rate = 1 is not a probability in [0, 1)"),
     (lambda: dropkit.GaussianDropout(-0.5), "rate = -0.5 is not a probability in [0, 1)"),
+    # Tiny and huge magnitudes in their shortest round-trip form, not hundreds of digits.
+    (lambda: dropkit.Dropout(-1e-300), "init_p = -1e-300 is not a probability in [0, 1]"),
+    (lambda: dropkit.GaussianDropout(1e20), "rate = 1e20 is not a probability in [0, 1)"),
+    (lambda: dropkit.GaussianNoise(-1e-300),
+     "stddev = -1e-300 is invalid: it must be finite and >= 0"),
     (lambda: dropkit.GaussianNoise(-1.0),
      "stddev = -1 is invalid: it must be finite and >= 0"),
     (lambda: dropkit.GaussianNoise(math.inf),

@@ -87,6 +87,23 @@ fn as_ndarray<'a, 'py>(
     })
 }
 
+/// The most dimensions an array may have: the limit of the rust-numpy views the core reads
+/// arrays through (numpy 2 allows 64).
+const MAX_RANK: usize = 32;
+
+/// Refuses an array of more than [`MAX_RANK`] dimensions, naming `argument`, its rank and
+/// the limit (rust-numpy would panic on it).
+fn check_rank(x: &Bound<'_, PyUntypedArray>, argument: &str) -> PyResult<()> {
+    let rank = x.ndim();
+    if rank <= MAX_RANK {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{argument} has {rank} dimensions: dropkit takes arrays of at most {MAX_RANK}"
+        )))
+    }
+}
+
 /// Whether two elements of an array with this shape and these byte strides may share memory.
 /// The test is sufficient, not necessary: axes sorted by stride must each step past
 /// everything the smaller axes span. Arrays that fail it (only `as_strided` tricks make them)
@@ -126,7 +143,8 @@ fn viewable(x: &Bound<'_, PyUntypedArray>, for_write: bool) -> bool {
 /// dtype the dtype rules give. `for_write`: the array will be written in place.
 ///
 /// # Errors
-/// `TypeError` for a non-array or an unsupported dtype.
+/// `TypeError` for a non-array or an unsupported dtype; `ValueError` for more than 32
+/// dimensions.
 pub(crate) fn prepare<'py>(
     x: &Bound<'py, PyAny>,
     argument: &str,
@@ -134,6 +152,7 @@ pub(crate) fn prepare<'py>(
 ) -> PyResult<Prepared<'py>> {
     let arr = as_ndarray(x, argument)?;
     let target = target_of(&arr.dtype())?;
+    check_rank(arr, argument)?;
     let origin = if target.converted {
         Origin::Converted
     } else if viewable(arr, for_write) {

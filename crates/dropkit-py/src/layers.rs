@@ -15,6 +15,7 @@ use pyo3::types::PyDict;
 use crate::convert::{self, FloatArray, Prepared};
 use crate::device;
 use crate::error::{borrow_err, to_py_err};
+use crate::guard::guarded;
 
 /// Runs `f` on the locked layer with the GIL released. The lock is taken and dropped inside
 /// the GIL-free section, so no thread ever waits for the GIL while holding a layer.
@@ -25,7 +26,8 @@ fn locked<L: Send, R: Send>(
 ) -> R {
     py.detach(|| {
         // A panic in the core (a broken internal invariant, reported to Python as a
-        // PanicException) leaves a layer whose state is still a valid value: recover it.
+        // RuntimeError by `guarded`) leaves a layer whose state is still a valid value:
+        // recover it.
         let mut guard = layer.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
     })
@@ -178,13 +180,15 @@ macro_rules! layer_class {
 
         /// The drop probability. Assigning it is set_p.
         #[getter]
-        fn get_p(&self, py: Python<'_>) -> f64 {
-            locked(py, &self.layer, |l| l.p())
+        fn get_p(&self, py: Python<'_>) -> PyResult<f64> {
+            guarded(concat!(stringify!($name), ".p"), || Ok(locked(py, &self.layer, |l| l.p())))
         }
 
         #[setter(p)]
         fn set_p_attr(&self, py: Python<'_>, p: f64) -> PyResult<()> {
-            locked(py, &self.layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)
+            guarded(concat!(stringify!($name), ".p"), || {
+                locked(py, &self.layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)
+            })
         }
 
         /// set_p(p) -> self
@@ -192,14 +196,19 @@ macro_rules! layer_class {
         /// Sets the drop probability used from the next forward (BigDL's setP); a backward
         /// still differentiates the forward before it. `p` in [0, 1]; returns the layer.
         fn set_p<'py>(slf: &Bound<'py, Self>, p: f64) -> PyResult<Bound<'py, Self>> {
-            locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)?;
-            Ok(slf.clone())
+            guarded(concat!(stringify!($name), ".set_p"), || {
+                locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ()))
+                    .map_err(to_py_err)?;
+                Ok(slf.clone())
+            })
         }
 
         /// Whether kept elements (maps) are scaled by 1 / (1 - p) in training.
         #[getter]
-        fn scale(&self, py: Python<'_>) -> bool {
-            locked(py, &self.layer, |l| l.scale())
+        fn scale(&self, py: Python<'_>) -> PyResult<bool> {
+            guarded(concat!(stringify!($name), ".scale"), || {
+                Ok(locked(py, &self.layer, |l| l.scale()))
+            })
         }
         }
     };
@@ -231,17 +240,19 @@ macro_rules! layer_class {
                 slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let this = slf.get();
-                if let Some(interface) = device::interface(input)? {
-                    return device::call(
-                        &this.layer,
-                        device::Pass::Forward,
-                        input,
-                        &interface,
-                        this.inplace,
-                    );
-                }
-                forward(&this.layer, input, this.inplace)
+                guarded(concat!(stringify!($name), ".forward"), || {
+                    let this = slf.get();
+                    if let Some(interface) = device::interface(input)? {
+                        return device::call(
+                            &this.layer,
+                            device::Pass::Forward,
+                            input,
+                            &interface,
+                            this.inplace,
+                        );
+                    }
+                    forward(&this.layer, input, this.inplace)
+                })
             }
 
             /// backward(input, grad_output) -> array
@@ -255,45 +266,53 @@ macro_rules! layer_class {
                 input: &Bound<'py, PyAny>,
                 grad_output: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let this = slf.get();
-                if let Some(interface) = device::interface(grad_output)? {
-                    let input_shape = device::shape_of(input)?;
-                    return device::call(
-                        &this.layer,
-                        device::Pass::Backward(&input_shape),
-                        grad_output,
-                        &interface,
-                        this.inplace,
-                    );
-                }
-                backward(&this.layer, input, grad_output, this.inplace)
+                guarded(concat!(stringify!($name), ".backward"), || {
+                    let this = slf.get();
+                    if let Some(interface) = device::interface(grad_output)? {
+                        let input_shape = device::shape_of(input)?;
+                        return device::call(
+                            &this.layer,
+                            device::Pass::Backward(&input_shape),
+                            grad_output,
+                            &interface,
+                            this.inplace,
+                        );
+                    }
+                    backward(&this.layer, input, grad_output, this.inplace)
+                })
             }
 
             /// training() -> self
             ///
             /// Switches to training mode (the mode a new layer is in); returns the layer.
-            fn training<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.training();
-                });
-                slf.clone()
+            fn training<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+                guarded(concat!(stringify!($name), ".training"), || {
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.training();
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// evaluate() -> self
             ///
             /// Switches to evaluation mode; returns the layer.
-            fn evaluate<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.evaluate();
-                });
-                slf.clone()
+            fn evaluate<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+                guarded(concat!(stringify!($name), ".evaluate"), || {
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.evaluate();
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// is_training() -> bool
             ///
             /// Whether the layer is in training mode.
-            fn is_training(&self, py: Python<'_>) -> bool {
-                locked(py, &self.layer, |l| l.is_training())
+            fn is_training(&self, py: Python<'_>) -> PyResult<bool> {
+                guarded(concat!(stringify!($name), ".is_training"), || {
+                    Ok(locked(py, &self.layer, |l| l.is_training()))
+                })
             }
 
             /// set_seed(seed, generator="philox") -> self
@@ -306,23 +325,27 @@ macro_rules! layer_class {
                 seed: &Bound<'py, PyAny>,
                 generator: &str,
             ) -> PyResult<Bound<'py, Self>> {
-                let kind = convert::parse_generator(generator)?;
-                let seed = convert::extract_seed(seed)?;
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.set_seed(seed, kind);
-                });
-                Ok(slf.clone())
+                guarded(concat!(stringify!($name), ".set_seed"), || {
+                    let kind = convert::parse_generator(generator)?;
+                    let seed = convert::extract_seed(seed)?;
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.set_seed(seed, kind);
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// use_default_generator() -> self
             ///
             /// Makes the layer draw from the process-wide default generator again (see
             /// dropkit.set_seed); returns the layer.
-            fn use_default_generator<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.use_default_generator();
-                });
-                slf.clone()
+            fn use_default_generator<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+                guarded(concat!(stringify!($name), ".use_default_generator"), || {
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.use_default_generator();
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// The position of the generator the layer draws from (its own, or the process
@@ -332,17 +355,21 @@ macro_rules! layer_class {
             /// generator of its own at that position, so a past mask or noise can be replayed.
             #[getter]
             fn get_generator_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-                let state = locked(py, &self.layer, |l| l.generator_state());
-                convert::state_to_dict(py, state)
+                guarded(concat!(stringify!($name), ".generator_state"), || {
+                    let state = locked(py, &self.layer, |l| l.generator_state());
+                    convert::state_to_dict(py, state)
+                })
             }
 
             #[setter]
             fn set_generator_state(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
-                let state = convert::state_from_dict(state)?;
-                locked(py, &self.layer, |l| {
-                    l.set_generator_state(state);
-                });
-                Ok(())
+                guarded(concat!(stringify!($name), ".generator_state"), || {
+                    let state = convert::state_from_dict(state)?;
+                    locked(py, &self.layer, |l| {
+                        l.set_generator_state(state);
+                    });
+                    Ok(())
+                })
             }
         }
     };
@@ -373,45 +400,54 @@ layer_class! {
         seed: Option<&Bound<'_, PyAny>>,
         generator: &str,
     ) -> PyResult<Self> {
-        let layer = dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
-        Ok(Dropout {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace,
+        guarded("Dropout", || {
+            let layer =
+                dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
+            Ok(Dropout {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace,
+            })
         })
     }
 
 
     /// Whether forward overwrites its input and backward its grad_output.
     #[getter]
-    fn inplace(&self) -> bool {
-        self.inplace
+    fn inplace(&self) -> PyResult<bool> {
+        guarded("Dropout.inplace", || Ok(self.inplace))
     }
 
     /// set_resampling(resampling) -> self
     ///
     /// With False, a training forward reuses the last training forward's mask (and p) when
     /// the shape is the same (BigDL's isResampling = false); returns the layer.
-    fn set_resampling<'py>(slf: &Bound<'py, Self>, resampling: bool) -> Bound<'py, Self> {
-        locked(slf.py(), &slf.get().layer, |l| {
-            l.set_resampling(resampling);
-        });
-        slf.clone()
+    fn set_resampling<'py>(slf: &Bound<'py, Self>, resampling: bool) -> PyResult<Bound<'py, Self>> {
+        guarded("Dropout.set_resampling", || {
+            locked(slf.py(), &slf.get().layer, |l| {
+                l.set_resampling(resampling);
+            });
+            Ok(slf.clone())
+        })
     }
 
     /// is_resampling() -> bool
     ///
     /// Whether each training forward draws a new mask (the default).
-    fn is_resampling(&self, py: Python<'_>) -> bool {
-        locked(py, &self.layer, |l| l.is_resampling())
+    fn is_resampling(&self, py: Python<'_>) -> PyResult<bool> {
+        guarded("Dropout.is_resampling", || {
+            Ok(locked(py, &self.layer, |l| l.is_resampling()))
+        })
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
-        format!(
-            "Dropout(init_p={p:?}, inplace={}, scale={})",
-            py_bool(self.inplace),
-            py_bool(scale)
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("Dropout.__repr__", || {
+            let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
+            Ok(format!(
+                "Dropout(init_p={p:?}, inplace={}, scale={})",
+                py_bool(self.inplace),
+                py_bool(scale)
+            ))
+        })
     }
 }
 
@@ -435,35 +471,41 @@ layer_class! {
         generator: &str,
         store_noise: bool,
     ) -> PyResult<Self> {
-        let layer = dropkit::GaussianDropout::new(rate)
-            .map_err(to_py_err)?
-            .with_stored_noise(store_noise);
-        Ok(GaussianDropout {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
+        guarded("GaussianDropout", || {
+            let layer = dropkit::GaussianDropout::new(rate)
+                .map_err(to_py_err)?
+                .with_stored_noise(store_noise);
+            Ok(GaussianDropout {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace: false,
+            })
         })
     }
 
     /// The drop rate.
     #[getter]
-    fn rate(&self, py: Python<'_>) -> f64 {
-        locked(py, &self.layer, |l| l.rate())
+    fn rate(&self, py: Python<'_>) -> PyResult<f64> {
+        guarded("GaussianDropout.rate", || Ok(locked(py, &self.layer, |l| l.rate())))
     }
 
     /// The noise's standard deviation, sqrt(rate / (1 - rate)).
     #[getter]
-    fn stddev(&self, py: Python<'_>) -> f64 {
-        locked(py, &self.layer, |l| l.stddev())
+    fn stddev(&self, py: Python<'_>) -> PyResult<f64> {
+        guarded("GaussianDropout.stddev", || Ok(locked(py, &self.layer, |l| l.stddev())))
     }
 
     /// Whether training forwards keep their noise for backward.
     #[getter]
-    fn store_noise(&self, py: Python<'_>) -> bool {
-        locked(py, &self.layer, |l| l.stores_noise())
+    fn store_noise(&self, py: Python<'_>) -> PyResult<bool> {
+        guarded("GaussianDropout.store_noise", || {
+            Ok(locked(py, &self.layer, |l| l.stores_noise()))
+        })
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!("GaussianDropout(rate={:?})", locked(py, &self.layer, |l| l.rate()))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("GaussianDropout.__repr__", || {
+            Ok(format!("GaussianDropout(rate={:?})", locked(py, &self.layer, |l| l.rate())))
+        })
     }
 }
 
@@ -480,21 +522,25 @@ layer_class! {
     #[new]
     #[pyo3(signature = (stddev, *, seed = None, generator = "philox"))]
     fn new(stddev: f64, seed: Option<&Bound<'_, PyAny>>, generator: &str) -> PyResult<Self> {
-        let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
-        Ok(GaussianNoise {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
+        guarded("GaussianNoise", || {
+            let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
+            Ok(GaussianNoise {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace: false,
+            })
         })
     }
 
     /// The noise's standard deviation.
     #[getter]
-    fn stddev(&self, py: Python<'_>) -> f64 {
-        locked(py, &self.layer, |l| l.stddev())
+    fn stddev(&self, py: Python<'_>) -> PyResult<f64> {
+        guarded("GaussianNoise.stddev", || Ok(locked(py, &self.layer, |l| l.stddev())))
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!("GaussianNoise(stddev={:?})", locked(py, &self.layer, |l| l.stddev()))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("GaussianNoise.__repr__", || {
+            Ok(format!("GaussianNoise(stddev={:?})", locked(py, &self.layer, |l| l.stddev())))
+        })
     }
 }
 
@@ -517,19 +563,23 @@ layer_class! {
         seed: Option<&Bound<'_, PyAny>>,
         generator: &str,
     ) -> PyResult<Self> {
-        let layer = dropkit::SpatialDropout1D::new(init_p)
-            .map_err(to_py_err)?
-            .with_scale(scale);
-        Ok(SpatialDropout1D {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
+        guarded("SpatialDropout1D", || {
+            let layer = dropkit::SpatialDropout1D::new(init_p)
+                .map_err(to_py_err)?
+                .with_scale(scale);
+            Ok(SpatialDropout1D {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace: false,
+            })
         })
     }
 
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
-        format!("SpatialDropout1D(init_p={p:?}, scale={})", py_bool(scale))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("SpatialDropout1D.__repr__", || {
+            let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
+            Ok(format!("SpatialDropout1D(init_p={p:?}, scale={})", py_bool(scale)))
+        })
     }
 }
 
@@ -551,29 +601,36 @@ macro_rules! format_class {
                 seed: Option<&Bound<'_, PyAny>>,
                 generator: &str,
             ) -> PyResult<Self> {
-                let layer = dropkit::$name::with_format(init_p, data_format)
-                    .map_err(to_py_err)?
-                    .with_scale(scale);
-                Ok($name {
-                    layer: Mutex::new(with_seed(layer, seed, generator)?),
-                    inplace: false,
+                guarded(stringify!($name), || {
+                    let layer = dropkit::$name::with_format(init_p, data_format)
+                        .map_err(to_py_err)?
+                        .with_scale(scale);
+                    Ok($name {
+                        layer: Mutex::new(with_seed(layer, seed, generator)?),
+                        inplace: false,
+                    })
                 })
             }
 
             /// "NCHW" or "NHWC".
             #[getter]
-            fn data_format(&self, py: Python<'_>) -> &'static str {
-                locked(py, &self.layer, |l| l.format()).name()
+            fn data_format(&self, py: Python<'_>) -> PyResult<&'static str> {
+                guarded(concat!(stringify!($name), ".data_format"), || {
+                    Ok(locked(py, &self.layer, |l| l.format()).name())
+                })
             }
 
-            fn __repr__(&self, py: Python<'_>) -> String {
-                let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
-                format!(
-                    "{}(init_p={p:?}, data_format='{}', scale={})",
-                    stringify!($name),
-                    format.name(),
-                    py_bool(scale)
-                )
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                guarded(concat!(stringify!($name), ".__repr__"), || {
+                    let (p, format, scale) =
+                        locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
+                    Ok(format!(
+                        "{}(init_p={p:?}, data_format='{}', scale={})",
+                        stringify!($name),
+                        format.name(),
+                        py_bool(scale)
+                    ))
+                })
             }
         }
     };

@@ -158,3 +158,36 @@ def test_seed_must_be_an_integer():
         dropkit.set_seed(1.5)
     with pytest.raises(TypeError):
         dropkit.Dropout(seed="3")
+
+
+NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+
+
+@pytest.mark.skipif(not NUMPY_2, reason="numpy 1 makes no array of more than 32 dimensions")
+@pytest.mark.parametrize("inplace", [False, True])
+def test_more_than_32_dimensions_is_a_value_error(inplace):
+    # rust-numpy's views take at most 32 dimensions (it panicked on more); numpy 2 makes 64.
+    layer = dropkit.Dropout(0.5, inplace=inplace, seed=1)
+    x = np.zeros((1,) * 33, np.float32)
+    state = layer.generator_state
+    with pytest.raises(ValueError) as err:
+        layer.forward(x)
+    assert str(err.value) == "input has 33 dimensions: dropkit takes arrays of at most 32"
+    assert layer.generator_state == state
+    ok = np.ones((1,) * 32, np.float32)
+    layer.forward(ok.copy())
+    with pytest.raises(ValueError) as err:
+        layer.backward(x, x)
+    assert str(err.value) == "grad_output has 33 dimensions: dropkit takes arrays of at most 32"
+    assert layer.backward(ok, ok.copy()).shape == ok.shape
+
+
+@pytest.mark.parametrize("detached", [False, True])
+def test_a_panic_is_a_runtime_error_naming_the_call(detached):
+    # A panic (a broken internal invariant) must not reach Python as PyO3's PanicException,
+    # a BaseException that `except Exception` misses: with the GIL held or released.
+    with pytest.raises(RuntimeError) as err:
+        dropkit._dropkit._panic_for_tests("invariant broken", detached)
+    assert str(err.value) == "dropkit._panic_for_tests: internal error: invariant broken"
+    # The extension still works afterwards.
+    assert dropkit.Dropout(0.0).forward(np.ones(3)).tolist() == [1.0, 1.0, 1.0]

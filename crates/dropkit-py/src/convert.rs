@@ -6,8 +6,8 @@
 //! The core reads a float array in place, whatever its strides (transposed, Fortran order,
 //! negative steps), as a rust-numpy view. Only arrays that an `ndarray` view cannot describe
 //! soundly (non-native byte order, misaligned data, strides that are not a multiple of the item
-//! size, or, when written in place, elements that share memory) go through a float copy made by
-//! numpy; in place, the result is then copied back into the caller's array.
+//! size) go through a float copy made by numpy; in place, the result is then copied back into
+//! the caller's array. In place, an array whose elements share memory is refused.
 
 use dropkit::{Error, GeneratorKind, GeneratorState};
 use numpy::prelude::*;
@@ -104,14 +104,15 @@ fn check_rank(x: &Bound<'_, PyUntypedArray>, argument: &str) -> PyResult<()> {
     }
 }
 
-/// Whether two elements of an array with this shape and these byte strides may share memory.
-/// The test is sufficient, not necessary: axes sorted by stride must each step past
-/// everything the smaller axes span. Arrays that fail it (only `as_strided` tricks make them)
-/// are copied before being written in place, which is correct for any layout.
-fn may_overlap_itself(shape: &[usize], strides: &[isize], itemsize: usize) -> bool {
+/// Whether two elements of an array with this shape and these byte strides have a byte in
+/// common (an `as_strided` view with overlapping or zero strides; numpy's own operations
+/// never make one that is writeable). Exact: the quick test settles the layouts numpy makes,
+/// and the rare layouts it cannot settle are decided from the sorted element offsets.
+pub(crate) fn elements_share_memory(shape: &[usize], strides: &[isize], itemsize: usize) -> bool {
     if shape.contains(&0) {
         return false;
     }
+    // An axis of length 1 adds no element; flipping an axis' sign mirrors the offsets.
     let mut axes: Vec<(usize, usize)> = shape
         .iter()
         .zip(strides)
@@ -119,43 +120,116 @@ fn may_overlap_itself(shape: &[usize], strides: &[isize], itemsize: usize) -> bo
         .map(|(&n, &s)| (s.unsigned_abs(), n))
         .collect();
     axes.sort_unstable();
-    let mut extent = itemsize;
-    for (stride, n) in axes {
-        if stride < extent {
-            return true;
+    // Quick test: with the axes sorted by stride, each one steps past everything the smaller
+    // ones span. `span` ends as the bytes from the lowest element to the end of the highest.
+    let mut span = itemsize;
+    let mut disjoint = true;
+    for &(stride, n) in &axes {
+        disjoint &= stride >= span;
+        match stride.checked_mul(n - 1).and_then(|d| span.checked_add(d)) {
+            Some(s) => span = s,
+            // No memory holds such an array: refuse it rather than reason about it.
+            None => return true,
         }
-        extent += stride * (n - 1);
     }
-    false
+    if disjoint {
+        return false;
+    }
+    // More bytes of elements than the span holds: two of them overlap.
+    let count = axes.iter().map(|&(_, n)| n).product::<usize>();
+    if count.checked_mul(itemsize).is_none_or(|bytes| bytes > span) {
+        return true;
+    }
+    // Every element's offset (each at most `span`, so none overflows): two elements share a
+    // byte exactly when two sorted neighbours are less than an item apart. At most
+    // `span / itemsize` offsets: no more than the elements the array's memory holds.
+    let mut offsets: Vec<usize> = Vec::new();
+    if offsets.try_reserve_exact(count).is_err() {
+        return true;
+    }
+    offsets.push(0);
+    for &(stride, n) in &axes {
+        let below = offsets.len();
+        for k in 1..n {
+            for i in 0..below {
+                offsets.push(offsets[i] + k * stride);
+            }
+        }
+    }
+    offsets.sort_unstable();
+    offsets.windows(2).any(|w| w[1] - w[0] < itemsize)
+}
+
+/// The `ValueError` for an array whose elements share memory, to be written in place.
+pub(crate) fn shared_memory_error(argument: &str, shape: &[usize], strides: &[isize]) -> PyErr {
+    PyValueError::new_err(format!(
+        "{argument} has elements that share memory (shape {}, strides {} bytes), so it cannot \
+         be overwritten in place: pass a copy or use inplace=False",
+        py_tuple(shape),
+        py_tuple(strides)
+    ))
+}
+
+/// `(4, 4)`, `(4,)`, `()`: a tuple as Python prints it.
+fn py_tuple<T: std::fmt::Display>(items: &[T]) -> String {
+    match items {
+        [one] => format!("({one},)"),
+        _ => {
+            let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+/// Before an in-place write into the caller's array: it must be writeable (else the core's
+/// `ReadOnlyArray`), and no two of its elements may share memory (a write through one would
+/// change another, and the result would disagree with the mask backward applies).
+fn check_overwritable(x: &Bound<'_, PyUntypedArray>, argument: &'static str) -> PyResult<()> {
+    let py = x.py();
+    let writeable: bool = x
+        .getattr(intern!(py, "flags"))?
+        .getattr(intern!(py, "writeable"))?
+        .extract()?;
+    if !writeable {
+        return Err(to_py_err(Error::ReadOnlyArray { argument }));
+    }
+    if elements_share_memory(x.shape(), x.strides(), x.dtype().itemsize()) {
+        return Err(shared_memory_error(argument, x.shape(), x.strides()));
+    }
+    Ok(())
 }
 
 /// Whether the core can take `x` as a rust-numpy view of its own dtype.
-fn viewable(x: &Bound<'_, PyUntypedArray>, for_write: bool) -> bool {
+fn viewable(x: &Bound<'_, PyUntypedArray>) -> bool {
     let dtype = x.dtype();
     let itemsize = dtype.itemsize();
     dtype.is_native_byteorder() != Some(false)
         && x.is_aligned()
         && x.strides().iter().all(|s| s % itemsize as isize == 0)
-        && !(for_write && may_overlap_itself(x.shape(), x.strides(), itemsize))
 }
 
 /// Makes `x` ready for the core: the array itself when it can be viewed, else a copy in the
-/// dtype the dtype rules give. `for_write`: the array will be written in place.
+/// dtype the dtype rules give. `for_write`: the array will be written in place (an integer or
+/// bool array is not: its float32 copy is, and is the result).
 ///
 /// # Errors
 /// `TypeError` for a non-array or an unsupported dtype; `ValueError` for more than 32
-/// dimensions.
+/// dimensions, and, to be written in place, for a read-only array or one whose elements
+/// share memory.
 pub(crate) fn prepare<'py>(
     x: &Bound<'py, PyAny>,
-    argument: &str,
+    argument: &'static str,
     for_write: bool,
 ) -> PyResult<Prepared<'py>> {
     let arr = as_ndarray(x, argument)?;
     let target = target_of(&arr.dtype())?;
     check_rank(arr, argument)?;
+    if for_write && !target.converted {
+        check_overwritable(arr, argument)?;
+    }
     let origin = if target.converted {
         Origin::Converted
-    } else if viewable(arr, for_write) {
+    } else if viewable(arr) {
         Origin::Same
     } else {
         Origin::FloatCopy
@@ -196,25 +270,6 @@ pub(crate) fn shape_of(x: &Bound<'_, PyAny>, argument: &str) -> PyResult<Vec<usi
 }
 
 impl<'py> Prepared<'py> {
-    /// Before an in-place write: the caller's array must be writeable when the result goes
-    /// into it. A read-only array is the core's `ReadOnlyArray` (a `ValueError`).
-    pub(crate) fn check_writeable(&self, argument: &'static str) -> PyResult<()> {
-        if self.origin == Origin::Converted {
-            return Ok(());
-        }
-        let py = self.original.py();
-        let writeable: bool = self
-            .original
-            .getattr(intern!(py, "flags"))?
-            .getattr(intern!(py, "writeable"))?
-            .extract()?;
-        if writeable {
-            Ok(())
-        } else {
-            Err(to_py_err(Error::ReadOnlyArray { argument }))
-        }
-    }
-
     /// After an in-place write: copies the result back where it was computed in a copy, and
     /// returns what the caller gets (its own array, or the converted copy).
     pub(crate) fn finish_inplace(self) -> PyResult<Bound<'py, PyAny>> {

@@ -12,7 +12,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{self, FloatArray, Prepared};
+use crate::convert::{self, FloatArray};
 use crate::device;
 use crate::error::{borrow_err, to_py_err};
 use crate::guard::guarded;
@@ -59,7 +59,6 @@ fn with_seed<L: Module>(
 
 fn forward_typed<'py, L, T>(
     layer: &Mutex<L>,
-    prepared: &Prepared<'py>,
     array: &Bound<'py, PyArrayDyn<T>>,
     inplace: bool,
 ) -> PyResult<Option<Bound<'py, PyAny>>>
@@ -69,7 +68,6 @@ where
 {
     let py = array.py();
     if inplace {
-        prepared.check_writeable("input")?;
         let mut rw = array.try_readwrite().map_err(|e| borrow_err("input", e))?;
         let view = rw.as_array_mut();
         locked(py, layer, |l| l.forward_inplace(view)).map_err(to_py_err)?;
@@ -90,8 +88,8 @@ fn forward<'py, L: Module + Send>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let prepared = convert::prepare(input, "input", inplace)?;
     let out = match &prepared.array {
-        FloatArray::F32(a) => forward_typed(layer, &prepared, a, inplace)?,
-        FloatArray::F64(a) => forward_typed(layer, &prepared, a, inplace)?,
+        FloatArray::F32(a) => forward_typed(layer, a, inplace)?,
+        FloatArray::F64(a) => forward_typed(layer, a, inplace)?,
     };
     match out {
         Some(out) => Ok(out),
@@ -102,7 +100,6 @@ fn forward<'py, L: Module + Send>(
 fn backward_typed<'py, L, T>(
     layer: &Mutex<L>,
     input_shape: &[usize],
-    prepared: &Prepared<'py>,
     grad: &Bound<'py, PyArrayDyn<T>>,
     inplace: bool,
 ) -> PyResult<Option<Bound<'py, PyAny>>>
@@ -119,7 +116,6 @@ where
         .broadcast(ndarray::IxDyn(input_shape))
         .expect("a 0-d array broadcasts to any shape");
     if inplace {
-        prepared.check_writeable("grad_output")?;
         let mut rw = grad
             .try_readwrite()
             .map_err(|e| borrow_err("grad_output", e))?;
@@ -147,8 +143,8 @@ fn backward<'py, L: Module + Send>(
     let shape = convert::shape_of(input, "input")?;
     let prepared = convert::prepare(grad_output, "grad_output", inplace)?;
     let out = match &prepared.array {
-        FloatArray::F32(g) => backward_typed(layer, &shape, &prepared, g, inplace)?,
-        FloatArray::F64(g) => backward_typed(layer, &shape, &prepared, g, inplace)?,
+        FloatArray::F32(g) => backward_typed(layer, &shape, g, inplace)?,
+        FloatArray::F64(g) => backward_typed(layer, &shape, g, inplace)?,
     };
     match out {
         Some(out) => Ok(out),
@@ -384,7 +380,8 @@ layer_class! {
     /// evaluation, forward and backward are the identity (scale=True) or multiply by 1 - p.
     ///
     /// With inplace=True, forward overwrites its input and backward its grad_output, and
-    /// both return that array (a read-only array is a ValueError and stays untouched).
+    /// both return that array (a read-only array, or one whose elements share memory, is a
+    /// ValueError and stays untouched).
     ///
     /// seed: an int gives the layer a generator of its own; None (default) makes it draw
     /// from the process default (dropkit.set_seed). generator: "philox" (default,

@@ -3,6 +3,8 @@
 //!
 //! Dtype rules: float32 and float64 arrays keep their dtype; integer and bool
 //! arrays are converted to float32 (as BigDL's Python does); anything else is a `TypeError`.
+//! ndarray subclasses are read as their data, except masked arrays and matrices (a
+//! `TypeError`: a plain result would drop their meaning silently).
 //! The core reads a float array in place, whatever its strides (transposed, Fortran order,
 //! negative steps), as a rust-numpy view. Only arrays that an `ndarray` view cannot describe
 //! soundly (non-native byte order, misaligned data, strides that are not a multiple of the item
@@ -16,6 +18,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping};
+use pyo3::PyTypeInfo;
 
 use crate::error::to_py_err;
 
@@ -85,6 +88,40 @@ fn as_ndarray<'a, 'py>(
             "{argument} must be a numpy.ndarray, got {got} (use numpy.asarray first)"
         ))
     })
+}
+
+/// Refuses the ndarray subclasses whose meaning a plain array result would silently drop:
+/// `numpy.ma.MaskedArray` (the mask would be ignored) and `numpy.matrix` (the result would be
+/// an ndarray, whose `*` is element-wise). Other subclasses are read as their data, as
+/// `numpy.asarray` gives it, and results are plain ndarrays.
+fn check_subclass(x: &Bound<'_, PyUntypedArray>, argument: &str) -> PyResult<()> {
+    let py = x.py();
+    if x.get_type().is(PyUntypedArray::type_object(py)) {
+        return Ok(());
+    }
+    let masked = py
+        .import(intern!(py, "numpy.ma"))?
+        .getattr(intern!(py, "MaskedArray"))?;
+    if x.is_instance(&masked)? {
+        return Err(PyTypeError::new_err(format!(
+            "{argument} is a numpy.ma.MaskedArray, whose mask dropkit would ignore: pass \
+             {argument}.filled(value) to choose the values of the masked elements, or \
+             numpy.asarray({argument}) to use the data beneath the mask"
+        )));
+    }
+    // numpy.matrix is pending deprecation: a numpy without it has no matrices to refuse.
+    let matrix = py
+        .import(intern!(py, "numpy"))?
+        .getattr(intern!(py, "matrix"));
+    if let Ok(matrix) = matrix {
+        if x.is_instance(&matrix)? {
+            return Err(PyTypeError::new_err(format!(
+                "{argument} is a numpy.matrix: the result would be a plain numpy.ndarray, whose * \
+             is element-wise; pass numpy.asarray({argument}) (and numpy.asmatrix the result)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The most dimensions an array may have: the limit of the rust-numpy views the core reads
@@ -213,8 +250,8 @@ fn viewable(x: &Bound<'_, PyUntypedArray>) -> bool {
 /// bool array is not: its float32 copy is, and is the result).
 ///
 /// # Errors
-/// `TypeError` for a non-array or an unsupported dtype; `ValueError` for more than 32
-/// dimensions, and, to be written in place, for a read-only array or one whose elements
+/// `TypeError` for a non-array, a masked array or matrix, or an unsupported dtype;
+/// `ValueError` for more than 32 dimensions, and, to be written in place, for a read-only array or one whose elements
 /// share memory.
 pub(crate) fn prepare<'py>(
     x: &Bound<'py, PyAny>,
@@ -222,6 +259,7 @@ pub(crate) fn prepare<'py>(
     for_write: bool,
 ) -> PyResult<Prepared<'py>> {
     let arr = as_ndarray(x, argument)?;
+    check_subclass(arr, argument)?;
     let target = target_of(&arr.dtype())?;
     check_rank(arr, argument)?;
     if for_write && !target.converted {

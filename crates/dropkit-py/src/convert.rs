@@ -331,19 +331,71 @@ impl<'py> Prepared<'py> {
 /// A seed: a Python int in `[0, 2**64)`.
 ///
 /// # Errors
-/// `TypeError` for a non-integer, `ValueError` for one out of range.
+/// `TypeError` for a non-integer, `ValueError` for one out of range; both name `seed` and
+/// show the value.
 pub(crate) fn extract_seed(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
-    seed.extract::<u64>().map_err(|e| {
-        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(seed.py()) {
+    extract_u64(seed, "seed", false)
+}
+
+/// An int in `[0, 2**64)` (or anything with `__index__`, a numpy integer) given as `name`.
+/// `none_too`: the caller also takes `None` (the messages say so).
+///
+/// # Errors
+/// `ValueError` for an int out of range, `TypeError` for anything else (a float, a string),
+/// naming `name` and showing the value and its type.
+fn extract_u64(value: &Bound<'_, PyAny>, name: &str, none_too: bool) -> PyResult<u64> {
+    let py = value.py();
+    value.extract::<u64>().map_err(|e| {
+        let err = if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
+            let accepted = if none_too {
+                "None and integers"
+            } else {
+                "integers"
+            };
             PyValueError::new_err(format!(
-                "seed = {} is out of range: accepted are integers in [0, 2**64)",
-                seed.repr()
-                    .map_or_else(|_| "?".to_string(), |r| r.to_string())
+                "{name} = {} is out of range: accepted are {accepted} in [0, 2**64)",
+                short_repr(value)
             ))
         } else {
-            e
-        }
+            let accepted = if none_too { "None or an int" } else { "an int" };
+            PyTypeError::new_err(format!(
+                "{name} must be {accepted} in [0, 2**64), not {} ({})",
+                short_repr(value),
+                type_name(value)
+            ))
+        };
+        err.set_cause(py, Some(e));
+        err
     })
+}
+
+/// `repr(value)`, cut to 60 characters, so a message shows a value without quoting a whole
+/// container.
+fn short_repr(value: &Bound<'_, PyAny>) -> String {
+    const MAX: usize = 60;
+    let repr = value
+        .repr()
+        .map_or_else(|_| format!("<a {}>", type_name(value)), |r| r.to_string());
+    if repr.chars().count() <= MAX {
+        repr
+    } else {
+        let cut: String = repr.chars().take(MAX - 3).collect();
+        format!("{cut}...")
+    }
+}
+
+/// The name of `value`'s type: `float`, `str`, `numpy.float64` (a type outside the builtins
+/// with its top-level package).
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    let ty = value.get_type();
+    let name = ty
+        .qualname()
+        .map_or_else(|_| "?".to_string(), |n| n.to_string());
+    let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
+    match module.split('.').next() {
+        Some(top) if !top.is_empty() && top != "builtins" => format!("{top}.{name}"),
+        _ => name,
+    }
 }
 
 /// A generator name: `"philox"` or `"bigdl"`, any case.
@@ -385,9 +437,21 @@ pub(crate) fn state_to_dict(py: Python<'_>, state: GeneratorState) -> PyResult<B
 /// unknown key, an unknown generator, or an integer out of range.
 pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorState> {
     let map = state.cast::<PyMapping>().map_err(|_| {
-        PyTypeError::new_err("a generator state is a dict such as {\"generator\": \"philox\", \"seed\": 0, \"draw\": 0}")
+        PyTypeError::new_err(format!(
+            "a generator state must be a dict such as {{\"generator\": \"philox\", \"seed\": 0, \
+             \"draw\": 0}}, not {} ({})",
+            short_repr(state),
+            type_name(state)
+        ))
     })?;
-    let name: String = required(map, "generator")?.extract()?;
+    let name = required(map, "generator")?;
+    let name: String = name.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "generator must be a str, \"philox\" or \"bigdl\", not {} ({})",
+            short_repr(&name),
+            type_name(&name)
+        ))
+    })?;
     let kind = parse_generator(&name)?;
     let keys: &[&str] = match kind {
         GeneratorKind::Philox => &["generator", "seed", "draw"],
@@ -404,19 +468,7 @@ pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorSta
         }
     }
     let seed = extract_seed(&required(map, "seed")?)?;
-    let counter = |key: &str| -> PyResult<u64> {
-        let v = required(map, key)?;
-        v.extract::<u64>().map_err(|e| {
-            if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(v.py()) {
-                PyValueError::new_err(format!(
-                    "{key} = {} is out of range: accepted are integers in [0, 2**64)",
-                    v.repr().map_or_else(|_| "?".to_string(), |r| r.to_string())
-                ))
-            } else {
-                e
-            }
-        })
-    };
+    let counter = |key: &str| -> PyResult<u64> { extract_u64(&required(map, key)?, key, false) };
     Ok(match kind {
         GeneratorKind::Philox => GeneratorState::Philox {
             seed,
@@ -425,10 +477,13 @@ pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorSta
         GeneratorKind::BigDl => GeneratorState::BigDl {
             seed,
             words: counter("words")?,
-            pending_pair: if required(map, "pending_pair")?.is_none() {
-                None
-            } else {
-                Some(counter("pending_pair")?)
+            pending_pair: {
+                let pending = required(map, "pending_pair")?;
+                if pending.is_none() {
+                    None
+                } else {
+                    Some(extract_u64(&pending, "pending_pair", true)?)
+                }
             },
         },
     })

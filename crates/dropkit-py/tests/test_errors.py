@@ -139,8 +139,33 @@ def test_backward_shapes_must_match_the_forward(case):
      "draw = -1 is out of range: accepted are integers in [0, 2**64)"),
     ({"generator": "bigdl", "seed": 1, "words": 0}, ValueError,
      'generator state has no "pending_pair" key'),
-    ({"generator": "philox", "seed": "1", "draw": 0}, TypeError, None),
-    ([("generator", "philox")], TypeError, None),
+    ({"generator": "philox", "seed": "1", "draw": 0}, TypeError,
+     "seed must be an int in [0, 2**64), not '1' (str)"),
+    ({"generator": "philox", "seed": 1.0, "draw": 0}, TypeError,
+     "seed must be an int in [0, 2**64), not 1.0 (float)"),
+    ({"generator": "philox", "seed": 2**64, "draw": 0}, ValueError,
+     "seed = 18446744073709551616 is out of range: accepted are integers in [0, 2**64)"),
+    ({"generator": "philox", "seed": 1, "draw": 2.5}, TypeError,
+     "draw must be an int in [0, 2**64), not 2.5 (float)"),
+    ({"generator": "philox", "seed": 1, "draw": None}, TypeError,
+     "draw must be an int in [0, 2**64), not None (NoneType)"),
+    ({"generator": "philox", "seed": 1, "draw": 2**64}, ValueError,
+     "draw = 18446744073709551616 is out of range: accepted are integers in [0, 2**64)"),
+    ({"generator": "bigdl", "seed": 1, "words": -5, "pending_pair": None}, ValueError,
+     "words = -5 is out of range: accepted are integers in [0, 2**64)"),
+    ({"generator": "bigdl", "seed": 1, "words": "7", "pending_pair": None}, TypeError,
+     "words must be an int in [0, 2**64), not '7' (str)"),
+    ({"generator": "bigdl", "seed": 1, "words": 8, "pending_pair": "x"}, TypeError,
+     "pending_pair must be None or an int in [0, 2**64), not 'x' (str)"),
+    ({"generator": "bigdl", "seed": 1, "words": 8, "pending_pair": 2.0}, TypeError,
+     "pending_pair must be None or an int in [0, 2**64), not 2.0 (float)"),
+    ({"generator": "bigdl", "seed": 1, "words": 8, "pending_pair": -1}, ValueError,
+     "pending_pair = -1 is out of range: accepted are None and integers in [0, 2**64)"),
+    ({"generator": 3, "seed": 1, "draw": 0}, TypeError,
+     'generator must be a str, "philox" or "bigdl", not 3 (int)'),
+    ([("generator", "philox")], TypeError,
+     'a generator state must be a dict such as {"generator": "philox", "seed": 0, "draw": 0}, '
+     "not [('generator', 'philox')] (list)"),
 ])
 def test_bad_generator_states(state, exc, message):
     layer = dropkit.Dropout(seed=4)
@@ -153,11 +178,45 @@ def test_bad_generator_states(state, exc, message):
     assert layer.generator_state == {"generator": "philox", "seed": 4, "draw": 0}
 
 
-def test_seed_must_be_an_integer():
-    with pytest.raises(TypeError):
-        dropkit.set_seed(1.5)
-    with pytest.raises(TypeError):
-        dropkit.Dropout(seed="3")
+SEED_CALLS = {
+    "Dropout(seed=...)": lambda v: dropkit.Dropout(seed=v),
+    "SpatialDropout2D(seed=...)": lambda v: dropkit.SpatialDropout2D(seed=v, generator="bigdl"),
+    "dropkit.set_seed": lambda v: dropkit.set_seed(v),
+    "layer.set_seed": lambda v: dropkit.GaussianNoise(0.1).set_seed(v, "bigdl"),
+}
+
+
+@pytest.mark.parametrize("call", sorted(SEED_CALLS))
+@pytest.mark.parametrize("value, shown", [
+    (1.0, "1.0 (float)"),
+    (1.5, "1.5 (float)"),
+    ("3", "'3' (str)"),
+    (None, "None (NoneType)"),
+    ([1], "[1] (list)"),
+    (np.float64(2.0), f"{np.float64(2.0)!r} (numpy.float64)"),
+    ("x" * 100, "'" + "x" * 56 + "... (str)"),
+])
+def test_a_seed_that_is_not_an_int_is_a_type_error_naming_it(call, value, shown):
+    if value is None and "(seed=" in call:
+        return  # seed=None is the default: no seed of its own
+    with pytest.raises(TypeError) as err:
+        SEED_CALLS[call](value)
+    assert str(err.value) == "seed must be an int in [0, 2**64), not " + shown
+
+
+@pytest.mark.parametrize("call", sorted(SEED_CALLS))
+def test_a_seed_out_of_range_is_a_value_error_naming_it(call):
+    for value in (-1, 2**64, -(2**70)):
+        with pytest.raises(ValueError) as err:
+            SEED_CALLS[call](value)
+        assert str(err.value) == (
+            f"seed = {value} is out of range: accepted are integers in [0, 2**64)")
+
+
+def test_seeds_take_any_integer_type():
+    for value in (True, np.int64(3), np.uint64(2**64 - 1), 2**64 - 1):
+        for call in SEED_CALLS.values():
+            call(value)
 
 
 NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"

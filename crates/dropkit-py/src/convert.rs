@@ -398,6 +398,98 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
     }
 }
 
+/// The typed arguments of the constructors, setters and methods, as PyO3's
+/// `#[pyo3(from_py_with = convert::arg::init_p)]`: a value of the wrong type is a `TypeError`
+/// whose message names the parameter and shows the value (PyO3's own names it only in an
+/// exception note, which `str(e)` leaves out and Python < 3.11 lacks).
+pub(crate) mod arg {
+    use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+    use pyo3::prelude::*;
+
+    use super::{short_repr, type_name};
+
+    fn real(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+        value.extract::<f64>().map_err(|e| {
+            let err = if e.is_instance_of::<PyOverflowError>(value.py()) {
+                PyValueError::new_err(format!(
+                    "{name} = {} is too large for a float",
+                    short_repr(value)
+                ))
+            } else {
+                PyTypeError::new_err(format!(
+                    "{name} must be a real number (a float or an int), not {} ({})",
+                    short_repr(value),
+                    type_name(value)
+                ))
+            };
+            err.set_cause(value.py(), Some(e));
+            err
+        })
+    }
+
+    fn boolean(value: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+        value.extract::<bool>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a bool (True or False), not {} ({})",
+                short_repr(value),
+                type_name(value)
+            ))
+        })
+    }
+
+    fn string(value: &Bound<'_, PyAny>, name: &str, accepted: &str) -> PyResult<String> {
+        value.extract::<String>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a str, {accepted}, not {} ({})",
+                short_repr(value),
+                type_name(value)
+            ))
+        })
+    }
+
+    /// One extraction function per parameter, named after it.
+    macro_rules! named {
+        ($($param:ident -> $ty:ty: $kind:ident $(, $accepted:literal)?;)*) => {$(
+            pub(crate) fn $param(value: &Bound<'_, PyAny>) -> PyResult<$ty> {
+                $kind(value, stringify!($param) $(, $accepted)?)
+            }
+        )*};
+    }
+
+    named! {
+        init_p -> f64: real;
+        p -> f64: real;
+        rate -> f64: real;
+        stddev -> f64: real;
+        inplace -> bool: boolean;
+        scale -> bool: boolean;
+        store_noise -> bool: boolean;
+        resampling -> bool: boolean;
+    }
+
+    /// A generator name, any case, as its canonical `&'static str` (so a signature's default
+    /// stays the literal `"philox"`).
+    ///
+    /// # Errors
+    /// `TypeError` for a non-str; `ValueError` (the core's `UnknownGenerator`) for a name
+    /// other than philox / bigdl.
+    pub(crate) fn generator(value: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let name = string(value, "generator", "\"philox\" or \"bigdl\"")?;
+        Ok(super::parse_generator(&name)?.name())
+    }
+
+    /// A data format, any case, as its canonical `&'static str`.
+    ///
+    /// # Errors
+    /// `TypeError` for a non-str; `ValueError` (the core's `UnknownDataFormat`) for a format
+    /// other than NCHW / NHWC.
+    pub(crate) fn data_format(value: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let name = string(value, "data_format", "\"NCHW\" or \"NHWC\"")?;
+        let format: dropkit::DataFormat = name.parse().map_err(super::to_py_err)?;
+        Ok(format.name())
+    }
+}
+
 /// A generator name: `"philox"` or `"bigdl"`, any case.
 ///
 /// # Errors
@@ -444,15 +536,7 @@ pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorSta
             type_name(state)
         ))
     })?;
-    let name = required(map, "generator")?;
-    let name: String = name.extract().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "generator must be a str, \"philox\" or \"bigdl\", not {} ({})",
-            short_repr(&name),
-            type_name(&name)
-        ))
-    })?;
-    let kind = parse_generator(&name)?;
+    let kind = parse_generator(arg::generator(&required(map, "generator")?)?)?;
     let keys: &[&str] = match kind {
         GeneratorKind::Philox => &["generator", "seed", "draw"],
         GeneratorKind::BigDl => &["generator", "seed", "words", "pending_pair"],

@@ -181,7 +181,11 @@ macro_rules! layer_class {
         }
 
         #[setter(p)]
-        fn set_p_attr(&self, py: Python<'_>, p: f64) -> PyResult<()> {
+        fn set_p_attr(
+            &self,
+            py: Python<'_>,
+            #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        ) -> PyResult<()> {
             guarded(concat!(stringify!($name), ".p"), || {
                 locked(py, &self.layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)
             })
@@ -191,7 +195,10 @@ macro_rules! layer_class {
         ///
         /// Sets the drop probability used from the next forward (BigDL's setP); a backward
         /// still differentiates the forward before it. `p` in [0, 1]; returns the layer.
-        fn set_p<'py>(slf: &Bound<'py, Self>, p: f64) -> PyResult<Bound<'py, Self>> {
+        fn set_p<'py>(
+            slf: &Bound<'py, Self>,
+            #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        ) -> PyResult<Bound<'py, Self>> {
             guarded(concat!(stringify!($name), ".set_p"), || {
                 locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ()))
                     .map_err(to_py_err)?;
@@ -319,7 +326,7 @@ macro_rules! layer_class {
             fn set_seed<'py>(
                 slf: &Bound<'py, Self>,
                 seed: &Bound<'py, PyAny>,
-                generator: &str,
+                #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
             ) -> PyResult<Bound<'py, Self>> {
                 guarded(concat!(stringify!($name), ".set_seed"), || {
                     let kind = convert::parse_generator(generator)?;
@@ -391,11 +398,11 @@ layer_class! {
     #[new]
     #[pyo3(signature = (init_p = 0.5, inplace = false, scale = true, *, seed = None, generator = "philox"))]
     fn new(
-        init_p: f64,
-        inplace: bool,
-        scale: bool,
+        #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
     ) -> PyResult<Self> {
         guarded("Dropout", || {
             let layer =
@@ -418,7 +425,10 @@ layer_class! {
     ///
     /// With False, a training forward reuses the last training forward's mask (and p) when
     /// the shape is the same (BigDL's isResampling = false); returns the layer.
-    fn set_resampling<'py>(slf: &Bound<'py, Self>, resampling: bool) -> PyResult<Bound<'py, Self>> {
+    fn set_resampling<'py>(
+        slf: &Bound<'py, Self>,
+        #[pyo3(from_py_with = convert::arg::resampling)] resampling: bool,
+    ) -> PyResult<Bound<'py, Self>> {
         guarded("Dropout.set_resampling", || {
             locked(slf.py(), &slf.get().layer, |l| {
                 l.set_resampling(resampling);
@@ -463,10 +473,10 @@ layer_class! {
     #[new]
     #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false))]
     fn new(
-        rate: f64,
+        #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
         seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
-        store_noise: bool,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::store_noise)] store_noise: bool,
     ) -> PyResult<Self> {
         guarded("GaussianDropout", || {
             let layer = dropkit::GaussianDropout::new(rate)
@@ -518,7 +528,11 @@ layer_class! {
 
     #[new]
     #[pyo3(signature = (stddev, *, seed = None, generator = "philox"))]
-    fn new(stddev: f64, seed: Option<&Bound<'_, PyAny>>, generator: &str) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+    ) -> PyResult<Self> {
         guarded("GaussianNoise", || {
             let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
             Ok(GaussianNoise {
@@ -555,10 +569,10 @@ layer_class! {
     #[new]
     #[pyo3(signature = (init_p = 0.5, *, scale = false, seed = None, generator = "philox"))]
     fn new(
-        init_p: f64,
-        scale: bool,
+        #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
     ) -> PyResult<Self> {
         guarded("SpatialDropout1D", || {
             let layer = dropkit::SpatialDropout1D::new(init_p)
@@ -592,11 +606,11 @@ macro_rules! format_class {
             #[new]
             #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
             fn new(
-                init_p: f64,
-                data_format: &str,
-                scale: bool,
+                #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
+                #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+                #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
                 seed: Option<&Bound<'_, PyAny>>,
-                generator: &str,
+                #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
             ) -> PyResult<Self> {
                 guarded(stringify!($name), || {
                     let layer = dropkit::$name::with_format(init_p, data_format)

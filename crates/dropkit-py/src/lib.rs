@@ -29,7 +29,11 @@ use crate::guard::guarded;
 /// seed is an int in [0, 2**64).
 #[pyfunction]
 #[pyo3(signature = (seed, generator = "philox"))]
-fn set_seed(py: Python<'_>, seed: &Bound<'_, PyAny>, generator: &str) -> PyResult<()> {
+fn set_seed(
+    py: Python<'_>,
+    seed: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+) -> PyResult<()> {
     guarded("dropkit.set_seed", || {
         let kind = convert::parse_generator(generator)?;
         let seed = convert::extract_seed(seed)?;

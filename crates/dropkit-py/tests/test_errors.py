@@ -250,3 +250,55 @@ def test_a_panic_is_a_runtime_error_naming_the_call(detached):
     assert str(err.value) == "dropkit._panic_for_tests: internal error: invariant broken"
     # The extension still works afterwards.
     assert dropkit.Dropout(0.0).forward(np.ones(3)).tolist() == [1.0, 1.0, 1.0]
+
+
+REAL = "{} must be a real number (a float or an int), not {}"
+BOOL = "{} must be a bool (True or False), not {}"
+
+
+def _set_p(value):
+    layer = dropkit.SpatialDropout1D(0.3)
+    layer.p = value
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: dropkit.Dropout("a"), REAL.format("init_p", "'a' (str)")),
+    (lambda: dropkit.SpatialDropout3D(init_p=None), REAL.format("init_p", "None (NoneType)")),
+    (lambda: dropkit.GaussianDropout([0.1]), REAL.format("rate", "[0.1] (list)")),
+    (lambda: dropkit.GaussianNoise("0.1"), REAL.format("stddev", "'0.1' (str)")),
+    (lambda: dropkit.Dropout().set_p("0.2"), REAL.format("p", "'0.2' (str)")),
+    (lambda: _set_p(b"1"), REAL.format("p", "b'1' (bytes)")),
+    (lambda: dropkit.Dropout(0.5, "yes"), BOOL.format("inplace", "'yes' (str)")),
+    (lambda: dropkit.Dropout(scale=1), BOOL.format("scale", "1 (int)")),
+    (lambda: dropkit.SpatialDropout2D(scale=None), BOOL.format("scale", "None (NoneType)")),
+    (lambda: dropkit.GaussianDropout(0.1, store_noise="no"),
+     BOOL.format("store_noise", "'no' (str)")),
+    (lambda: dropkit.Dropout().set_resampling(0), BOOL.format("resampling", "0 (int)")),
+    (lambda: dropkit.SpatialDropout2D(0.5, 3),
+     'data_format must be a str, "NCHW" or "NHWC", not 3 (int)'),
+    (lambda: dropkit.Dropout(seed=1, generator=None),
+     'generator must be a str, "philox" or "bigdl", not None (NoneType)'),
+    (lambda: dropkit.set_seed(1, generator=1),
+     'generator must be a str, "philox" or "bigdl", not 1 (int)'),
+    (lambda: dropkit.GaussianNoise(0.1).set_seed(1, b"bigdl"),
+     "generator must be a str, \"philox\" or \"bigdl\", not b'bigdl' (bytes)"),
+])
+def test_arguments_of_the_wrong_type_name_the_parameter_and_value(call, message):
+    # PyO3's own messages ("must be real number, not str") name neither.
+    with pytest.raises(TypeError) as err:
+        call()
+    assert str(err.value) == message
+
+
+def test_a_float_argument_too_large_for_a_float_names_it():
+    with pytest.raises(ValueError) as err:
+        dropkit.GaussianNoise(10**400)
+    assert str(err.value) == "stddev = " + "1" + "0" * 56 + "... is too large for a float"
+
+
+def test_numpy_scalars_and_any_case_names_are_accepted():
+    layer = dropkit.Dropout(np.float32(0.25), inplace=np.bool_(True), seed=np.int64(2),
+                            generator="BigDL")
+    assert repr(layer) == "Dropout(init_p=0.25, inplace=True, scale=True)"
+    assert layer.generator_state["generator"] == "bigdl"
+    assert dropkit.SpatialDropout2D(1, "nhwc").data_format == "NHWC"

@@ -173,10 +173,10 @@ pub(crate) fn elements_share_memory(shape: &[usize], strides: &[isize], itemsize
         return false;
     }
     // More bytes of elements than the span holds: two of them overlap.
-    let count = axes.iter().map(|&(_, n)| n).product::<usize>();
-    if count.checked_mul(itemsize).is_none_or(|bytes| bytes > span) {
+    let count = axes.iter().try_fold(1usize, |c, &(_, n)| c.checked_mul(n));
+    let Some(count) = count.filter(|c| c.checked_mul(itemsize).is_some_and(|b| b <= span)) else {
         return true;
-    }
+    };
     // Every element's offset (each at most `span`, so none overflows): two elements share a
     // byte exactly when two sorted neighbours are less than an item apart. At most
     // `span / itemsize` offsets: no more than the elements the array's memory holds.

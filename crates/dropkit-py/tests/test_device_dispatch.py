@@ -212,6 +212,7 @@ def test_read_only_in_place_is_refused_before_anything_is_made_or_drawn(monkeypa
     ((4, 8), (4, 4)),     # as_strided with rows overlapping
     ((8,), (2,)),         # items overlapping by half
     ((4, 8), (32, 0)),
+    ((2**40, 2**40, 2**40), (4, 8, 16)),  # more elements than a size can count
 ])
 def test_in_place_on_elements_that_share_memory_is_refused_before_anything(
         monkeypatch, shape, strides):

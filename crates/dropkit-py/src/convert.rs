@@ -3,11 +3,13 @@
 //!
 //! Dtype rules: float32 and float64 arrays keep their dtype; integer and bool
 //! arrays are converted to float32 (as BigDL's Python does); anything else is a `TypeError`.
+//! ndarray subclasses are read as their data, except masked arrays and matrices (a
+//! `TypeError`: a plain result would drop their meaning silently).
 //! The core reads a float array in place, whatever its strides (transposed, Fortran order,
 //! negative steps), as a rust-numpy view. Only arrays that an `ndarray` view cannot describe
 //! soundly (non-native byte order, misaligned data, strides that are not a multiple of the item
-//! size, or, when written in place, elements that share memory) go through a float copy made by
-//! numpy; in place, the result is then copied back into the caller's array.
+//! size) go through a float copy made by numpy; in place, the result is then copied back into
+//! the caller's array. In place, an array whose elements share memory is refused.
 
 use dropkit::{Error, GeneratorKind, GeneratorState};
 use numpy::prelude::*;
@@ -16,6 +18,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping};
+use pyo3::PyTypeInfo;
 
 use crate::error::to_py_err;
 
@@ -87,14 +90,66 @@ fn as_ndarray<'a, 'py>(
     })
 }
 
-/// Whether two elements of an array with this shape and these byte strides may share memory.
-/// The test is sufficient, not necessary: axes sorted by stride must each step past
-/// everything the smaller axes span. Arrays that fail it (only `as_strided` tricks make them)
-/// are copied before being written in place, which is correct for any layout.
-fn may_overlap_itself(shape: &[usize], strides: &[isize], itemsize: usize) -> bool {
+/// Refuses the ndarray subclasses whose meaning a plain array result would silently drop:
+/// `numpy.ma.MaskedArray` (the mask would be ignored) and `numpy.matrix` (the result would be
+/// an ndarray, whose `*` is element-wise). Other subclasses are read as their data, as
+/// `numpy.asarray` gives it, and results are plain ndarrays.
+fn check_subclass(x: &Bound<'_, PyUntypedArray>, argument: &str) -> PyResult<()> {
+    let py = x.py();
+    if x.get_type().is(PyUntypedArray::type_object(py)) {
+        return Ok(());
+    }
+    let masked = py
+        .import(intern!(py, "numpy.ma"))?
+        .getattr(intern!(py, "MaskedArray"))?;
+    if x.is_instance(&masked)? {
+        return Err(PyTypeError::new_err(format!(
+            "{argument} is a numpy.ma.MaskedArray, whose mask dropkit would ignore: pass \
+             {argument}.filled(value) to choose the values of the masked elements, or \
+             numpy.asarray({argument}) to use the data beneath the mask"
+        )));
+    }
+    // numpy.matrix is pending deprecation: a numpy without it has no matrices to refuse.
+    let matrix = py
+        .import(intern!(py, "numpy"))?
+        .getattr(intern!(py, "matrix"));
+    if let Ok(matrix) = matrix {
+        if x.is_instance(&matrix)? {
+            return Err(PyTypeError::new_err(format!(
+                "{argument} is a numpy.matrix: the result would be a plain numpy.ndarray, whose * \
+             is element-wise; pass numpy.asarray({argument}) (and numpy.asmatrix the result)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The most dimensions an array may have: the limit of the rust-numpy views the core reads
+/// arrays through (numpy 2 allows 64).
+const MAX_RANK: usize = 32;
+
+/// Refuses an array of more than [`MAX_RANK`] dimensions, naming `argument`, its rank and
+/// the limit (rust-numpy would panic on it).
+fn check_rank(x: &Bound<'_, PyUntypedArray>, argument: &str) -> PyResult<()> {
+    let rank = x.ndim();
+    if rank <= MAX_RANK {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{argument} has {rank} dimensions: dropkit takes arrays of at most {MAX_RANK}"
+        )))
+    }
+}
+
+/// Whether two elements of an array with this shape and these byte strides have a byte in
+/// common (an `as_strided` view with overlapping or zero strides; numpy's own operations
+/// never make one that is writeable). Exact: the quick test settles the layouts numpy makes,
+/// and the rare layouts it cannot settle are decided from the sorted element offsets.
+pub(crate) fn elements_share_memory(shape: &[usize], strides: &[isize], itemsize: usize) -> bool {
     if shape.contains(&0) {
         return false;
     }
+    // An axis of length 1 adds no element; flipping an axis' sign mirrors the offsets.
     let mut axes: Vec<(usize, usize)> = shape
         .iter()
         .zip(strides)
@@ -102,41 +157,117 @@ fn may_overlap_itself(shape: &[usize], strides: &[isize], itemsize: usize) -> bo
         .map(|(&n, &s)| (s.unsigned_abs(), n))
         .collect();
     axes.sort_unstable();
-    let mut extent = itemsize;
-    for (stride, n) in axes {
-        if stride < extent {
-            return true;
+    // Quick test: with the axes sorted by stride, each one steps past everything the smaller
+    // ones span. `span` ends as the bytes from the lowest element to the end of the highest.
+    let mut span = itemsize;
+    let mut disjoint = true;
+    for &(stride, n) in &axes {
+        disjoint &= stride >= span;
+        match stride.checked_mul(n - 1).and_then(|d| span.checked_add(d)) {
+            Some(s) => span = s,
+            // No memory holds such an array: refuse it rather than reason about it.
+            None => return true,
         }
-        extent += stride * (n - 1);
     }
-    false
+    if disjoint {
+        return false;
+    }
+    // More bytes of elements than the span holds: two of them overlap.
+    let count = axes.iter().try_fold(1usize, |c, &(_, n)| c.checked_mul(n));
+    let Some(count) = count.filter(|c| c.checked_mul(itemsize).is_some_and(|b| b <= span)) else {
+        return true;
+    };
+    // Every element's offset (each at most `span`, so none overflows): two elements share a
+    // byte exactly when two sorted neighbours are less than an item apart. At most
+    // `span / itemsize` offsets: no more than the elements the array's memory holds.
+    let mut offsets: Vec<usize> = Vec::new();
+    if offsets.try_reserve_exact(count).is_err() {
+        return true;
+    }
+    offsets.push(0);
+    for &(stride, n) in &axes {
+        let below = offsets.len();
+        for k in 1..n {
+            for i in 0..below {
+                offsets.push(offsets[i] + k * stride);
+            }
+        }
+    }
+    offsets.sort_unstable();
+    offsets.windows(2).any(|w| w[1] - w[0] < itemsize)
+}
+
+/// The `ValueError` for an array whose elements share memory, to be written in place.
+pub(crate) fn shared_memory_error(argument: &str, shape: &[usize], strides: &[isize]) -> PyErr {
+    PyValueError::new_err(format!(
+        "{argument} has elements that share memory (shape {}, strides {} bytes), so it cannot \
+         be overwritten in place: pass a copy or use inplace=False",
+        py_tuple(shape),
+        py_tuple(strides)
+    ))
+}
+
+/// `(4, 4)`, `(4,)`, `()`: a tuple as Python prints it.
+fn py_tuple<T: std::fmt::Display>(items: &[T]) -> String {
+    match items {
+        [one] => format!("({one},)"),
+        _ => {
+            let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+/// Before an in-place write into the caller's array: it must be writeable (else the core's
+/// `ReadOnlyArray`), and no two of its elements may share memory (a write through one would
+/// change another, and the result would disagree with the mask backward applies).
+fn check_overwritable(x: &Bound<'_, PyUntypedArray>, argument: &'static str) -> PyResult<()> {
+    let py = x.py();
+    let writeable: bool = x
+        .getattr(intern!(py, "flags"))?
+        .getattr(intern!(py, "writeable"))?
+        .extract()?;
+    if !writeable {
+        return Err(to_py_err(Error::ReadOnlyArray { argument }));
+    }
+    if elements_share_memory(x.shape(), x.strides(), x.dtype().itemsize()) {
+        return Err(shared_memory_error(argument, x.shape(), x.strides()));
+    }
+    Ok(())
 }
 
 /// Whether the core can take `x` as a rust-numpy view of its own dtype.
-fn viewable(x: &Bound<'_, PyUntypedArray>, for_write: bool) -> bool {
+fn viewable(x: &Bound<'_, PyUntypedArray>) -> bool {
     let dtype = x.dtype();
     let itemsize = dtype.itemsize();
     dtype.is_native_byteorder() != Some(false)
         && x.is_aligned()
         && x.strides().iter().all(|s| s % itemsize as isize == 0)
-        && !(for_write && may_overlap_itself(x.shape(), x.strides(), itemsize))
 }
 
 /// Makes `x` ready for the core: the array itself when it can be viewed, else a copy in the
-/// dtype the dtype rules give. `for_write`: the array will be written in place.
+/// dtype the dtype rules give. `for_write`: the array will be written in place (an integer or
+/// bool array is not: its float32 copy is, and is the result).
 ///
 /// # Errors
-/// `TypeError` for a non-array or an unsupported dtype.
+/// `TypeError` for a non-array, a masked array or matrix, or an unsupported dtype;
+/// `ValueError` for more than 32 dimensions, and, to be written in place, for a read-only array or one whose elements
+/// share memory.
 pub(crate) fn prepare<'py>(
     x: &Bound<'py, PyAny>,
-    argument: &str,
+    argument: &'static str,
     for_write: bool,
 ) -> PyResult<Prepared<'py>> {
     let arr = as_ndarray(x, argument)?;
+    check_subclass(arr, argument)?;
     let target = target_of(&arr.dtype())?;
+    check_rank(arr, argument)?;
+    if for_write && !target.converted {
+        check_overwritable(arr, argument)?;
+    }
     let origin = if target.converted {
         Origin::Converted
-    } else if viewable(arr, for_write) {
+    } else if viewable(arr) {
         Origin::Same
     } else {
         Origin::FloatCopy
@@ -177,25 +308,6 @@ pub(crate) fn shape_of(x: &Bound<'_, PyAny>, argument: &str) -> PyResult<Vec<usi
 }
 
 impl<'py> Prepared<'py> {
-    /// Before an in-place write: the caller's array must be writeable when the result goes
-    /// into it. A read-only array is the core's `ReadOnlyArray` (a `ValueError`).
-    pub(crate) fn check_writeable(&self, argument: &'static str) -> PyResult<()> {
-        if self.origin == Origin::Converted {
-            return Ok(());
-        }
-        let py = self.original.py();
-        let writeable: bool = self
-            .original
-            .getattr(intern!(py, "flags"))?
-            .getattr(intern!(py, "writeable"))?
-            .extract()?;
-        if writeable {
-            Ok(())
-        } else {
-            Err(to_py_err(Error::ReadOnlyArray { argument }))
-        }
-    }
-
     /// After an in-place write: copies the result back where it was computed in a copy, and
     /// returns what the caller gets (its own array, or the converted copy).
     pub(crate) fn finish_inplace(self) -> PyResult<Bound<'py, PyAny>> {
@@ -219,19 +331,163 @@ impl<'py> Prepared<'py> {
 /// A seed: a Python int in `[0, 2**64)`.
 ///
 /// # Errors
-/// `TypeError` for a non-integer, `ValueError` for one out of range.
+/// `TypeError` for a non-integer, `ValueError` for one out of range; both name `seed` and
+/// show the value.
 pub(crate) fn extract_seed(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
-    seed.extract::<u64>().map_err(|e| {
-        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(seed.py()) {
+    extract_u64(seed, "seed", false)
+}
+
+/// An int in `[0, 2**64)` (or anything with `__index__`, a numpy integer) given as `name`.
+/// `none_too`: the caller also takes `None` (the messages say so).
+///
+/// # Errors
+/// `ValueError` for an int out of range, `TypeError` for anything else (a float, a string),
+/// naming `name` and showing the value and its type.
+fn extract_u64(value: &Bound<'_, PyAny>, name: &str, none_too: bool) -> PyResult<u64> {
+    let py = value.py();
+    value.extract::<u64>().map_err(|e| {
+        let err = if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
+            let accepted = if none_too {
+                "None and integers"
+            } else {
+                "integers"
+            };
             PyValueError::new_err(format!(
-                "seed = {} is out of range: accepted are integers in [0, 2**64)",
-                seed.repr()
-                    .map_or_else(|_| "?".to_string(), |r| r.to_string())
+                "{name} = {} is out of range: accepted are {accepted} in [0, 2**64)",
+                short_repr(value)
             ))
         } else {
-            e
-        }
+            let accepted = if none_too { "None or an int" } else { "an int" };
+            PyTypeError::new_err(format!(
+                "{name} must be {accepted} in [0, 2**64), not {} ({})",
+                short_repr(value),
+                type_name(value)
+            ))
+        };
+        err.set_cause(py, Some(e));
+        err
     })
+}
+
+/// `repr(value)`, cut to 60 characters, so a message shows a value without quoting a whole
+/// container.
+fn short_repr(value: &Bound<'_, PyAny>) -> String {
+    const MAX: usize = 60;
+    let repr = value
+        .repr()
+        .map_or_else(|_| format!("<a {}>", type_name(value)), |r| r.to_string());
+    if repr.chars().count() <= MAX {
+        repr
+    } else {
+        let cut: String = repr.chars().take(MAX - 3).collect();
+        format!("{cut}...")
+    }
+}
+
+/// The name of `value`'s type: `float`, `str`, `numpy.float64` (a type outside the builtins
+/// with its top-level package).
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    let ty = value.get_type();
+    let name = ty
+        .qualname()
+        .map_or_else(|_| "?".to_string(), |n| n.to_string());
+    let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
+    match module.split('.').next() {
+        Some(top) if !top.is_empty() && top != "builtins" => format!("{top}.{name}"),
+        _ => name,
+    }
+}
+
+/// The typed arguments of the constructors, setters and methods, as PyO3's
+/// `#[pyo3(from_py_with = convert::arg::init_p)]`: a value of the wrong type is a `TypeError`
+/// whose message names the parameter and shows the value (PyO3's own names it only in an
+/// exception note, which `str(e)` leaves out and Python < 3.11 lacks).
+pub(crate) mod arg {
+    use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+    use pyo3::prelude::*;
+
+    use super::{short_repr, type_name};
+
+    fn real(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+        value.extract::<f64>().map_err(|e| {
+            let err = if e.is_instance_of::<PyOverflowError>(value.py()) {
+                PyValueError::new_err(format!(
+                    "{name} = {} is too large for a float",
+                    short_repr(value)
+                ))
+            } else {
+                PyTypeError::new_err(format!(
+                    "{name} must be a real number (a float or an int), not {} ({})",
+                    short_repr(value),
+                    type_name(value)
+                ))
+            };
+            err.set_cause(value.py(), Some(e));
+            err
+        })
+    }
+
+    fn boolean(value: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+        value.extract::<bool>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a bool (True or False), not {} ({})",
+                short_repr(value),
+                type_name(value)
+            ))
+        })
+    }
+
+    fn string(value: &Bound<'_, PyAny>, name: &str, accepted: &str) -> PyResult<String> {
+        value.extract::<String>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a str, {accepted}, not {} ({})",
+                short_repr(value),
+                type_name(value)
+            ))
+        })
+    }
+
+    /// One extraction function per parameter, named after it.
+    macro_rules! named {
+        ($($param:ident -> $ty:ty: $kind:ident $(, $accepted:literal)?;)*) => {$(
+            pub(crate) fn $param(value: &Bound<'_, PyAny>) -> PyResult<$ty> {
+                $kind(value, stringify!($param) $(, $accepted)?)
+            }
+        )*};
+    }
+
+    named! {
+        init_p -> f64: real;
+        p -> f64: real;
+        rate -> f64: real;
+        stddev -> f64: real;
+        inplace -> bool: boolean;
+        scale -> bool: boolean;
+        store_noise -> bool: boolean;
+        resampling -> bool: boolean;
+    }
+
+    /// A generator name, any case, as its canonical `&'static str` (so a signature's default
+    /// stays the literal `"philox"`).
+    ///
+    /// # Errors
+    /// `TypeError` for a non-str; `ValueError` (the core's `UnknownGenerator`) for a name
+    /// other than philox / bigdl.
+    pub(crate) fn generator(value: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let name = string(value, "generator", "\"philox\" or \"bigdl\"")?;
+        Ok(super::parse_generator(&name)?.name())
+    }
+
+    /// A data format, any case, as its canonical `&'static str`.
+    ///
+    /// # Errors
+    /// `TypeError` for a non-str; `ValueError` (the core's `UnknownDataFormat`) for a format
+    /// other than NCHW / NHWC.
+    pub(crate) fn data_format(value: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let name = string(value, "data_format", "\"NCHW\" or \"NHWC\"")?;
+        let format: dropkit::DataFormat = name.parse().map_err(super::to_py_err)?;
+        Ok(format.name())
+    }
 }
 
 /// A generator name: `"philox"` or `"bigdl"`, any case.
@@ -273,10 +529,14 @@ pub(crate) fn state_to_dict(py: Python<'_>, state: GeneratorState) -> PyResult<B
 /// unknown key, an unknown generator, or an integer out of range.
 pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorState> {
     let map = state.cast::<PyMapping>().map_err(|_| {
-        PyTypeError::new_err("a generator state is a dict such as {\"generator\": \"philox\", \"seed\": 0, \"draw\": 0}")
+        PyTypeError::new_err(format!(
+            "a generator state must be a dict such as {{\"generator\": \"philox\", \"seed\": 0, \
+             \"draw\": 0}}, not {} ({})",
+            short_repr(state),
+            type_name(state)
+        ))
     })?;
-    let name: String = required(map, "generator")?.extract()?;
-    let kind = parse_generator(&name)?;
+    let kind = parse_generator(arg::generator(&required(map, "generator")?)?)?;
     let keys: &[&str] = match kind {
         GeneratorKind::Philox => &["generator", "seed", "draw"],
         GeneratorKind::BigDl => &["generator", "seed", "words", "pending_pair"],
@@ -292,19 +552,7 @@ pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorSta
         }
     }
     let seed = extract_seed(&required(map, "seed")?)?;
-    let counter = |key: &str| -> PyResult<u64> {
-        let v = required(map, key)?;
-        v.extract::<u64>().map_err(|e| {
-            if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(v.py()) {
-                PyValueError::new_err(format!(
-                    "{key} = {} is out of range: accepted are integers in [0, 2**64)",
-                    v.repr().map_or_else(|_| "?".to_string(), |r| r.to_string())
-                ))
-            } else {
-                e
-            }
-        })
-    };
+    let counter = |key: &str| -> PyResult<u64> { extract_u64(&required(map, key)?, key, false) };
     Ok(match kind {
         GeneratorKind::Philox => GeneratorState::Philox {
             seed,
@@ -313,10 +561,13 @@ pub(crate) fn state_from_dict(state: &Bound<'_, PyAny>) -> PyResult<GeneratorSta
         GeneratorKind::BigDl => GeneratorState::BigDl {
             seed,
             words: counter("words")?,
-            pending_pair: if required(map, "pending_pair")?.is_none() {
-                None
-            } else {
-                Some(counter("pending_pair")?)
+            pending_pair: {
+                let pending = required(map, "pending_pair")?;
+                if pending.is_none() {
+                    None
+                } else {
+                    Some(extract_u64(&pending, "pending_pair", true)?)
+                }
             },
         },
     })

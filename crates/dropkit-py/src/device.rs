@@ -13,9 +13,10 @@
 //!    takes; any other error is the framework's and is raised as it is (PyTorch's for a
 //!    tensor that requires grad).
 //! 2. [`call`] parses that dict once into a [`CudaArray`]: pointer, shape, dtype, read-only
-//!    flag, contiguity, stream. Every later step reads the struct. A malformed dict is an
-//!    error naming its field; a dtype other than float32/float64 a `TypeError`; a read-only
-//!    array in place a `ValueError` (before anything is made or drawn).
+//!    flag, contiguity, strides, stream. Every later step reads the struct. A malformed dict is
+//!    an error naming its field; a dtype other than float32/float64 a `TypeError`; in place, a
+//!    read-only array or one whose elements share memory (zero or overlapping strides) a
+//!    `ValueError` (before anything is made or drawn).
 //! 3. Unless the call is in place on an array the kernels take as it is (C-contiguous,
 //!    16-byte aligned), one call of the Python helper `dropkit._device.new_array(x, copy)`
 //!    makes, with `x`'s framework, the array the kernels write: a C-contiguous copy of `x`
@@ -41,6 +42,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyEllipsis};
 
+use crate::convert;
 use crate::error::to_py_err;
 
 /// `x.__cuda_array_interface__` when `x` is a device array (not a numpy array, and the
@@ -101,6 +103,8 @@ struct CudaArray {
     readonly: bool,
     /// Row-major without gaps (strides absent, or those of a C-contiguous array).
     contiguous: bool,
+    /// The byte strides, when the interface gives them.
+    strides: Option<Vec<isize>>,
     /// The stream the array's producer queued its work on (`None`: its data is ready).
     stream: Option<u64>,
 }
@@ -157,13 +161,16 @@ impl CudaArray {
             field.optional("stream", "None or a stream handle (an int >= 0)", |v| {
                 v.extract().ok()
             })?;
-        let contiguous = strides.is_none_or(|s| c_contiguous(&shape, &s, dtype.itemsize()));
+        let contiguous = strides
+            .as_ref()
+            .is_none_or(|s| c_contiguous(&shape, s, dtype.itemsize()));
         Ok(CudaArray {
             ptr,
             shape,
             dtype,
             readonly,
             contiguous,
+            strides,
             stream,
         })
     }
@@ -181,6 +188,25 @@ impl CudaArray {
 
     fn is_empty(&self) -> bool {
         self.shape.contains(&0)
+    }
+
+    /// Refuses an array whose elements share memory (zero or overlapping strides: PyTorch's
+    /// `expand`, `as_strided`) as the destination of an in-place call, as the numpy path does:
+    /// writing its contiguous copy back would give an array that disagrees with the mask
+    /// backward applies.
+    fn check_no_shared_elements(&self, argument: &str) -> PyResult<()> {
+        match &self.strides {
+            Some(strides)
+                if convert::elements_share_memory(
+                    &self.shape,
+                    strides,
+                    self.dtype.itemsize() as usize,
+                ) =>
+            {
+                Err(convert::shared_memory_error(argument, &self.shape, strides))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -428,6 +454,9 @@ pub(crate) fn call<'py, L: Module + CudaModule + Send>(
     let src = CudaArray::parse(interface, src_name)?;
     if inplace && src.readonly {
         return Err(to_py_err(Error::ReadOnlyArray { argument: src_name }));
+    }
+    if inplace {
+        src.check_no_shared_elements(src_name)?;
     }
     let copy = !src.ready();
     if inplace && !copy {

@@ -12,9 +12,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{self, FloatArray, Prepared};
+use crate::convert::{self, FloatArray};
 use crate::device;
 use crate::error::{borrow_err, to_py_err};
+use crate::guard::guarded;
 
 /// Runs `f` on the locked layer with the GIL released. The lock is taken and dropped inside
 /// the GIL-free section, so no thread ever waits for the GIL while holding a layer.
@@ -25,7 +26,8 @@ fn locked<L: Send, R: Send>(
 ) -> R {
     py.detach(|| {
         // A panic in the core (a broken internal invariant, reported to Python as a
-        // PanicException) leaves a layer whose state is still a valid value: recover it.
+        // RuntimeError by `guarded`) leaves a layer whose state is still a valid value:
+        // recover it.
         let mut guard = layer.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
     })
@@ -57,7 +59,6 @@ fn with_seed<L: Module>(
 
 fn forward_typed<'py, L, T>(
     layer: &Mutex<L>,
-    prepared: &Prepared<'py>,
     array: &Bound<'py, PyArrayDyn<T>>,
     inplace: bool,
 ) -> PyResult<Option<Bound<'py, PyAny>>>
@@ -67,7 +68,6 @@ where
 {
     let py = array.py();
     if inplace {
-        prepared.check_writeable("input")?;
         let mut rw = array.try_readwrite().map_err(|e| borrow_err("input", e))?;
         let view = rw.as_array_mut();
         locked(py, layer, |l| l.forward_inplace(view)).map_err(to_py_err)?;
@@ -88,8 +88,8 @@ fn forward<'py, L: Module + Send>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let prepared = convert::prepare(input, "input", inplace)?;
     let out = match &prepared.array {
-        FloatArray::F32(a) => forward_typed(layer, &prepared, a, inplace)?,
-        FloatArray::F64(a) => forward_typed(layer, &prepared, a, inplace)?,
+        FloatArray::F32(a) => forward_typed(layer, a, inplace)?,
+        FloatArray::F64(a) => forward_typed(layer, a, inplace)?,
     };
     match out {
         Some(out) => Ok(out),
@@ -100,7 +100,6 @@ fn forward<'py, L: Module + Send>(
 fn backward_typed<'py, L, T>(
     layer: &Mutex<L>,
     input_shape: &[usize],
-    prepared: &Prepared<'py>,
     grad: &Bound<'py, PyArrayDyn<T>>,
     inplace: bool,
 ) -> PyResult<Option<Bound<'py, PyAny>>>
@@ -117,7 +116,6 @@ where
         .broadcast(ndarray::IxDyn(input_shape))
         .expect("a 0-d array broadcasts to any shape");
     if inplace {
-        prepared.check_writeable("grad_output")?;
         let mut rw = grad
             .try_readwrite()
             .map_err(|e| borrow_err("grad_output", e))?;
@@ -145,8 +143,8 @@ fn backward<'py, L: Module + Send>(
     let shape = convert::shape_of(input, "input")?;
     let prepared = convert::prepare(grad_output, "grad_output", inplace)?;
     let out = match &prepared.array {
-        FloatArray::F32(g) => backward_typed(layer, &shape, &prepared, g, inplace)?,
-        FloatArray::F64(g) => backward_typed(layer, &shape, &prepared, g, inplace)?,
+        FloatArray::F32(g) => backward_typed(layer, &shape, g, inplace)?,
+        FloatArray::F64(g) => backward_typed(layer, &shape, g, inplace)?,
     };
     match out {
         Some(out) => Ok(out),
@@ -178,28 +176,42 @@ macro_rules! layer_class {
 
         /// The drop probability. Assigning it is set_p.
         #[getter]
-        fn get_p(&self, py: Python<'_>) -> f64 {
-            locked(py, &self.layer, |l| l.p())
+        fn get_p(&self, py: Python<'_>) -> PyResult<f64> {
+            guarded(concat!(stringify!($name), ".p"), || Ok(locked(py, &self.layer, |l| l.p())))
         }
 
         #[setter(p)]
-        fn set_p_attr(&self, py: Python<'_>, p: f64) -> PyResult<()> {
-            locked(py, &self.layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)
+        fn set_p_attr(
+            &self,
+            py: Python<'_>,
+            #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        ) -> PyResult<()> {
+            guarded(concat!(stringify!($name), ".p"), || {
+                locked(py, &self.layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)
+            })
         }
 
         /// set_p(p) -> self
         ///
         /// Sets the drop probability used from the next forward (BigDL's setP); a backward
         /// still differentiates the forward before it. `p` in [0, 1]; returns the layer.
-        fn set_p<'py>(slf: &Bound<'py, Self>, p: f64) -> PyResult<Bound<'py, Self>> {
-            locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ())).map_err(to_py_err)?;
-            Ok(slf.clone())
+        fn set_p<'py>(
+            slf: &Bound<'py, Self>,
+            #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        ) -> PyResult<Bound<'py, Self>> {
+            guarded(concat!(stringify!($name), ".set_p"), || {
+                locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ()))
+                    .map_err(to_py_err)?;
+                Ok(slf.clone())
+            })
         }
 
         /// Whether kept elements (maps) are scaled by 1 / (1 - p) in training.
         #[getter]
-        fn scale(&self, py: Python<'_>) -> bool {
-            locked(py, &self.layer, |l| l.scale())
+        fn scale(&self, py: Python<'_>) -> PyResult<bool> {
+            guarded(concat!(stringify!($name), ".scale"), || {
+                Ok(locked(py, &self.layer, |l| l.scale()))
+            })
         }
         }
     };
@@ -231,17 +243,19 @@ macro_rules! layer_class {
                 slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let this = slf.get();
-                if let Some(interface) = device::interface(input)? {
-                    return device::call(
-                        &this.layer,
-                        device::Pass::Forward,
-                        input,
-                        &interface,
-                        this.inplace,
-                    );
-                }
-                forward(&this.layer, input, this.inplace)
+                guarded(concat!(stringify!($name), ".forward"), || {
+                    let this = slf.get();
+                    if let Some(interface) = device::interface(input)? {
+                        return device::call(
+                            &this.layer,
+                            device::Pass::Forward,
+                            input,
+                            &interface,
+                            this.inplace,
+                        );
+                    }
+                    forward(&this.layer, input, this.inplace)
+                })
             }
 
             /// backward(input, grad_output) -> array
@@ -255,45 +269,53 @@ macro_rules! layer_class {
                 input: &Bound<'py, PyAny>,
                 grad_output: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let this = slf.get();
-                if let Some(interface) = device::interface(grad_output)? {
-                    let input_shape = device::shape_of(input)?;
-                    return device::call(
-                        &this.layer,
-                        device::Pass::Backward(&input_shape),
-                        grad_output,
-                        &interface,
-                        this.inplace,
-                    );
-                }
-                backward(&this.layer, input, grad_output, this.inplace)
+                guarded(concat!(stringify!($name), ".backward"), || {
+                    let this = slf.get();
+                    if let Some(interface) = device::interface(grad_output)? {
+                        let input_shape = device::shape_of(input)?;
+                        return device::call(
+                            &this.layer,
+                            device::Pass::Backward(&input_shape),
+                            grad_output,
+                            &interface,
+                            this.inplace,
+                        );
+                    }
+                    backward(&this.layer, input, grad_output, this.inplace)
+                })
             }
 
             /// training() -> self
             ///
             /// Switches to training mode (the mode a new layer is in); returns the layer.
-            fn training<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.training();
-                });
-                slf.clone()
+            fn training<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+                guarded(concat!(stringify!($name), ".training"), || {
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.training();
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// evaluate() -> self
             ///
             /// Switches to evaluation mode; returns the layer.
-            fn evaluate<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.evaluate();
-                });
-                slf.clone()
+            fn evaluate<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+                guarded(concat!(stringify!($name), ".evaluate"), || {
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.evaluate();
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// is_training() -> bool
             ///
             /// Whether the layer is in training mode.
-            fn is_training(&self, py: Python<'_>) -> bool {
-                locked(py, &self.layer, |l| l.is_training())
+            fn is_training(&self, py: Python<'_>) -> PyResult<bool> {
+                guarded(concat!(stringify!($name), ".is_training"), || {
+                    Ok(locked(py, &self.layer, |l| l.is_training()))
+                })
             }
 
             /// set_seed(seed, generator="philox") -> self
@@ -304,25 +326,29 @@ macro_rules! layer_class {
             fn set_seed<'py>(
                 slf: &Bound<'py, Self>,
                 seed: &Bound<'py, PyAny>,
-                generator: &str,
+                #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
             ) -> PyResult<Bound<'py, Self>> {
-                let kind = convert::parse_generator(generator)?;
-                let seed = convert::extract_seed(seed)?;
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.set_seed(seed, kind);
-                });
-                Ok(slf.clone())
+                guarded(concat!(stringify!($name), ".set_seed"), || {
+                    let kind = convert::parse_generator(generator)?;
+                    let seed = convert::extract_seed(seed)?;
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.set_seed(seed, kind);
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// use_default_generator() -> self
             ///
             /// Makes the layer draw from the process-wide default generator again (see
             /// dropkit.set_seed); returns the layer.
-            fn use_default_generator<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
-                locked(slf.py(), &slf.get().layer, |l| {
-                    l.use_default_generator();
-                });
-                slf.clone()
+            fn use_default_generator<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+                guarded(concat!(stringify!($name), ".use_default_generator"), || {
+                    locked(slf.py(), &slf.get().layer, |l| {
+                        l.use_default_generator();
+                    });
+                    Ok(slf.clone())
+                })
             }
 
             /// The position of the generator the layer draws from (its own, or the process
@@ -335,22 +361,26 @@ macro_rules! layer_class {
             /// Box-Muller pair pending there.
             #[getter]
             fn get_generator_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-                let state = locked(py, &self.layer, |l| l.generator_state());
-                convert::state_to_dict(py, state)
+                guarded(concat!(stringify!($name), ".generator_state"), || {
+                    let state = locked(py, &self.layer, |l| l.generator_state());
+                    convert::state_to_dict(py, state)
+                })
             }
 
             #[setter]
             fn set_generator_state(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
-                let state = convert::state_from_dict(state)?;
-                // Built before the layer's lock is taken (a BigDL stream by jump-ahead), so
-                // calls waiting on the layer never wait for it.
-                let generator = py
-                    .detach(|| dropkit::Generator::from_state(state))
-                    .map_err(to_py_err)?;
-                locked(py, &self.layer, |l| {
-                    l.set_generator(generator);
-                });
-                Ok(())
+                guarded(concat!(stringify!($name), ".generator_state"), || {
+                    let state = convert::state_from_dict(state)?;
+                    // Built before the layer's lock is taken (a BigDL stream by jump-ahead), so
+                    // calls waiting on the layer never wait for it.
+                    let generator = py
+                        .detach(|| dropkit::Generator::from_state(state))
+                        .map_err(to_py_err)?;
+                    locked(py, &self.layer, |l| {
+                        l.set_generator(generator);
+                    });
+                    Ok(())
+                })
             }
         }
     };
@@ -365,7 +395,8 @@ layer_class! {
     /// evaluation, forward and backward are the identity (scale=True) or multiply by 1 - p.
     ///
     /// With inplace=True, forward overwrites its input and backward its grad_output, and
-    /// both return that array (a read-only array is a ValueError and stays untouched).
+    /// both return that array (a read-only array, or one whose elements share memory, is a
+    /// ValueError and stays untouched).
     ///
     /// seed: an int gives the layer a generator of its own; None (default) makes it draw
     /// from the process default (dropkit.set_seed). generator: "philox" (default,
@@ -375,51 +406,63 @@ layer_class! {
     #[new]
     #[pyo3(signature = (init_p = 0.5, inplace = false, scale = true, *, seed = None, generator = "philox"))]
     fn new(
-        init_p: f64,
-        inplace: bool,
-        scale: bool,
+        #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
     ) -> PyResult<Self> {
-        let layer = dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
-        Ok(Dropout {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace,
+        guarded("Dropout", || {
+            let layer =
+                dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
+            Ok(Dropout {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace,
+            })
         })
     }
 
 
     /// Whether forward overwrites its input and backward its grad_output.
     #[getter]
-    fn inplace(&self) -> bool {
-        self.inplace
+    fn inplace(&self) -> PyResult<bool> {
+        guarded("Dropout.inplace", || Ok(self.inplace))
     }
 
     /// set_resampling(resampling) -> self
     ///
     /// With False, a training forward reuses the last training forward's mask (and p) when
     /// the shape is the same (BigDL's isResampling = false); returns the layer.
-    fn set_resampling<'py>(slf: &Bound<'py, Self>, resampling: bool) -> Bound<'py, Self> {
-        locked(slf.py(), &slf.get().layer, |l| {
-            l.set_resampling(resampling);
-        });
-        slf.clone()
+    fn set_resampling<'py>(
+        slf: &Bound<'py, Self>,
+        #[pyo3(from_py_with = convert::arg::resampling)] resampling: bool,
+    ) -> PyResult<Bound<'py, Self>> {
+        guarded("Dropout.set_resampling", || {
+            locked(slf.py(), &slf.get().layer, |l| {
+                l.set_resampling(resampling);
+            });
+            Ok(slf.clone())
+        })
     }
 
     /// is_resampling() -> bool
     ///
     /// Whether each training forward draws a new mask (the default).
-    fn is_resampling(&self, py: Python<'_>) -> bool {
-        locked(py, &self.layer, |l| l.is_resampling())
+    fn is_resampling(&self, py: Python<'_>) -> PyResult<bool> {
+        guarded("Dropout.is_resampling", || {
+            Ok(locked(py, &self.layer, |l| l.is_resampling()))
+        })
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
-        format!(
-            "Dropout(init_p={p:?}, inplace={}, scale={})",
-            py_bool(self.inplace),
-            py_bool(scale)
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("Dropout.__repr__", || {
+            let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
+            Ok(format!(
+                "Dropout(init_p={p:?}, inplace={}, scale={})",
+                py_bool(self.inplace),
+                py_bool(scale)
+            ))
+        })
     }
 }
 
@@ -438,40 +481,46 @@ layer_class! {
     #[new]
     #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false))]
     fn new(
-        rate: f64,
+        #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
         seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
-        store_noise: bool,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::store_noise)] store_noise: bool,
     ) -> PyResult<Self> {
-        let layer = dropkit::GaussianDropout::new(rate)
-            .map_err(to_py_err)?
-            .with_stored_noise(store_noise);
-        Ok(GaussianDropout {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
+        guarded("GaussianDropout", || {
+            let layer = dropkit::GaussianDropout::new(rate)
+                .map_err(to_py_err)?
+                .with_stored_noise(store_noise);
+            Ok(GaussianDropout {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace: false,
+            })
         })
     }
 
     /// The drop rate.
     #[getter]
-    fn rate(&self, py: Python<'_>) -> f64 {
-        locked(py, &self.layer, |l| l.rate())
+    fn rate(&self, py: Python<'_>) -> PyResult<f64> {
+        guarded("GaussianDropout.rate", || Ok(locked(py, &self.layer, |l| l.rate())))
     }
 
     /// The noise's standard deviation, sqrt(rate / (1 - rate)).
     #[getter]
-    fn stddev(&self, py: Python<'_>) -> f64 {
-        locked(py, &self.layer, |l| l.stddev())
+    fn stddev(&self, py: Python<'_>) -> PyResult<f64> {
+        guarded("GaussianDropout.stddev", || Ok(locked(py, &self.layer, |l| l.stddev())))
     }
 
     /// Whether training forwards keep their noise for backward.
     #[getter]
-    fn store_noise(&self, py: Python<'_>) -> bool {
-        locked(py, &self.layer, |l| l.stores_noise())
+    fn store_noise(&self, py: Python<'_>) -> PyResult<bool> {
+        guarded("GaussianDropout.store_noise", || {
+            Ok(locked(py, &self.layer, |l| l.stores_noise()))
+        })
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!("GaussianDropout(rate={:?})", locked(py, &self.layer, |l| l.rate()))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("GaussianDropout.__repr__", || {
+            Ok(format!("GaussianDropout(rate={:?})", locked(py, &self.layer, |l| l.rate())))
+        })
     }
 }
 
@@ -487,22 +536,30 @@ layer_class! {
 
     #[new]
     #[pyo3(signature = (stddev, *, seed = None, generator = "philox"))]
-    fn new(stddev: f64, seed: Option<&Bound<'_, PyAny>>, generator: &str) -> PyResult<Self> {
-        let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
-        Ok(GaussianNoise {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
+    fn new(
+        #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+    ) -> PyResult<Self> {
+        guarded("GaussianNoise", || {
+            let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
+            Ok(GaussianNoise {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace: false,
+            })
         })
     }
 
     /// The noise's standard deviation.
     #[getter]
-    fn stddev(&self, py: Python<'_>) -> f64 {
-        locked(py, &self.layer, |l| l.stddev())
+    fn stddev(&self, py: Python<'_>) -> PyResult<f64> {
+        guarded("GaussianNoise.stddev", || Ok(locked(py, &self.layer, |l| l.stddev())))
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!("GaussianNoise(stddev={:?})", locked(py, &self.layer, |l| l.stddev()))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("GaussianNoise.__repr__", || {
+            Ok(format!("GaussianNoise(stddev={:?})", locked(py, &self.layer, |l| l.stddev())))
+        })
     }
 }
 
@@ -520,24 +577,28 @@ layer_class! {
     #[new]
     #[pyo3(signature = (init_p = 0.5, *, scale = false, seed = None, generator = "philox"))]
     fn new(
-        init_p: f64,
-        scale: bool,
+        #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         seed: Option<&Bound<'_, PyAny>>,
-        generator: &str,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
     ) -> PyResult<Self> {
-        let layer = dropkit::SpatialDropout1D::new(init_p)
-            .map_err(to_py_err)?
-            .with_scale(scale);
-        Ok(SpatialDropout1D {
-            layer: Mutex::new(with_seed(layer, seed, generator)?),
-            inplace: false,
+        guarded("SpatialDropout1D", || {
+            let layer = dropkit::SpatialDropout1D::new(init_p)
+                .map_err(to_py_err)?
+                .with_scale(scale);
+            Ok(SpatialDropout1D {
+                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                inplace: false,
+            })
         })
     }
 
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
-        format!("SpatialDropout1D(init_p={p:?}, scale={})", py_bool(scale))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded("SpatialDropout1D.__repr__", || {
+            let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
+            Ok(format!("SpatialDropout1D(init_p={p:?}, scale={})", py_bool(scale)))
+        })
     }
 }
 
@@ -553,35 +614,42 @@ macro_rules! format_class {
             #[new]
             #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
             fn new(
-                init_p: f64,
-                data_format: &str,
-                scale: bool,
+                #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
+                #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+                #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
                 seed: Option<&Bound<'_, PyAny>>,
-                generator: &str,
+                #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
             ) -> PyResult<Self> {
-                let layer = dropkit::$name::with_format(init_p, data_format)
-                    .map_err(to_py_err)?
-                    .with_scale(scale);
-                Ok($name {
-                    layer: Mutex::new(with_seed(layer, seed, generator)?),
-                    inplace: false,
+                guarded(stringify!($name), || {
+                    let layer = dropkit::$name::with_format(init_p, data_format)
+                        .map_err(to_py_err)?
+                        .with_scale(scale);
+                    Ok($name {
+                        layer: Mutex::new(with_seed(layer, seed, generator)?),
+                        inplace: false,
+                    })
                 })
             }
 
             /// "NCHW" or "NHWC".
             #[getter]
-            fn data_format(&self, py: Python<'_>) -> &'static str {
-                locked(py, &self.layer, |l| l.format()).name()
+            fn data_format(&self, py: Python<'_>) -> PyResult<&'static str> {
+                guarded(concat!(stringify!($name), ".data_format"), || {
+                    Ok(locked(py, &self.layer, |l| l.format()).name())
+                })
             }
 
-            fn __repr__(&self, py: Python<'_>) -> String {
-                let (p, format, scale) = locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
-                format!(
-                    "{}(init_p={p:?}, data_format='{}', scale={})",
-                    stringify!($name),
-                    format.name(),
-                    py_bool(scale)
-                )
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                guarded(concat!(stringify!($name), ".__repr__"), || {
+                    let (p, format, scale) =
+                        locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
+                    Ok(format!(
+                        "{}(init_p={p:?}, data_format='{}', scale={})",
+                        stringify!($name),
+                        format.name(),
+                        py_bool(scale)
+                    ))
+                })
             }
         }
     };

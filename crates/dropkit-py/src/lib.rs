@@ -1,11 +1,14 @@
 //! Python bindings of dropkit: the extension module `dropkit._dropkit`, re-exported by the
 //! Python package `dropkit`. Thin by design (no maths here): each class is a
-//! newtype over a core layer ([`layers`]), arrays cross through one module ([`convert`]), and
-//! errors through one mapping ([`error`]). Built by maturin (`make test-python`).
+//! newtype over a core layer ([`layers`]), arrays cross through one module ([`convert`]),
+//! errors through one mapping ([`error`]), and every method and function runs its work
+//! through [`guard::guarded`], so no panic reaches Python as one. Built by maturin
+//! (`make test-python`).
 
 mod convert;
 mod device;
 mod error;
+mod guard;
 mod layers;
 
 use std::time::Instant;
@@ -16,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::to_py_err;
+use crate::guard::guarded;
 
 /// set_seed(seed, generator="philox")
 ///
@@ -25,13 +29,19 @@ use crate::error::to_py_err;
 /// seed is an int in [0, 2**64).
 #[pyfunction]
 #[pyo3(signature = (seed, generator = "philox"))]
-fn set_seed(py: Python<'_>, seed: &Bound<'_, PyAny>, generator: &str) -> PyResult<()> {
-    let kind = convert::parse_generator(generator)?;
-    let seed = convert::extract_seed(seed)?;
-    // The default generator's lock can be held by a BigDL-stream forward running without
-    // the GIL: wait for it without the GIL too.
-    py.detach(|| dropkit::set_seed(seed, kind));
-    Ok(())
+fn set_seed(
+    py: Python<'_>,
+    seed: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+) -> PyResult<()> {
+    guarded("dropkit.set_seed", || {
+        let kind = convert::parse_generator(generator)?;
+        let seed = convert::extract_seed(seed)?;
+        // The default generator's lock can be held by a BigDL-stream forward running without
+        // the GIL: wait for it without the GIL too.
+        py.detach(|| dropkit::set_seed(seed, kind));
+        Ok(())
+    })
 }
 
 /// default_generator_state() -> dict
@@ -39,8 +49,10 @@ fn set_seed(py: Python<'_>, seed: &Bound<'_, PyAny>, generator: &str) -> PyResul
 /// The process-wide default generator's position, in the form of Layer.generator_state.
 #[pyfunction]
 fn default_generator_state(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let state = py.detach(dropkit::rng::default_state);
-    convert::state_to_dict(py, state)
+    guarded("dropkit.default_generator_state", || {
+        let state = py.detach(dropkit::rng::default_state);
+        convert::state_to_dict(py, state)
+    })
 }
 
 /// set_default_generator_state(state)
@@ -51,9 +63,11 @@ fn default_generator_state(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// at most words - 2 is a ValueError, and the default generator is unchanged then.
 #[pyfunction]
 fn set_default_generator_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
-    let state = convert::state_from_dict(state)?;
-    py.detach(|| dropkit::rng::set_default_state(state))
-        .map_err(to_py_err)
+    guarded("dropkit.set_default_generator_state", || {
+        let state = convert::state_from_dict(state)?;
+        py.detach(|| dropkit::rng::set_default_state(state))
+            .map_err(to_py_err)
+    })
 }
 
 /// set_num_threads(n)
@@ -65,46 +79,51 @@ fn set_default_generator_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyRe
 /// starts threads of its own at its first large call.
 #[pyfunction]
 fn set_num_threads(py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<()> {
-    let threads = match n.extract::<i64>() {
-        Ok(v) => v,
-        // An int beyond i64: as invalid as any count out of range, with the same message.
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) => {
-            if n.gt(0)? {
-                i64::MAX
-            } else {
-                i64::MIN
+    guarded("dropkit.set_num_threads", || {
+        let threads = match n.extract::<i64>() {
+            Ok(v) => v,
+            // An int beyond i64: as invalid as any count out of range, with the same message.
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) => {
+                if n.gt(0)? {
+                    i64::MAX
+                } else {
+                    i64::MIN
+                }
             }
+            Err(e) => return Err(e),
+        };
+        let shown = || {
+            n.repr()
+                .map_or_else(|_| threads.to_string(), |r| r.to_string())
+        };
+        // A negative count is as invalid as 0; the core's messages name the value it checks.
+        let threads = usize::try_from(threads).map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "threads = {} is invalid: it must be at least 1",
+                shown()
+            ))
+        })?;
+        if threads > dropkit::MAX_THREADS {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "threads = {} is too many: accepted are 1 to {}",
+                shown(),
+                dropkit::MAX_THREADS
+            )));
         }
-        Err(e) => return Err(e),
-    };
-    let shown = || {
-        n.repr()
-            .map_or_else(|_| threads.to_string(), |r| r.to_string())
-    };
-    // A negative count is as invalid as 0; the core's messages name the value it checks.
-    let threads = usize::try_from(threads).map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!(
-            "threads = {} is invalid: it must be at least 1",
-            shown()
-        ))
-    })?;
-    if threads > dropkit::MAX_THREADS {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "threads = {} is too many: accepted are 1 to {}",
-            shown(),
-            dropkit::MAX_THREADS
-        )));
-    }
-    py.detach(|| dropkit::set_num_threads(threads))
-        .map_err(to_py_err)
+        py.detach(|| dropkit::set_num_threads(threads))
+            .map_err(to_py_err)
+    })
 }
 
 /// num_threads() -> int
 ///
 /// How many threads the CPU kernels use.
 #[pyfunction]
-fn num_threads(py: Python<'_>) -> usize {
-    py.detach(dropkit::num_threads)
+fn num_threads(py: Python<'_>) -> PyResult<usize> {
+    guarded(
+        "dropkit.num_threads",
+        || Ok(py.detach(dropkit::num_threads)),
+    )
 }
 
 /// _time_core_forward(x, p, repeats) -> list[float]
@@ -119,21 +138,41 @@ fn _time_core_forward(
     p: f64,
     repeats: usize,
 ) -> PyResult<Vec<f64>> {
-    let view = x.as_array();
-    py.detach(|| {
-        let mut layer = dropkit::Dropout::new(p)?;
-        layer.set_seed(0, dropkit::GeneratorKind::Philox);
-        // Grown per call, not reserved: `repeats` is the caller's and may be any size.
-        let mut times = Vec::new();
-        for _ in 0..repeats {
-            let start = Instant::now();
-            let out = layer.forward(&view)?;
-            times.push(start.elapsed().as_secs_f64());
-            drop(std::hint::black_box(out));
-        }
-        Ok(times)
+    guarded("dropkit._time_core_forward", || {
+        let view = x.as_array();
+        py.detach(|| {
+            let mut layer = dropkit::Dropout::new(p)?;
+            layer.set_seed(0, dropkit::GeneratorKind::Philox);
+            // Grown per call, not reserved: `repeats` is the caller's and may be any size.
+            let mut times = Vec::new();
+            for _ in 0..repeats {
+                let start = Instant::now();
+                let out = layer.forward(&view)?;
+                times.push(start.elapsed().as_secs_f64());
+                drop(std::hint::black_box(out));
+            }
+            Ok(times)
+        })
+        .map_err(to_py_err)
     })
-    .map_err(to_py_err)
+}
+
+/// _panic_for_tests(message, detached) -> None
+///
+/// For the tests of the binding boundary (tests/test_errors.py): panics with `message`,
+/// holding the GIL, or without it (`detached`), as the layers compute. The
+/// call raises RuntimeError("dropkit._panic_for_tests: internal error: <message>"), as a
+/// panic anywhere in the extension would. Not part of the API.
+#[pyfunction]
+fn _panic_for_tests(py: Python<'_>, message: &str, detached: bool) -> PyResult<()> {
+    guarded("dropkit._panic_for_tests", || {
+        if detached {
+            py.detach(|| panic!("{message}"));
+        } else {
+            panic!("{message}");
+        }
+        Ok(())
+    })
 }
 
 /// The extension module; `dropkit/__init__.py` re-exports it.
@@ -147,6 +186,7 @@ fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_time_core_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     // `__all__`: every public name registered above (the package re-exports exactly these).
     let mut public = vec!["__version__".to_string()];
     for name in m.dict().keys() {

@@ -97,6 +97,7 @@ CALLS = {
 ARRAYS = {
     "contiguous": {},
     "strided": {"strides": (4, 16)},
+    "broadcast": {"strides": (0, 4)},
     "misaligned": {"data": (0x7F00_0000_0004, False)},
     "float16": {"typestr": "<f2"},
     "malformed": {"shape": "4x8"},
@@ -204,6 +205,39 @@ def test_read_only_in_place_is_refused_before_anything_is_made_or_drawn(monkeypa
             layer.backward(x, x)
     assert made == []
     assert layer.generator_state == before
+
+
+@pytest.mark.parametrize("shape, strides", [
+    ((4, 8), (0, 4)),     # torch's expand, cupy's broadcast_to
+    ((4, 8), (4, 4)),     # as_strided with rows overlapping
+    ((8,), (2,)),         # items overlapping by half
+    ((4, 8), (32, 0)),
+    ((2**40, 2**40, 2**40), (4, 8, 16)),  # more elements than a size can count
+])
+def test_in_place_on_elements_that_share_memory_is_refused_before_anything(
+        monkeypatch, shape, strides):
+    # As on the numpy path: its contiguous copy, written back, would disagree with the mask.
+    import dropkit._device
+
+    made = []
+    monkeypatch.setattr(dropkit._device, "new_array", lambda *a: made.append(a))
+    layer = dropkit.Dropout(0.5, inplace=True, seed=1)
+    before = layer.generator_state
+    x = CountingDeviceArray(shape=shape, strides=strides)
+    message = (f"has elements that share memory (shape {shape}, strides {strides} bytes), so it "
+               "cannot be overwritten in place: pass a copy or use inplace=False")
+    with pytest.raises(ValueError) as err:
+        layer.forward(x)
+    assert str(err.value) == "input " + message
+    with pytest.raises(ValueError) as err:
+        layer.backward(x, x)
+    assert str(err.value) == "grad_output " + message
+    assert made == []
+    assert layer.generator_state == before
+    # Out of place the array is only read: the call goes on (to the framework helper).
+    monkeypatch.undo()
+    with pytest.raises(TypeError, match="cannot copy"):
+        dropkit.Dropout(0.5, seed=1).forward(CountingDeviceArray(shape=shape, strides=strides))
 
 
 @pytest.mark.parametrize("inplace", [False, True])

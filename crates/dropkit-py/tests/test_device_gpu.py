@@ -122,6 +122,22 @@ def test_inplace_backward_on_a_transposed_gradient_overwrites_it():
     np.testing.assert_array_equal(bits(host(gt)), bits(cpu.backward(x, g.T.copy())))
 
 
+def test_inplace_on_an_expanded_tensor_is_refused_and_nothing_changes():
+    # expand(): every row is the same memory (stride 0), as on the numpy path.
+    row = torch.arange(1, 9, dtype=torch.float32, device="cuda")
+    t = row.expand(4, 8)
+    layer = dropkit.Dropout(0.5, inplace=True, seed=15)
+    before = layer.generator_state
+    with pytest.raises(ValueError, match=r"input has elements that share memory \(shape \(4, 8\)"):
+        layer.forward(t)
+    assert layer.generator_state == before
+    np.testing.assert_array_equal(host(row), np.arange(1, 9, dtype=np.float32))
+    # Out of place it is only read.
+    y = dropkit.Dropout(0.5, seed=15).forward(t)
+    want = dropkit.Dropout(0.5, seed=15).forward(np.tile(np.arange(1, 9, dtype=np.float32), (4, 1)))
+    np.testing.assert_array_equal(bits(host(y)), bits(want))
+
+
 class CountingProxy:
     """A CUDA tensor seen through an object that counts the reads of its interface."""
 

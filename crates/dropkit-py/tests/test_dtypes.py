@@ -83,9 +83,54 @@ def test_non_arrays_are_a_type_error(value):
 
 
 def test_ndarray_subclasses_are_arrays():
+    # Read as their data; results are plain ndarrays (in place: the caller's array).
     class Tagged(np.ndarray):
         pass
 
     x = np.arange(8, dtype=np.float32).view(Tagged)
     y = dropkit.Dropout(0.5, seed=1).forward(x)
+    assert type(y) is np.ndarray
     assert np.array_equal(y, dropkit.Dropout(0.5, seed=1).forward(np.asarray(x)))
+    assert dropkit.Dropout(0.5, inplace=True, seed=1).forward(x) is x
+    assert np.array_equal(np.asarray(x), y)
+
+
+def test_memmaps_work_in_place(tmp_path):
+    m = np.memmap(tmp_path / "x.f32", dtype=np.float32, mode="w+", shape=(4, 8))
+    m[...] = 3.0
+    want = dropkit.Dropout(0.5, seed=2).forward(np.array(m))
+    assert dropkit.Dropout(0.5, inplace=True, seed=2).forward(m) is m
+    assert np.array_equal(np.asarray(m), want)
+
+
+MASKED = ("{0} is a numpy.ma.MaskedArray, whose mask dropkit would ignore: pass "
+          "{0}.filled(value) to choose the values of the masked elements, or "
+          "numpy.asarray({0}) to use the data beneath the mask")
+MATRIX = ("{0} is a numpy.matrix: the result would be a plain numpy.ndarray, whose * is "
+          "element-wise; pass numpy.asarray({0}) (and numpy.asmatrix the result)")
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("kind", ["masked", "unmasked", "matrix"])
+def test_masked_arrays_and_matrices_are_type_errors(kind, inplace):
+    data = np.arange(1, 9, dtype=np.float32).reshape(2, 4)
+    x = {
+        "masked": lambda: np.ma.masked_array(data.copy(), mask=data > 4),
+        "unmasked": lambda: np.ma.masked_array(data.copy()),  # refused masked or not
+        "matrix": lambda: np.asmatrix(data.copy()),
+    }[kind]()
+    message = MATRIX if kind == "matrix" else MASKED
+    layer = dropkit.Dropout(0.5, inplace=inplace, seed=1)
+    state = layer.generator_state
+    with pytest.raises(TypeError) as err:
+        layer.forward(x)
+    assert str(err.value) == message.format("input")
+    assert np.array_equal(np.asarray(x), data) and layer.generator_state == state
+    layer.forward(data.copy())
+    with pytest.raises(TypeError) as err:
+        layer.backward(data, x)
+    assert str(err.value) == message.format("grad_output")
+    assert np.array_equal(np.asarray(x), data)
+    # backward reads only input's shape: any array will do there.
+    assert layer.backward(x, data.copy()).shape == data.shape

@@ -127,15 +127,114 @@ def test_inplace_on_a_view_writes_only_the_view():
     assert np.array_equal(base[outside], before[outside])
 
 
-def test_inplace_on_an_array_whose_elements_share_memory():
-    # as_strided with a zero stride: every row is the same 4 floats. Writing it through an
-    # ndarray view would alias; the binding computes in a copy and lets numpy write back.
-    base = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
-    x = np.lib.stride_tricks.as_strided(base, shape=(3, 4), strides=(0, 4))
+SHARED = ("{} has elements that share memory (shape {}, strides {} bytes), so it cannot be "
+          "overwritten in place: pass a copy or use inplace=False")
+
+# Writeable views whose elements share memory (only as_strided makes them): a write through
+# one element changes another, so the array could not hold what the mask gives.
+OVERLAPPING = {
+    "overlapping rows": ((4, 4), (4, 4)),
+    "broadcast rows": ((3, 4), (0, 4)),
+    "broadcast 1-D": ((5,), (0,)),
+    "half-overlapping items": ((3,), (2,)),
+    "reversed overlapping": ((4, 3), (-4, 4)),
+}
+
+
+def _strided(shape, strides, dtype=np.float32):
+    # A base large enough for every layout above, starting in its middle (negative strides).
+    base = np.arange(1, 65, dtype=dtype)
+    start = base[32:]
+    return base, np.lib.stride_tricks.as_strided(start, shape=shape, strides=strides)
+
+
+@pytest.mark.parametrize("name", sorted(OVERLAPPING))
+def test_inplace_on_elements_that_share_memory_is_a_value_error(name):
+    shape, strides = OVERLAPPING[name]
+    base, x = _strided(shape, strides)
     assert x.flags.writeable
+    before = base.copy()
+    layer = dropkit.Dropout(0.5, inplace=True, seed=2)
+    state = layer.generator_state
+    with pytest.raises(ValueError) as err:
+        layer.forward(x)
+    assert str(err.value) == SHARED.format("input", shape, strides)
+    assert np.array_equal(base, before)
+    assert layer.generator_state == state  # no draw was taken
+
+    # backward in place: the same rule for grad_output.
+    c = np.ones(shape, dtype=np.float32)
+    layer.forward(c.copy())
+    with pytest.raises(ValueError) as err:
+        layer.backward(c, x)
+    assert str(err.value) == SHARED.format("grad_output", shape, strides)
+    assert np.array_equal(base, before)
+
+    # Out of place they are only read: the result is that of the contiguous copy.
+    want = dropkit.Dropout(0.5, seed=2).forward(np.array(x))
+    assert np.array_equal(dropkit.Dropout(0.5, seed=2).forward(x), want)
+    assert np.array_equal(base, before)
+
+
+def test_inplace_on_overlapping_integers_computes_the_copy():
+    # An integer array is never written in place (its float32 copy is the result).
+    base = np.arange(1, 20)
+    x = np.lib.stride_tricks.as_strided(base, shape=(4, 4), strides=(base.itemsize,) * 2)
     y = dropkit.Dropout(0.5, inplace=True, seed=2).forward(x)
-    assert y is x
-    assert all(v in (0.0, 2.0 * o) for v, o in zip(base, [1.0, 2.0, 3.0, 4.0]))
+    assert y.dtype == np.float32 and np.array_equal(base, np.arange(1, 20))
+    assert np.array_equal(y, dropkit.Dropout(0.5, seed=2).forward(np.array(x)))
+
+
+@pytest.mark.parametrize("shape, strides", [
+    ((3, 2), (8, 12)),       # interleaved: 0, 12, 8, 20, 16, 28
+    ((2, 3), (20, -8)),      # offsets 16, 8, 0, 36, 28, 20
+    ((2, 2, 2), (4, 16, 40)),
+])
+def test_inplace_on_interleaved_but_disjoint_views_is_accepted(shape, strides):
+    # Layouts whose elements interleave without sharing a byte are written in place.
+    base, x = _strided(shape, strides)
+    want_base = base.copy()
+    want = dropkit.Dropout(0.5, seed=6).forward(np.array(x))
+    layer = dropkit.Dropout(0.5, inplace=True, seed=6)
+    assert layer.forward(x) is x
+    assert np.array_equal(x, want)
+    view_of_want = np.lib.stride_tricks.as_strided(want_base[32:], shape=shape, strides=strides)
+    view_of_want[...] = want
+    assert np.array_equal(base, want_base)  # nothing outside the view was written
+
+
+def _internal_overlap():
+    try:
+        from numpy._core._multiarray_tests import internal_overlap
+    except ImportError:
+        try:
+            from numpy.core._multiarray_tests import internal_overlap
+        except ImportError:
+            return None
+    return internal_overlap
+
+
+@pytest.mark.skipif(_internal_overlap() is None, reason="numpy's test helper is not there")
+def test_refused_exactly_when_numpy_finds_elements_sharing_memory():
+    # numpy's own (exact) test of an array against itself, on many small random layouts.
+    internal_overlap = _internal_overlap()
+    rng = np.random.RandomState(5)
+    refused = accepted = 0
+    for _ in range(400):
+        ndim = rng.randint(1, 4)
+        shape = tuple(int(n) for n in rng.randint(1, 4, ndim))
+        strides = tuple(int(s) * 4 for s in rng.randint(-5, 6, ndim))
+        _, x = _strided(shape, strides)
+        layer = dropkit.Dropout(0.5, inplace=True, seed=1)
+        if internal_overlap(x):
+            with pytest.raises(ValueError, match="share memory"):
+                layer.forward(x)
+            refused += 1
+        else:
+            want = dropkit.Dropout(0.5, seed=1).forward(np.array(x))
+            assert np.array_equal(layer.forward(x), want), (shape, strides)
+            accepted += 1
+    assert refused > 50 and accepted > 50
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -125,6 +125,23 @@ pub enum Error {
 /// `Result` with dropkit's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A float as error messages print it: the shortest form that reads back as the same value,
+/// positional for magnitudes in `[1e-4, 1e16)` (`0.5`, `2`, `-0.1`), with an exponent outside
+/// it (`-1e-300`, `1.5e20`), so no message spells out hundreds of digits.
+pub(crate) struct Compact(pub(crate) f64);
+
+impl fmt::Display for Compact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        let magnitude = v.abs();
+        if !v.is_finite() || v == 0.0 || (1e-4..1e16).contains(&magnitude) {
+            write!(f, "{v}")
+        } else {
+            write!(f, "{v:e}")
+        }
+    }
+}
+
 fn dims(shape: &[usize]) -> String {
     let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("({})", parts.join(", "))
@@ -134,9 +151,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidProbability { param, value, accepted } => {
+                let value = Compact(*value);
                 write!(f, "{param} = {value} is not a probability in {accepted}")
             }
             Error::InvalidStddev { value } => {
+                let value = Compact(*value);
                 write!(f, "stddev = {value} is invalid: it must be finite and >= 0")
             }
             Error::UnknownDataFormat { value } => write!(
@@ -261,6 +280,45 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (2) (rank 1)"
+        );
+    }
+
+    #[test]
+    fn floats_print_in_their_shortest_round_trip_form() {
+        let cases = [
+            (-1e-300, "-1e-300"),
+            (1e300, "1e300"),
+            (1.5e20, "1.5e20"),
+            (-1e-12, "-1e-12"),
+            (0.00001, "1e-5"),
+            (0.0001, "0.0001"),
+            (-0.1, "-0.1"),
+            (1.000_000_1, "1.0000001"),
+            (2.0, "2"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::MIN_POSITIVE / 2.0, "1.1125369292536007e-308"),
+            (9_007_199_254_740_992.0, "9007199254740992"),
+            (1e16, "1e16"),
+        ];
+        for (v, want) in cases {
+            let got = Compact(v).to_string();
+            assert_eq!(got, want);
+            if v.is_finite() {
+                assert_eq!(got.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{got}");
+            }
+        }
+        let e = check_probability("init_p", -1e-300, true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "init_p = -1e-300 is not a probability in [0, 1]"
+        );
+        let e = Error::InvalidStddev { value: -1e300 };
+        assert_eq!(
+            e.to_string(),
+            "stddev = -1e300 is invalid: it must be finite and >= 0"
         );
     }
 }

@@ -44,10 +44,30 @@ fn assert_bad_probability(e: Error, param: &str, value: f64, accepted: &str) {
     }
     assert!(msg.contains(param), "{msg:?} does not name {param}");
     assert!(
-        msg.contains(&value.to_string()),
+        msg.contains(&compact(value)),
         "{msg:?} does not show {value}"
     );
     assert!(msg.contains(accepted), "{msg:?} does not say {accepted}");
+}
+
+/// How a message shows `v`: the shortest round-trip form, with an exponent for magnitudes
+/// below 1e-4 or from 1e16 on (`-1e-12`, not `-0.000000000001`).
+fn compact(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-4..1e16).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
+#[test]
+fn tiny_and_huge_values_print_compactly() {
+    let e = Dropout::new(-1e-300).unwrap_err().to_string();
+    assert_eq!(e, "init_p = -1e-300 is not a probability in [0, 1]");
+    let e = GaussianNoise::new(-1e300).unwrap_err().to_string();
+    assert_eq!(e, "stddev = -1e300 is invalid: it must be finite and >= 0");
+    let e = GaussianDropout::new(-1e-12).unwrap_err().to_string();
+    assert_eq!(e, "rate = -1e-12 is not a probability in [0, 1)");
 }
 
 #[test]
@@ -106,7 +126,7 @@ fn bad_stddev_is_rejected_naming_it_and_its_value() {
             other => panic!("expected InvalidStddev, got {other:?}"),
         }
         assert!(msg.contains("stddev"), "{msg}");
-        assert!(msg.contains(&v.to_string()), "{msg}");
+        assert!(msg.contains(&compact(v)), "{msg}");
         assert!(msg.contains(">= 0") && msg.contains("finite"), "{msg}");
     }
     for ok in [0.0, 1e-300, 1e300] {

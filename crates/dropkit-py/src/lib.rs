@@ -5,6 +5,7 @@
 //! through [`guard::guarded`], so no panic reaches Python as one. Built by maturin
 //! (`make test-python`).
 
+mod calls;
 mod convert;
 mod device;
 mod error;

@@ -140,23 +140,38 @@ fn apply_mask_slices<T: Element>(
         }
         MaskMap::ChannelsLast { channels, inner } => {
             // Within one sample the keep pattern repeats every C elements: expand it to a
-            // period of at least 256 elements and apply it run by run.
+            // period of at least 256 elements and apply it run by run. The pattern is built
+            // once per sample when the chunk spans a whole period and the period is short;
+            // otherwise (many channels) each run builds only the bits it reads, at most
+            // `PATTERN_MAX` at a time, so the work and memory stay bounded by the chunk,
+            // whatever C is.
+            const PATTERN_MAX: usize = 1 << 12;
             let period = channels * 256usize.div_ceil(channels);
             let per_sample = inner * channels;
-            let mut pattern: Vec<bool> = Vec::with_capacity(period);
+            let reuse = period <= n && period <= PATTERN_MAX;
+            let mut pattern: Vec<bool> = Vec::with_capacity(period.min(n).min(PATTERN_MAX));
             let mut sample = usize::MAX;
             let mut k = 0;
             while k < n {
                 let i = start + k;
                 let s = i / per_sample;
-                if s != sample {
-                    sample = s;
-                    pattern.clear();
-                    pattern.extend((0..period).map(|j| bit(s * channels + j % channels)));
-                }
                 let phase = (i % per_sample) % period;
-                let len = (period - phase).min(per_sample - i % per_sample).min(n - k);
-                select(&mut io, k, &pattern[phase..phase + len], kept);
+                let mut len = (period - phase).min(per_sample - i % per_sample).min(n - k);
+                let bits =
+                    |from: usize, to: usize| (from..to).map(|j| bit(s * channels + j % channels));
+                if reuse {
+                    if s != sample {
+                        sample = s;
+                        pattern.clear();
+                        pattern.extend(bits(0, period));
+                    }
+                    select(&mut io, k, &pattern[phase..phase + len], kept);
+                } else {
+                    len = len.min(PATTERN_MAX);
+                    pattern.clear();
+                    pattern.extend(bits(phase, phase + len));
+                    select(&mut io, k, &pattern, kept);
+                }
                 k += len;
             }
         }

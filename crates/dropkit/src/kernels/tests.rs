@@ -346,6 +346,15 @@ fn spatial_maps_equal_the_reference() {
             2 * 3 * 130,
             260,
         ),
+        // More channels than the longest pattern built at once.
+        (
+            MaskMap::ChannelsLast {
+                channels: 5000,
+                inner: 2,
+            },
+            2 * 2 * 5000,
+            10000,
+        ),
     ];
     for (map, n, masklen) in maps {
         let x = data::<f32>(n);

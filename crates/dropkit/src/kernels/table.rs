@@ -55,6 +55,13 @@ pub(crate) trait KernelTable: Sized {
     fn avx2(_stream: bool) -> Option<Kernels<Self>> {
         None
     }
+
+    /// This type's AVX-512 kernels, with non-temporal stores when `stream`; `None` (the
+    /// default) runs its AVX2 kernels (or the portable ones) on the AVX-512 path.
+    #[cfg(target_arch = "x86_64")]
+    fn avx512(_stream: bool) -> Option<Kernels<Self>> {
+        None
+    }
 }
 
 impl KernelTable for f32 {
@@ -79,6 +86,11 @@ impl<T: Element> Kernels<T> {
             (Path::Portable, _) => Self::portable(),
             #[cfg(target_arch = "x86_64")]
             (Path::Avx2, stream) => T::avx2(stream).unwrap_or_else(Self::portable),
+            // The AVX-512 path implies AVX2's features.
+            #[cfg(target_arch = "x86_64")]
+            (Path::Avx512, stream) => T::avx512(stream)
+                .or_else(|| T::avx2(stream))
+                .unwrap_or_else(Self::portable),
         }
     }
 

@@ -500,3 +500,156 @@ fn avx2_philox_equals_the_block_function() {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_philox_equals_the_block_function() {
+    if !avx512::probe::available() {
+        eprintln!("skipped: no AVX-512 on this CPU");
+        return;
+    }
+    // Crossing 2^32 blocks exercises the carry into the counter's high word; draws with
+    // both words set exercise round 0's scalar product.
+    for base in [0u64, 5, (1 << 32) - 9, u64::MAX - 15, u64::MAX - 3] {
+        for (seed, draw) in [(0xabcdef, 99), (u64::MAX, u64::MAX), (0, 1 << 40 | 7)] {
+            let got = avx512::probe::philox16_blocks(base, draw, seed);
+            for (lane, got) in got.into_iter().enumerate() {
+                let want = crate::rng::block(seed, draw, base.wrapping_add(lane as u64));
+                assert_eq!(got, want, "base {base} lane {lane} draw {draw}");
+            }
+        }
+    }
+}
+
+/// Every input of the AVX-512 Box-Muller pieces against the scalar ones: all 2^24 angle
+/// words (`w >> 8`) and with them all 2^23 radius words (`w >> 9`).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_box_muller_pieces_are_exact_on_every_input() {
+    use crate::rng::normal::{ln, open_uniform, sincos_turns24};
+    if !avx512::probe::available() {
+        eprintln!("skipped: no AVX-512 on this CPU");
+        return;
+    }
+    for first in (0u32..1 << 24).step_by(16) {
+        // The low byte is ignored by both conversions: fill it with something.
+        let w: [u32; 16] = std::array::from_fn(|l| {
+            let k = first + l as u32;
+            (k << 8) | (k.wrapping_mul(0x9e37_79b9) >> 24)
+        });
+        let (rho, sin, cos) = avx512::probe::rho_sincos(w);
+        for l in 0..16 {
+            let want_rho = (-2.0 * ln(open_uniform(w[l]))).sqrt();
+            let (want_sin, want_cos) = sincos_turns24(w[l] >> 8);
+            assert_eq!(rho[l].to_bits(), want_rho.to_bits(), "rho of {:#x}", w[l]);
+            assert_eq!(sin[l].to_bits(), want_sin.to_bits(), "sin of {:#x}", w[l]);
+            assert_eq!(cos[l].to_bits(), want_cos.to_bits(), "cos of {:#x}", w[l]);
+        }
+    }
+}
+
+/// The AVX-512 kernels with non-temporal stores on outputs at every element offset into a
+/// cache line: each writes exactly its output, equal to the reference, and nothing around it.
+#[cfg(target_arch = "x86_64")]
+fn check_avx512_streams_at<T: Element + avx512::Avx512Element>() {
+    let guard = T::from_f64(12345.0);
+    let lanes = 64 / std::mem::size_of::<T>();
+    let (seed, draw, p) = (0x5eed, 3, 0.3);
+    let kept = Kept::Div(T::from_f64(1.0 - p));
+    let factor = T::from_f64(0.3);
+    for n in [0, 1, 15, 16, 17, 63, 64, 65, 130, 300, 1000] {
+        let x = data::<T>(n);
+        let factors = ordinary::<T>(n, 11);
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed, draw }, n, p);
+        let mut dropped = vec![T::zero(); n];
+        reference::apply_mask(
+            FlatIo::Copy {
+                src: &x,
+                dst: &mut dropped,
+            },
+            &mask,
+            MaskMap::Elementwise,
+            kept,
+        );
+        let mut noisy = vec![T::zero(); n];
+        reference::noise(
+            FlatIo::Copy {
+                src: &x,
+                dst: &mut noisy,
+            },
+            &mut Randomness::Philox { seed, draw },
+            1.0,
+            0.5,
+            NoiseOp::Mul,
+        );
+        let scaled: Vec<T> = x.iter().map(|&v| v * factor).collect();
+        let multiplied: Vec<T> = x.iter().zip(&factors).map(|(&v, &f)| v * f).collect();
+        for offset in 0..lanes {
+            // Runs `kernel` on the output at `offset` (in place when `in_place`) and checks
+            // it against `want`, and the guards around it.
+            let run = |name: &str, want: &[T], in_place: bool, kernel: &mut dyn FnMut(Chunk<T>)| {
+                let mut buf = vec![guard; offset + n + 2 * lanes];
+                let dst = buf[offset..].as_mut_ptr();
+                let src = if in_place {
+                    buf[offset..offset + n].copy_from_slice(&x);
+                    dst.cast_const()
+                } else {
+                    x.as_ptr()
+                };
+                kernel(Chunk { src, dst, len: n });
+                let what = format!("{name} n={n} offset={offset} in place {in_place}");
+                assert!(same(&buf[offset..offset + n], want), "{what}");
+                assert!(buf[..offset].iter().all(|&g| g == guard), "before: {what}");
+                assert!(
+                    buf[offset + n..].iter().all(|&g| g == guard),
+                    "after: {what}"
+                );
+            };
+            // The kernels' contract, for every call below: the chunk is `n` elements of a
+            // live buffer, read from `x` or in place; this CPU has AVX-512 (the caller
+            // checked); the AVX-512 kernels take any 4-byte aligned output.
+            for in_place in [false, true] {
+                let mut bits = vec![0u64; n.div_ceil(64)];
+                run("dropout", &dropped, in_place, &mut |c| {
+                    let b = bits.as_mut_ptr();
+                    let threshold = crate::rng::keep_threshold(p);
+                    // SAFETY: as above; `bits` has a word per 64 elements.
+                    unsafe { avx512::dropout::<T, true>(c, 0, seed, draw, threshold, kept, b) }
+                });
+                assert_eq!(bits, mask.words(), "mask n={n} offset={offset}");
+                run("apply_bits", &dropped, in_place, &mut |c| {
+                    // SAFETY: as above; the mask covers the chunk.
+                    unsafe { avx512::apply_bits::<T, true>(c, 0, mask.words(), kept) }
+                });
+                run("noise", &noisy, in_place, &mut |c| {
+                    let (m, s) = (T::one(), T::from_f64(0.5));
+                    // SAFETY: as above.
+                    unsafe { avx512::noise::<T, true>(c, 0, seed, draw, m, s, NoiseOp::Mul) }
+                });
+                run("scale", &scaled, in_place, &mut |c| {
+                    // SAFETY: as above.
+                    unsafe { avx512::scale::<T, true>(c, Some(factor)) }
+                });
+                run("copy", &x, in_place, &mut |c| {
+                    // SAFETY: as above.
+                    unsafe { avx512::scale::<T, true>(c, None) }
+                });
+                run("multiply", &multiplied, in_place, &mut |c| {
+                    // SAFETY: as above; one factor per element.
+                    unsafe { avx512::multiply::<T, true>(c, &factors) }
+                });
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_streaming_stores_write_exactly_the_output_at_any_alignment() {
+    if !avx512::probe::available() {
+        eprintln!("skipped: no AVX-512 on this CPU");
+        return;
+    }
+    check_avx512_streams_at::<f32>();
+    check_avx512_streams_at::<f64>();
+}

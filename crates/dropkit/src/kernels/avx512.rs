@@ -657,25 +657,48 @@ unsafe fn sincos16(w: __m512i) -> (__m512, __m512) {
     }
 }
 
-/// Box-Muller of 16 word pairs: `(rho cos, rho sin)`, as [`crate::rng::normal::box_muller`].
+/// The normals of `K` groups of 16 blocks (Philox words `w`), each group's 64 in element
+/// order (vector `v` holds elements `16v .. 16v + 16`, blocks `4v .. 4v + 4`): Box-Muller as
+/// [`crate::rng::normal::box_muller`], `(rho(w0) cos(w1), rho(w0) sin(w1), rho(w2) cos(w3),
+/// rho(w2) sin(w3))` per block.
+///
+/// Every group's angles first, then every radius, then the products and the transposes: the
+/// compiler keeps this order, which gives the core independent chains to overlap (4 groups
+/// measured 1.15 times faster this way than one group after the other).
 #[inline(always)]
-unsafe fn box_muller16(w_rho: __m512i, w_angle: __m512i) -> (__m512, __m512) {
+unsafe fn normals<const K: usize>(w: &[[__m512i; 4]; K]) -> [[__m512; 4]; K] {
     // SAFETY: register arithmetic; the caller enabled AVX-512F.
     unsafe {
-        let rho = rho16(w_rho);
-        let (sin, cos) = sincos16(w_angle);
-        (_mm512_mul_ps(rho, cos), _mm512_mul_ps(rho, sin))
+        let zero = _mm512_setzero_ps();
+        let mut sin_cos = [[(zero, zero); 2]; K];
+        for g in 0..K {
+            sin_cos[g] = [sincos16(w[g][1]), sincos16(w[g][3])];
+        }
+        let mut rho = [[zero; 2]; K];
+        for g in 0..K {
+            rho[g] = [rho16(w[g][0]), rho16(w[g][2])];
+        }
+        let mut n = [[zero; 4]; K];
+        for g in 0..K {
+            let [(s1, c1), (s3, c3)] = sin_cos[g];
+            let [r0, r2] = rho[g];
+            n[g] = transpose([
+                _mm512_mul_ps(r0, c1),
+                _mm512_mul_ps(r0, s1),
+                _mm512_mul_ps(r2, c3),
+                _mm512_mul_ps(r2, s3),
+            ]);
+        }
+        n
     }
 }
 
-/// The 64 normals of 16 blocks, in element order (vector `v` holds elements `16v .. 16v + 16`,
-/// blocks `4v .. 4v + 4`).
+/// Element order from word order: `n[j]` lane `l` (word `j` of block `l`) goes to element
+/// `4l + j`, i.e. vector `l / 4`, lane `4 (l % 4) + j`.
 #[inline(always)]
-unsafe fn normals64(w: [__m512i; 4]) -> [__m512; 4] {
+unsafe fn transpose([n0, n1, n2, n3]: [__m512; 4]) -> [__m512; 4] {
     // SAFETY: register arithmetic; the caller enabled AVX-512F.
     unsafe {
-        let (n0, n1) = box_muller16(w[0], w[1]);
-        let (n2, n3) = box_muller16(w[2], w[3]);
         // Interleave words 0 and 1 (and 2 and 3) of blocks 0..8 and 8..16 ...
         let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -696,15 +719,16 @@ unsafe fn normals64(w: [__m512i; 4]) -> [__m512; 4] {
     }
 }
 
-/// Noise of group `g` of a chunk (elements `64 g .. 64 g + 64`) from its Philox words `w`.
+/// Noise of groups `g .. g + K` of a chunk (elements `64 g .. 64 (g + K)`) from their Philox
+/// words `w`.
 ///
 /// # Safety
-/// The group lies inside the chunk; AVX-512F.
+/// The groups lie inside the chunk; AVX-512F.
 #[inline(always)]
-unsafe fn noise_group<T: Avx512Element, const NT: bool>(
+unsafe fn noise_groups<T: Avx512Element, const NT: bool, const K: usize>(
     c: Chunk<T>,
     g: usize,
-    w: [__m512i; 4],
+    w: &[[__m512i; 4]; K],
     mean: T,
     stddev: T,
     op: NoiseOp,
@@ -712,8 +736,10 @@ unsafe fn noise_group<T: Avx512Element, const NT: bool>(
 ) {
     // SAFETY: the caller's contract.
     unsafe {
-        let (src, dst) = (c.src.add(64 * g), c.dst.add(64 * g));
-        T::noise64(src, dst, normals64(w), mean, stddev, op, out);
+        for (i, n) in normals(w).into_iter().enumerate() {
+            let (src, dst) = (c.src.add(64 * (g + i)), c.dst.add(64 * (g + i)));
+            T::noise64(src, dst, n, mean, stddev, op, out);
+        }
     }
 }
 
@@ -745,17 +771,15 @@ pub(crate) unsafe fn noise<T: Avx512Element, const NT: bool>(
     while g + 4 <= groups {
         // SAFETY: AVX-512F is enabled for this function.
         let w = unsafe { philox16::<4>(first_block + 16 * g as u64, draw, key) };
-        for (i, w) in w.into_iter().enumerate() {
-            // SAFETY: group g + i lies inside the chunk; AVX-512F is enabled.
-            unsafe { noise_group(c, g + i, w, mean, stddev, op, &mut out) };
-        }
+        // SAFETY: groups g .. g + 4 lie inside the chunk; AVX-512F is enabled.
+        unsafe { noise_groups(c, g, &w, mean, stddev, op, &mut out) };
         g += 4;
     }
     while g < groups {
         // SAFETY: AVX-512F is enabled for this function.
-        let [w] = unsafe { philox16::<1>(first_block + 16 * g as u64, draw, key) };
+        let w = unsafe { philox16::<1>(first_block + 16 * g as u64, draw, key) };
         // SAFETY: group g lies inside the chunk; AVX-512F is enabled.
-        unsafe { noise_group(c, g, w, mean, stddev, op, &mut out) };
+        unsafe { noise_groups(c, g, &w, mean, stddev, op, &mut out) };
         g += 1;
     }
     // SAFETY: AVX-512F is enabled for this function.

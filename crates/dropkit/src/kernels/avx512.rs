@@ -1,7 +1,7 @@
 //! AVX-512 kernels (x86-64: AVX-512F, with BMI2 for `pdep`): Philox4x32-10 on 16 blocks per
 //! vector (64 elements), keep decisions compared straight into mask registers and applied
-//! with zero-masking, and Box-Muller with the operation sequence of [`crate::rng::normal`]
-//! so every output bit equals the scalar reference.
+//! with zero-masking in registers, and Box-Muller with the operation sequence of
+//! [`crate::rng::normal`] so every output bit equals the scalar reference.
 //!
 //! Against the AVX2 kernels, besides the doubled width:
 //! - Philox: the high and low halves of the products are gathered with one masked shuffle
@@ -15,7 +15,7 @@
 //! - Non-temporal stores write whole 64-byte lines at any 4-byte alignment of the output
 //!   ([`Stores`]).
 //!
-//! Every function here is `unsafe` and requires the CPU features it is compiled for; the
+//! Every kernel here is `unsafe` and requires the CPU features it is compiled for; the
 //! dispatcher in [`super`] checks them once ([`super::Path::Avx512`]).
 
 use std::arch::x86_64::*;
@@ -134,7 +134,7 @@ unsafe fn keep_word(w: &[__m512i; 4], threshold: __m512i) -> u64 {
 /// bytes are written.
 #[derive(Debug)]
 pub(crate) struct Stores<const NT: bool> {
-    /// Lane `i`: lane `i + lead` of (previous vector, this vector).
+    /// Lane `i`: lane `i + lead / 4` of the 32 lanes of (previous vector, this vector).
     join: __m512i,
     /// The lanes of the first vector before the first line boundary.
     head: __mmask16,

@@ -8,8 +8,11 @@
 //! huge-page advised from 4 MiB, as dropkit's outputs are), the faster of a copy on one
 //! thread and one on the layer's threads, timed alternately with the layer (pairs of runs).
 //!
-//! `cargo bench -p dropkit --bench throughput` prints a table; `-- --json` prints one JSON
-//! object per line. `-- --quick` runs only the 64 MiB f32 rows.
+//! `cargo bench -p dropkit --bench throughput` prints a table under a header naming the
+//! instruction set the kernels ran on and the copy bandwidth; `-- --json` prints one JSON
+//! object per line (with `isa` and the row's copy GB/s, `copy_gbps`). `-- --quick` runs only
+//! the 64 MiB f32 rows. `DROPKIT_KERNEL=avx512|avx2|portable` forces a kernel path where the
+//! CPU has it.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -23,6 +26,38 @@ use rayon::prelude::*;
 
 /// Timed repeats of a 64 MiB operation; small ones repeat more (see `time`).
 const REPEATS: usize = 11;
+
+/// The kernel path dropkit runs on here, by the rule of `src/kernels/isa.rs` (the crate does
+/// not export it): `DROPKIT_KERNEL` (`avx512`, `avx2`, `portable`, any case) where the CPU has
+/// that path, else the best the CPU has.
+fn isa() -> &'static str {
+    let available = |name: &str| match name {
+        #[cfg(target_arch = "x86_64")]
+        "avx512" => std::is_x86_feature_detected!("avx512f") && available_avx2(),
+        #[cfg(target_arch = "x86_64")]
+        "avx2" => available_avx2(),
+        "portable" => true,
+        _ => false,
+    };
+    let forced = std::env::var("DROPKIT_KERNEL").unwrap_or_default();
+    let forced = forced.trim().to_ascii_lowercase();
+    ["avx512", "avx2", "portable"]
+        .into_iter()
+        .find(|&p| p == forced && available(p))
+        .or_else(|| {
+            ["avx512", "avx2", "portable"]
+                .into_iter()
+                .find(|&p| available(p))
+        })
+        .unwrap_or("portable")
+}
+
+#[cfg(target_arch = "x86_64")]
+fn available_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("bmi2")
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).expect("finite times"));
@@ -286,16 +321,36 @@ fn main() {
             measure::<f64>(8, 8 << 20, threads, &mut rows);
         }
     }
+    let isa = isa();
     if json {
         for r in &rows {
             println!(
-                "{{\"layer\": \"{}\", \"op\": \"{}\", \"dtype\": \"{}\", \"elements\": {}, \"threads\": {}, \"median_s\": {:.6e}, \"gbps\": {:.3}, \"ratio_to_copy\": {:.3}}}",
-                r.layer, r.op, r.dtype, r.elements, r.threads, r.median_s, r.bytes / r.median_s / 1e9, r.baseline_s / r.median_s
+                "{{\"layer\": \"{}\", \"op\": \"{}\", \"dtype\": \"{}\", \"elements\": {}, \"threads\": {}, \"isa\": \"{isa}\", \"median_s\": {:.6e}, \"gbps\": {:.3}, \"copy_gbps\": {:.3}, \"ratio_to_copy\": {:.3}}}",
+                r.layer, r.op, r.dtype, r.elements, r.threads, r.median_s, r.bytes / r.median_s / 1e9, r.bytes / r.baseline_s / 1e9, r.baseline_s / r.median_s
             );
         }
         return;
     }
     println!("dropkit throughput: median of {REPEATS} (1 MiB: {}), GB/s = bytes read + written; ratio = copy time / op time (same run, same threads)", 10 * REPEATS);
+    println!(
+        "kernels: {isa} (DROPKIT_KERNEL={:?})",
+        std::env::var("DROPKIT_KERNEL").unwrap_or_default()
+    );
+    for r in rows
+        .iter()
+        .filter(|r| r.layer == "copy" && r.dtype == "float32" && r.elements == 16 << 20)
+    {
+        let into = if r.op == "forward" {
+            "a fresh buffer"
+        } else {
+            "a reused buffer"
+        };
+        println!(
+            "copy: {:.1} GB/s into {into} (64 MiB f32, {} threads)",
+            r.bytes / r.median_s / 1e9,
+            r.threads
+        );
+    }
     println!(
         "{:<17} {:<13} {:<5} {:>6} {:>3} {:>10} {:>7} {:>8} {:>6}",
         "layer", "op", "dtype", "MiB", "thr", "median ms", "GB/s", "Gelem/s", "ratio"

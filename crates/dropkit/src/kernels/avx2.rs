@@ -13,10 +13,12 @@ use crate::rng::normal::{C10, C2, C4, C6, C8, L3, L5, L7, L9, LN2_HI, LN2_LO, S1
 use super::{portable, Chunk};
 use crate::ops::{Kept, NoiseOp};
 
-const M0: i32 = 0xD251_1F53_u32 as i32;
-const M1: i32 = 0xCD9E_8D57_u32 as i32;
-const W0: u32 = 0x9E37_79B9;
-const W1: u32 = 0xBB67_AE85;
+// Philox4x32's multipliers (as vector lanes) and Weyl key increments, shared with the
+// AVX-512 kernels.
+pub(super) const M0: i32 = 0xD251_1F53_u32 as i32;
+pub(super) const M1: i32 = 0xCD9E_8D57_u32 as i32;
+pub(super) const W0: u32 = 0x9E37_79B9;
+pub(super) const W1: u32 = 0xBB67_AE85;
 
 /// `(hi, lo)` of the 32x32 -> 64-bit products of every lane of `a` with `m`.
 #[inline(always)]

@@ -29,8 +29,11 @@ pub(crate) fn scale_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factor: Opti
 
 /// `x * factors`, element by element (stored Gaussian noise).
 pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T]) {
+    multiply_with(Plan::best(), io, factors)
+}
+
+pub(crate) fn multiply_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factors: &[T]) {
     assert_eq!(io.len(), factors.len(), "one factor per element");
-    let plan = Plan::best();
     let whole = Chunk::of(io);
     let multiply = plan.kernels(&whole).multiply;
     plan.run(whole, |start, c| {

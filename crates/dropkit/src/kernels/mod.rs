@@ -10,6 +10,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod chunk;
 mod entry;
 mod isa;
@@ -25,7 +27,7 @@ pub(crate) use chunk::Chunk;
 pub(crate) use entry::{apply_mask, dropout, keep_bits, multiply, noise, scale};
 // With an explicit plan: the tests run every path, chunk size and thread split through these.
 #[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use entry::{apply_mask_with, dropout_with, noise_with, scale_with};
+pub(crate) use entry::{apply_mask_with, dropout_with, multiply_with, noise_with, scale_with};
 pub(crate) use isa::{best_path, Path};
 pub(crate) use plan::Plan;
 pub(crate) use table::KernelTable;

@@ -17,9 +17,9 @@ pub(crate) struct Plan {
     pub(crate) stream_from: usize,
 }
 
-/// Outputs from this size on are written with non-temporal stores on the AVX2 path: they
-/// cannot stay in cache anyway, and skipping the read for ownership saves a third of the
-/// traffic (glibc's `memcpy`, the copy baseline, does the same for large copies).
+/// Outputs from this size on are written with non-temporal stores on the AVX2 and AVX-512
+/// paths: they cannot stay in cache anyway, and skipping the read for ownership saves a third
+/// of the traffic (glibc's `memcpy`, the copy baseline, does the same for large copies).
 const NON_TEMPORAL_FROM: usize = 16 << 20;
 
 /// Elements per thread task: 64 Ki elements (256 KiB of f32) keeps tasks in L2 and many

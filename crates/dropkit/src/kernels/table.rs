@@ -10,6 +10,8 @@ use crate::Element;
 
 #[cfg(target_arch = "x86_64")]
 use super::avx2::{self, Avx2Element};
+#[cfg(target_arch = "x86_64")]
+use super::avx512::{self, Avx512Element};
 use super::{portable, Chunk, Path};
 
 /// Fused Dropout on a chunk: `(chunk, first element, seed, draw, threshold, kept, mask words
@@ -55,6 +57,13 @@ pub(crate) trait KernelTable: Sized {
     fn avx2(_stream: bool) -> Option<Kernels<Self>> {
         None
     }
+
+    /// This type's AVX-512 kernels, with non-temporal stores when `stream`; `None` (the
+    /// default) runs its AVX2 kernels (or the portable ones) on the AVX-512 path.
+    #[cfg(target_arch = "x86_64")]
+    fn avx512(_stream: bool) -> Option<Kernels<Self>> {
+        None
+    }
 }
 
 impl KernelTable for f32 {
@@ -62,12 +71,22 @@ impl KernelTable for f32 {
     fn avx2(stream: bool) -> Option<Kernels<f32>> {
         Some(Kernels::avx2(stream))
     }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx512(stream: bool) -> Option<Kernels<f32>> {
+        Some(Kernels::avx512(stream))
+    }
 }
 
 impl KernelTable for f64 {
     #[cfg(target_arch = "x86_64")]
     fn avx2(stream: bool) -> Option<Kernels<f64>> {
         Some(Kernels::avx2(stream))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx512(stream: bool) -> Option<Kernels<f64>> {
+        Some(Kernels::avx512(stream))
     }
 }
 
@@ -79,6 +98,11 @@ impl<T: Element> Kernels<T> {
             (Path::Portable, _) => Self::portable(),
             #[cfg(target_arch = "x86_64")]
             (Path::Avx2, stream) => T::avx2(stream).unwrap_or_else(Self::portable),
+            // The AVX-512 path implies AVX2's features.
+            #[cfg(target_arch = "x86_64")]
+            (Path::Avx512, stream) => T::avx512(stream)
+                .or_else(|| T::avx2(stream))
+                .unwrap_or_else(Self::portable),
         }
     }
 
@@ -123,6 +147,30 @@ impl<T: Avx2Element> Kernels<T> {
             apply_bits: avx2::apply_bits::<T, NT>,
             noise: avx2::noise::<T, NT>,
             ..Self::portable()
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<T: Avx512Element> Kernels<T> {
+    /// The AVX-512 kernels, with non-temporal stores when `stream`.
+    fn avx512(stream: bool) -> Self {
+        if stream {
+            Self::avx512_stores::<true>()
+        } else {
+            Self::avx512_stores::<false>()
+        }
+    }
+
+    /// [`Self::avx512`] with non-temporal stores when `NT`.
+    fn avx512_stores<const NT: bool>() -> Self {
+        Kernels {
+            dropout: avx512::dropout::<T, NT>,
+            apply_bits: avx512::apply_bits::<T, NT>,
+            apply_mask: portable::apply_mask::<T>,
+            noise: avx512::noise::<T, NT>,
+            scale: avx512::scale::<T, NT>,
+            multiply: avx512::multiply::<T, NT>,
         }
     }
 }

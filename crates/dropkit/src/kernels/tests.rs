@@ -1,38 +1,97 @@
-//! Every fast path against the reference, bit for bit, with tiny chunks and threads forced
-//! so that chunk offsets, vector bodies and scalar tails all run on small inputs.
+//! Every path against the reference, bit for bit, with tiny chunks and threads forced so that
+//! chunk offsets, vector bodies and scalar tails all run on small inputs. Each check runs once
+//! per path (`<check>::portable`, `::avx2`, `::avx512`); a path this CPU lacks prints
+//! "skipped: no <path> on this CPU" instead of passing silently.
 
 use super::*;
 use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::Randomness;
 use crate::Element;
 
-/// The portable path, and the best one where it differs.
-fn paths() -> Vec<Path> {
-    let mut v = vec![Path::Portable];
-    if best_path() != Path::Portable {
-        v.push(best_path());
-    }
-    v
+/// The plans the checks run on `path`: tiny chunks on threads, with and without
+/// non-temporal stores, and one chunk on one thread.
+fn plans(path: Path) -> Vec<Plan> {
+    [
+        (64, 0, usize::MAX),
+        (192, 0, 0),
+        (1 << 16, usize::MAX, 0),
+        (1 << 16, usize::MAX, usize::MAX),
+    ]
+    .into_iter()
+    .map(|(chunk, min_parallel, stream_from)| Plan {
+        path,
+        chunk,
+        min_parallel,
+        stream_from,
+    })
+    .collect()
 }
 
-fn plans() -> Vec<Plan> {
-    let mut v = Vec::new();
-    for path in paths() {
-        for (chunk, min_parallel, stream_from) in [
-            (64, 0, usize::MAX),
-            (192, 0, 0),
-            (1 << 16, usize::MAX, 0),
-            (1 << 16, usize::MAX, usize::MAX),
-        ] {
-            v.push(Plan {
-                path,
-                chunk,
-                min_parallel,
-                stream_from,
-            });
-        }
+/// What a path is called in a skip message.
+fn spelled(path: Path) -> &'static str {
+    match path {
+        Path::Portable => "portable",
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => "AVX2",
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => "AVX-512",
     }
-    v
+}
+
+/// Runs `check` on the plans of `path`, or says that this CPU cannot.
+fn on(path: Path, check: impl Fn(&[Plan])) {
+    if !path.available() {
+        eprintln!("skipped: no {} on this CPU", spelled(path));
+        return;
+    }
+    check(&plans(path));
+}
+
+/// One test per path for each `name => check` (`check` takes the path's plans).
+macro_rules! on_every_path {
+    ($($name:ident => $check:expr;)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn portable() {
+                on(Path::Portable, $check);
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[test]
+            fn avx2() {
+                on(Path::Avx2, $check);
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[test]
+            fn avx512() {
+                on(Path::Avx512, $check);
+            }
+        }
+    )*};
+}
+
+on_every_path! {
+    dropout_f32 => check_dropout::<f32>;
+    dropout_f64 => check_dropout::<f64>;
+    division => |plans| {
+        check_division::<f32>(plans);
+        check_division::<f64>(plans);
+    };
+    noise_f32 => check_noise::<f32>;
+    noise_f64 => check_noise::<f64>;
+    noise_many_blocks => check_noise_many_blocks;
+    spatial_maps => check_spatial_maps;
+    scale => |plans| {
+        check_scale::<f32>(plans);
+        check_scale::<f64>(plans);
+    };
+    multiply => |plans| {
+        check_multiply::<f32>(plans);
+        check_multiply::<f64>(plans);
+    };
 }
 
 const LENGTHS: [usize; 12] = [0, 1, 3, 4, 31, 32, 63, 64, 65, 200, 1000, 4099];
@@ -69,7 +128,7 @@ fn kepts<T: Element>() -> Vec<(f64, Kept<T>)> {
     v
 }
 
-fn check_dropout<T: Element>() {
+fn check_dropout<T: Element>(plans: &[Plan]) {
     for n in LENGTHS {
         let x = data::<T>(n);
         for (p, kept) in kepts::<T>() {
@@ -88,7 +147,7 @@ fn check_dropout<T: Element>() {
                 MaskMap::Elementwise,
                 kept,
             );
-            for plan in plans() {
+            for &plan in plans {
                 let mut got = vec![T::one(); n];
                 let mask = dropout_with(
                     plan,
@@ -157,7 +216,7 @@ fn ordinary<T: Element>(n: usize, salt: u64) -> Vec<T> {
         .collect()
 }
 
-fn check_division<T: Element>() {
+fn check_division<T: Element>(plans: &[Plan]) {
     for p in [0.1f64, 0.3, 1.0 / 3.0, 0.7, 0.9, 0.999_99] {
         let x = ordinary::<T>(4099, p.to_bits());
         let kept = Kept::Div(T::from_f64(1.0 - p));
@@ -173,7 +232,7 @@ fn check_division<T: Element>() {
             MaskMap::Elementwise,
             kept,
         );
-        for plan in plans() {
+        for &plan in plans {
             let mut got = vec![T::zero(); x.len()];
             dropout_with(
                 plan,
@@ -204,23 +263,7 @@ fn check_division<T: Element>() {
     }
 }
 
-#[test]
-fn division_paths_equal_true_division_on_ordinary_values() {
-    check_division::<f32>();
-    check_division::<f64>();
-}
-
-#[test]
-fn dropout_paths_equal_the_reference_f32() {
-    check_dropout::<f32>();
-}
-
-#[test]
-fn dropout_paths_equal_the_reference_f64() {
-    check_dropout::<f64>();
-}
-
-fn check_noise<T: Element>() {
+fn check_noise<T: Element>(plans: &[Plan]) {
     for n in LENGTHS {
         let x = data::<T>(n);
         for (mean, stddev, op) in [
@@ -243,7 +286,7 @@ fn check_noise<T: Element>() {
                 stddev,
                 op,
             );
-            for plan in plans() {
+            for &plan in plans {
                 let mut got = vec![T::zero(); n];
                 noise_with(
                     plan,
@@ -272,18 +315,7 @@ fn check_noise<T: Element>() {
     }
 }
 
-#[test]
-fn noise_paths_equal_the_reference_f32() {
-    check_noise::<f32>();
-}
-
-#[test]
-fn noise_paths_equal_the_reference_f64() {
-    check_noise::<f64>();
-}
-
-#[test]
-fn noise_vector_path_is_exact_over_many_blocks() {
+fn check_noise_many_blocks(plans: &[Plan]) {
     // 2^16 blocks of normals through the vector path, compared bit for bit.
     let n = 1 << 18;
     let x = vec![0.0f32; n];
@@ -299,7 +331,7 @@ fn noise_vector_path_is_exact_over_many_blocks() {
         1.0,
         NoiseOp::Add,
     );
-    for plan in plans() {
+    for &plan in plans {
         let mut got = vec![0.0f32; n];
         noise_with(
             plan,
@@ -316,8 +348,7 @@ fn noise_vector_path_is_exact_over_many_blocks() {
     }
 }
 
-#[test]
-fn spatial_maps_equal_the_reference() {
+fn check_spatial_maps(plans: &[Plan]) {
     let maps = [
         (MaskMap::ChannelsFirst { inner: 7 }, 3 * 5 * 7, 15),
         (MaskMap::ChannelsFirst { inner: 1 }, 40, 40),
@@ -371,7 +402,7 @@ fn spatial_maps_equal_the_reference() {
                 map,
                 kept,
             );
-            for plan in plans() {
+            for &plan in plans {
                 let mut got = vec![1.0; n];
                 apply_mask_with(
                     plan,
@@ -389,32 +420,57 @@ fn spatial_maps_equal_the_reference() {
     }
 }
 
-#[test]
-fn scale_paths_equal_the_reference() {
-    let x = data::<f64>(1000);
-    for factor in [None, Some(0.3), Some(1.0)] {
-        let mut want = vec![0.0; 1000];
-        reference::scale(
-            FlatIo::Copy {
-                src: &x,
-                dst: &mut want,
-            },
-            factor,
-        );
-        for plan in plans() {
-            let mut got = vec![0.0; 1000];
-            scale_with(
+fn check_scale<T: Element>(plans: &[Plan]) {
+    for n in LENGTHS.into_iter().chain([1 << 13]) {
+        let x = data::<T>(n);
+        for factor in [None, Some(0.3), Some(1.0)] {
+            let factor = factor.map(T::from_f64);
+            let mut want = vec![T::zero(); n];
+            reference::scale(
+                FlatIo::Copy {
+                    src: &x,
+                    dst: &mut want,
+                },
+                factor,
+            );
+            for &plan in plans {
+                let mut got = vec![T::zero(); n];
+                scale_with(
+                    plan,
+                    FlatIo::Copy {
+                        src: &x,
+                        dst: &mut got,
+                    },
+                    factor,
+                );
+                assert!(same(&got, &want), "{plan:?} n={n} {factor:?}");
+                let mut inplace = x.clone();
+                scale_with(plan, FlatIo::InPlace(&mut inplace), factor);
+                assert!(same(&inplace, &want), "in place {plan:?} n={n} {factor:?}");
+            }
+        }
+    }
+}
+
+fn check_multiply<T: Element>(plans: &[Plan]) {
+    for n in LENGTHS.into_iter().chain([1 << 13]) {
+        let x = data::<T>(n);
+        let factors = ordinary::<T>(n, 5);
+        let want: Vec<T> = x.iter().zip(&factors).map(|(&x, &f)| x * f).collect();
+        for &plan in plans {
+            let mut got = vec![T::zero(); n];
+            multiply_with(
                 plan,
                 FlatIo::Copy {
                     src: &x,
                     dst: &mut got,
                 },
-                factor,
+                &factors,
             );
-            assert!(same(&got, &want));
+            assert!(same(&got, &want), "{plan:?} n={n}");
             let mut inplace = x.clone();
-            scale_with(plan, FlatIo::InPlace(&mut inplace), factor);
-            assert!(same(&inplace, &want));
+            multiply_with(plan, FlatIo::InPlace(&mut inplace), &factors);
+            assert!(same(&inplace, &want), "in place {plan:?} n={n}");
         }
     }
 }
@@ -426,10 +482,23 @@ fn power_of_two_division_becomes_an_exact_multiplication() {
     assert!(matches!(Kept::Div(1.0f64).simplified(), Kept::Identity));
 }
 
+#[test]
+fn dropkit_kernel_forces_a_path_the_cpu_has() {
+    let best = Path::all().into_iter().find(|p| p.available()).unwrap();
+    assert_eq!(isa::choose(None), best);
+    assert_eq!(isa::choose(Some("no such path")), best);
+    assert_eq!(isa::choose(Some("Portable")), Path::Portable);
+    for path in Path::all() {
+        let want = if path.available() { path } else { best };
+        assert_eq!(isa::choose(Some(path.name())), want, "{path:?}");
+        assert_eq!(isa::choose(Some(&path.name().to_uppercase())), want);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn vector_philox_equals_the_block_function() {
-    if best_path() != Path::Avx2 {
+fn avx2_philox_equals_the_block_function() {
+    if !Path::Avx2.available() {
         eprintln!("skipped: no AVX2 on this CPU");
         return;
     }
@@ -444,4 +513,157 @@ fn vector_philox_equals_the_block_function() {
             );
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_philox_equals_the_block_function() {
+    if !avx512::probe::available() {
+        eprintln!("skipped: no AVX-512 on this CPU");
+        return;
+    }
+    // Crossing 2^32 blocks exercises the carry into the counter's high word; draws with
+    // both words set exercise round 0's scalar product.
+    for base in [0u64, 5, (1 << 32) - 9, u64::MAX - 15, u64::MAX - 3] {
+        for (seed, draw) in [(0xabcdef, 99), (u64::MAX, u64::MAX), (0, 1 << 40 | 7)] {
+            let got = avx512::probe::philox16_blocks(base, draw, seed);
+            for (lane, got) in got.into_iter().enumerate() {
+                let want = crate::rng::block(seed, draw, base.wrapping_add(lane as u64));
+                assert_eq!(got, want, "base {base} lane {lane} draw {draw}");
+            }
+        }
+    }
+}
+
+/// Every input of the AVX-512 Box-Muller pieces against the scalar ones: all 2^24 angle
+/// words (`w >> 8`) and with them all 2^23 radius words (`w >> 9`).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_box_muller_pieces_are_exact_on_every_input() {
+    use crate::rng::normal::{ln, open_uniform, sincos_turns24};
+    if !avx512::probe::available() {
+        eprintln!("skipped: no AVX-512 on this CPU");
+        return;
+    }
+    for first in (0u32..1 << 24).step_by(16) {
+        // The low byte is ignored by both conversions: fill it with something.
+        let w: [u32; 16] = std::array::from_fn(|l| {
+            let k = first + l as u32;
+            (k << 8) | (k.wrapping_mul(0x9e37_79b9) >> 24)
+        });
+        let (rho, sin, cos) = avx512::probe::rho_sincos(w);
+        for l in 0..16 {
+            let want_rho = (-2.0 * ln(open_uniform(w[l]))).sqrt();
+            let (want_sin, want_cos) = sincos_turns24(w[l] >> 8);
+            assert_eq!(rho[l].to_bits(), want_rho.to_bits(), "rho of {:#x}", w[l]);
+            assert_eq!(sin[l].to_bits(), want_sin.to_bits(), "sin of {:#x}", w[l]);
+            assert_eq!(cos[l].to_bits(), want_cos.to_bits(), "cos of {:#x}", w[l]);
+        }
+    }
+}
+
+/// The AVX-512 kernels with non-temporal stores on outputs at every element offset into a
+/// cache line: each writes exactly its output, equal to the reference, and nothing around it.
+#[cfg(target_arch = "x86_64")]
+fn check_avx512_streams_at<T: Element + avx512::Avx512Element>() {
+    let guard = T::from_f64(12345.0);
+    let lanes = 64 / std::mem::size_of::<T>();
+    let (seed, draw, p) = (0x5eed, 3, 0.3);
+    let kept = Kept::Div(T::from_f64(1.0 - p));
+    let factor = T::from_f64(0.3);
+    for n in [0, 1, 15, 16, 17, 63, 64, 65, 130, 300, 1000] {
+        let x = data::<T>(n);
+        let factors = ordinary::<T>(n, 11);
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed, draw }, n, p);
+        let mut dropped = vec![T::zero(); n];
+        reference::apply_mask(
+            FlatIo::Copy {
+                src: &x,
+                dst: &mut dropped,
+            },
+            &mask,
+            MaskMap::Elementwise,
+            kept,
+        );
+        let mut noisy = vec![T::zero(); n];
+        reference::noise(
+            FlatIo::Copy {
+                src: &x,
+                dst: &mut noisy,
+            },
+            &mut Randomness::Philox { seed, draw },
+            1.0,
+            0.5,
+            NoiseOp::Mul,
+        );
+        let scaled: Vec<T> = x.iter().map(|&v| v * factor).collect();
+        let multiplied: Vec<T> = x.iter().zip(&factors).map(|(&v, &f)| v * f).collect();
+        for offset in 0..lanes {
+            // Runs `kernel` on the output at `offset` (in place when `in_place`) and checks
+            // it against `want`, and the guards around it.
+            let run = |name: &str, want: &[T], in_place: bool, kernel: &mut dyn FnMut(Chunk<T>)| {
+                let mut buf = vec![guard; offset + n + 2 * lanes];
+                let dst = buf[offset..].as_mut_ptr();
+                let src = if in_place {
+                    buf[offset..offset + n].copy_from_slice(&x);
+                    dst.cast_const()
+                } else {
+                    x.as_ptr()
+                };
+                kernel(Chunk { src, dst, len: n });
+                let what = format!("{name} n={n} offset={offset} in place {in_place}");
+                assert!(same(&buf[offset..offset + n], want), "{what}");
+                assert!(buf[..offset].iter().all(|&g| g == guard), "before: {what}");
+                assert!(
+                    buf[offset + n..].iter().all(|&g| g == guard),
+                    "after: {what}"
+                );
+            };
+            // The kernels' contract, for every call below: the chunk is `n` elements of a
+            // live buffer, read from `x` or in place; this CPU has AVX-512 (the caller
+            // checked); the AVX-512 kernels take any 4-byte aligned output.
+            for in_place in [false, true] {
+                let mut bits = vec![0u64; n.div_ceil(64)];
+                run("dropout", &dropped, in_place, &mut |c| {
+                    let b = bits.as_mut_ptr();
+                    let threshold = crate::rng::keep_threshold(p);
+                    // SAFETY: as above; `bits` has a word per 64 elements.
+                    unsafe { avx512::dropout::<T, true>(c, 0, seed, draw, threshold, kept, b) }
+                });
+                assert_eq!(bits, mask.words(), "mask n={n} offset={offset}");
+                run("apply_bits", &dropped, in_place, &mut |c| {
+                    // SAFETY: as above; the mask covers the chunk.
+                    unsafe { avx512::apply_bits::<T, true>(c, 0, mask.words(), kept) }
+                });
+                run("noise", &noisy, in_place, &mut |c| {
+                    let (m, s) = (T::one(), T::from_f64(0.5));
+                    // SAFETY: as above.
+                    unsafe { avx512::noise::<T, true>(c, 0, seed, draw, m, s, NoiseOp::Mul) }
+                });
+                run("scale", &scaled, in_place, &mut |c| {
+                    // SAFETY: as above.
+                    unsafe { avx512::scale::<T, true>(c, Some(factor)) }
+                });
+                run("copy", &x, in_place, &mut |c| {
+                    // SAFETY: as above.
+                    unsafe { avx512::scale::<T, true>(c, None) }
+                });
+                run("multiply", &multiplied, in_place, &mut |c| {
+                    // SAFETY: as above; one factor per element.
+                    unsafe { avx512::multiply::<T, true>(c, &factors) }
+                });
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_streaming_stores_write_exactly_the_output_at_any_alignment() {
+    if !avx512::probe::available() {
+        eprintln!("skipped: no AVX-512 on this CPU");
+        return;
+    }
+    check_avx512_streams_at::<f32>();
+    check_avx512_streams_at::<f64>();
 }

@@ -78,8 +78,9 @@
 //! - An empty tensor costs nothing but its draw (see Reproducibility).
 //!
 //! # Performance
-//! The element loops run one fused pass per call: AVX2 + FMA + BMI2 kernels chosen at run time
-//! (a portable scalar path elsewhere, or with `DROPKIT_KERNEL=portable`), bit-identical to the
+//! The element loops run one fused pass per call: AVX-512 (F, BW, DQ, VL) or AVX2 + FMA + BMI2
+//! kernels chosen once per call at run time, a portable scalar path elsewhere
+//! (`DROPKIT_KERNEL=avx512|avx2|portable` forces one the CPU has), all bit-identical to the
 //! scalar reference. Tensors of 256 Ki elements or more are cut into fixed 64 Ki-element chunks
 //! on a thread pool ([`set_num_threads`]: 1 to [`MAX_THREADS`], default: `RAYON_NUM_THREADS` or
 //! all cores); chunk boundaries never depend on the thread count, so neither do results. A

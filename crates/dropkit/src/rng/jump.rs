@@ -18,7 +18,7 @@
 
 use std::sync::OnceLock;
 
-use super::mt19937::{LOWER, M, MATRIX_A, N, UPPER};
+use super::mt_params::{seeded_state, LOWER, M, MATRIX_A, N, UPPER};
 
 /// Bits of MT19937's state, and the degree of `phi`.
 const DEG: usize = 19937;
@@ -95,7 +95,7 @@ fn compute_char_poly() -> CharPoly {
     // The sequence x[0..2 DEG) from any seed: its top bits are a nonzero linear
     // recurring sequence of F.
     let len = 2 * DEG;
-    let mut x: Vec<u32> = super::mt19937::seeded_state(5489).to_vec();
+    let mut x: Vec<u32> = seeded_state(5489).to_vec();
     while x.len() < len {
         let k = x.len() - N;
         let y = (x[k] & UPPER) | (x[k + 1] & LOWER);

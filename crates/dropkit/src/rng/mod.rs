@@ -3,6 +3,7 @@
 mod generator;
 mod jump;
 mod mt19937;
+mod mt_params;
 pub mod normal;
 mod philox;
 

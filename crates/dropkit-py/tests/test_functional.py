@@ -195,3 +195,27 @@ def test_stub_signatures_match_the_functions():
         kw = [p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY]
         assert stub == (pos, kw), name
         assert getattr(F, name).__doc__, name
+
+
+def test_no_state_is_touched():
+    # Neither the process default generator nor any layer moves.
+    before = dropkit.default_generator_state()
+    x = _data((4, 6), np.float32)
+    for case, (_, kwargs, shape) in CASES.items():
+        forward, backward = _functions(case)
+        y = _data(shape, np.float32)
+        forward(y, seed=3, draw=2, **kwargs)
+        backward(y, y, seed=3, draw=2, **kwargs)
+    assert dropkit.default_generator_state() == before
+    np.testing.assert_array_equal(F.dropout(x, seed=3, draw=2), F.dropout(x, seed=3, draw=2))
+
+
+def test_calls_from_several_threads_give_the_sequential_results():
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = _data((64, 257), np.float64)
+    want = [F.gaussian_dropout(x, 0.3, seed=11, draw=d) for d in range(16)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda d: F.gaussian_dropout(x, 0.3, seed=11, draw=d), range(16)))
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(w, g)

@@ -337,6 +337,14 @@ pub(crate) fn extract_seed(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
     extract_u64(seed, "seed", false)
 }
 
+/// A draw index (the functional API): a Python int in `[0, 2**64)`.
+///
+/// # Errors
+/// As [`extract_seed`], naming `draw`.
+pub(crate) fn extract_draw(draw: &Bound<'_, PyAny>) -> PyResult<u64> {
+    extract_u64(draw, "draw", false)
+}
+
 /// An int in `[0, 2**64)` (or anything with `__index__`, a numpy integer) given as `name`.
 /// `none_too`: the caller also takes `None` (the messages say so).
 ///
@@ -465,6 +473,7 @@ pub(crate) mod arg {
         scale -> bool: boolean;
         store_noise -> bool: boolean;
         resampling -> bool: boolean;
+        training -> bool: boolean;
     }
 
     /// A generator name, any case, as its canonical `&'static str` (so a signature's default

@@ -9,6 +9,7 @@ mod calls;
 mod convert;
 mod device;
 mod error;
+mod functional;
 mod guard;
 mod layers;
 
@@ -181,6 +182,7 @@ fn _panic_for_tests(py: Python<'_>, message: &str, detached: bool) -> PyResult<(
 fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     layers::register(m)?;
+    functional::register(m)?;
     m.add_function(wrap_pyfunction!(set_seed, m)?)?;
     m.add_function(wrap_pyfunction!(default_generator_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_default_generator_state, m)?)?;

@@ -39,6 +39,10 @@
 //! the CPU kernels and the CUDA kernels implement, so host and device calls share one
 //! semantics and one draw sequence.
 //!
+//! A layer differentiates its last forward, as in BigDL. [`functional`] has every layer's
+//! forward and backward as pure functions of `(seed, draw)`, for a layer applied several
+//! times before backward.
+//!
 //! # Reproducibility
 //! - Philox (default): the key is the 64-bit seed; each training forward is one draw `d`;
 //!   element `i` (row-major over the whole tensor, or over the `(N, C)` mask of a Spatial
@@ -122,6 +126,7 @@ pub mod cuda;
 pub mod cuda;
 pub mod element;
 pub mod error;
+pub mod functional;
 mod kernels;
 pub mod layers;
 pub mod mask;

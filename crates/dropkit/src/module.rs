@@ -72,7 +72,11 @@ fn gather<'a, T: Element, S: Data<Elem = T>, D: Dimension>(
 /// data made contiguous, because randomness follows the logical row-major index.
 ///
 /// `backward` differentiates the last `forward` (its mode, `p`, mask or noise), so switching
-/// modes between the two does not change the gradient.
+/// modes between the two does not change the gradient. This is BigDL's contract: a layer
+/// keeps one forward, so a layer applied several times before backward (a block shared
+/// across a network, an RNN's time steps) differentiates only its last call. For such reuse,
+/// [`crate::functional`] has each layer's forward and backward as pure functions of
+/// `(seed, draw)`, bit-identical to the layer at that draw.
 ///
 /// The trait is sealed: the six layers implement it, and code outside dropkit cannot. To
 /// hold layers of different types together, use [`Layer`] (`Box<dyn Layer<f32>>`).

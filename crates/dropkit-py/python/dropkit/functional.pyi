@@ -1,0 +1,156 @@
+"""Type stubs of dropkit.functional (the functions live in the extension module)."""
+
+from typing import Any, Literal, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "dropout",
+    "dropout_backward",
+    "gaussian_dropout",
+    "gaussian_dropout_backward",
+    "gaussian_noise",
+    "gaussian_noise_backward",
+    "spatial_dropout1d",
+    "spatial_dropout1d_backward",
+    "spatial_dropout2d",
+    "spatial_dropout2d_backward",
+    "spatial_dropout3d",
+    "spatial_dropout3d_backward",
+]
+
+_Float = Union[np.float32, np.float64]
+_ArrayIn = npt.NDArray[np.generic]
+"""float32/float64 arrays keep their dtype; integer and bool arrays become float32."""
+_ArrayOut = npt.NDArray[_Float]
+_DataFormatName = Literal["NCHW", "NHWC"]
+"""Data formats; any case is accepted at run time."""
+
+def dropout(
+    input: _ArrayIn,
+    p: float = 0.5,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = True,
+) -> _ArrayOut:
+    """Dropout's forward at (seed, draw): the layer's training forward number draw + 1."""
+
+def dropout_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = True,
+) -> _ArrayOut:
+    """The input gradient of dropout at the same arguments (only input's shape is read)."""
+
+def gaussian_dropout(
+    input: _ArrayIn, rate: float, *, seed: int, draw: int, training: bool = True
+) -> _ArrayOut:
+    """GaussianDropout(rate)'s forward at (seed, draw)."""
+
+def gaussian_dropout_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    rate: float,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """The input gradient of gaussian_dropout at the same arguments."""
+
+def gaussian_noise(
+    input: _ArrayIn, stddev: float, *, seed: int, draw: int, training: bool = True
+) -> _ArrayOut:
+    """GaussianNoise(stddev)'s forward at (seed, draw)."""
+
+def gaussian_noise_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    stddev: float,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """The input gradient of gaussian_noise: a copy of grad_output."""
+
+def spatial_dropout1d(
+    input: _ArrayIn,
+    p: float = 0.5,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = False,
+) -> _ArrayOut:
+    """SpatialDropout1D(p)'s forward at (seed, draw) on (N, T, C) or (T, C) input."""
+
+def spatial_dropout1d_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = False,
+) -> _ArrayOut:
+    """The input gradient of spatial_dropout1d at the same arguments."""
+
+def spatial_dropout2d(
+    input: _ArrayIn,
+    p: float = 0.5,
+    data_format: _DataFormatName = "NCHW",
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = False,
+) -> _ArrayOut:
+    """SpatialDropout2D(p, data_format)'s forward at (seed, draw)."""
+
+def spatial_dropout2d_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    data_format: _DataFormatName = "NCHW",
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = False,
+) -> _ArrayOut:
+    """The input gradient of spatial_dropout2d at the same arguments."""
+
+def spatial_dropout3d(
+    input: _ArrayIn,
+    p: float = 0.5,
+    data_format: _DataFormatName = "NCHW",
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = False,
+) -> _ArrayOut:
+    """SpatialDropout3D(p, data_format)'s forward at (seed, draw)."""
+
+def spatial_dropout3d_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    data_format: _DataFormatName = "NCHW",
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    scale: bool = False,
+) -> _ArrayOut:
+    """The input gradient of spatial_dropout3d at the same arguments."""

@@ -1,0 +1,441 @@
+//! `dropkit.functional`: the core's stateless functions ([`dropkit::functional`]) on numpy
+//! arrays. Each function is one core call on the arrays the layer classes would read (the
+//! same dtype and layout rules, [`convert::prepare`]), with the GIL released while it
+//! computes. The submodule is `_dropkit._functional`; `python/dropkit/functional.py`
+//! re-exports it as `dropkit.functional`.
+//!
+//! CUDA arrays are not taken yet: one is a `TypeError` that says so.
+
+use dropkit::functional::{
+    self as f, DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs,
+};
+use dropkit::{DataFormat, Element};
+use ndarray::{ArrayD, ArrayViewD};
+use numpy::prelude::*;
+use numpy::PyArrayDyn;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+
+use crate::convert::{self, FloatArray};
+use crate::device;
+use crate::error::{borrow_err, to_py_err};
+use crate::guard::guarded;
+
+/// Which function, with its arguments.
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    Dropout(DropoutArgs),
+    GaussianDropout(GaussianDropoutArgs),
+    GaussianNoise(GaussianNoiseArgs),
+    Spatial1D(SpatialArgs),
+    Spatial2D(SpatialArgs),
+    Spatial3D(SpatialArgs),
+}
+
+impl Call {
+    fn forward<T: Element>(self, x: &ArrayViewD<'_, T>) -> dropkit::Result<ArrayD<T>> {
+        match self {
+            Call::Dropout(a) => f::dropout(x, &a),
+            Call::GaussianDropout(a) => f::gaussian_dropout(x, &a),
+            Call::GaussianNoise(a) => f::gaussian_noise(x, &a),
+            Call::Spatial1D(a) => f::spatial_dropout1d(x, &a),
+            Call::Spatial2D(a) => f::spatial_dropout2d(x, &a),
+            Call::Spatial3D(a) => f::spatial_dropout3d(x, &a),
+        }
+    }
+
+    fn backward<T: Element>(
+        self,
+        shape: &[usize],
+        g: &ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
+        match self {
+            Call::Dropout(a) => f::dropout_backward(shape, g, &a),
+            Call::GaussianDropout(a) => f::gaussian_dropout_backward(shape, g, &a),
+            Call::GaussianNoise(a) => f::gaussian_noise_backward(shape, g, &a),
+            Call::Spatial1D(a) => f::spatial_dropout1d_backward(shape, g, &a),
+            Call::Spatial2D(a) => f::spatial_dropout2d_backward(shape, g, &a),
+            Call::Spatial3D(a) => f::spatial_dropout3d_backward(shape, g, &a),
+        }
+    }
+}
+
+/// A `TypeError` for a CUDA array given to the functional API (numpy only for now).
+fn refuse_device(call: &str, argument: &str, x: &Bound<'_, PyAny>) -> PyResult<()> {
+    if device::interface(x)?.is_none() {
+        return Ok(());
+    }
+    let ty = x.get_type();
+    let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
+    let name = ty.qualname().map(|n| n.to_string()).unwrap_or_default();
+    Err(PyTypeError::new_err(format!(
+        "{call}: {argument} is a CUDA array ({module}.{name}); dropkit.functional takes numpy \
+         arrays only for now (the layer classes take CUDA arrays)"
+    )))
+}
+
+/// The seed and the draw: ints in `[0, 2**64)`, named in the errors.
+fn key(seed: &Bound<'_, PyAny>, draw: &Bound<'_, PyAny>) -> PyResult<(u64, u64)> {
+    Ok((convert::extract_seed(seed)?, convert::extract_draw(draw)?))
+}
+
+fn forward_typed<'py, T: Element + numpy::Element>(
+    array: &Bound<'py, PyArrayDyn<T>>,
+    call: Call,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = array.py();
+    let ro = array.try_readonly().map_err(|e| borrow_err("input", e))?;
+    let view = ro.as_array();
+    let out = py.detach(|| call.forward(&view)).map_err(to_py_err)?;
+    Ok(out.into_pyarray(py).into_any())
+}
+
+fn backward_typed<'py, T: Element + numpy::Element>(
+    shape: &[usize],
+    grad: &Bound<'py, PyArrayDyn<T>>,
+    call: Call,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = grad.py();
+    let ro = grad
+        .try_readonly()
+        .map_err(|e| borrow_err("grad_output", e))?;
+    let view = ro.as_array();
+    let out = py
+        .detach(|| call.backward(shape, &view))
+        .map_err(to_py_err)?;
+    Ok(out.into_pyarray(py).into_any())
+}
+
+/// A forward: checks, converts and computes (the arguments in `call` are checked by the core).
+fn forward<'py>(name: &str, input: &Bound<'py, PyAny>, call: Call) -> PyResult<Bound<'py, PyAny>> {
+    refuse_device(name, "input", input)?;
+    let prepared = convert::prepare(input, "input", false)?;
+    match &prepared.array {
+        FloatArray::F32(a) => forward_typed(a, call),
+        FloatArray::F64(a) => forward_typed(a, call),
+    }
+}
+
+/// A backward: only `input`'s shape is read; the result has grad_output's dtype.
+fn backward<'py>(
+    name: &str,
+    input: &Bound<'py, PyAny>,
+    grad_output: &Bound<'py, PyAny>,
+    call: Call,
+) -> PyResult<Bound<'py, PyAny>> {
+    refuse_device(name, "input", input)?;
+    refuse_device(name, "grad_output", grad_output)?;
+    let shape = convert::shape_of(input, "input")?;
+    let prepared = convert::prepare(grad_output, "grad_output", false)?;
+    match &prepared.array {
+        FloatArray::F32(g) => backward_typed(&shape, g, call),
+        FloatArray::F64(g) => backward_typed(&shape, g, call),
+    }
+}
+
+/// dropout(input, p=0.5, *, seed, draw, training=True, scale=True) -> array
+///
+/// Dropout's forward at (seed, draw), keeping nothing: bit for bit the output of
+/// Dropout(p, scale=scale, seed=seed)'s training forward number draw + 1 (draw 0 is the
+/// first), or its evaluation forward with training=False. A new array of input's dtype
+/// (float32 for integer and bool input). seed and draw are ints in [0, 2**64).
+#[pyfunction]
+#[pyo3(signature = (input, p = 0.5, *, seed, draw, training = true, scale = true))]
+fn dropout<'py>(
+    input: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::p)] p: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.dropout";
+    guarded(NAME, || {
+        let (seed, draw) = key(seed, draw)?;
+        let args = DropoutArgs {
+            p,
+            seed,
+            draw,
+            training,
+            scale,
+        };
+        forward(NAME, input, Call::Dropout(args))
+    })
+}
+
+/// dropout_backward(input, grad_output, p=0.5, *, seed, draw, training=True, scale=True) -> array
+///
+/// The gradient of dropout(input, p, seed=seed, draw=draw, ...) with respect to its input,
+/// given grad_output (the mask regenerated from the draw). Only input's shape is read; the
+/// result has grad_output's dtype.
+#[pyfunction]
+#[pyo3(signature = (input, grad_output, p = 0.5, *, seed, draw, training = true, scale = true))]
+fn dropout_backward<'py>(
+    input: &Bound<'py, PyAny>,
+    grad_output: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::p)] p: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.dropout_backward";
+    guarded(NAME, || {
+        let (seed, draw) = key(seed, draw)?;
+        let args = DropoutArgs {
+            p,
+            seed,
+            draw,
+            training,
+            scale,
+        };
+        backward(NAME, input, grad_output, Call::Dropout(args))
+    })
+}
+
+/// gaussian_dropout(input, rate, *, seed, draw, training=True) -> array
+///
+/// GaussianDropout(rate)'s forward at (seed, draw): x * n, n ~ N(1, rate / (1 - rate)),
+/// bit for bit the layer's at that draw; the identity with training=False.
+#[pyfunction]
+#[pyo3(signature = (input, rate, *, seed, draw, training = true))]
+fn gaussian_dropout<'py>(
+    input: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.gaussian_dropout";
+    guarded(NAME, || {
+        let (seed, draw) = key(seed, draw)?;
+        let args = GaussianDropoutArgs {
+            rate,
+            seed,
+            draw,
+            training,
+        };
+        forward(NAME, input, Call::GaussianDropout(args))
+    })
+}
+
+/// gaussian_dropout_backward(input, grad_output, rate, *, seed, draw, training=True) -> array
+///
+/// The gradient of gaussian_dropout at the same arguments: grad_output * n, the noise
+/// regenerated from the draw.
+#[pyfunction]
+#[pyo3(signature = (input, grad_output, rate, *, seed, draw, training = true))]
+fn gaussian_dropout_backward<'py>(
+    input: &Bound<'py, PyAny>,
+    grad_output: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.gaussian_dropout_backward";
+    guarded(NAME, || {
+        let (seed, draw) = key(seed, draw)?;
+        let args = GaussianDropoutArgs {
+            rate,
+            seed,
+            draw,
+            training,
+        };
+        backward(NAME, input, grad_output, Call::GaussianDropout(args))
+    })
+}
+
+/// gaussian_noise(input, stddev, *, seed, draw, training=True) -> array
+///
+/// GaussianNoise(stddev)'s forward at (seed, draw): x + e, e ~ N(0, stddev**2), bit for bit
+/// the layer's at that draw; the identity with training=False.
+#[pyfunction]
+#[pyo3(signature = (input, stddev, *, seed, draw, training = true))]
+fn gaussian_noise<'py>(
+    input: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.gaussian_noise";
+    guarded(NAME, || {
+        let (seed, draw) = key(seed, draw)?;
+        let args = GaussianNoiseArgs {
+            stddev,
+            seed,
+            draw,
+            training,
+        };
+        forward(NAME, input, Call::GaussianNoise(args))
+    })
+}
+
+/// gaussian_noise_backward(input, grad_output, stddev, *, seed, draw, training=True) -> array
+///
+/// The gradient of gaussian_noise: a copy of grad_output (after the same checks).
+#[pyfunction]
+#[pyo3(signature = (input, grad_output, stddev, *, seed, draw, training = true))]
+fn gaussian_noise_backward<'py>(
+    input: &Bound<'py, PyAny>,
+    grad_output: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.gaussian_noise_backward";
+    guarded(NAME, || {
+        let (seed, draw) = key(seed, draw)?;
+        let args = GaussianNoiseArgs {
+            stddev,
+            seed,
+            draw,
+            training,
+        };
+        backward(NAME, input, grad_output, Call::GaussianNoise(args))
+    })
+}
+
+/// The Spatial arguments.
+fn spatial(
+    p: f64,
+    format: &str,
+    (seed, draw): (u64, u64),
+    training: bool,
+    scale: bool,
+) -> PyResult<SpatialArgs> {
+    let format: DataFormat = format.parse().map_err(to_py_err)?;
+    Ok(SpatialArgs {
+        p,
+        format,
+        seed,
+        draw,
+        training,
+        scale,
+    })
+}
+
+/// spatial_dropout1d(input, p=0.5, *, seed, draw, training=True, scale=False) -> array
+///
+/// SpatialDropout1D(p, scale=scale)'s forward at (seed, draw) on (N, T, C) or (T, C) input:
+/// bit for bit the layer's at that draw.
+#[pyfunction]
+#[pyo3(signature = (input, p = 0.5, *, seed, draw, training = true, scale = false))]
+fn spatial_dropout1d<'py>(
+    input: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::p)] p: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.spatial_dropout1d";
+    guarded(NAME, || {
+        let args = spatial(p, "NHWC", key(seed, draw)?, training, scale)?;
+        forward(NAME, input, Call::Spatial1D(args))
+    })
+}
+
+/// spatial_dropout1d_backward(input, grad_output, p=0.5, *, seed, draw, training=True, scale=False) -> array
+///
+/// The gradient of spatial_dropout1d at the same arguments.
+#[pyfunction]
+#[pyo3(signature = (input, grad_output, p = 0.5, *, seed, draw, training = true, scale = false))]
+fn spatial_dropout1d_backward<'py>(
+    input: &Bound<'py, PyAny>,
+    grad_output: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::p)] p: f64,
+    seed: &Bound<'py, PyAny>,
+    draw: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    const NAME: &str = "dropkit.functional.spatial_dropout1d_backward";
+    guarded(NAME, || {
+        let args = spatial(p, "NHWC", key(seed, draw)?, training, scale)?;
+        backward(NAME, input, grad_output, Call::Spatial1D(args))
+    })
+}
+
+/// Declares the 2D and 3D Spatial functions (they differ in the rank they take).
+macro_rules! spatial_functions {
+    ($forward:ident, $backward:ident, $variant:ident, $layer:literal) => {
+        #[doc = concat!(stringify!($forward), "(input, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, scale=False) -> array")]
+        ///
+        #[doc = concat!($layer, "(p, data_format, scale=scale)'s forward at (seed, draw): bit for bit the layer's at that draw.")]
+        #[pyfunction]
+        #[pyo3(signature = (input, p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false))]
+        #[allow(clippy::too_many_arguments)] // the Python signature
+        fn $forward<'py>(
+            input: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::p)] p: f64,
+            #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+            seed: &Bound<'py, PyAny>,
+            draw: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::training)] training: bool,
+            #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            const NAME: &str = concat!("dropkit.functional.", stringify!($forward));
+            guarded(NAME, || {
+                let args = spatial(p, data_format, key(seed, draw)?, training, scale)?;
+                forward(NAME, input, Call::$variant(args))
+            })
+        }
+
+        #[doc = concat!(stringify!($backward), "(input, grad_output, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, scale=False) -> array")]
+        ///
+        #[doc = concat!("The gradient of ", stringify!($forward), " at the same arguments.")]
+        #[pyfunction]
+        #[pyo3(signature = (input, grad_output, p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false))]
+        #[allow(clippy::too_many_arguments)] // the Python signature
+        fn $backward<'py>(
+            input: &Bound<'py, PyAny>,
+            grad_output: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::p)] p: f64,
+            #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+            seed: &Bound<'py, PyAny>,
+            draw: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::training)] training: bool,
+            #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            const NAME: &str = concat!("dropkit.functional.", stringify!($backward));
+            guarded(NAME, || {
+                let args = spatial(p, data_format, key(seed, draw)?, training, scale)?;
+                backward(NAME, input, grad_output, Call::$variant(args))
+            })
+        }
+    };
+}
+
+spatial_functions!(
+    spatial_dropout2d,
+    spatial_dropout2d_backward,
+    Spatial2D,
+    "SpatialDropout2D"
+);
+spatial_functions!(
+    spatial_dropout3d,
+    spatial_dropout3d_backward,
+    Spatial3D,
+    "SpatialDropout3D"
+);
+
+/// Adds the submodule `_functional` (`dropkit.functional`'s functions) to `m`.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let sub = PyModule::new(m.py(), "dropkit.functional")?;
+    sub.add_function(wrap_pyfunction!(dropout, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(dropout_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(gaussian_dropout, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(gaussian_dropout_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(gaussian_noise, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(gaussian_noise_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spatial_dropout1d, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spatial_dropout1d_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spatial_dropout2d, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spatial_dropout2d_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spatial_dropout3d, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spatial_dropout3d_backward, &sub)?)?;
+    m.add("_functional", sub)
+}

@@ -1,0 +1,326 @@
+//! Stateless functions keyed by `(seed, draw)`: each dropout-family layer's forward and
+//! backward as a pure function of its arguments, for code that applies one layer several
+//! times before backward (a block shared across a network, an RNN's time steps) and for
+//! framework bindings that want a function rather than an object.
+//!
+//! A [`crate::Module`] differentiates its last forward, as BigDL's modules do. The functions
+//! here keep nothing: the backward of a forward is called with the same `(seed, draw)`, and
+//! the mask or noise is regenerated from that draw.
+//!
+//! Every function uses Philox and is bit-identical to the layer whose generator is at
+//! `(seed, draw)`: a layer seeded with `set_seed(seed, GeneratorKind::Philox)` takes draw 0
+//! in its first training forward, draw 1 in its second, and so on. They are built on the
+//! layers (the maths is written once): a forward builds the layer, moves its generator to
+//! the draw and runs it; a backward records the training forward without running it, so
+//! nothing is computed twice.
+//!
+//! Arrays of any layout and rank, `f32` or `f64`; results are in standard layout. Backward
+//! takes the input's shape (the gradient of every dropout-family layer does not depend on
+//! the input's values).
+//!
+//! # Example
+//! ```
+//! use dropkit::functional::{dropout, dropout_backward, DropoutArgs};
+//! use dropkit::{Dropout, GeneratorKind, Module};
+//! use ndarray::Array2;
+//!
+//! let x = Array2::from_shape_fn((4, 8), |(i, j)| (i * 8 + j) as f32);
+//! let mut layer = Dropout::new(0.3)?;
+//! layer.set_seed(7, GeneratorKind::Philox);
+//! let first = layer.forward(&x)?; // draw 0
+//! let second = layer.forward(&x)?; // draw 1
+//!
+//! let args = |draw| DropoutArgs { p: 0.3, seed: 7, draw, ..Default::default() };
+//! assert_eq!(dropout(&x, &args(0))?, first);
+//! assert_eq!(dropout(&x, &args(1))?, second);
+//! // The backward of the second forward, as the layer computes it.
+//! let g = x.mapv(|v| v + 1.0);
+//! assert_eq!(dropout_backward(x.shape(), &g, &args(1))?, layer.backward(&x, &g)?);
+//! # Ok::<(), dropkit::Error>(())
+//! ```
+//!
+//! # Errors
+//! As the layers' constructors (a probability out of range, [`crate::Error::InvalidProbability`];
+//! a negative stddev) and their forward and backward (a Spatial input of another rank,
+//! [`crate::Error::ShapeMismatch`] when `grad_output`'s shape is not `input_shape`,
+//! [`crate::Error::OutOfMemory`]). Nothing panics on user input.
+
+use ndarray::{arr0, Array, ArrayBase, Data, Dimension, IxDyn};
+
+use crate::error::{Error, Result};
+use crate::rng::{Draw, GeneratorState};
+use crate::{
+    DataFormat, Dropout, Element, GaussianDropout, GaussianNoise, MaskStorage, Module,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+};
+
+/// The arguments of [`dropout`] and [`dropout_backward`] (those of [`crate::Dropout`], plus
+/// the draw and the mode). The default is `p = 0.5`, seed 0, draw 0, training, `scale`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropoutArgs {
+    /// The drop probability, in `[0, 1]`.
+    pub p: f64,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index (a layer's `n`-th training forward since `set_seed` is draw `n - 1`).
+    pub draw: u64,
+    /// Training (`true`: the mask of the draw) or evaluation.
+    pub training: bool,
+    /// Whether kept elements are scaled by `1 / (1 - p)` in training (else evaluation
+    /// multiplies by `1 - p`).
+    pub scale: bool,
+}
+
+impl Default for DropoutArgs {
+    fn default() -> Self {
+        DropoutArgs {
+            p: 0.5,
+            seed: 0,
+            draw: 0,
+            training: true,
+            scale: true,
+        }
+    }
+}
+
+/// The arguments of [`gaussian_dropout`] and [`gaussian_dropout_backward`]. The default is
+/// `rate = 0` (no noise), seed 0, draw 0, training.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GaussianDropoutArgs {
+    /// The drop rate, in `[0, 1)`: the noise has standard deviation `sqrt(rate / (1 - rate))`.
+    pub rate: f64,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index.
+    pub draw: u64,
+    /// Training or evaluation (the identity).
+    pub training: bool,
+}
+
+/// The arguments of [`gaussian_noise`] and [`gaussian_noise_backward`]. The default is
+/// `stddev = 0` (no noise), seed 0, draw 0, training.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GaussianNoiseArgs {
+    /// The noise's standard deviation, finite and at least 0.
+    pub stddev: f64,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index.
+    pub draw: u64,
+    /// Training or evaluation (the identity).
+    pub training: bool,
+}
+
+/// The arguments of the Spatial functions ([`spatial_dropout1d`], [`spatial_dropout2d`],
+/// [`spatial_dropout3d`] and their backwards). The default is `p = 0.5`, NCHW, seed 0,
+/// draw 0, training, no `scale` (the layers' defaults). `format` is ignored by the 1D
+/// functions (their channels are last).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpatialArgs {
+    /// The drop probability of a whole feature map, in `[0, 1]`.
+    pub p: f64,
+    /// Where the channel axis is (2D and 3D).
+    pub format: DataFormat,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index.
+    pub draw: u64,
+    /// Training or evaluation (`x * (1 - p)`, or the identity with `scale`).
+    pub training: bool,
+    /// Whether kept maps are scaled by `1 / (1 - p)` in training.
+    pub scale: bool,
+}
+
+impl Default for SpatialArgs {
+    fn default() -> Self {
+        SpatialArgs {
+            p: 0.5,
+            format: DataFormat::Nchw,
+            seed: 0,
+            draw: 0,
+            training: true,
+            scale: false,
+        }
+    }
+}
+
+/// `layer`'s forward at `(seed, draw)` in the given mode.
+fn forward_at<L: Module, T: Element, S: Data<Elem = T>, D: Dimension>(
+    mut layer: L,
+    (seed, draw, training): (u64, u64, bool),
+    input: &ArrayBase<S, D>,
+) -> Result<Array<T, D>> {
+    layer.set_generator_state(GeneratorState::Philox { seed, draw })?;
+    if !training {
+        layer.evaluate();
+    }
+    layer.forward(input)
+}
+
+/// `layer`'s backward of the forward at `(seed, draw)` in the given mode on an input of
+/// `input_shape`: a training forward is recorded (not run), so backward regenerates its mask
+/// or noise from the draw.
+fn backward_at<L: Module, T: Element, S: Data<Elem = T>, D: Dimension>(
+    mut layer: L,
+    (seed, draw, training): (u64, u64, bool),
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+) -> Result<Array<T, D>> {
+    let name = layer.name();
+    // Only the input's shape is read: a zero-stride view of that shape stands for it.
+    let zero = arr0(T::from_f64(0.0));
+    let input = zero
+        .broadcast(IxDyn(input_shape))
+        .ok_or_else(|| Error::ShapeOverflow {
+            layer: name,
+            argument: "input",
+            shape: input_shape.to_vec(),
+        })?;
+    if training {
+        let p = layer.recorded_p();
+        let core = layer.core_mut();
+        core.record_train(input_shape, p, Draw::Philox { seed, draw }, None);
+    } else {
+        layer.evaluate();
+    }
+    let grad = grad_output.view().into_dyn();
+    let out = layer.backward(&input, &grad)?;
+    Ok(out
+        .into_dimensionality::<D>()
+        .expect("backward returns grad_output's shape"))
+}
+
+/// Dropout's forward at `(args.seed, args.draw)`: bit-identical to [`crate::Dropout`]
+/// (`Dropout::with_options(p, false, scale)`) at that draw.
+///
+/// # Errors
+/// `p` outside `[0, 1]` or NaN; [`crate::Error::OutOfMemory`].
+pub fn dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input: &ArrayBase<S, D>,
+    args: &DropoutArgs,
+) -> Result<Array<T, D>> {
+    // Nothing is kept for a backward: no mask bits.
+    let layer = Dropout::with_options(args.p, false, args.scale)?
+        .with_mask_storage(MaskStorage::Regenerate);
+    forward_at(layer, (args.seed, args.draw, args.training), input)
+}
+
+/// The backward of [`dropout`] with the same `args` on an input of `input_shape`.
+///
+/// # Errors
+/// As [`dropout`]; [`crate::Error::ShapeMismatch`] when `grad_output`'s shape is not
+/// `input_shape`.
+pub fn dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+    args: &DropoutArgs,
+) -> Result<Array<T, D>> {
+    let layer = Dropout::with_options(args.p, false, args.scale)?;
+    let key = (args.seed, args.draw, args.training);
+    backward_at(layer, key, input_shape, grad_output)
+}
+
+/// GaussianDropout's forward at `(args.seed, args.draw)`: bit-identical to
+/// [`crate::GaussianDropout`] at that draw.
+///
+/// # Errors
+/// `rate` outside `[0, 1)` or NaN; [`crate::Error::OutOfMemory`].
+pub fn gaussian_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input: &ArrayBase<S, D>,
+    args: &GaussianDropoutArgs,
+) -> Result<Array<T, D>> {
+    let layer = GaussianDropout::new(args.rate)?;
+    forward_at(layer, (args.seed, args.draw, args.training), input)
+}
+
+/// The backward of [`gaussian_dropout`] with the same `args`: `g * n` with the draw's noise.
+///
+/// # Errors
+/// As [`gaussian_dropout`]; [`crate::Error::ShapeMismatch`].
+pub fn gaussian_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+    args: &GaussianDropoutArgs,
+) -> Result<Array<T, D>> {
+    let layer = GaussianDropout::new(args.rate)?;
+    let key = (args.seed, args.draw, args.training);
+    backward_at(layer, key, input_shape, grad_output)
+}
+
+/// GaussianNoise's forward at `(args.seed, args.draw)`: bit-identical to
+/// [`crate::GaussianNoise`] at that draw.
+///
+/// # Errors
+/// `stddev` negative or not finite; [`crate::Error::OutOfMemory`].
+pub fn gaussian_noise<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input: &ArrayBase<S, D>,
+    args: &GaussianNoiseArgs,
+) -> Result<Array<T, D>> {
+    let layer = GaussianNoise::new(args.stddev)?;
+    forward_at(layer, (args.seed, args.draw, args.training), input)
+}
+
+/// The backward of [`gaussian_noise`]: the identity (a copy of `grad_output`), after the
+/// same argument and shape checks.
+///
+/// # Errors
+/// As [`gaussian_noise`]; [`crate::Error::ShapeMismatch`].
+pub fn gaussian_noise_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+    args: &GaussianNoiseArgs,
+) -> Result<Array<T, D>> {
+    let layer = GaussianNoise::new(args.stddev)?;
+    let key = (args.seed, args.draw, args.training);
+    backward_at(layer, key, input_shape, grad_output)
+}
+
+/// Declares the forward and backward functions of a Spatial layer.
+macro_rules! spatial_functions {
+    ($forward:ident, $backward:ident, $layer:ident, |$args:ident| $make:expr) => {
+        #[doc = concat!("[`crate::", stringify!($layer), "`]'s forward at `(args.seed, args.draw)`, bit-identical to the layer at that draw.")]
+        ///
+        /// # Errors
+        /// `p` outside `[0, 1]` or NaN; an input of another rank; [`crate::Error::OutOfMemory`].
+        pub fn $forward<T: Element, S: Data<Elem = T>, D: Dimension>(
+            input: &ArrayBase<S, D>,
+            $args: &SpatialArgs,
+        ) -> Result<Array<T, D>> {
+            let layer = $make?.with_scale($args.scale);
+            forward_at(layer, ($args.seed, $args.draw, $args.training), input)
+        }
+
+        #[doc = concat!("The backward of [`", stringify!($forward), "`] with the same `args` on an input of `input_shape`.")]
+        ///
+        /// # Errors
+        #[doc = concat!("As [`", stringify!($forward), "`]; [`crate::Error::ShapeMismatch`].")]
+        pub fn $backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+            input_shape: &[usize],
+            grad_output: &ArrayBase<S, D>,
+            $args: &SpatialArgs,
+        ) -> Result<Array<T, D>> {
+            let layer = $make?.with_scale($args.scale);
+            let key = ($args.seed, $args.draw, $args.training);
+            backward_at(layer, key, input_shape, grad_output)
+        }
+    };
+}
+
+spatial_functions!(
+    spatial_dropout1d,
+    spatial_dropout1d_backward,
+    SpatialDropout1D,
+    |args| { SpatialDropout1D::new(args.p) }
+);
+spatial_functions!(
+    spatial_dropout2d,
+    spatial_dropout2d_backward,
+    SpatialDropout2D,
+    |args| { SpatialDropout2D::with_data_format(args.p, args.format) }
+);
+spatial_functions!(
+    spatial_dropout3d,
+    spatial_dropout3d_backward,
+    SpatialDropout3D,
+    |args| { SpatialDropout3D::with_data_format(args.p, args.format) }
+);

@@ -133,8 +133,8 @@ pub mod rng;
 pub use element::Element;
 pub use error::{Error, Result};
 pub use layers::{
-    DataFormat, Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    DataFormat, Dropout, GaussianDropout, GaussianNoise, LayerOptions, OptionValue,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 pub use mask::{BitMask, MaskStorage};
 pub use module::{Layer, Module};

@@ -11,6 +11,7 @@ mod device;
 mod error;
 mod guard;
 mod layers;
+mod saving;
 
 use std::time::Instant;
 

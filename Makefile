@@ -19,6 +19,7 @@ test: lint test-rust test-python
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -p dropkit --all-targets -- -D warnings
+	$(CARGO) clippy -p dropkit --all-targets --features serde -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # dropkit-py has no Rust tests (see its Cargo.toml): test-python tests it. The CUDA suite
@@ -26,7 +27,7 @@ lint:
 test-rust:
 	$(CARGO) tree -p dropkit -e normal --prefix none | { ! grep '^cudarc '; }
 	$(CARGO) test -p dropkit
-	$(CARGO) test -p dropkit --features cuda
+	$(CARGO) test -p dropkit --features cuda,serde
 
 # Throughput of every layer against a plain copy measured in the same run (table / JSON lines).
 bench:

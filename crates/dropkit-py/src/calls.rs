@@ -147,11 +147,3 @@ pub(crate) fn backward<'py, L: Module + Send>(
         None => prepared.finish_inplace(),
     }
 }
-
-pub(crate) fn py_bool(b: bool) -> &'static str {
-    if b {
-        "True"
-    } else {
-        "False"
-    }
-}

@@ -9,11 +9,12 @@ use dropkit::Module;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::calls::{backward, forward, locked, py_bool, with_seed};
+use crate::calls::{backward, forward, locked, with_seed};
 use crate::convert;
 use crate::device;
 use crate::error::to_py_err;
 use crate::guard::guarded;
+use crate::saving;
 
 /// Declares a layer class: the struct (a core layer in a mutex, plus whether forward and
 /// backward work in place), its class-specific methods, and the methods every layer has.
@@ -206,6 +207,52 @@ macro_rules! layer_class {
                 })
             }
 
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                guarded(concat!(stringify!($name), ".__repr__"), || {
+                    Ok(saving::repr(py, &self.layer))
+                })
+            }
+
+            /// get_config() -> dict
+            ///
+            /// The constructor arguments of this layer (Keras's get_config): every option,
+            /// and seed and generator when the layer has a generator of its own.
+            /// type(layer).from_config(layer.get_config()) builds an equal layer, its
+            /// generator at its start (its position is generator_state).
+            fn get_config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                guarded(concat!(stringify!($name), ".get_config"), || {
+                    saving::get_config(py, &self.layer)
+                })
+            }
+
+            /// from_config(config) -> layer
+            ///
+            /// The layer cls(**config) (Keras's from_config). A key that is no constructor
+            /// argument is a TypeError naming it.
+            #[classmethod]
+            fn from_config<'py>(
+                cls: &Bound<'py, pyo3::types::PyType>,
+                config: &Bound<'py, PyAny>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                guarded(concat!(stringify!($name), ".from_config"), || {
+                    saving::from_config(cls, config)
+                })
+            }
+
+            fn __reduce__<'py>(
+                slf: &Bound<'py, Self>,
+            ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+                guarded(concat!(stringify!($name), ".__reduce__"), || {
+                    saving::reduce(slf.as_any(), &slf.get().layer)
+                })
+            }
+
+            fn __setstate__(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
+                guarded(concat!(stringify!($name), ".__setstate__"), || {
+                    saving::set_state(py, &self.layer, state)
+                })
+            }
+
             /// The position of the generator the layer draws from (its own, or the process
             /// default): {"generator": "philox", "seed": int, "draw": int} where draw is the
             /// index the next training forward uses, or {"generator": "bigdl", "seed": int,
@@ -308,17 +355,6 @@ layer_class! {
             Ok(locked(py, &self.layer, |l| l.is_resampling()))
         })
     }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        guarded("Dropout.__repr__", || {
-            let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
-            Ok(format!(
-                "Dropout(init_p={p:?}, inplace={}, scale={})",
-                py_bool(self.inplace),
-                py_bool(scale)
-            ))
-        })
-    }
 }
 
 layer_class! {
@@ -371,12 +407,6 @@ layer_class! {
             Ok(locked(py, &self.layer, |l| l.stores_noise()))
         })
     }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        guarded("GaussianDropout.__repr__", || {
-            Ok(format!("GaussianDropout(rate={:?})", locked(py, &self.layer, |l| l.rate())))
-        })
-    }
 }
 
 layer_class! {
@@ -410,12 +440,6 @@ layer_class! {
     fn stddev(&self, py: Python<'_>) -> PyResult<f64> {
         guarded("GaussianNoise.stddev", || Ok(locked(py, &self.layer, |l| l.stddev())))
     }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        guarded("GaussianNoise.__repr__", || {
-            Ok(format!("GaussianNoise(stddev={:?})", locked(py, &self.layer, |l| l.stddev())))
-        })
-    }
 }
 
 layer_class! {
@@ -448,13 +472,6 @@ layer_class! {
         })
     }
 
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        guarded("SpatialDropout1D.__repr__", || {
-            let (p, scale) = locked(py, &self.layer, |l| (l.p(), l.scale()));
-            Ok(format!("SpatialDropout1D(init_p={p:?}, scale={})", py_bool(scale)))
-        })
-    }
 }
 
 /// The SpatialDropout2D / 3D classes: the same arguments and accessors, other shapes.
@@ -491,19 +508,6 @@ macro_rules! format_class {
             fn data_format(&self, py: Python<'_>) -> PyResult<&'static str> {
                 guarded(concat!(stringify!($name), ".data_format"), || {
                     Ok(locked(py, &self.layer, |l| l.format()).name())
-                })
-            }
-
-            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-                guarded(concat!(stringify!($name), ".__repr__"), || {
-                    let (p, format, scale) =
-                        locked(py, &self.layer, |l| (l.p(), l.format(), l.scale()));
-                    Ok(format!(
-                        "{}(init_p={p:?}, data_format='{}', scale={})",
-                        stringify!($name),
-                        format.name(),
-                        py_bool(scale)
-                    ))
                 })
             }
         }

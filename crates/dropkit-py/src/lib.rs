@@ -12,6 +12,7 @@ mod error;
 mod functional;
 mod guard;
 mod layers;
+mod saving;
 
 use std::time::Instant;
 

@@ -100,6 +100,14 @@
 //! at run time only the NVIDIA driver is needed. Without the feature the same API exists and
 //! returns [`Error::CudaUnavailable`]. See [`cuda`].
 //!
+//! # Saving
+//! Every layer is `Display` (its options, seed and generator, and mode, on one line) and
+//! lists its constructor options through [`LayerOptions`]. With the `serde` feature every
+//! layer is `Serialize` / `Deserialize`: its options, its mode and its generator position
+//! (`null` for the process default). Deserializing validates through the constructors and
+//! [`Generator::from_state`]. The last forward is not saved: a deserialized layer's backward
+//! is that of a layer before any forward.
+//!
 //! # Deviations from BigDL
 //! - Backward in evaluation mode returns the gradient of the evaluation forward (BigDL throws).
 //! - GaussianDropout's backward uses the forward's noise (BigDL draws fresh noise).
@@ -138,8 +146,8 @@ pub mod rng;
 pub use element::Element;
 pub use error::{Error, Result};
 pub use layers::{
-    DataFormat, Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    DataFormat, Dropout, GaussianDropout, GaussianNoise, LayerOptions, OptionValue,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 pub use mask::{BitMask, MaskStorage};
 pub use module::{Layer, Module};

@@ -163,6 +163,11 @@ pub trait Module: LayerImpl {
         self
     }
 
+    /// Whether the layer has a generator of its own (else it draws from the default).
+    fn has_own_generator(&self) -> bool {
+        matches!(self.core().rng, RngSource::Own(_))
+    }
+
     /// The position of the generator this layer draws from (its own, or the default).
     fn generator_state(&self) -> GeneratorState {
         self.core().rng.state()

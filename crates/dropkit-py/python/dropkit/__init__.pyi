@@ -1,6 +1,6 @@
 """Type stubs of dropkit (the classes live in the extension module dropkit._dropkit)."""
 
-from typing import Any, Literal, Optional, Protocol, TypedDict, TypeVar, Union, final, overload
+from typing import Any, Literal, Mapping, Optional, Protocol, TypedDict, TypeVar, Union, final, overload
 
 from typing_extensions import Self
 
@@ -96,6 +96,13 @@ class _Layer:
         """The position of the generator the layer draws from (its own or the default)."""
     @generator_state.setter
     def generator_state(self, state: _GeneratorState) -> None: ...
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments: every option, and seed and generator for a layer with
+        a generator of its own."""
+    @classmethod
+    def from_config(cls: type[_Self], config: Mapping[str, Any]) -> _Self:
+        """cls(**config): a layer equal to the configured one, its generator at its start;
+        unknown keys are a TypeError naming them."""
 
 class _WithProbability(_Layer):
     @property

@@ -269,3 +269,80 @@ pub(crate) fn apply_saved<B: Backend>(
     let bits = saved.draw.replay(|r| io.keep_bits(r, mask.len, saved.p))?;
     io.apply_mask(&bits, mask.map, kept)
 }
+
+/// The value of one constructor option (see [`LayerOptions`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptionValue {
+    /// A number (a probability, a rate, a standard deviation).
+    Float(f64),
+    /// A flag.
+    Bool(bool),
+    /// A name (a data format).
+    Str(&'static str),
+}
+
+impl std::fmt::Display for OptionValue {
+    /// Python's spelling: `0.5`, `True`, `'NCHW'`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionValue::Float(v) => write!(f, "{v:?}"),
+            OptionValue::Bool(true) => f.write_str("True"),
+            OptionValue::Bool(false) => f.write_str("False"),
+            OptionValue::Str(s) => write!(f, "'{s}'"),
+        }
+    }
+}
+
+/// A layer's constructor options, named as in the Python constructor, in its order. They are
+/// what the layer's `Display`, the Python `get_config` and `repr` show: a new constructor
+/// option is one more entry here.
+pub trait LayerOptions {
+    /// `(name, value)` of every constructor option, the generator aside.
+    fn options(&self) -> Vec<(&'static str, OptionValue)>;
+}
+
+/// The one line a layer displays as (and Python's `repr`): every option, the seed and
+/// generator of its own generator (`seed=None` for the default generator) and the mode, e.g.
+/// `Dropout(init_p=0.5, inplace=False, scale=True, seed=7, generator='philox', training=True)`.
+pub(crate) fn describe<L: LayerImpl + LayerOptions>(
+    layer: &L,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    let core = layer.core();
+    write!(f, "{}(", core.name)?;
+    for (name, value) in layer.options() {
+        write!(f, "{name}={value}, ")?;
+    }
+    match &core.rng {
+        crate::rng::RngSource::Default => f.write_str("seed=None")?,
+        crate::rng::RngSource::Own(g) => {
+            let seed = match g.state() {
+                crate::GeneratorState::Philox { seed, .. }
+                | crate::GeneratorState::BigDl { seed, .. } => seed,
+            };
+            write!(f, "seed={seed}, generator='{}'", g.kind().name())?;
+        }
+    }
+    let train = OptionValue::Bool(core.train);
+    write!(f, ", training={train})")
+}
+
+/// `impl Display` through [`describe`] for each named layer.
+macro_rules! display_by_options {
+    ($($layer:ty),*) => {$(
+        impl std::fmt::Display for $layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                $crate::layers::common::describe(self, f)
+            }
+        }
+    )*};
+}
+
+display_by_options!(
+    crate::Dropout,
+    crate::GaussianDropout,
+    crate::GaussianNoise,
+    crate::SpatialDropout1D,
+    crate::SpatialDropout2D,
+    crate::SpatialDropout3D
+);

@@ -11,6 +11,7 @@
 use crate::backend::Backend;
 use crate::error::{check_probability, Result};
 use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
+use crate::layers::common::{LayerOptions, OptionValue};
 use crate::mask::MaskStorage;
 use crate::ops::{backward_kept, eval_factor, forward_kept, MaskLayout};
 use crate::Element;
@@ -163,6 +164,16 @@ impl LayerImpl for Dropout {
 
     fn train_backward<B: Backend>(&self, saved: &Saved, at: MaskLayout, io: B) -> Result<()> {
         apply_saved(io, saved, at, backward_kept(self.scale, saved.p))
+    }
+}
+
+impl LayerOptions for Dropout {
+    fn options(&self) -> Vec<(&'static str, OptionValue)> {
+        vec![
+            ("init_p", OptionValue::Float(self.p)),
+            ("inplace", OptionValue::Bool(self.inplace)),
+            ("scale", OptionValue::Bool(self.scale)),
+        ]
     }
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::backend::Backend;
 use crate::error::{check_probability, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
+use crate::layers::common::{LayerOptions, OptionValue};
 use crate::ops::{MaskLayout, Noise};
 
 /// Multiplicative Gaussian noise, active in training only.
@@ -158,6 +159,15 @@ impl LayerImpl for GaussianDropout {
 
     fn extra_saved_bytes(&self) -> usize {
         self.stored.as_ref().map_or(0, |n| n.bytes)
+    }
+}
+
+impl LayerOptions for GaussianDropout {
+    fn options(&self) -> Vec<(&'static str, OptionValue)> {
+        vec![
+            ("rate", OptionValue::Float(self.rate)),
+            ("store_noise", OptionValue::Bool(self.stores_noise())),
+        ]
     }
 }
 

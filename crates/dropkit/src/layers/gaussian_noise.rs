@@ -7,6 +7,7 @@
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
+use crate::layers::common::{LayerOptions, OptionValue};
 use crate::ops::{MaskLayout, Noise};
 
 /// Additive Gaussian noise, active in training only.
@@ -91,6 +92,12 @@ impl LayerImpl for GaussianNoise {
     /// The noise does not depend on `x`: the gradient passes unchanged.
     fn train_backward<B: Backend>(&self, _: &Saved, _: MaskLayout, io: B) -> Result<()> {
         io.scale(None)
+    }
+}
+
+impl LayerOptions for GaussianNoise {
+    fn options(&self) -> Vec<(&'static str, OptionValue)> {
+        vec![("stddev", OptionValue::Float(self.stddev))]
     }
 }
 

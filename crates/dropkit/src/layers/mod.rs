@@ -9,9 +9,12 @@ mod common;
 mod dropout;
 mod gaussian_dropout;
 mod gaussian_noise;
+#[cfg(feature = "serde")]
+mod serde_impl;
 mod spatial_dropout;
 
 pub(crate) use common::LayerImpl;
+pub use common::{LayerOptions, OptionValue};
 pub use dropout::Dropout;
 pub use gaussian_dropout::GaussianDropout;
 pub use gaussian_noise::GaussianNoise;

@@ -22,6 +22,7 @@
 use crate::backend::Backend;
 use crate::error::{check_probability, Error, Result};
 use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
+use crate::layers::common::{LayerOptions, OptionValue};
 use crate::ops::{backward_kept, element_count, eval_factor, forward_kept, MaskLayout, MaskMap};
 use crate::Element;
 
@@ -444,3 +445,29 @@ mod tests {
         assert_eq!(layer.forward(&x).unwrap(), x.mapv(|v| v * 0.5));
     }
 }
+
+impl LayerOptions for SpatialDropout1D {
+    fn options(&self) -> Vec<(&'static str, OptionValue)> {
+        vec![
+            ("init_p", OptionValue::Float(self.inner.p)),
+            ("scale", OptionValue::Bool(self.inner.scale)),
+        ]
+    }
+}
+
+/// The options of a Spatial layer with a data format (2D and 3D).
+macro_rules! format_options {
+    ($($name:ident),*) => {$(
+        impl LayerOptions for $name {
+            fn options(&self) -> Vec<(&'static str, OptionValue)> {
+                vec![
+                    ("init_p", OptionValue::Float(self.inner.p)),
+                    ("data_format", OptionValue::Str(self.inner.format.name())),
+                    ("scale", OptionValue::Bool(self.inner.scale)),
+                ]
+            }
+        }
+    )*};
+}
+
+format_options!(SpatialDropout2D, SpatialDropout3D);

@@ -46,6 +46,11 @@ impl std::str::FromStr for GeneratorKind {
 
 /// A generator's position, enough to rebuild it exactly (and so replay any past draw).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(tag = "generator", rename_all = "lowercase")
+)]
 pub enum GeneratorState {
     /// Philox: the seed and the draw index the next training forward will use.
     Philox {

@@ -1,0 +1,187 @@
+//! `Serialize` / `Deserialize` for every layer (the `serde` feature): its options, its mode
+//! and its generator (`None`: the process default; else its own, at its position). The
+//! forward record (what a backward would differentiate) is not saved: a deserialized layer's
+//! backward is that of a layer before any forward. Deserializing goes through the layer's
+//! constructors and `Generator::from_state`, so an invalid value is an error, never a layer.
+
+use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::layers::LayerImpl;
+use crate::mask::MaskStorage;
+use crate::rng::RngSource;
+use crate::{
+    Dropout, GaussianDropout, GaussianNoise, Generator, GeneratorState, Module, Result,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+};
+
+/// What a layer serializes as: its options `C`, flattened, then the mode and the generator.
+#[derive(Serialize, Deserialize)]
+struct Stored<C> {
+    #[serde(flatten)]
+    options: C,
+    training: bool,
+    generator: Option<GeneratorState>,
+}
+
+impl<C> Stored<C> {
+    fn of<L: LayerImpl>(layer: &L, options: C) -> Self {
+        let core = layer.core();
+        Stored {
+            options,
+            training: core.train,
+            generator: match &core.rng {
+                RngSource::Default => None,
+                RngSource::Own(g) => Some(g.state()),
+            },
+        }
+    }
+
+    /// Gives `layer` the saved mode and generator (a BigDL one by jump-ahead, checked).
+    fn restore<L: Module>(self, mut layer: L) -> Result<L> {
+        if let Some(state) = self.generator {
+            layer.set_generator(Generator::from_state(state)?);
+        }
+        if !self.training {
+            layer.evaluate();
+        }
+        Ok(layer)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DropoutOptions {
+    init_p: f64,
+    inplace: bool,
+    scale: bool,
+    #[serde(default = "yes")]
+    resampling: bool,
+    #[serde(default = "yes")]
+    store_mask: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize, Deserialize)]
+struct GaussianDropoutOptions {
+    rate: f64,
+    #[serde(default)]
+    store_noise: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GaussianNoiseOptions {
+    stddev: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Spatial1DOptions {
+    init_p: f64,
+    #[serde(default)]
+    scale: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SpatialOptions {
+    init_p: f64,
+    data_format: String,
+    #[serde(default)]
+    scale: bool,
+}
+
+/// `Serialize` through `Stored::of(layer, $save)` and `Deserialize` through `$build`.
+macro_rules! serde_layer {
+    ($layer:ty, $options:ty, |$l:ident| $save:expr, |$o:ident| $build:expr) => {
+        impl Serialize for $layer {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let $l = self;
+                Stored::of(self, $save).serialize(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $layer {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                fn build($o: &$options) -> Result<$layer> {
+                    $build
+                }
+                let stored = Stored::<$options>::deserialize(d)?;
+                build(&stored.options)
+                    .and_then(|layer| stored.restore(layer))
+                    .map_err(D::Error::custom)
+            }
+        }
+    };
+}
+
+serde_layer!(
+    Dropout,
+    DropoutOptions,
+    |l| DropoutOptions {
+        init_p: l.p(),
+        inplace: l.inplace(),
+        scale: l.scale(),
+        resampling: l.is_resampling(),
+        store_mask: l.mask_storage() == MaskStorage::Bits,
+    },
+    |o| {
+        let storage = if o.store_mask {
+            MaskStorage::Bits
+        } else {
+            MaskStorage::Regenerate
+        };
+        let mut layer =
+            Dropout::with_options(o.init_p, o.inplace, o.scale)?.with_mask_storage(storage);
+        layer.set_resampling(o.resampling);
+        Ok(layer)
+    }
+);
+
+serde_layer!(
+    GaussianDropout,
+    GaussianDropoutOptions,
+    |l| GaussianDropoutOptions {
+        rate: l.rate(),
+        store_noise: l.stores_noise(),
+    },
+    |o| Ok(GaussianDropout::new(o.rate)?.with_stored_noise(o.store_noise))
+);
+
+serde_layer!(
+    GaussianNoise,
+    GaussianNoiseOptions,
+    |l| GaussianNoiseOptions { stddev: l.stddev() },
+    |o| GaussianNoise::new(o.stddev)
+);
+
+serde_layer!(
+    SpatialDropout1D,
+    Spatial1DOptions,
+    |l| Spatial1DOptions {
+        init_p: l.p(),
+        scale: l.scale(),
+    },
+    |o| Ok(SpatialDropout1D::new(o.init_p)?.with_scale(o.scale))
+);
+
+serde_layer!(
+    SpatialDropout2D,
+    SpatialOptions,
+    |l| SpatialOptions {
+        init_p: l.p(),
+        data_format: l.format().name().to_string(),
+        scale: l.scale(),
+    },
+    |o| Ok(SpatialDropout2D::with_format(o.init_p, &o.data_format)?.with_scale(o.scale))
+);
+
+serde_layer!(
+    SpatialDropout3D,
+    SpatialOptions,
+    |l| SpatialOptions {
+        init_p: l.p(),
+        data_format: l.format().name().to_string(),
+        scale: l.scale(),
+    },
+    |o| Ok(SpatialDropout3D::with_format(o.init_p, &o.data_format)?.with_scale(o.scale))
+);

@@ -1,5 +1,5 @@
 """Data-format spellings, SpatialDropout1D's channels-first option, inplace=True on every
-layer."""
+layer, and outputs in the input's memory order."""
 
 import numpy as np
 import pytest
@@ -158,3 +158,41 @@ def test_inplace_is_keyword_only_where_pytorch_has_it_so():
     assert dropkit.SpatialDropout3D(inplace=True).inplace
     assert not dropkit.GaussianDropout(0.1).inplace
 
+
+def _nhwc_viewed_as_nchw(shape_nchw, dtype, seed):
+    n, c, h, w = shape_nchw
+    x_nhwc = np.random.RandomState(seed).standard_normal((n, h, w, c)).astype(dtype)
+    return np.ascontiguousarray(x_nhwc).transpose(0, 3, 1, 2)
+
+
+ORDERED = [
+    ("SpatialDropout2D", lambda: dropkit.SpatialDropout2D(0.5, seed=4)),
+    ("SpatialDropout2D NHWC", lambda: dropkit.SpatialDropout2D(0.5, "NHWC", seed=4)),
+    ("Dropout", lambda: dropkit.Dropout(0.5, seed=4)),
+    ("GaussianDropout", lambda: dropkit.GaussianDropout(0.5, seed=4)),
+    ("GaussianNoise", lambda: dropkit.GaussianNoise(0.5, seed=4)),
+]
+
+
+@pytest.mark.parametrize("name, make", ORDERED, ids=[n for n, _ in ORDERED])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("order", ["nhwc-as-nchw", "fortran"])
+def test_outputs_keep_the_inputs_memory_order(name, make, dtype, training, order):
+    if order == "fortran":
+        x = np.asfortranarray(np.random.RandomState(1).standard_normal((2, 3, 4, 5)).astype(dtype))
+        g = np.asfortranarray(np.random.RandomState(2).standard_normal((2, 3, 4, 5)).astype(dtype))
+    else:
+        x = _nhwc_viewed_as_nchw((2, 3, 4, 5), dtype, 1)
+        g = _nhwc_viewed_as_nchw((2, 3, 4, 5), dtype, 2)
+    assert not x.flags.c_contiguous
+    layer, ref = make(), make()
+    if not training:
+        layer.evaluate()
+        ref.evaluate()
+    y = layer.forward(x)
+    assert y.strides == x.strides
+    assert np.array_equal(_bits(y), _bits(ref.forward(np.ascontiguousarray(x))))
+    gi = layer.backward(x, g)
+    assert gi.strides == g.strides
+    assert np.array_equal(_bits(gi), _bits(ref.backward(x, np.ascontiguousarray(g))))

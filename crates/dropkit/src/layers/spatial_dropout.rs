@@ -133,6 +133,44 @@ impl Spatial {
             map,
         })
     }
+
+    /// The layout of [`Spatial::layout`] for data of logical `shape` held in memory order
+    /// `perm`, when the batch axis stays outermost and the channel axis is first or last
+    /// among the others: the mask is numbered `n * C + c` either way, so a flat pass over
+    /// memory draws the logical pass's bits. The spatial axes may come in any order.
+    fn memory_layout(&self, shape: &[usize], perm: &[usize]) -> Option<MaskLayout> {
+        let logical = self.layout("input", shape).ok()?;
+        if logical.len == 0 || perm.len() != shape.len() {
+            return (logical.len == 0).then_some(logical);
+        }
+        let lead = usize::from(shape.len() == self.spatial_dims + 2);
+        if lead == 1 && perm[0] != 0 {
+            return None;
+        }
+        let channel = match self.format {
+            DataFormat::Nchw => lead,
+            DataFormat::Nhwc => shape.len() - 1,
+        };
+        let at = perm.iter().position(|&axis| axis == channel)?;
+        let in_memory: Vec<usize> = perm.iter().map(|&axis| shape[axis]).collect();
+        // Every product is at most the element count, which `layout` checked.
+        let map = if at == lead {
+            MaskMap::ChannelsFirst {
+                inner: in_memory[lead + 1..].iter().product(),
+            }
+        } else if at == shape.len() - 1 {
+            MaskMap::ChannelsLast {
+                channels: shape[channel],
+                inner: in_memory[lead..at].iter().product(),
+            }
+        } else {
+            return None;
+        };
+        Some(MaskLayout {
+            len: logical.len,
+            map,
+        })
+    }
 }
 
 /// The Spatial layer types, each a wrapper of [`Spatial`].
@@ -156,6 +194,10 @@ impl<S: AsSpatial> LayerImpl for S {
 
     fn mask_layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
         self.spatial().layout(argument, shape)
+    }
+
+    fn memory_mask_layout(&self, shape: &[usize], perm: &[usize]) -> Option<MaskLayout> {
+        self.spatial().memory_layout(shape, perm)
     }
 
     fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
@@ -399,7 +441,7 @@ format_constructors!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GeneratorKind, Module};
+    use crate::{Dropout, GeneratorKind, Module};
     use ndarray::{Array, Array3, Array4};
 
     #[test]
@@ -537,6 +579,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn memory_order_layouts_keep_the_mask_numbering() {
+        use crate::layers::common::LayerImpl;
+        let nchw = SpatialDropout2D::new(0.5).unwrap();
+        // (N, C, H, W) held as (N, H, W, C): channels last in memory.
+        let at = nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[0, 2, 3, 1])
+            .unwrap();
+        assert_eq!(at.len, 6);
+        assert_eq!(
+            at.map,
+            MaskMap::ChannelsLast {
+                channels: 3,
+                inner: 20
+            }
+        );
+        // Spatial axes swapped: still channels first.
+        let at = nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[0, 1, 3, 2])
+            .unwrap();
+        assert_eq!(at.map, MaskMap::ChannelsFirst { inner: 20 });
+        // The batch axis not outermost, or the channel axis in the middle: no flat pass.
+        assert!(nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[1, 0, 2, 3])
+            .is_none());
+        assert!(nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[0, 2, 1, 3])
+            .is_none());
+        let nhwc = SpatialDropout1D::new(0.5).unwrap();
+        let at = nhwc.memory_mask_layout(&[4, 7], &[1, 0]).unwrap();
+        assert_eq!(at.map, MaskMap::ChannelsFirst { inner: 4 });
+        assert!(Dropout::new(0.5)
+            .unwrap()
+            .memory_mask_layout(&[4, 7], &[1, 0])
+            .is_none());
     }
 
     #[test]

@@ -29,14 +29,17 @@ pub(crate) fn locked<L: Send, R: Send>(
     })
 }
 
-/// Gives a new layer its own generator when `seed` is set. `generator` names the algorithm of
-/// that generator; without a seed the layer follows the process default (`set_seed`), so any
-/// generator but the default "philox" would be ignored, and is refused instead.
-pub(crate) fn with_seed<L: Module>(
+/// The constructed core layer with the class's common keyword arguments applied: the `inplace`
+/// option, and a generator of its own when `seed` is set (`generator` names its algorithm).
+/// Without a seed the layer follows the process default (`set_seed`), so a generator other
+/// than the default "philox" would be ignored, and is refused instead.
+pub(crate) fn configured<L: Module>(
     mut layer: L,
     seed: Option<&Bound<'_, PyAny>>,
     generator: &str,
+    inplace: bool,
 ) -> PyResult<L> {
+    layer.set_inplace(inplace);
     let kind = convert::parse_generator(generator)?;
     match seed {
         Some(seed) => {

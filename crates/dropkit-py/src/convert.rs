@@ -491,7 +491,7 @@ pub(crate) mod arg {
     ///
     /// # Errors
     /// `TypeError` for a non-str; `ValueError` (the core's `UnknownDataFormat`) for a format
-    /// other than NCHW / NHWC.
+    /// other than NCHW / NHWC / channels_first / channels_last.
     pub(crate) fn data_format(value: &Bound<'_, PyAny>) -> PyResult<&'static str> {
         let name = string(value, "data_format", "\"NCHW\" or \"NHWC\"")?;
         let format: dropkit::DataFormat = name.parse().map_err(super::to_py_err)?;

@@ -9,7 +9,7 @@ use dropkit::Module;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::calls::{backward, forward, locked, with_seed};
+use crate::calls::{backward, configured, forward, locked};
 use crate::convert;
 use crate::device;
 use crate::error::to_py_err;
@@ -91,7 +91,7 @@ macro_rules! layer_class {
             ///
             /// The layer's output for `input` (any shape the layer takes, any strides). A new
             /// array of input's dtype (float32 for integer and bool input), unless the layer
-            /// works in place (Dropout(inplace=True)): then `input` is overwritten and returned.
+            /// works in place (inplace=True): then `input` is overwritten and returned.
             /// A CUDA array (PyTorch, CuPy, Numba: anything with __cuda_array_interface__,
             /// float32 or float64) is computed on its GPU and the result is an array of its
             /// framework on that GPU.
@@ -139,6 +139,12 @@ macro_rules! layer_class {
                     }
                     backward(&this.layer, input, grad_output, this.inplace)
                 })
+            }
+
+            /// Whether forward overwrites its input and backward its grad_output.
+            #[getter]
+            fn inplace(&self) -> PyResult<bool> {
+                guarded(concat!(stringify!($name), ".inplace"), || Ok(self.inplace))
             }
 
             /// training() -> self
@@ -318,18 +324,12 @@ layer_class! {
             let layer =
                 dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
             Ok(Dropout {
-                layer: Mutex::new(with_seed(layer, seed, generator)?),
+                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
                 inplace,
             })
         })
     }
 
-
-    /// Whether forward overwrites its input and backward its grad_output.
-    #[getter]
-    fn inplace(&self) -> PyResult<bool> {
-        guarded("Dropout.inplace", || Ok(self.inplace))
-    }
 
     /// set_resampling(resampling) -> self
     ///
@@ -358,32 +358,33 @@ layer_class! {
 }
 
 layer_class! {
-    /// GaussianDropout(rate, *, seed=None, generator="philox", store_noise=False)
+    /// GaussianDropout(rate, *, seed=None, generator="philox", store_noise=False, inplace=False)
     ///
     /// Multiplicative 1-centred Gaussian noise (BigDL's GaussianDropout): in training,
     /// x * n with n ~ N(1, rate / (1 - rate)) per element; backward multiplies by the same
     /// n. The identity in evaluation. rate in [0, 1).
     ///
-    /// seed / generator: as for Dropout. store_noise: keep each training forward's noise
+    /// seed / generator / inplace: as for Dropout. store_noise: keep each training forward's noise
     /// (one element per input element) so backward is a plain multiplication, instead of
     /// regenerating it from the draw; the results are the same bits.
     class GaussianDropout(dropkit::GaussianDropout);
 
     #[new]
-    #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false))]
+    #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false, inplace = false))]
     fn new(
         #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
         #[pyo3(from_py_with = convert::arg::store_noise)] store_noise: bool,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
     ) -> PyResult<Self> {
         guarded("GaussianDropout", || {
             let layer = dropkit::GaussianDropout::new(rate)
                 .map_err(to_py_err)?
                 .with_stored_noise(store_noise);
             Ok(GaussianDropout {
-                layer: Mutex::new(with_seed(layer, seed, generator)?),
-                inplace: false,
+                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
+                inplace,
             })
         })
     }
@@ -410,27 +411,28 @@ layer_class! {
 }
 
 layer_class! {
-    /// GaussianNoise(stddev, *, seed=None, generator="philox")
+    /// GaussianNoise(stddev, *, seed=None, generator="philox", inplace=False)
     ///
     /// Additive zero-centred Gaussian noise (BigDL's GaussianNoise): in training,
     /// x + e with e ~ N(0, stddev**2) per element. Backward is the identity, and so is
     /// forward in evaluation. stddev finite and >= 0.
     ///
-    /// seed / generator: as for Dropout.
+    /// seed / generator / inplace: as for Dropout.
     class GaussianNoise(dropkit::GaussianNoise);
 
     #[new]
-    #[pyo3(signature = (stddev, *, seed = None, generator = "philox"))]
+    #[pyo3(signature = (stddev, *, seed = None, generator = "philox", inplace = false))]
     fn new(
         #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
     ) -> PyResult<Self> {
         guarded("GaussianNoise", || {
             let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
             Ok(GaussianNoise {
-                layer: Mutex::new(with_seed(layer, seed, generator)?),
-                inplace: false,
+                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
+                inplace,
             })
         })
     }
@@ -443,35 +445,46 @@ layer_class! {
 }
 
 layer_class! {
-    /// SpatialDropout1D(init_p=0.5, *, scale=False, seed=None, generator="philox")
+    /// SpatialDropout1D(init_p=0.5, data_format="NHWC", *, scale=False, seed=None, generator="philox", inplace=False)
     ///
     /// Drops whole channels of a sequence (BigDL's SpatialDropout1D): input (N, T, C) or
-    /// (T, C), one keep/drop draw per (sample, channel). BigDL's default (scale=False): kept
+    /// (T, C) with data_format="NHWC" or "channels_last" (the default), (N, C, L) or (C, L)
+    /// with "NCHW" or "channels_first" (PyTorch's Dropout1d; any case); one keep/drop draw
+    /// per (sample, channel). BigDL's default (scale=False): kept
     /// maps unchanged in training, x * (1 - p) in evaluation. scale=True: x / (1 - p) in
     /// training, identity in evaluation (Keras, PyTorch). Backward applies the same mask.
     ///
-    /// seed / generator: as for Dropout.
+    /// seed / generator / inplace: as for Dropout.
     class SpatialDropout1D(dropkit::SpatialDropout1D) with probability;
 
     #[new]
-    #[pyo3(signature = (init_p = 0.5, *, scale = false, seed = None, generator = "philox"))]
+    #[pyo3(signature = (init_p = 0.5, data_format = "NHWC", *, scale = false, seed = None, generator = "philox", inplace = false))]
     fn new(
         #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
         #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
     ) -> PyResult<Self> {
         guarded("SpatialDropout1D", || {
-            let layer = dropkit::SpatialDropout1D::new(init_p)
+            let layer = dropkit::SpatialDropout1D::with_format(init_p, data_format)
                 .map_err(to_py_err)?
                 .with_scale(scale);
             Ok(SpatialDropout1D {
-                layer: Mutex::new(with_seed(layer, seed, generator)?),
-                inplace: false,
+                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
+                inplace,
             })
         })
     }
 
+    /// "NHWC" (N, T, C) or "NCHW" (N, C, L).
+    #[getter]
+    fn data_format(&self, py: Python<'_>) -> PyResult<&'static str> {
+        guarded("SpatialDropout1D.data_format", || {
+            Ok(locked(py, &self.layer, |l| l.format()).name())
+        })
+    }
 }
 
 /// The SpatialDropout2D / 3D classes: the same arguments and accessors, other shapes.
@@ -480,25 +493,26 @@ macro_rules! format_class {
         layer_class! {
             $(#[$doc])*
             ///
-            /// seed / generator: as for Dropout.
+            /// seed / generator / inplace: as for Dropout.
             class $name(dropkit::$name) with probability;
 
             #[new]
-            #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox"))]
+            #[pyo3(signature = (init_p = 0.5, data_format = "NCHW", *, scale = false, seed = None, generator = "philox", inplace = false))]
             fn new(
                 #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
                 #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
                 #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
                 seed: Option<&Bound<'_, PyAny>>,
                 #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+                #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
             ) -> PyResult<Self> {
                 guarded(stringify!($name), || {
                     let layer = dropkit::$name::with_format(init_p, data_format)
                         .map_err(to_py_err)?
                         .with_scale(scale);
                     Ok($name {
-                        layer: Mutex::new(with_seed(layer, seed, generator)?),
-                        inplace: false,
+                        layer: Mutex::new(configured(layer, seed, generator, inplace)?),
+                        inplace,
                     })
                 })
             }
@@ -515,16 +529,17 @@ macro_rules! format_class {
 }
 
 format_class! {
-    /// SpatialDropout2D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox")
+    /// SpatialDropout2D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox", inplace=False)
     ///
     /// Drops whole 2-D feature maps (BigDL's SpatialDropout2D): input (N, C, H, W) or
-    /// (C, H, W) with data_format="NCHW", (N, H, W, C) or (H, W, C) with "NHWC" (any case);
-    /// one keep/drop draw per (sample, channel). scale: as for SpatialDropout1D.
+    /// (C, H, W) with data_format="NCHW" or "channels_first", (N, H, W, C) or (H, W, C) with
+    /// "NHWC" or "channels_last" (any case); one keep/drop draw per (sample, channel).
+    /// scale: as for SpatialDropout1D.
     SpatialDropout2D
 }
 
 format_class! {
-    /// SpatialDropout3D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox")
+    /// SpatialDropout3D(init_p=0.5, data_format="NCHW", *, scale=False, seed=None, generator="philox", inplace=False)
     ///
     /// Drops whole 3-D feature maps (BigDL's SpatialDropout3D): input (N, C, D, H, W) or
     /// (C, D, H, W) with data_format="NCHW", (N, D, H, W, C) or (D, H, W, C) with "NHWC"

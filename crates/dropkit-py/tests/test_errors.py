@@ -31,9 +31,9 @@ from _cases import CASES
     (lambda: dropkit.GaussianNoise(math.nan),
      "stddev = NaN is invalid: it must be finite and >= 0"),
     (lambda: dropkit.SpatialDropout2D(0.5, "NCWH"),
-     'data_format = "NCWH" is unknown: accepted are "NCHW" and "NHWC" (any case)'),
+     'data_format = "NCWH" is unknown: accepted are "NCHW" (or "channels_first") and "NHWC" (or "channels_last"), any case'),
     (lambda: dropkit.SpatialDropout3D(0.5, ""),
-     'data_format = "" is unknown: accepted are "NCHW" and "NHWC" (any case)'),
+     'data_format = "" is unknown: accepted are "NCHW" (or "channels_first") and "NHWC" (or "channels_last"), any case'),
     (lambda: dropkit.Dropout(seed=1, generator="mt"),
      'generator = "mt" is unknown: accepted are "philox" and "bigdl" (any case)'),
     (lambda: dropkit.set_seed(1, generator="numpy"),
@@ -67,7 +67,7 @@ def test_set_p_out_of_range_is_a_value_error_and_keeps_p():
 @pytest.mark.parametrize("case, bad_shape, message", [
     ("SpatialDropout1D", (5,), None),
     ("SpatialDropout1D", (2, 3, 4, 5),
-     "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (2, 3, 4, 5) (rank 4)"),
+     "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C) with format NHWC, got shape (2, 3, 4, 5) (rank 4)"),
     ("SpatialDropout2D-NCHW", (3, 4), None),
     ("SpatialDropout2D-NHWC", (1, 2, 3, 4, 5), None),
     ("SpatialDropout3D-NCHW", (3, 4, 5), None),
@@ -303,3 +303,7 @@ def test_numpy_scalars_and_any_case_names_are_accepted():
                            "generator='bigdl', training=True)")
     assert layer.generator_state["generator"] == "bigdl"
     assert dropkit.SpatialDropout2D(1, "nhwc").data_format == "NHWC"
+    for spelling, name in [("channels_first", "NCHW"), ("Channels_Last", "NHWC"),
+                           ("CHANNELS_LAST", "NHWC")]:
+        assert dropkit.SpatialDropout2D(1, spelling).data_format == name
+        assert dropkit.SpatialDropout3D(data_format=spelling).data_format == name

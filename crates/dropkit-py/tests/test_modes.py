@@ -78,14 +78,17 @@ def test_properties_and_repr():
     assert repr(dropkit.Dropout()) == "Dropout(init_p=0.5, inplace=False, scale=True" + tail
     assert (repr(dropkit.Dropout(0.25, True, False))
             == "Dropout(init_p=0.25, inplace=True, scale=False" + tail)
-    assert repr(dropkit.GaussianDropout(0.2)) == "GaussianDropout(rate=0.2, store_noise=False" + tail
-    assert repr(dropkit.GaussianNoise(0.1)) == "GaussianNoise(stddev=0.1" + tail
-    assert repr(dropkit.SpatialDropout1D()) == "SpatialDropout1D(init_p=0.5, scale=False" + tail
+    assert (repr(dropkit.GaussianDropout(0.2))
+            == "GaussianDropout(rate=0.2, store_noise=False, inplace=False" + tail)
+    assert (repr(dropkit.GaussianNoise(0.1, inplace=True))
+            == "GaussianNoise(stddev=0.1, inplace=True" + tail)
+    assert (repr(dropkit.SpatialDropout1D())
+            == "SpatialDropout1D(init_p=0.5, data_format='NHWC', scale=False, inplace=False" + tail)
     assert (repr(dropkit.SpatialDropout2D(0.1, "nhwc", scale=True))
-            == "SpatialDropout2D(init_p=0.1, data_format='NHWC', scale=True" + tail)
+            == "SpatialDropout2D(init_p=0.1, data_format='NHWC', scale=True, inplace=False" + tail)
     assert (repr(dropkit.SpatialDropout3D(seed=3, generator="bigdl").evaluate())
-            == "SpatialDropout3D(init_p=0.5, data_format='NCHW', scale=False, seed=3, "
-            "generator='bigdl', training=False)")
+            == "SpatialDropout3D(init_p=0.5, data_format='NCHW', scale=False, inplace=False, "
+            "seed=3, generator='bigdl', training=False)")
     g = dropkit.GaussianDropout(0.2)
     assert g.rate == 0.2 and g.stddev == pytest.approx((0.2 / 0.8) ** 0.5)
     assert dropkit.GaussianNoise(0.3).stddev == 0.3

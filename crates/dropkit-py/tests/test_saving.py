@@ -96,11 +96,13 @@ def test_get_config_is_the_constructor_arguments():
     assert dropkit.Dropout(0.25, True, False, seed=4).get_config() == {
         "init_p": 0.25, "inplace": True, "scale": False, "seed": 4, "generator": "philox"}
     assert dropkit.GaussianDropout(0.2, store_noise=True).get_config() == {
-        "rate": 0.2, "store_noise": True}
-    assert dropkit.GaussianNoise(0.5).get_config() == {"stddev": 0.5}
-    assert dropkit.SpatialDropout1D(0.3, scale=True).get_config() == {"init_p": 0.3, "scale": True}
+        "rate": 0.2, "store_noise": True, "inplace": False}
+    assert dropkit.GaussianNoise(0.5, inplace=True).get_config() == {
+        "stddev": 0.5, "inplace": True}
+    assert dropkit.SpatialDropout1D(0.3, "channels_first", scale=True).get_config() == {
+        "init_p": 0.3, "data_format": "NCHW", "scale": True, "inplace": False}
     assert dropkit.SpatialDropout3D(0.3, "nhwc").get_config() == {
-        "init_p": 0.3, "data_format": "NHWC", "scale": False}
+        "init_p": 0.3, "data_format": "NHWC", "scale": False, "inplace": False}
 
 
 @pytest.mark.parametrize("cls", CLASSES)

@@ -92,7 +92,7 @@ def test_spatial_dropout_example_as_written_raises_the_rank_error():
     # --- checks ---
     assert x.shape == (1,)
     assert str(err.value) == (
-        "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (1) (rank 1)"
+        "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C) with format NHWC, got shape (1) (rank 1)"
     )
 
 

@@ -160,7 +160,7 @@ impl fmt::Display for Error {
             }
             Error::UnknownDataFormat { value } => write!(
                 f,
-                "data_format = {value:?} is unknown: accepted are \"NCHW\" and \"NHWC\" (any case)"
+                "data_format = {value:?} is unknown: accepted are \"NCHW\" (or \"channels_first\") and \"NHWC\" (or \"channels_last\"), any case"
             ),
             Error::UnknownGenerator { value } => write!(
                 f,

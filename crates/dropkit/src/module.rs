@@ -64,6 +64,114 @@ fn gather<'a, T: Element, S: Data<Elem = T>, D: Dimension>(
     }
 }
 
+/// The axes of `a` from the outermost in memory to the innermost, when `a` is not in
+/// standard layout but is a permutation of a row-major array (Fortran order, channels-last
+/// data viewed as NCHW): its axes so permuted are in standard layout. `None` otherwise.
+fn memory_order<S: Data, D: Dimension>(a: &ArrayBase<S, D>) -> Option<D> {
+    if a.is_standard_layout() {
+        return None;
+    }
+    let strides = a.strides();
+    let mut axes: Vec<usize> = (0..a.ndim()).collect();
+    // Ties (axes of length 1) keep their logical order.
+    axes.sort_by_key(|&k| (std::cmp::Reverse(strides[k]), k));
+    let mut perm = a.raw_dim();
+    for (slot, &axis) in perm.slice_mut().iter_mut().zip(&axes) {
+        *slot = axis;
+    }
+    a.view()
+        .permuted_axes(perm.clone())
+        .is_standard_layout()
+        .then_some(perm)
+}
+
+/// The permutation that undoes `perm`.
+fn inverse<D: Dimension>(perm: &D) -> D {
+    let mut inv = perm.clone();
+    for (k, &axis) in perm.slice().iter().enumerate() {
+        inv.slice_mut()[axis] = k;
+    }
+    inv
+}
+
+/// Forward or backward (`input_shape` is `Some`) of `src`, a permutation `perm` of a
+/// row-major array: the result in `src`'s memory order. Where the layer can run flat over
+/// memory with the logical pass's bits ([`LayerImpl::memory_order_layout`]) that is one
+/// pass with no copy; else the logical row-major result is computed as for any strided
+/// array and then written in `src`'s order.
+fn permuted_pass<M, T, S, D>(
+    layer: &mut M,
+    input_shape: Option<&[usize]>,
+    src: &ArrayBase<S, D>,
+    perm: D,
+) -> Result<Array<T, D>>
+where
+    M: Module + ?Sized,
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    let shape = src.shape();
+    let name = layer.name();
+    let in_memory = src.view().permuted_axes(perm.clone());
+    let mut out = fresh(name, OUTPUT, in_memory.raw_dim())?;
+    let plan = match input_shape {
+        None => layer.memory_order_layout(shape, None, perm.slice()),
+        Some(input) => layer.memory_order_layout(input, Some(shape), perm.slice()),
+    };
+    if let Some(at) = plan {
+        let io = FlatIo::Copy {
+            src: in_memory.as_slice().expect("memory order is row-major"),
+            dst: out.as_slice_mut().expect("standard layout"),
+        };
+        match input_shape {
+            None => layer.forward_laid_out(shape, Some(at), io)?,
+            Some(input) => layer.backward_laid_out(input, shape, Some(at), io)?,
+        }
+    } else {
+        let mut tmp = fresh(name, COPY, src.raw_dim())?;
+        tmp.assign(src);
+        let io = FlatIo::InPlace(tmp.as_slice_mut().expect("standard layout"));
+        match input_shape {
+            None => layer.forward_flat(shape, io)?,
+            Some(input) => layer.backward_flat(input, shape, io)?,
+        }
+        out.assign(&tmp.view().permuted_axes(perm.clone()));
+    }
+    Ok(out.permuted_axes(inverse(&perm)))
+}
+
+/// In-place forward or backward of `x`, a permutation `perm` of a row-major array, in one
+/// pass over its memory, or `false` (nothing done) where that would not give the logical
+/// pass's bits.
+fn permuted_inplace<M, T, D>(
+    layer: &mut M,
+    input_shape: Option<&[usize]>,
+    x: &mut ArrayViewMut<'_, T, D>,
+    perm: D,
+) -> Result<bool>
+where
+    M: Module + ?Sized,
+    T: Element,
+    D: Dimension,
+{
+    let shape = x.shape().to_vec();
+    let plan = match input_shape {
+        None => layer.memory_order_layout(&shape, None, perm.slice()),
+        Some(input) => layer.memory_order_layout(input, Some(&shape), perm.slice()),
+    };
+    let Some(at) = plan else {
+        return Ok(false);
+    };
+    let mut in_memory = x.view_mut().permuted_axes(perm);
+    let io = FlatIo::InPlace(in_memory.as_slice_mut().expect("memory order is row-major"));
+    match input_shape {
+        None => layer.forward_laid_out(&shape, Some(at), io)?,
+        Some(input) => layer.backward_laid_out(input, &shape, Some(at), io)?,
+    }
+    Ok(true)
+}
+
 /// A layer with BigDL's module API: forward, backward, training and evaluation modes.
 ///
 /// Layers are not generic over the element type: one layer serves `f32` and `f64` arrays
@@ -163,6 +271,22 @@ pub trait Module: LayerImpl {
         self
     }
 
+    /// The `inplace` option (BigDL's Dropout flag, PyTorch's `inplace=True`): a flag for
+    /// callers that own their buffers, such as the Python package, whose `forward` then
+    /// overwrites its input. In Rust, in place is [`Module::forward_inplace`] whatever the flag.
+    fn is_inplace(&self) -> bool {
+        self.core().inplace
+    }
+
+    /// Sets the `inplace` option; returns the layer.
+    fn set_inplace(&mut self, inplace: bool) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.core_mut().inplace = inplace;
+        self
+    }
+
     /// Whether the layer has a generator of its own (else it draws from the default).
     fn has_own_generator(&self) -> bool {
         matches!(self.core().rng, RngSource::Own(_))
@@ -202,7 +326,10 @@ pub trait Module: LayerImpl {
         self.core().saved_bytes() + self.extra_saved_bytes()
     }
 
-    /// Forward: a new array with the input's shape (standard layout).
+    /// Forward: a new array with the input's shape, in standard layout, or in the input's
+    /// memory order when the input is a permutation of a row-major array (Fortran order,
+    /// a channels-last array viewed as NCHW), as numpy's `empty_like` keeps it. The values
+    /// are those of the row-major input either way.
     ///
     /// # Errors
     /// As [`Module::forward_flat`]; [`crate::Error::OutOfMemory`] when the output cannot be
@@ -211,6 +338,9 @@ pub trait Module: LayerImpl {
         &mut self,
         input: &ArrayBase<S, D>,
     ) -> Result<Array<T, D>> {
+        if let Some(perm) = memory_order(input) {
+            return permuted_pass(self, None, input, perm);
+        }
         let mut out = fresh(self.name(), OUTPUT, input.raw_dim())?;
         let io = gather(input, &mut out);
         self.forward_flat(input.shape(), io)?;
@@ -252,6 +382,11 @@ pub trait Module: LayerImpl {
         if let Some(buf) = x.as_slice_mut() {
             return self.forward_flat(&shape, FlatIo::InPlace(buf));
         }
+        if let Some(perm) = memory_order(&x) {
+            if permuted_inplace(self, None, &mut x, perm)? {
+                return Ok(());
+            }
+        }
         let mut tmp = fresh(self.name(), COPY, x.raw_dim())?;
         tmp.assign(&x);
         self.forward_flat(
@@ -262,7 +397,8 @@ pub trait Module: LayerImpl {
         Ok(())
     }
 
-    /// Backward: the gradient with respect to the input, a new array.
+    /// Backward: the gradient with respect to the input, a new array (in `grad_output`'s
+    /// memory order when that is a permutation of a row-major array, as forward).
     ///
     /// # Errors
     /// As [`Module::backward_flat`]; [`crate::Error::OutOfMemory`] when the output cannot be
@@ -272,6 +408,9 @@ pub trait Module: LayerImpl {
         input: &ArrayBase<S1, D>,
         grad_output: &ArrayBase<S2, D>,
     ) -> Result<Array<T, D>> {
+        if let Some(perm) = memory_order(grad_output) {
+            return permuted_pass(self, Some(input.shape()), grad_output, perm);
+        }
         let mut out = fresh(self.name(), OUTPUT, grad_output.raw_dim())?;
         let io = gather(grad_output, &mut out);
         self.backward_flat(input.shape(), grad_output.shape(), io)?;
@@ -323,6 +462,11 @@ pub trait Module: LayerImpl {
         let shape = grad_output.shape().to_vec();
         if let Some(buf) = grad_output.as_slice_mut() {
             return self.backward_flat(input.shape(), &shape, FlatIo::InPlace(buf));
+        }
+        if let Some(perm) = memory_order(&grad_output) {
+            if permuted_inplace(self, Some(input.shape()), &mut grad_output, perm)? {
+                return Ok(());
+            }
         }
         let mut tmp = fresh(self.name(), COPY, grad_output.raw_dim())?;
         tmp.assign(&grad_output);

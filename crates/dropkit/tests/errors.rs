@@ -136,7 +136,15 @@ fn bad_stddev_is_rejected_naming_it_and_its_value() {
 
 #[test]
 fn unknown_data_formats_and_generator_names_list_the_accepted_ones() {
-    for bad in ["NCWH", "", "nchw ", "NCDHW", "NHW", "channels_last"] {
+    for bad in [
+        "NCWH",
+        "",
+        "nchw ",
+        "NCDHW",
+        "NHW",
+        "channels_lst",
+        "channels last",
+    ] {
         let errors = [
             SpatialDropout2D::with_format(0.5, bad).unwrap_err(),
             SpatialDropout3D::with_format(0.5, bad).unwrap_err(),
@@ -150,10 +158,19 @@ fn unknown_data_formats_and_generator_names_list_the_accepted_ones() {
                 msg.contains(&format!("{bad:?}")),
                 "{msg} does not quote {bad:?}"
             );
-            assert!(msg.contains("NCHW") && msg.contains("NHWC"), "{msg}");
+            for name in ["NCHW", "NHWC", "channels_first", "channels_last"] {
+                assert!(msg.contains(name), "{msg} does not list {name}");
+            }
         }
     }
-    for ok in ["NCHW", "nchw", "NHWC", "nHwC"] {
+    for ok in [
+        "NCHW",
+        "nchw",
+        "NHWC",
+        "nHwC",
+        "channels_first",
+        "CHANNELS_LAST",
+    ] {
         assert!(SpatialDropout2D::with_format(0.5, ok).is_ok(), "{ok}");
         assert!(SpatialDropout3D::with_format(0.5, ok).is_ok(), "{ok}");
     }

@@ -123,9 +123,21 @@ fn display_shows_every_option_the_generator_and_the_mode() {
         d.to_string(),
         "Dropout(init_p=0.5, inplace=False, scale=True, seed=7, generator='philox', training=False)"
     );
-    let s = SpatialDropout2D::with_format(0.25, "nhwc").unwrap();
+    let mut s = SpatialDropout2D::with_format(0.25, "nhwc").unwrap();
+    s.set_inplace(true);
     assert_eq!(
         s.to_string(),
-        "SpatialDropout2D(init_p=0.25, data_format='NHWC', scale=False, seed=None, training=True)"
+        "SpatialDropout2D(init_p=0.25, data_format='NHWC', scale=False, inplace=True, \
+         seed=None, training=True)"
     );
+}
+
+#[test]
+fn the_inplace_option_survives_a_round_trip() {
+    let mut layer = GaussianNoise::new(0.5).unwrap();
+    layer.set_inplace(true);
+    let json = serde_json::to_string(&layer).unwrap();
+    let back: GaussianNoise = serde_json::from_str(&json).unwrap();
+    assert!(back.is_inplace(), "{json}");
+    assert_eq!(back.to_string(), layer.to_string());
 }

@@ -30,6 +30,8 @@ _GeneratorName = Literal["philox", "bigdl"]
 """Generator names; any case is accepted at run time."""
 
 _DataFormatName = Literal["NCHW", "NHWC"]
+# Any case of these; the property reports the canonical "NCHW" / "NHWC".
+_DataFormatSpelling = Union[_DataFormatName, Literal["channels_first", "channels_last"], str]
 """Data formats; any case is accepted at run time."""
 
 class _PhiloxState(TypedDict):
@@ -70,7 +72,7 @@ class _Layer:
     @overload
     def forward(self, input: _ArrayIn) -> _ArrayOut:
         """The output for ``input``: a new array of input's dtype (float32 for integer and
-        bool input); with Dropout(inplace=True), ``input`` overwritten and returned."""
+        bool input); with inplace=True, ``input`` overwritten and returned."""
     @overload
     def forward(self, input: _Device) -> _Device:
         """On a CUDA array: computed on its GPU, an array of its framework."""
@@ -87,6 +89,9 @@ class _Layer:
         """Evaluation mode; returns the layer."""
     def is_training(self) -> bool:
         """Whether the layer is in training mode."""
+    @property
+    def inplace(self) -> bool:
+        """Whether forward overwrites its input and backward its grad_output."""
     def set_seed(self: _Self, seed: int, generator: _GeneratorName = "philox") -> _Self:
         """A generator of the layer's own, seeded, at its first draw; returns the layer."""
     def use_default_generator(self: _Self) -> _Self:
@@ -131,9 +136,6 @@ class Dropout(_WithProbability):
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
     ) -> Dropout: ...
-    @property
-    def inplace(self) -> bool:
-        """Whether forward overwrites its input and backward its grad_output."""
     def set_resampling(self, resampling: bool) -> Dropout:
         """With False, training forwards reuse the last mask (BigDL's isResampling)."""
     def is_resampling(self) -> bool:
@@ -151,6 +153,7 @@ class GaussianDropout(_Layer):
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
         store_noise: bool = False,
+        inplace: bool = False,
     ) -> GaussianDropout: ...
     @property
     def rate(self) -> float: ...
@@ -167,33 +170,43 @@ class GaussianNoise(_Layer):
     backward."""
 
     def __new__(
-        cls, stddev: float, *, seed: Union[int, None] = None, generator: _GeneratorName = "philox"
+        cls,
+        stddev: float,
+        *,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+        inplace: bool = False,
     ) -> GaussianNoise: ...
     @property
     def stddev(self) -> float: ...
 
 @final
 class SpatialDropout1D(_WithProbability):
-    """Drops whole channels of (N, T, C) or (T, C) input, one draw per (sample, channel)."""
+    """Drops whole channels of (N, T, C) / (T, C) ("NHWC") or (N, C, L) / (C, L) ("NCHW") input."""
 
     def __new__(
         cls,
         init_p: float = 0.5,
+        data_format: _DataFormatSpelling = "NHWC",
         *,
         scale: bool = False,
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
+        inplace: bool = False,
     ) -> SpatialDropout1D: ...
+    @property
+    def data_format(self) -> _DataFormatName: ...
 
 class _WithFormat(_WithProbability):
     def __new__(
         cls,
         init_p: float = 0.5,
-        data_format: _DataFormatName = "NCHW",
+        data_format: _DataFormatSpelling = "NCHW",
         *,
         scale: bool = False,
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
+        inplace: bool = False,
     ) -> Self: ...
     @property
     def data_format(self) -> _DataFormatName: ...

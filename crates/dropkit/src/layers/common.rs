@@ -55,11 +55,62 @@ pub trait LayerImpl {
         0
     }
 
+    /// The mask layout of a training pass over data of logical `shape` held in memory order
+    /// `perm` (memory axis `k` is logical axis `perm[k]`), run flat over memory, when that
+    /// gives the bits of the logical row-major pass: `None` (the default) when it does not,
+    /// as for element-wise randomness, which follows the logical index.
+    fn memory_mask_layout(&self, _shape: &[usize], _perm: &[usize]) -> Option<MaskLayout> {
+        None
+    }
+
+    /// The layout a forward (`grad_output_shape` is `None`) or a backward over data held in
+    /// memory order `perm` uses when it runs flat over memory, or `None` when that would not
+    /// give the bits of the logical row-major pass (or the call is an error, which the
+    /// row-major path reports). Evaluation passes and a backward that needs no draw
+    /// (GaussianNoise's identity) are element-wise scalings, the same in any order.
+    fn memory_order_layout(
+        &self,
+        shape: &[usize],
+        grad_output_shape: Option<&[usize]>,
+        perm: &[usize],
+    ) -> Option<MaskLayout> {
+        let core = self.core();
+        let order_free = match grad_output_shape {
+            None => !core.train,
+            Some(grad) => {
+                match core.plan_backward(shape, grad, self.recorded_p(), Self::NEEDS_DRAW) {
+                    Ok(BackwardPlan::Eval(_)) => true,
+                    Ok(BackwardPlan::Train(_)) => !Self::NEEDS_DRAW,
+                    Err(_) => return None,
+                }
+            }
+        };
+        let data_shape = grad_output_shape.unwrap_or(shape);
+        let logical = self.mask_layout("input", data_shape).ok()?;
+        if order_free {
+            Some(logical)
+        } else {
+            self.memory_mask_layout(data_shape, perm)
+        }
+    }
+
     /// Forward on data of logical shape `shape` (row-major), on `io`'s backend.
     fn forward_on<B: Backend>(&mut self, shape: &[usize], io: B) -> Result<()> {
+        self.forward_laid_out(shape, None, io)
+    }
+
+    /// [`LayerImpl::forward_on`], with the training mask laid out as `memory` where given
+    /// (from [`LayerImpl::memory_order_layout`]: `io` then holds the data in that order).
+    fn forward_laid_out<B: Backend>(
+        &mut self,
+        shape: &[usize],
+        memory: Option<MaskLayout>,
+        io: B,
+    ) -> Result<()> {
         let name = self.core().name;
         io.check(name, "input", shape)?;
         let mask = self.mask_layout("input", shape)?;
+        let mask = memory.unwrap_or(mask);
         if self.core().train {
             return self.train_forward(shape, mask, io);
         }
@@ -77,9 +128,22 @@ pub trait LayerImpl {
         shape: &[usize],
         io: B,
     ) -> Result<()> {
+        self.backward_laid_out(input_shape, shape, None, io)
+    }
+
+    /// [`LayerImpl::backward_on`], with the mask laid out as `memory` where given (see
+    /// [`LayerImpl::forward_laid_out`]).
+    fn backward_laid_out<B: Backend>(
+        &mut self,
+        input_shape: &[usize],
+        shape: &[usize],
+        memory: Option<MaskLayout>,
+        io: B,
+    ) -> Result<()> {
         let core = self.core();
         io.check(core.name, "grad_output", shape)?;
         let mask = self.mask_layout("grad_output", shape)?;
+        let mask = memory.unwrap_or(mask);
         let p = self.recorded_p();
         match core.plan_backward(input_shape, shape, p, Self::NEEDS_DRAW)? {
             BackwardPlan::Eval(p) => io.scale(self.eval_factor(p)),
@@ -94,6 +158,9 @@ pub struct LayerCore {
     /// The layer's type name (for messages).
     pub(crate) name: &'static str,
     pub(crate) train: bool,
+    /// The `inplace` option: a flag for callers that own their buffers (the Python package
+    /// writes the input); Rust callers use `Module::forward_inplace` instead.
+    pub(crate) inplace: bool,
     pub(crate) rng: RngSource,
     /// The last forward: its shape, probability and mode.
     pub(crate) last: Option<LastForward>,
@@ -108,6 +175,7 @@ impl LayerCore {
         LayerCore {
             name,
             train: true,
+            inplace: false,
             rng: RngSource::Default,
             last: None,
             saved: None,

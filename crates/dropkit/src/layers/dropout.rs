@@ -46,7 +46,6 @@ use crate::Element;
 #[derive(Clone, Debug)]
 pub struct Dropout {
     p: f64,
-    inplace: bool,
     scale: bool,
     resample: bool,
     storage: MaskStorage,
@@ -68,13 +67,14 @@ impl Dropout {
     /// # Errors
     /// `init_p` outside `[0, 1]` or NaN.
     pub fn with_options(init_p: f64, inplace: bool, scale: bool) -> Result<Self> {
+        let mut core = LayerCore::new("Dropout");
+        core.inplace = inplace;
         Ok(Dropout {
             p: check_probability("init_p", init_p, true)?,
-            inplace,
             scale,
             resample: true,
             storage: MaskStorage::default(),
-            core: LayerCore::new("Dropout"),
+            core,
         })
     }
 
@@ -117,7 +117,7 @@ impl Dropout {
 
     /// Whether the layer was built with `inplace = true`.
     pub fn inplace(&self) -> bool {
-        self.inplace
+        self.core.inplace
     }
 
     /// What is kept for backward.
@@ -171,7 +171,7 @@ impl LayerOptions for Dropout {
     fn options(&self) -> Vec<(&'static str, OptionValue)> {
         vec![
             ("init_p", OptionValue::Float(self.p)),
-            ("inplace", OptionValue::Bool(self.inplace)),
+            ("inplace", OptionValue::Bool(self.core.inplace)),
             ("scale", OptionValue::Bool(self.scale)),
         ]
     }

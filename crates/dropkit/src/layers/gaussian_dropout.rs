@@ -167,6 +167,7 @@ impl LayerOptions for GaussianDropout {
         vec![
             ("rate", OptionValue::Float(self.rate)),
             ("store_noise", OptionValue::Bool(self.stores_noise())),
+            ("inplace", OptionValue::Bool(self.core.inplace)),
         ]
     }
 }

@@ -97,7 +97,10 @@ impl LayerImpl for GaussianNoise {
 
 impl LayerOptions for GaussianNoise {
     fn options(&self) -> Vec<(&'static str, OptionValue)> {
-        vec![("stddev", OptionValue::Float(self.stddev))]
+        vec![
+            ("stddev", OptionValue::Float(self.stddev)),
+            ("inplace", OptionValue::Bool(self.core.inplace)),
+        ]
     }
 }
 

@@ -19,6 +19,9 @@ use crate::{
 struct Stored<C> {
     #[serde(flatten)]
     options: C,
+    /// The `inplace` option (every layer has it).
+    #[serde(default)]
+    inplace: bool,
     training: bool,
     generator: Option<GeneratorState>,
 }
@@ -28,6 +31,7 @@ impl<C> Stored<C> {
         let core = layer.core();
         Stored {
             options,
+            inplace: core.inplace,
             training: core.train,
             generator: match &core.rng {
                 RngSource::Default => None,
@@ -38,6 +42,7 @@ impl<C> Stored<C> {
 
     /// Gives `layer` the saved mode and generator (a BigDL one by jump-ahead, checked).
     fn restore<L: Module>(self, mut layer: L) -> Result<L> {
+        layer.set_inplace(self.inplace);
         if let Some(state) = self.generator {
             layer.set_generator(Generator::from_state(state)?);
         }
@@ -51,7 +56,6 @@ impl<C> Stored<C> {
 #[derive(Serialize, Deserialize)]
 struct DropoutOptions {
     init_p: f64,
-    inplace: bool,
     scale: bool,
     #[serde(default = "yes")]
     resampling: bool,
@@ -73,13 +77,6 @@ struct GaussianDropoutOptions {
 #[derive(Serialize, Deserialize)]
 struct GaussianNoiseOptions {
     stddev: f64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Spatial1DOptions {
-    init_p: f64,
-    #[serde(default)]
-    scale: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -119,7 +116,6 @@ serde_layer!(
     DropoutOptions,
     |l| DropoutOptions {
         init_p: l.p(),
-        inplace: l.inplace(),
         scale: l.scale(),
         resampling: l.is_resampling(),
         store_mask: l.mask_storage() == MaskStorage::Bits,
@@ -130,8 +126,7 @@ serde_layer!(
         } else {
             MaskStorage::Regenerate
         };
-        let mut layer =
-            Dropout::with_options(o.init_p, o.inplace, o.scale)?.with_mask_storage(storage);
+        let mut layer = Dropout::with_options(o.init_p, false, o.scale)?.with_mask_storage(storage);
         layer.set_resampling(o.resampling);
         Ok(layer)
     }
@@ -156,12 +151,13 @@ serde_layer!(
 
 serde_layer!(
     SpatialDropout1D,
-    Spatial1DOptions,
-    |l| Spatial1DOptions {
+    SpatialOptions,
+    |l| SpatialOptions {
         init_p: l.p(),
+        data_format: l.format().name().to_string(),
         scale: l.scale(),
     },
-    |o| Ok(SpatialDropout1D::new(o.init_p)?.with_scale(o.scale))
+    |o| Ok(SpatialDropout1D::with_format(o.init_p, &o.data_format)?.with_scale(o.scale))
 );
 
 serde_layer!(

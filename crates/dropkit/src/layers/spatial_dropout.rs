@@ -10,7 +10,8 @@
 //!
 //! | layer | accepted input | mask shape |
 //! |---|---|---|
-//! | SpatialDropout1D | (N, T, C) or (T, C) | (N, 1, C) / (1, C) |
+//! | SpatialDropout1D NHWC (default) | (N, T, C) or (T, C) | (N, 1, C) / (1, C) |
+//! | SpatialDropout1D NCHW | (N, C, L) or (C, L) | (N, C, 1) / (C, 1) |
 //! | SpatialDropout2D NCHW | (N, C, H, W) or (C, H, W) | (N, C, 1, 1) / (C, 1, 1) |
 //! | SpatialDropout2D NHWC | (N, H, W, C) or (H, W, C) | (N, 1, 1, C) / (1, 1, C) |
 //! | SpatialDropout3D NCHW | (N, C, D, H, W) or (C, D, H, W) | (N, C, 1, 1, 1) / (C, 1, 1, 1) |
@@ -49,11 +50,12 @@ impl DataFormat {
 impl std::str::FromStr for DataFormat {
     type Err = Error;
 
-    /// `"NCHW"` or `"NHWC"`, in any case.
+    /// `"NCHW"` or `"NHWC"`, or their Keras spellings `"channels_first"` and
+    /// `"channels_last"`, in any case.
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_uppercase().as_str() {
-            "NCHW" => Ok(DataFormat::Nchw),
-            "NHWC" => Ok(DataFormat::Nhwc),
+            "NCHW" | "CHANNELS_FIRST" => Ok(DataFormat::Nchw),
+            "NHWC" | "CHANNELS_LAST" => Ok(DataFormat::Nhwc),
             _ => Err(Error::UnknownDataFormat {
                 value: s.to_string(),
             }),
@@ -132,6 +134,44 @@ impl Spatial {
             map,
         })
     }
+
+    /// The layout of [`Spatial::layout`] for data of logical `shape` held in memory order
+    /// `perm`, when the batch axis stays outermost and the channel axis is first or last
+    /// among the others: the mask is numbered `n * C + c` either way, so a flat pass over
+    /// memory draws the logical pass's bits. The spatial axes may come in any order.
+    fn memory_layout(&self, shape: &[usize], perm: &[usize]) -> Option<MaskLayout> {
+        let logical = self.layout("input", shape).ok()?;
+        if logical.len == 0 || perm.len() != shape.len() {
+            return (logical.len == 0).then_some(logical);
+        }
+        let lead = usize::from(shape.len() == self.spatial_dims + 2);
+        if lead == 1 && perm[0] != 0 {
+            return None;
+        }
+        let channel = match self.format {
+            DataFormat::Nchw => lead,
+            DataFormat::Nhwc => shape.len() - 1,
+        };
+        let at = perm.iter().position(|&axis| axis == channel)?;
+        let in_memory: Vec<usize> = perm.iter().map(|&axis| shape[axis]).collect();
+        // Every product is at most the element count, which `layout` checked.
+        let map = if at == lead {
+            MaskMap::ChannelsFirst {
+                inner: in_memory[lead + 1..].iter().product(),
+            }
+        } else if at == shape.len() - 1 {
+            MaskMap::ChannelsLast {
+                channels: shape[channel],
+                inner: in_memory[lead..at].iter().product(),
+            }
+        } else {
+            return None;
+        };
+        Some(MaskLayout {
+            len: logical.len,
+            map,
+        })
+    }
 }
 
 /// The Spatial layer types, each a wrapper of [`Spatial`].
@@ -155,6 +195,10 @@ impl<S: AsSpatial> LayerImpl for S {
 
     fn mask_layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
         self.spatial().layout(argument, shape)
+    }
+
+    fn memory_mask_layout(&self, shape: &[usize], perm: &[usize]) -> Option<MaskLayout> {
+        self.spatial().memory_layout(shape, perm)
     }
 
     fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
@@ -234,7 +278,9 @@ macro_rules! spatial_layer {
 }
 
 spatial_layer! {
-    /// Drops whole channels of a sequence: input `(N, T, C)` or `(T, C)`, mask `(N, 1, C)`.
+    /// Drops whole channels of a sequence: input `(N, T, C)` or `(T, C)`, mask `(N, 1, C)`
+    /// (channels last, the default), or `(N, C, L)` / `(C, L)`, mask `(N, C, 1)`, with
+    /// [`DataFormat::Nchw`] (PyTorch's `Dropout1d`).
     ///
     /// # Example
     /// ```
@@ -252,10 +298,11 @@ spatial_layer! {
     /// ```
     ///
     /// # Errors
-    /// `init_p` outside `[0, 1]`; an input of another rank ([`Error::WrongRank`]).
+    /// `init_p` outside `[0, 1]`; unknown format; an input of another rank
+    /// ([`Error::WrongRank`]).
     ///
     /// # Shapes
-    /// `(N, T, C)` or `(T, C)`, channels last.
+    /// `(N, T, C)` or `(T, C)` channels last; `(N, C, L)` or `(C, L)` channels first.
     ///
     /// # Reproducibility
     /// Mask element `n * C + c` is a Philox element index (or BigDL's draw order).
@@ -313,19 +360,38 @@ spatial_layer! {
 }
 
 impl SpatialDropout1D {
-    /// `SpatialDropout1D(init_p)`.
+    /// `SpatialDropout1D(init_p)`: channels last, `(N, T, C)` / `(T, C)` (BigDL's layout).
     ///
     /// # Errors
     /// `init_p` outside `[0, 1]` or NaN.
     pub fn new(init_p: f64) -> Result<Self> {
+        Self::with_data_format(init_p, DataFormat::Nhwc)
+    }
+
+    /// `SpatialDropout1D(init_p, format)` with the format as a string: `"NHWC"` /
+    /// `"channels_last"` for `(N, T, C)` / `(T, C)`, `"NCHW"` / `"channels_first"` for
+    /// PyTorch's `(N, C, L)` / `(C, L)` (any case).
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC / channels_first /
+    /// channels_last.
+    pub fn with_format(init_p: f64, format: &str) -> Result<Self> {
+        Self::with_data_format(init_p, format.parse()?)
+    }
+
+    /// `SpatialDropout1D(init_p, format)`: [`DataFormat::Nhwc`] takes `(N, T, C)` / `(T, C)`,
+    /// [`DataFormat::Nchw`] takes `(N, C, L)` / `(C, L)`. Either way the mask is numbered
+    /// `n * C + c`.
+    ///
+    /// # Errors
+    /// `init_p` outside `[0, 1]` or NaN.
+    pub fn with_data_format(init_p: f64, format: DataFormat) -> Result<Self> {
+        let accepted = match format {
+            DataFormat::Nhwc => "3 (N, T, C) or 2 (T, C) with format NHWC",
+            DataFormat::Nchw => "3 (N, C, L) or 2 (C, L) with format NCHW",
+        };
         Ok(SpatialDropout1D {
-            inner: Spatial::new(
-                "SpatialDropout1D",
-                1,
-                "3 (N, T, C) or 2 (T, C)",
-                init_p,
-                DataFormat::Nhwc,
-            )?,
+            inner: Spatial::new("SpatialDropout1D", 1, accepted, init_p, format)?,
         })
     }
 }
@@ -342,10 +408,11 @@ macro_rules! format_constructors {
                 Self::with_data_format(init_p, DataFormat::Nchw)
             }
 
-            #[doc = concat!("`", stringify!($name), "(init_p, format)` with the format as a string (`\"NCHW\"`, `\"nhwc\"`...).")]
+            #[doc = concat!("`", stringify!($name), "(init_p, format)` with the format as a string (`\"NCHW\"`, `\"nhwc\"`, `\"channels_last\"`...).")]
             ///
             /// # Errors
-            /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC.
+            /// `init_p` outside `[0, 1]`; a format other than NCHW / NHWC / channels_first /
+            /// channels_last.
             pub fn with_format(init_p: f64, format: &str) -> Result<Self> {
                 Self::with_data_format(init_p, format.parse()?)
             }
@@ -375,7 +442,7 @@ format_constructors!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GeneratorKind, Module};
+    use crate::{Dropout, GeneratorKind, Module};
     use ndarray::{Array, Array3, Array4};
 
     #[test]
@@ -416,20 +483,140 @@ mod tests {
         let e = layer.forward(&x).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C), got shape (2, 3, 4, 5) (rank 4)"
+            "SpatialDropout1D takes input of rank 3 (N, T, C) or 2 (T, C) with format NHWC, \
+             got shape (2, 3, 4, 5) (rank 4)"
         );
         layer.evaluate();
         assert!(matches!(layer.forward(&x), Err(Error::WrongRank { .. })));
+        let mut layer = SpatialDropout1D::with_format(0.5, "channels_first").unwrap();
+        let e = layer
+            .forward(&Array::from_elem(vec![2], 1.0f32))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SpatialDropout1D takes input of rank 3 (N, C, L) or 2 (C, L) with format NCHW, \
+             got shape (2) (rank 1)"
+        );
     }
 
     #[test]
     fn formats_parse_in_any_case() {
         assert_eq!("nChW".parse::<DataFormat>().unwrap(), DataFormat::Nchw);
+        for (spelling, format) in [
+            ("channels_first", DataFormat::Nchw),
+            ("Channels_First", DataFormat::Nchw),
+            ("channels_last", DataFormat::Nhwc),
+            ("CHANNELS_LAST", DataFormat::Nhwc),
+        ] {
+            assert_eq!(spelling.parse::<DataFormat>().unwrap(), format);
+            let layer = SpatialDropout2D::with_format(0.5, spelling).unwrap();
+            assert_eq!(layer.format(), format);
+        }
         let e = SpatialDropout2D::with_format(0.5, "CHWN").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "data_format = \"CHWN\" is unknown: accepted are \"NCHW\" and \"NHWC\" (any case)"
+            "data_format = \"CHWN\" is unknown: accepted are \"NCHW\" (or \"channels_first\") \
+             and \"NHWC\" (or \"channels_last\"), any case"
         );
+    }
+
+    #[test]
+    fn channels_first_1d_is_2d_nchw_with_a_unit_width() {
+        for (scale, seed, shape) in [
+            (false, 3u64, vec![3usize, 5, 7]),
+            (true, 11, vec![2, 70, 9]),
+            (false, 5, vec![6, 4]),
+        ] {
+            let len: usize = shape.iter().product();
+            let x = Array::from_shape_fn(len, |i| i as f32 * 0.25 + 1.0)
+                .into_shape_with_order(shape.clone())
+                .unwrap();
+            let mut wide = shape.clone();
+            wide.push(1);
+            let x2 = x.clone().into_shape_with_order(wide.clone()).unwrap();
+            let mut one = SpatialDropout1D::with_data_format(0.4, DataFormat::Nchw)
+                .unwrap()
+                .with_scale(scale);
+            let mut two = SpatialDropout2D::new(0.4).unwrap().with_scale(scale);
+            assert_eq!(one.format(), DataFormat::Nchw);
+            one.set_seed(seed, GeneratorKind::Philox);
+            two.set_seed(seed, GeneratorKind::Philox);
+            let y1 = one.forward(&x).unwrap();
+            let y2 = two.forward(&x2).unwrap();
+            let g1 = one.backward(&x, &x).unwrap();
+            let g2 = two.backward(&x2, &x2).unwrap();
+            let bits = |a: &ndarray::ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(y1.shape(), &shape[..]);
+            assert_eq!(bits(&y1), bits(&y2));
+            assert_eq!(bits(&g1), bits(&g2));
+            // One draw per (n, c): every (n, c) row is all kept or all dropped.
+            let l = shape[shape.len() - 1];
+            for row in y1.as_slice().unwrap().chunks(l) {
+                let dropped = row.iter().filter(|&&v| v == 0.0).count();
+                assert!(dropped == 0 || dropped == l, "{row:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn channels_last_1d_is_unchanged_by_the_format_option() {
+        let x = Array3::from_shape_fn((3, 4, 5), |(n, t, c)| (n * 20 + t * 5 + c + 1) as f64);
+        let mut a = SpatialDropout1D::new(0.6).unwrap();
+        let mut b = SpatialDropout1D::with_format(0.6, "NHWC").unwrap();
+        let mut c = SpatialDropout1D::with_format(0.6, "channels_last").unwrap();
+        for layer in [&mut a, &mut b, &mut c] {
+            assert_eq!(layer.format(), DataFormat::Nhwc);
+            layer.set_seed(9, GeneratorKind::Philox);
+        }
+        let ya = a.forward(&x).unwrap();
+        assert_eq!(ya, b.forward(&x).unwrap());
+        assert_eq!(ya, c.forward(&x).unwrap());
+        // The (N, T, C) mask is shared along T.
+        for n in 0..3 {
+            for ch in 0..5 {
+                let kept = ya[[n, 0, ch]] != 0.0;
+                for t in 0..4 {
+                    assert_eq!(ya[[n, t, ch]] != 0.0, kept);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn memory_order_layouts_keep_the_mask_numbering() {
+        use crate::layers::common::LayerImpl;
+        let nchw = SpatialDropout2D::new(0.5).unwrap();
+        // (N, C, H, W) held as (N, H, W, C): channels last in memory.
+        let at = nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[0, 2, 3, 1])
+            .unwrap();
+        assert_eq!(at.len, 6);
+        assert_eq!(
+            at.map,
+            MaskMap::ChannelsLast {
+                channels: 3,
+                inner: 20
+            }
+        );
+        // Spatial axes swapped: still channels first.
+        let at = nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[0, 1, 3, 2])
+            .unwrap();
+        assert_eq!(at.map, MaskMap::ChannelsFirst { inner: 20 });
+        // The batch axis not outermost, or the channel axis in the middle: no flat pass.
+        assert!(nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[1, 0, 2, 3])
+            .is_none());
+        assert!(nchw
+            .memory_mask_layout(&[2, 3, 4, 5], &[0, 2, 1, 3])
+            .is_none());
+        let nhwc = SpatialDropout1D::new(0.5).unwrap();
+        let at = nhwc.memory_mask_layout(&[4, 7], &[1, 0]).unwrap();
+        assert_eq!(at.map, MaskMap::ChannelsFirst { inner: 4 });
+        assert!(Dropout::new(0.5)
+            .unwrap()
+            .memory_mask_layout(&[4, 7], &[1, 0])
+            .is_none());
     }
 
     #[test]
@@ -446,16 +633,7 @@ mod tests {
     }
 }
 
-impl LayerOptions for SpatialDropout1D {
-    fn options(&self) -> Vec<(&'static str, OptionValue)> {
-        vec![
-            ("init_p", OptionValue::Float(self.inner.p)),
-            ("scale", OptionValue::Bool(self.inner.scale)),
-        ]
-    }
-}
-
-/// The options of a Spatial layer with a data format (2D and 3D).
+/// The options of a Spatial layer, in the order of its constructor's arguments.
 macro_rules! format_options {
     ($($name:ident),*) => {$(
         impl LayerOptions for $name {
@@ -464,10 +642,11 @@ macro_rules! format_options {
                     ("init_p", OptionValue::Float(self.inner.p)),
                     ("data_format", OptionValue::Str(self.inner.format.name())),
                     ("scale", OptionValue::Bool(self.inner.scale)),
+                    ("inplace", OptionValue::Bool(self.inner.core.inplace)),
                 ]
             }
         }
     )*};
 }
 
-format_options!(SpatialDropout2D, SpatialDropout3D);
+format_options!(SpatialDropout1D, SpatialDropout2D, SpatialDropout3D);

@@ -125,6 +125,7 @@
 #![deny(unsafe_code)]
 
 mod alloc;
+mod arrays;
 mod backend;
 #[cfg(feature = "cuda")]
 #[allow(unsafe_code)] // the CUDA launches and device buffers: every block has a SAFETY line

@@ -133,171 +133,6 @@ fn backward<'py>(
     }
 }
 
-/// dropout(input, p=0.5, *, seed, draw, training=True, scale=True) -> array
-///
-/// Dropout's forward at (seed, draw), keeping nothing: bit for bit the output of
-/// Dropout(p, scale=scale, seed=seed)'s training forward number draw + 1 (draw 0 is the
-/// first), or its evaluation forward with training=False. A new array of input's dtype
-/// (float32 for integer and bool input). seed and draw are ints in [0, 2**64).
-#[pyfunction]
-#[pyo3(signature = (input, p = 0.5, *, seed, draw, training = true, scale = true))]
-fn dropout<'py>(
-    input: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::p)] p: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.dropout";
-    guarded(NAME, || {
-        let (seed, draw) = key(seed, draw)?;
-        let args = DropoutArgs {
-            p,
-            seed,
-            draw,
-            training,
-            scale,
-        };
-        forward(NAME, input, Call::Dropout(args))
-    })
-}
-
-/// dropout_backward(input, grad_output, p=0.5, *, seed, draw, training=True, scale=True) -> array
-///
-/// The gradient of dropout(input, p, seed=seed, draw=draw, ...) with respect to its input,
-/// given grad_output (the mask regenerated from the draw). Only input's shape is read; the
-/// result has grad_output's dtype.
-#[pyfunction]
-#[pyo3(signature = (input, grad_output, p = 0.5, *, seed, draw, training = true, scale = true))]
-fn dropout_backward<'py>(
-    input: &Bound<'py, PyAny>,
-    grad_output: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::p)] p: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.dropout_backward";
-    guarded(NAME, || {
-        let (seed, draw) = key(seed, draw)?;
-        let args = DropoutArgs {
-            p,
-            seed,
-            draw,
-            training,
-            scale,
-        };
-        backward(NAME, input, grad_output, Call::Dropout(args))
-    })
-}
-
-/// gaussian_dropout(input, rate, *, seed, draw, training=True) -> array
-///
-/// GaussianDropout(rate)'s forward at (seed, draw): x * n, n ~ N(1, rate / (1 - rate)),
-/// bit for bit the layer's at that draw; the identity with training=False.
-#[pyfunction]
-#[pyo3(signature = (input, rate, *, seed, draw, training = true))]
-fn gaussian_dropout<'py>(
-    input: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.gaussian_dropout";
-    guarded(NAME, || {
-        let (seed, draw) = key(seed, draw)?;
-        let args = GaussianDropoutArgs {
-            rate,
-            seed,
-            draw,
-            training,
-        };
-        forward(NAME, input, Call::GaussianDropout(args))
-    })
-}
-
-/// gaussian_dropout_backward(input, grad_output, rate, *, seed, draw, training=True) -> array
-///
-/// The gradient of gaussian_dropout at the same arguments: grad_output * n, the noise
-/// regenerated from the draw.
-#[pyfunction]
-#[pyo3(signature = (input, grad_output, rate, *, seed, draw, training = true))]
-fn gaussian_dropout_backward<'py>(
-    input: &Bound<'py, PyAny>,
-    grad_output: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.gaussian_dropout_backward";
-    guarded(NAME, || {
-        let (seed, draw) = key(seed, draw)?;
-        let args = GaussianDropoutArgs {
-            rate,
-            seed,
-            draw,
-            training,
-        };
-        backward(NAME, input, grad_output, Call::GaussianDropout(args))
-    })
-}
-
-/// gaussian_noise(input, stddev, *, seed, draw, training=True) -> array
-///
-/// GaussianNoise(stddev)'s forward at (seed, draw): x + e, e ~ N(0, stddev**2), bit for bit
-/// the layer's at that draw; the identity with training=False.
-#[pyfunction]
-#[pyo3(signature = (input, stddev, *, seed, draw, training = true))]
-fn gaussian_noise<'py>(
-    input: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.gaussian_noise";
-    guarded(NAME, || {
-        let (seed, draw) = key(seed, draw)?;
-        let args = GaussianNoiseArgs {
-            stddev,
-            seed,
-            draw,
-            training,
-        };
-        forward(NAME, input, Call::GaussianNoise(args))
-    })
-}
-
-/// gaussian_noise_backward(input, grad_output, stddev, *, seed, draw, training=True) -> array
-///
-/// The gradient of gaussian_noise: a copy of grad_output (after the same checks).
-#[pyfunction]
-#[pyo3(signature = (input, grad_output, stddev, *, seed, draw, training = true))]
-fn gaussian_noise_backward<'py>(
-    input: &Bound<'py, PyAny>,
-    grad_output: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.gaussian_noise_backward";
-    guarded(NAME, || {
-        let (seed, draw) = key(seed, draw)?;
-        let args = GaussianNoiseArgs {
-            stddev,
-            seed,
-            draw,
-            training,
-        };
-        backward(NAME, input, grad_output, Call::GaussianNoise(args))
-    })
-}
-
 /// The Spatial arguments.
 fn spatial(
     p: f64,
@@ -317,109 +152,173 @@ fn spatial(
     })
 }
 
-/// spatial_dropout1d(input, p=0.5, *, seed, draw, training=True, scale=False) -> array
-///
-/// SpatialDropout1D(p, scale=scale)'s forward at (seed, draw) on (N, T, C) or (T, C) input:
-/// bit for bit the layer's at that draw.
-#[pyfunction]
-#[pyo3(signature = (input, p = 0.5, *, seed, draw, training = true, scale = false))]
-fn spatial_dropout1d<'py>(
-    input: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::p)] p: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.spatial_dropout1d";
-    guarded(NAME, || {
-        let args = spatial(p, "NHWC", key(seed, draw)?, training, scale)?;
-        forward(NAME, input, Call::Spatial1D(args))
-    })
-}
-
-/// spatial_dropout1d_backward(input, grad_output, p=0.5, *, seed, draw, training=True, scale=False) -> array
-///
-/// The gradient of spatial_dropout1d at the same arguments.
-#[pyfunction]
-#[pyo3(signature = (input, grad_output, p = 0.5, *, seed, draw, training = true, scale = false))]
-fn spatial_dropout1d_backward<'py>(
-    input: &Bound<'py, PyAny>,
-    grad_output: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::p)] p: f64,
-    seed: &Bound<'py, PyAny>,
-    draw: &Bound<'py, PyAny>,
-    #[pyo3(from_py_with = convert::arg::training)] training: bool,
-    #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    const NAME: &str = "dropkit.functional.spatial_dropout1d_backward";
-    guarded(NAME, || {
-        let args = spatial(p, "NHWC", key(seed, draw)?, training, scale)?;
-        backward(NAME, input, grad_output, Call::Spatial1D(args))
-    })
-}
-
-/// Declares the 2D and 3D Spatial functions (they differ in the rank they take).
-macro_rules! spatial_functions {
-    ($forward:ident, $backward:ident, $variant:ident, $layer:literal) => {
-        #[doc = concat!(stringify!($forward), "(input, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, scale=False) -> array")]
-        ///
-        #[doc = concat!($layer, "(p, data_format, scale=scale)'s forward at (seed, draw): bit for bit the layer's at that draw.")]
+/// Declares a function and its backward, `$forward(input, ...)` and
+/// `$backward(input, grad_output, ...)`, with the Python signature `(input[, grad_output],
+/// $sig)`: `$params` are the arguments besides the arrays, in that order; `$call` builds the
+/// [`Call`] from them (checking `seed` and `draw` with [`key`]).
+macro_rules! functional {
+    (
+        $forward:ident / $backward:ident,
+        doc: $doc:literal, backward_doc: $backward_doc:literal,
+        sig: ($($sig:tt)*),
+        params: ($($(#[$attr:meta])* $param:ident: $ty:ty),*),
+        call: $call:expr
+    ) => {
+        #[doc = $doc]
         #[pyfunction]
-        #[pyo3(signature = (input, p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false))]
+        #[pyo3(signature = (input, $($sig)*))]
         #[allow(clippy::too_many_arguments)] // the Python signature
         fn $forward<'py>(
             input: &Bound<'py, PyAny>,
-            #[pyo3(from_py_with = convert::arg::p)] p: f64,
-            #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-            seed: &Bound<'py, PyAny>,
-            draw: &Bound<'py, PyAny>,
-            #[pyo3(from_py_with = convert::arg::training)] training: bool,
-            #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+            $($(#[$attr])* $param: $ty,)*
         ) -> PyResult<Bound<'py, PyAny>> {
             const NAME: &str = concat!("dropkit.functional.", stringify!($forward));
-            guarded(NAME, || {
-                let args = spatial(p, data_format, key(seed, draw)?, training, scale)?;
-                forward(NAME, input, Call::$variant(args))
-            })
+            guarded(NAME, || forward(NAME, input, $call))
         }
 
-        #[doc = concat!(stringify!($backward), "(input, grad_output, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, scale=False) -> array")]
-        ///
-        #[doc = concat!("The gradient of ", stringify!($forward), " at the same arguments.")]
+        #[doc = $backward_doc]
         #[pyfunction]
-        #[pyo3(signature = (input, grad_output, p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false))]
+        #[pyo3(signature = (input, grad_output, $($sig)*))]
         #[allow(clippy::too_many_arguments)] // the Python signature
         fn $backward<'py>(
             input: &Bound<'py, PyAny>,
             grad_output: &Bound<'py, PyAny>,
-            #[pyo3(from_py_with = convert::arg::p)] p: f64,
-            #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-            seed: &Bound<'py, PyAny>,
-            draw: &Bound<'py, PyAny>,
-            #[pyo3(from_py_with = convert::arg::training)] training: bool,
-            #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+            $($(#[$attr])* $param: $ty,)*
         ) -> PyResult<Bound<'py, PyAny>> {
             const NAME: &str = concat!("dropkit.functional.", stringify!($backward));
-            guarded(NAME, || {
-                let args = spatial(p, data_format, key(seed, draw)?, training, scale)?;
-                backward(NAME, input, grad_output, Call::$variant(args))
-            })
+            guarded(NAME, || backward(NAME, input, grad_output, $call))
         }
     };
 }
 
-spatial_functions!(
-    spatial_dropout2d,
-    spatial_dropout2d_backward,
-    Spatial2D,
-    "SpatialDropout2D"
+functional!(
+    dropout / dropout_backward,
+    doc: "dropout(input, p=0.5, *, seed, draw, training=True, scale=True) -> array\n\n\
+          Dropout's forward at (seed, draw), keeping nothing: bit for bit the output of\n\
+          Dropout(p, scale=scale, seed=seed)'s training forward number draw + 1 (draw 0 is the\n\
+          first), or its evaluation forward with training=False. A new array of input's dtype\n\
+          (float32 for integer and bool input). seed and draw are ints in [0, 2**64).",
+    backward_doc: "dropout_backward(input, grad_output, p=0.5, *, seed, draw, training=True, \
+          scale=True) -> array\n\n\
+          The gradient of dropout(input, p, seed=seed, draw=draw, ...) with respect to its input,\n\
+          given grad_output (the mask regenerated from the draw). Only input's shape is read; the\n\
+          result has grad_output's dtype.",
+    sig: (p = 0.5, *, seed, draw, training = true, scale = true),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
+    ),
+    call: {
+        let (seed, draw) = key(seed, draw)?;
+        Call::Dropout(DropoutArgs { p, seed, draw, training, scale })
+    }
 );
-spatial_functions!(
-    spatial_dropout3d,
-    spatial_dropout3d_backward,
-    Spatial3D,
-    "SpatialDropout3D"
+
+functional!(
+    gaussian_dropout / gaussian_dropout_backward,
+    doc: "gaussian_dropout(input, rate, *, seed, draw, training=True) -> array\n\n\
+          GaussianDropout(rate)'s forward at (seed, draw): x * n, n ~ N(1, rate / (1 - rate)),\n\
+          bit for bit the layer's at that draw; the identity with training=False.",
+    backward_doc: "gaussian_dropout_backward(input, grad_output, rate, *, seed, draw, \
+          training=True) -> array\n\n\
+          The gradient of gaussian_dropout at the same arguments: grad_output * n, the noise\n\
+          regenerated from the draw.",
+    sig: (rate, *, seed, draw, training = true),
+    params: (
+        #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    ),
+    call: {
+        let (seed, draw) = key(seed, draw)?;
+        Call::GaussianDropout(GaussianDropoutArgs { rate, seed, draw, training })
+    }
+);
+
+functional!(
+    gaussian_noise / gaussian_noise_backward,
+    doc: "gaussian_noise(input, stddev, *, seed, draw, training=True) -> array\n\n\
+          GaussianNoise(stddev)'s forward at (seed, draw): x + e, e ~ N(0, stddev**2), bit for bit\n\
+          the layer's at that draw; the identity with training=False.",
+    backward_doc: "gaussian_noise_backward(input, grad_output, stddev, *, seed, draw, \
+          training=True) -> array\n\n\
+          The gradient of gaussian_noise: a copy of grad_output (after the same checks).",
+    sig: (stddev, *, seed, draw, training = true),
+    params: (
+        #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    ),
+    call: {
+        let (seed, draw) = key(seed, draw)?;
+        Call::GaussianNoise(GaussianNoiseArgs { stddev, seed, draw, training })
+    }
+);
+
+functional!(
+    spatial_dropout1d / spatial_dropout1d_backward,
+    doc: "spatial_dropout1d(input, p=0.5, *, seed, draw, training=True, scale=False) -> array\n\n\
+          SpatialDropout1D(p, scale=scale)'s forward at (seed, draw) on (N, T, C) or (T, C) input:\n\
+          bit for bit the layer's at that draw.",
+    backward_doc: "spatial_dropout1d_backward(input, grad_output, p=0.5, *, seed, draw, \
+          training=True, scale=False) -> array\n\n\
+          The gradient of spatial_dropout1d at the same arguments.",
+    sig: (p = 0.5, *, seed, draw, training = true, scale = false),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
+    ),
+    call: Call::Spatial1D(spatial(p, "NHWC", key(seed, draw)?, training, scale)?)
+);
+
+functional!(
+    spatial_dropout2d / spatial_dropout2d_backward,
+    doc: "spatial_dropout2d(input, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, \
+          scale=False) -> array\n\n\
+          SpatialDropout2D(p, data_format, scale=scale)'s forward at (seed, draw): bit for bit the\n\
+          layer's at that draw.",
+    backward_doc: "spatial_dropout2d_backward(input, grad_output, p=0.5, data_format=\"NCHW\", *, \
+          seed, draw, training=True, scale=False) -> array\n\n\
+          The gradient of spatial_dropout2d at the same arguments.",
+    sig: (p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
+    ),
+    call: Call::Spatial2D(spatial(p, data_format, key(seed, draw)?, training, scale)?)
+);
+
+functional!(
+    spatial_dropout3d / spatial_dropout3d_backward,
+    doc: "spatial_dropout3d(input, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, \
+          scale=False) -> array\n\n\
+          SpatialDropout3D(p, data_format, scale=scale)'s forward at (seed, draw): bit for bit the\n\
+          layer's at that draw.",
+    backward_doc: "spatial_dropout3d_backward(input, grad_output, p=0.5, data_format=\"NCHW\", *, \
+          seed, draw, training=True, scale=False) -> array\n\n\
+          The gradient of spatial_dropout3d at the same arguments.",
+    sig: (p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
+    ),
+    call: Call::Spatial3D(spatial(p, data_format, key(seed, draw)?, training, scale)?)
 );
 
 /// Adds the submodule `_functional` (`dropkit.functional`'s functions) to `m`.

@@ -3,14 +3,17 @@
 Each input builds a layer from fuzzed arguments (any type, valid or not), fuzzed arrays
 (dtype, shape, layout: transposed, reversed, sliced, broadcast, self-overlapping, read-only,
 masked) and a fuzzed sequence of calls (forward, backward, modes, in place, seeds, generator
-states). The API may refuse an input only with ValueError, TypeError, RuntimeError or
+states, pickling and deep copies, the functional API). The API may refuse an input only with ValueError, TypeError, RuntimeError or
 MemoryError; anything else (a PanicException, a segfault, a hang, a wrong result) is a
-finding. Results are checked: a strided input gives the bits of its contiguous copy.
+finding. Results are checked: a strided input gives the bits of its contiguous copy, a
+restored layer continues bit for bit, and a functional call equals the layer at its draw.
 
     make fuzz                                  # the Rust soak and this, 60 s
     .venv/bin/python scripts/fuzz_python.py -max_total_time=600
 """
 
+import copy
+import pickle
 import sys
 
 import atheris
@@ -21,6 +24,7 @@ with atheris.instrument_imports(include=["dropkit"]):
     import numpy as np
 
     import dropkit
+    import dropkit.functional as F
 
 ALLOWED = (ValueError, TypeError, RuntimeError, MemoryError)
 DTYPES = [np.float32, np.float64, np.float16, np.int32, np.int64, np.bool_, np.complex64,
@@ -133,7 +137,7 @@ def test_one_input(data):
         return
     for _ in range(fdp.ConsumeIntInRange(1, 6)):
         try:
-            step = fdp.ConsumeIntInRange(0, 7)
+            step = fdp.ConsumeIntInRange(0, 9)
             if step == 0:
                 x = array(fdp)
                 x0 = np.array(x)
@@ -164,6 +168,27 @@ def test_one_input(data):
                     l.set_p(value(fdp))
             elif step == 6:
                 dropkit.set_num_threads(fdp.ConsumeIntInRange(-2, 4))
+            elif step == 8:
+                # A saved layer continues bit for bit where the original stands.
+                twin = pickle.loads(pickle.dumps(l)) if fdp.ConsumeBool() else copy.deepcopy(l)
+                if repr(twin) != repr(l) or twin.generator_state != l.generator_state:
+                    raise AssertionError(f"restored {twin!r} differs from {l!r}")
+                if "seed" not in l.get_config():
+                    continue  # both would draw from the one default generator
+                x = array(fdp)
+                a, b = l.forward(np.array(x)), twin.forward(np.array(x))
+                if not np.array_equal(np.asarray(a).view(np.uint8), np.asarray(b).view(np.uint8)):
+                    raise AssertionError(f"restored layer's forward differs: {l!r}")
+            elif step == 9:
+                x = array(fdp)
+                seed, draw = fdp.ConsumeIntInRange(0, 2**64 - 1), fdp.ConsumeIntInRange(0, 2**64 - 1)
+                p = value(fdp)
+                y = F.dropout(x, p, seed=seed, draw=draw)
+                reference = dropkit.Dropout(p)
+                reference.generator_state = {"generator": "philox", "seed": seed, "draw": draw}
+                want = reference.forward(x)
+                if not np.array_equal(np.asarray(y).view(np.uint8), np.asarray(want).view(np.uint8)):
+                    raise AssertionError("functional dropout differs from the layer at its draw")
             else:
                 l.use_default_generator()
         except ALLOWED:

@@ -23,30 +23,6 @@ CUDA array is a TypeError (the layer classes take CUDA arrays).
 
 from ._dropkit import _functional
 
-dropout = _functional.dropout
-dropout_backward = _functional.dropout_backward
-gaussian_dropout = _functional.gaussian_dropout
-gaussian_dropout_backward = _functional.gaussian_dropout_backward
-gaussian_noise = _functional.gaussian_noise
-gaussian_noise_backward = _functional.gaussian_noise_backward
-spatial_dropout1d = _functional.spatial_dropout1d
-spatial_dropout1d_backward = _functional.spatial_dropout1d_backward
-spatial_dropout2d = _functional.spatial_dropout2d
-spatial_dropout2d_backward = _functional.spatial_dropout2d_backward
-spatial_dropout3d = _functional.spatial_dropout3d
-spatial_dropout3d_backward = _functional.spatial_dropout3d_backward
-
-__all__ = [
-    "dropout",
-    "dropout_backward",
-    "gaussian_dropout",
-    "gaussian_dropout_backward",
-    "gaussian_noise",
-    "gaussian_noise_backward",
-    "spatial_dropout1d",
-    "spatial_dropout1d_backward",
-    "spatial_dropout2d",
-    "spatial_dropout2d_backward",
-    "spatial_dropout3d",
-    "spatial_dropout3d_backward",
-]
+# Every function of the extension's submodule, under its own name.
+__all__ = sorted(name for name in vars(_functional) if not name.startswith("_"))
+globals().update({name: getattr(_functional, name) for name in __all__})

@@ -159,7 +159,7 @@ fn spatial(
 macro_rules! functional {
     (
         $forward:ident / $backward:ident,
-        doc: $doc:literal, backward_doc: $backward_doc:literal,
+        doc: $doc:expr, backward_doc: $backward_doc:expr,
         sig: ($($sig:tt)*),
         params: ($($(#[$attr:meta])* $param:ident: $ty:ty),*),
         call: $call:expr
@@ -279,46 +279,49 @@ functional!(
     call: Call::Spatial1D(spatial(p, "NHWC", key(seed, draw)?, training, scale)?)
 );
 
-functional!(
-    spatial_dropout2d / spatial_dropout2d_backward,
-    doc: "spatial_dropout2d(input, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, \
-          scale=False) -> array\n\n\
-          SpatialDropout2D(p, data_format, scale=scale)'s forward at (seed, draw): bit for bit the\n\
-          layer's at that draw.",
-    backward_doc: "spatial_dropout2d_backward(input, grad_output, p=0.5, data_format=\"NCHW\", *, \
-          seed, draw, training=True, scale=False) -> array\n\n\
-          The gradient of spatial_dropout2d at the same arguments.",
-    sig: (p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
-        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
-    ),
-    call: Call::Spatial2D(spatial(p, data_format, key(seed, draw)?, training, scale)?)
-);
+/// The 2D and 3D Spatial functions: the same arguments, a layer of another rank.
+macro_rules! spatial_functional {
+    ($forward:ident / $backward:ident, $layer:literal, $variant:ident) => {
+        functional!(
+            $forward / $backward,
+            doc: concat!(
+                stringify!($forward),
+                "(input, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, \
+                 scale=False) -> array\n\n",
+                $layer,
+                "(p, data_format, scale=scale)'s forward at (seed, draw): bit for bit the \
+                 layer's at that draw."
+            ),
+            backward_doc: concat!(
+                stringify!($backward),
+                "(input, grad_output, p=0.5, data_format=\"NCHW\", *, seed, draw, \
+                 training=True, scale=False) -> array\n\nThe gradient of ",
+                stringify!($forward),
+                " at the same arguments."
+            ),
+            sig: (p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false),
+            params: (
+                #[pyo3(from_py_with = convert::arg::p)] p: f64,
+                #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+                seed: &Bound<'_, PyAny>,
+                draw: &Bound<'_, PyAny>,
+                #[pyo3(from_py_with = convert::arg::training)] training: bool,
+                #[pyo3(from_py_with = convert::arg::scale)] scale: bool
+            ),
+            call: Call::$variant(spatial(p, data_format, key(seed, draw)?, training, scale)?)
+        );
+    };
+}
 
-functional!(
+spatial_functional!(
+    spatial_dropout2d / spatial_dropout2d_backward,
+    "SpatialDropout2D",
+    Spatial2D
+);
+spatial_functional!(
     spatial_dropout3d / spatial_dropout3d_backward,
-    doc: "spatial_dropout3d(input, p=0.5, data_format=\"NCHW\", *, seed, draw, training=True, \
-          scale=False) -> array\n\n\
-          SpatialDropout3D(p, data_format, scale=scale)'s forward at (seed, draw): bit for bit the\n\
-          layer's at that draw.",
-    backward_doc: "spatial_dropout3d_backward(input, grad_output, p=0.5, data_format=\"NCHW\", *, \
-          seed, draw, training=True, scale=False) -> array\n\n\
-          The gradient of spatial_dropout3d at the same arguments.",
-    sig: (p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
-        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
-    ),
-    call: Call::Spatial3D(spatial(p, data_format, key(seed, draw)?, training, scale)?)
+    "SpatialDropout3D",
+    Spatial3D
 );
 
 /// Adds the submodule `_functional` (`dropkit.functional`'s functions) to `m`.

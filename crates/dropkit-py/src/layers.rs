@@ -80,7 +80,20 @@ macro_rules! layer_class {
         #[pyclass(frozen, module = "dropkit")]
         pub(crate) struct $name {
             layer: Mutex<$core>,
+            /// The core layer's `inplace` option, read once (it never changes), so a call can
+            /// choose its path before it locks the layer.
             inplace: bool,
+        }
+
+        impl $name {
+            /// The class over a configured core layer.
+            fn wrap(layer: $core) -> Self {
+                let inplace = layer.is_inplace();
+                $name {
+                    layer: Mutex::new(layer),
+                    inplace,
+                }
+            }
         }
 
         #[pymethods]
@@ -323,10 +336,7 @@ layer_class! {
         guarded("Dropout", || {
             let layer =
                 dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
-            Ok(Dropout {
-                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
-                inplace,
-            })
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
         })
     }
 
@@ -382,10 +392,7 @@ layer_class! {
             let layer = dropkit::GaussianDropout::new(rate)
                 .map_err(to_py_err)?
                 .with_stored_noise(store_noise);
-            Ok(GaussianDropout {
-                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
-                inplace,
-            })
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
         })
     }
 
@@ -430,10 +437,7 @@ layer_class! {
     ) -> PyResult<Self> {
         guarded("GaussianNoise", || {
             let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
-            Ok(GaussianNoise {
-                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
-                inplace,
-            })
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
         })
     }
 
@@ -471,10 +475,7 @@ layer_class! {
             let layer = dropkit::SpatialDropout1D::with_format(init_p, data_format)
                 .map_err(to_py_err)?
                 .with_scale(scale);
-            Ok(SpatialDropout1D {
-                layer: Mutex::new(configured(layer, seed, generator, inplace)?),
-                inplace,
-            })
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
         })
     }
 
@@ -510,10 +511,7 @@ macro_rules! format_class {
                     let layer = dropkit::$name::with_format(init_p, data_format)
                         .map_err(to_py_err)?
                         .with_scale(scale);
-                    Ok($name {
-                        layer: Mutex::new(configured(layer, seed, generator, inplace)?),
-                        inplace,
-                    })
+                    Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
                 })
             }
 

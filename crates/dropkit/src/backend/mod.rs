@@ -1,7 +1,7 @@
 //! The backends a layer runs on. A layer decides *what* to compute (the mode, the draw, what
 //! to keep for backward, see `layers/`); a backend runs those ops (`crate::ops`) on its
 //! memory. The CPU backend is `FlatIo` (host slices, `cpu.rs`); the CUDA backend is
-//! `cuda::DeviceIo` (device tensors, `cuda/backend.rs`). Both give the same bits.
+//! `cuda::DeviceIo` (device tensors, `backend/cuda.rs`). Both give the same bits.
 //!
 //! A backend is implemented by the io type of its memory, so every layer is written once,
 //! generic over `B: Backend<T>`, and its CPU and CUDA entry points are the same function.

@@ -146,6 +146,8 @@ pub mod rng;
 
 pub use element::Element;
 pub use error::{Error, Result};
+/// The `half` crate, whose `f16` and `bf16` are element types.
+pub use half;
 pub use layers::{
     DataFormat, Dropout, GaussianDropout, GaussianNoise, LayerOptions, OptionValue,
     SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,

@@ -16,7 +16,9 @@ use crate::Element;
 
 /// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` wait for the
 /// CPU element trait: the CPU is the reference every device result is tested against.)
-pub trait CudaElement: Element + DeviceRepr + ValidAsZeroBits + sealed::Sealed {
+pub trait CudaElement:
+    Element<Compute = Self> + DeviceRepr + ValidAsZeroBits + sealed::Sealed
+{
     /// Index of the kernel variant (0 for `f32`, 1 for `f64`).
     #[doc(hidden)]
     const KERNEL: usize;

@@ -119,18 +119,66 @@ impl HalfConvert for f16 {
 }
 
 impl HalfConvert for bf16 {
-    fn widen_slice(_path: Path, src: &[bf16], dst: &mut [f32]) {
+    fn widen_slice(path: Path, src: &[bf16], dst: &mut [f32]) {
         assert_eq!(src.len(), dst.len());
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = bf16_widen(s.to_bits());
+        #[cfg(target_arch = "x86_64")]
+        if path != Path::Portable {
+            // SAFETY: a path other than the portable one is only named once the CPU was
+            // detected to have AVX2 (`super::best_path`, `Path::available`).
+            return unsafe { bf16_avx2::widen(src, dst) };
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = path;
+        bf16_widen_loop(src, dst);
     }
 
-    fn round_slice(_path: Path, src: &[f32], dst: &mut [bf16]) {
+    fn round_slice(path: Path, src: &[f32], dst: &mut [bf16]) {
         assert_eq!(src.len(), dst.len());
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = bf16::from_bits(bf16_round(s));
+        #[cfg(target_arch = "x86_64")]
+        if path != Path::Portable {
+            // SAFETY: as in `widen_slice`.
+            return unsafe { bf16_avx2::round(src, dst) };
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = path;
+        bf16_round_loop(src, dst);
+    }
+}
+
+/// [`bf16_widen`] over a slice (inlined into each instruction set's copy, which the compiler
+/// vectorizes for it).
+#[inline(always)]
+fn bf16_widen_loop(src: &[bf16], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = bf16_widen(s.to_bits());
+    }
+}
+
+/// [`bf16_round`] over a slice (as [`bf16_widen_loop`]).
+#[inline(always)]
+fn bf16_round_loop(src: &[f32], dst: &mut [bf16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = bf16::from_bits(bf16_round(s));
+    }
+}
+
+/// The bf16 loops compiled for AVX2 (8 lanes of the same integer operations).
+#[cfg(target_arch = "x86_64")]
+mod bf16_avx2 {
+    use half::bf16;
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn widen(src: &[bf16], dst: &mut [f32]) {
+        super::bf16_widen_loop(src, dst)
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn round(src: &[f32], dst: &mut [bf16]) {
+        super::bf16_round_loop(src, dst)
     }
 }
 

@@ -232,6 +232,41 @@ fn strided_half_inputs_are_f32_then_rounded() {
     }
 }
 
+/// An input that is a permutation of a contiguous array (Fortran order) takes the memory-order
+/// paths: still the `f32` result on the same view, rounded.
+fn check_permuted<H: Half>(kind: Kind) {
+    let shape = kind.small_shape();
+    let reversed: Vec<usize> = shape.iter().rev().copied().collect();
+    let (x, xf) = inputs::<H>(&reversed, 8);
+    let (g, gf) = inputs::<H>(&reversed, 9);
+    for gen in GENERATORS {
+        let mut half = kind.seeded(0.25, 13, gen);
+        let mut single = kind.seeded(0.25, 13, gen);
+        for train in [true, false] {
+            if !train {
+                half.evaluate();
+                single.evaluate();
+            }
+            let what = format!("{kind:?} {gen:?} permuted train={train}");
+            let (xv, xfv) = (x.view().reversed_axes(), xf.view().reversed_axes());
+            let (gv, gfv) = (g.view().reversed_axes(), gf.view().reversed_axes());
+            let y = half.forward(&xv).unwrap();
+            assert_rounded(&y, &single.forward(&xfv).unwrap(), &what);
+            let b = half.backward(&xv, &gv).unwrap();
+            let bf = single.backward(&xfv, &gfv).unwrap();
+            assert_rounded(&b, &bf, &format!("{what} backward"));
+        }
+    }
+}
+
+#[test]
+fn permuted_half_inputs_are_f32_then_rounded() {
+    for kind in ALL_KINDS {
+        check_permuted::<f16>(kind);
+        check_permuted::<bf16>(kind);
+    }
+}
+
 /// Stored Gaussian noise keeps the `f32` noise: backward is still `f32` then rounded.
 fn check_stored_noise<H: Half>() {
     let shape = [3, 4099];

@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::Element;
 
-/// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` wait for the
-/// CPU element trait: the CPU is the reference every device result is tested against.)
+/// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` run on the
+/// CPU only so far: their device kernels, computing in `f32` and rounding once as the CPU
+/// does, are not written yet.)
 pub trait CudaElement:
     Element<Compute = Self> + DeviceRepr + ValidAsZeroBits + sealed::Sealed
 {

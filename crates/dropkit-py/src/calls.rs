@@ -10,7 +10,7 @@ use numpy::PyArrayDyn;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::{self, FloatArray};
+use crate::convert::{self, each_float};
 use crate::error::{borrow_err, to_py_err};
 
 /// Runs `f` on the locked layer with the GIL released. The lock is taken and dropped inside
@@ -86,10 +86,7 @@ pub(crate) fn forward<'py, L: Module + Send>(
     inplace: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let prepared = convert::prepare(input, "input", inplace)?;
-    let out = match &prepared.array {
-        FloatArray::F32(a) => forward_typed(layer, a, inplace)?,
-        FloatArray::F64(a) => forward_typed(layer, a, inplace)?,
-    };
+    let out = each_float!(&prepared.array, a => forward_typed(layer, a, inplace)?);
     match out {
         Some(out) => Ok(out),
         None => prepared.finish_inplace(),
@@ -141,10 +138,7 @@ pub(crate) fn backward<'py, L: Module + Send>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let shape = convert::shape_of(input, "input")?;
     let prepared = convert::prepare(grad_output, "grad_output", inplace)?;
-    let out = match &prepared.array {
-        FloatArray::F32(g) => backward_typed(layer, &shape, g, inplace)?,
-        FloatArray::F64(g) => backward_typed(layer, &shape, g, inplace)?,
-    };
+    let out = each_float!(&prepared.array, g => backward_typed(layer, &shape, g, inplace)?);
     match out {
         Some(out) => Ok(out),
         None => prepared.finish_inplace(),

@@ -1,8 +1,10 @@
 //! numpy <-> ndarray: which arrays the core reads directly, how the others are converted, and
 //! the Python forms of seeds and generator states.
 //!
-//! Dtype rules: float32 and float64 arrays keep their dtype; integer and bool
-//! arrays are converted to float32 (as BigDL's Python does); anything else is a `TypeError`.
+//! Dtype rules: float32, float64, float16 and bfloat16 (`ml_dtypes.bfloat16`) arrays keep
+//! their dtype; integer and bool arrays are converted to float32 (as BigDL's Python does);
+//! anything else is a `TypeError`. A half-precision array is computed in float32 and rounded
+//! once (the core's rule), so its result is bit for bit the float32 result, rounded.
 //! ndarray subclasses are read as their data, except masked arrays and matrices (a
 //! `TypeError`: a plain result would drop their meaning silently).
 //! The core reads a float array in place, whatever its strides (transposed, Fortran order,
@@ -11,6 +13,7 @@
 //! size) go through a float copy made by numpy; in place, the result is then copied back into
 //! the caller's array. In place, an array whose elements share memory is refused.
 
+use dropkit::half::{bf16, f16};
 use dropkit::{Error, GeneratorKind, GeneratorState};
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyArrayDyn, PyUntypedArray};
@@ -28,7 +31,25 @@ pub(crate) enum FloatArray<'py> {
     F32(Bound<'py, PyArrayDyn<f32>>),
     /// float64.
     F64(Bound<'py, PyArrayDyn<f64>>),
+    /// float16.
+    F16(Bound<'py, PyArrayDyn<f16>>),
+    /// bfloat16 (`ml_dtypes.bfloat16`).
+    Bf16(Bound<'py, PyArrayDyn<bf16>>),
 }
+
+/// Runs `$body` with `$a` bound to the typed array of whichever [`FloatArray`] `$array` is
+/// (each arm is the same code, generic over the element type).
+macro_rules! each_float {
+    ($array:expr, $a:ident => $body:expr) => {
+        match $array {
+            $crate::convert::FloatArray::F32($a) => $body,
+            $crate::convert::FloatArray::F64($a) => $body,
+            $crate::convert::FloatArray::F16($a) => $body,
+            $crate::convert::FloatArray::Bf16($a) => $body,
+        }
+    };
+}
+pub(crate) use each_float;
 
 /// How a [`Prepared`] array relates to the caller's array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,25 +74,47 @@ pub(crate) struct Prepared<'py> {
     pub(crate) origin: Origin,
 }
 
+/// The element types the core takes from numpy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Elem {
+    F32,
+    F64,
+    F16,
+    Bf16,
+}
+
 /// What the dtype rules make of a dtype: the element type the core computes in, and whether
 /// the array must be converted to it (integer and bool arrays, to float32).
 struct Target {
-    f64: bool,
+    elem: Elem,
     converted: bool,
 }
 
+/// Whether `dtype` is `ml_dtypes.bfloat16`: a 2-byte dtype of that name. Only a process that
+/// imported `ml_dtypes` (or another package registering the type) has one, so this never
+/// imports anything.
+fn is_bfloat16(dtype: &Bound<'_, PyArrayDescr>) -> PyResult<bool> {
+    if dtype.itemsize() != 2 || dtype.kind() == b'f' {
+        return Ok(false);
+    }
+    let name = dtype.getattr(intern!(dtype.py(), "name"))?;
+    Ok(name.extract::<String>().is_ok_and(|n| n == "bfloat16"))
+}
+
 fn target_of(dtype: &Bound<'_, PyArrayDescr>) -> PyResult<Target> {
-    let (f64, converted) = match (dtype.kind(), dtype.itemsize()) {
-        (b'f', 4) => (false, false),
-        (b'f', 8) => (true, false),
-        (b'i' | b'u' | b'b', _) => (false, true),
+    let (elem, converted) = match (dtype.kind(), dtype.itemsize()) {
+        (b'f', 4) => (Elem::F32, false),
+        (b'f', 8) => (Elem::F64, false),
+        (b'f', 2) => (Elem::F16, false),
+        (b'i' | b'u' | b'b', _) => (Elem::F32, true),
+        _ if is_bfloat16(dtype)? => (Elem::Bf16, false),
         _ => {
             return Err(to_py_err(Error::UnsupportedElementType {
                 dtype: dtype.str()?.to_string(),
             }))
         }
     };
-    Ok(Target { f64, converted })
+    Ok(Target { elem, converted })
 }
 
 /// The argument as a numpy array, or a `TypeError` naming what came.
@@ -276,18 +319,21 @@ pub(crate) fn prepare<'py>(
         x.clone()
     } else {
         let py = x.py();
-        let dtype = if target.f64 {
-            numpy::dtype::<f64>(py)
-        } else {
-            numpy::dtype::<f32>(py)
+        let dtype = match target.elem {
+            Elem::F32 => numpy::dtype::<f32>(py),
+            Elem::F64 => numpy::dtype::<f64>(py),
+            Elem::F16 => numpy::dtype::<f16>(py),
+            // The caller's array is a bfloat16 array: the dtype is registered.
+            Elem::Bf16 => numpy::dtype::<bf16>(py),
         };
         // `astype` copies into a fresh, aligned, native array (order "K").
         x.call_method1(intern!(py, "astype"), (dtype,))?
     };
-    let array = if target.f64 {
-        FloatArray::F64(obj.cast_into::<PyArrayDyn<f64>>()?)
-    } else {
-        FloatArray::F32(obj.cast_into::<PyArrayDyn<f32>>()?)
+    let array = match target.elem {
+        Elem::F32 => FloatArray::F32(obj.cast_into::<PyArrayDyn<f32>>()?),
+        Elem::F64 => FloatArray::F64(obj.cast_into::<PyArrayDyn<f64>>()?),
+        Elem::F16 => FloatArray::F16(obj.cast_into::<PyArrayDyn<f16>>()?),
+        Elem::Bf16 => FloatArray::Bf16(obj.cast_into::<PyArrayDyn<bf16>>()?),
     };
     Ok(Prepared {
         original: x.clone(),
@@ -311,10 +357,7 @@ impl<'py> Prepared<'py> {
     /// After an in-place write: copies the result back where it was computed in a copy, and
     /// returns what the caller gets (its own array, or the converted copy).
     pub(crate) fn finish_inplace(self) -> PyResult<Bound<'py, PyAny>> {
-        let computed = match self.array {
-            FloatArray::F32(a) => a.into_any(),
-            FloatArray::F64(a) => a.into_any(),
-        };
+        let computed = each_float!(self.array, a => a.into_any());
         match self.origin {
             Origin::Same => Ok(self.original),
             Origin::FloatCopy => {

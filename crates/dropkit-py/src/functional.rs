@@ -16,7 +16,7 @@ use numpy::PyArrayDyn;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use crate::convert::{self, FloatArray};
+use crate::convert::{self, each_float};
 use crate::device;
 use crate::error::{borrow_err, to_py_err};
 use crate::guard::guarded;
@@ -110,10 +110,7 @@ fn backward_typed<'py, T: Element + numpy::Element>(
 fn forward<'py>(name: &str, input: &Bound<'py, PyAny>, call: Call) -> PyResult<Bound<'py, PyAny>> {
     refuse_device(name, "input", input)?;
     let prepared = convert::prepare(input, "input", false)?;
-    match &prepared.array {
-        FloatArray::F32(a) => forward_typed(a, call),
-        FloatArray::F64(a) => forward_typed(a, call),
-    }
+    each_float!(&prepared.array, a => forward_typed(a, call))
 }
 
 /// A backward: only `input`'s shape is read; the result has grad_output's dtype.
@@ -127,10 +124,7 @@ fn backward<'py>(
     refuse_device(name, "grad_output", grad_output)?;
     let shape = convert::shape_of(input, "input")?;
     let prepared = convert::prepare(grad_output, "grad_output", false)?;
-    match &prepared.array {
-        FloatArray::F32(g) => backward_typed(&shape, g, call),
-        FloatArray::F64(g) => backward_typed(&shape, g, call),
-    }
+    each_float!(&prepared.array, g => backward_typed(&shape, g, call))
 }
 
 /// The Spatial arguments.

@@ -1,5 +1,6 @@
-"""Dtype rules: float32 and float64 keep their dtype; integer and bool arrays
-are converted to float32; anything else is a TypeError with the core's message."""
+"""Dtype rules: float32, float64, float16 and bfloat16 (ml_dtypes) keep their dtype; integer
+and bool arrays are converted to float32; anything else is a TypeError with the core's
+message."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from _cases import CASES
 
 CONVERTED = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
              np.bool_]
-REFUSED = [np.float16, np.complex64, np.complex128, np.object_, "U3", "S3", "datetime64[s]",
+REFUSED = [np.complex64, np.complex128, np.object_, "U3", "S3", "datetime64[s]",
            "timedelta64[s]", [("a", "f4"), ("b", "f4")]]
 if np.dtype(np.longdouble).itemsize not in (4, 8):
     REFUSED.append(np.longdouble)
@@ -20,7 +21,7 @@ def _sample(shape, dtype):
     return v.astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 @pytest.mark.parametrize("case", list(CASES))
 def test_float_dtypes_are_kept(case, dtype):
     make, shape = CASES[case]
@@ -58,8 +59,8 @@ def test_gradient_dtype_is_the_gradients_own():
 @pytest.mark.parametrize("dtype", REFUSED, ids=str)
 def test_other_dtypes_are_a_type_error(dtype):
     x = np.zeros((2, 3), dtype=dtype)
-    want = (f"dtype {x.dtype} is not supported: accepted are float32 and float64 "
-            "(integer and bool arrays are converted to float32)")
+    want = (f"dtype {x.dtype} is not supported: accepted are float32, float64, float16 and "
+            "bfloat16 (ml_dtypes.bfloat16; integer and bool arrays are converted to float32)")
     layer = dropkit.Dropout(0.5, seed=1)
     with pytest.raises(TypeError) as err:
         layer.forward(x)

@@ -1,7 +1,8 @@
 //! Throughput of every layer against the memory roofline, measured in one run.
 //!
 //! For each layer x {forward (allocating), forward_into (reused buffer), backward (into a
-//! reused buffer)} x {f32 64 MiB, f32 1 MiB, f64 64 MiB} x {1 thread, all threads}: the median
+//! reused buffer)} x {f32 64 MiB, f32 1 MiB, f64 64 MiB, f16 64 MiB, bf16 64 MiB} x {1 thread,
+//! all threads}: the median
 //! of 11 timed repeats (110 for 1 MiB) after one warm-up, GB/s counting bytes read + written,
 //! G elements/s, and the ratio to the matching baseline timed in the same run: a plain copy
 //! into a reused buffer (forward_into, backward) or into a freshly allocated one (forward;
@@ -11,12 +12,14 @@
 //! `cargo bench -p dropkit --bench throughput` prints a table under a header naming the
 //! instruction set the kernels ran on and the copy bandwidth; `-- --json` prints one JSON
 //! object per line (with `isa` and the row's copy GB/s, `copy_gbps`). `-- --quick` runs only
-//! the 64 MiB f32 rows. `DROPKIT_KERNEL=avx512|avx2|portable` forces a kernel path where the
+//! the 64 MiB f32 rows, `-- --half` only the 64 MiB f16 and bf16 rows (a copy of the same
+//! 2-byte elements is their baseline). `DROPKIT_KERNEL=avx512|avx2|portable` forces a kernel path where the
 //! CPU has it.
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use dropkit::half::{bf16, f16};
 use dropkit::{
     set_num_threads, Dropout, Element, GaussianDropout, GaussianNoise, GeneratorKind, Module,
     SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
@@ -308,6 +311,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
+    let half = args.iter().any(|a| a == "--half");
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut thread_counts = vec![1];
     if all > 1 {
@@ -315,10 +319,16 @@ fn main() {
     }
     let mut rows = Vec::new();
     for &threads in &thread_counts {
-        measure::<f32>(4, 16 << 20, threads, &mut rows);
-        if !quick {
+        if !half {
+            measure::<f32>(4, 16 << 20, threads, &mut rows);
+        }
+        if !quick && !half {
             measure::<f32>(4, 1 << 18, threads, &mut rows);
             measure::<f64>(8, 8 << 20, threads, &mut rows);
+        }
+        if !quick {
+            measure::<f16>(2, 32 << 20, threads, &mut rows);
+            measure::<bf16>(2, 32 << 20, threads, &mut rows);
         }
     }
     let isa = isa();
@@ -336,18 +346,18 @@ fn main() {
         "kernels: {isa} (DROPKIT_KERNEL={:?})",
         std::env::var("DROPKIT_KERNEL").unwrap_or_default()
     );
-    for r in rows
-        .iter()
-        .filter(|r| r.layer == "copy" && r.dtype == "float32" && r.elements == 16 << 20)
-    {
+    for r in rows.iter().filter(|r| {
+        r.layer == "copy" && r.elements * bytes_of(r.dtype) == 64 << 20 && r.dtype != "float64"
+    }) {
         let into = if r.op == "forward" {
             "a fresh buffer"
         } else {
             "a reused buffer"
         };
         println!(
-            "copy: {:.1} GB/s into {into} (64 MiB f32, {} threads)",
+            "copy: {:.1} GB/s into {into} (64 MiB {}, {} threads)",
             r.bytes / r.median_s / 1e9,
+            short(r.dtype),
             r.threads
         );
     }
@@ -356,12 +366,12 @@ fn main() {
         "layer", "op", "dtype", "MiB", "thr", "median ms", "GB/s", "Gelem/s", "ratio"
     );
     for r in &rows {
-        let bytes_each = if r.dtype == "float32" { 4 } else { 8 };
+        let bytes_each = bytes_of(r.dtype);
         println!(
             "{:<17} {:<13} {:<5} {:>6} {:>3} {:>10.3} {:>7.1} {:>8.2} {:>6.2}",
             r.layer,
             r.op,
-            if r.dtype == "float32" { "f32" } else { "f64" },
+            short(r.dtype),
             (r.elements * bytes_each) >> 20,
             r.threads,
             r.median_s * 1e3,
@@ -369,5 +379,24 @@ fn main() {
             r.elements as f64 / r.median_s / 1e9,
             r.baseline_s / r.median_s
         );
+    }
+}
+
+/// Bytes per element of a dtype name.
+fn bytes_of(dtype: &str) -> usize {
+    match dtype {
+        "float64" => 8,
+        "float32" => 4,
+        _ => 2,
+    }
+}
+
+/// The table's short name of a dtype.
+fn short(dtype: &str) -> &'static str {
+    match dtype {
+        "float64" => "f64",
+        "float32" => "f32",
+        "float16" => "f16",
+        _ => "bf16",
     }
 }

@@ -184,8 +184,8 @@ impl fmt::Display for Error {
             ),
             Error::UnsupportedElementType { dtype } => write!(
                 f,
-                "dtype {dtype} is not supported: accepted are float32 and float64 \
-                 (integer and bool arrays are converted to float32)"
+                "dtype {dtype} is not supported: accepted are float32, float64, float16 and \
+                 bfloat16 (ml_dtypes.bfloat16; integer and bool arrays are converted to float32)"
             ),
             Error::ReadOnlyArray { argument } => write!(
                 f,

@@ -1,7 +1,8 @@
 //! # dropkit
 //!
 //! The dropout family of BigDL (Dropout, GaussianDropout, GaussianNoise,
-//! SpatialDropout1D/2D/3D) for `ndarray` arrays of `f32` and `f64`, with BigDL's arithmetic,
+//! SpatialDropout1D/2D/3D) for `ndarray` arrays of `f32`, `f64`, `half::f16` and `half::bf16`,
+//! with BigDL's arithmetic,
 //! an opt-in generator that reproduces BigDL's random numbers bit for bit, and a default
 //! counter-based generator (Philox4x32-10) whose masks are a pure function of
 //! `(seed, draw, element)`.
@@ -18,6 +19,16 @@
 //! `T(v)` is `v` rounded to the element type. The Spatial layers take `with_scale(true)` for
 //! the Keras/PyTorch convention (`x / T(1-p)` in training, identity in evaluation).
 //!
+//! # Element types
+//! [`Element`] is `f32`, `f64` (BigDL's Float and Double), and the half-precision
+//! [`half::f16`] and [`half::bf16`] (the `half` crate, re-exported as [`half`]). A
+//! half-precision layer computes in `f32` and rounds once: its output, forward or backward, in
+//! either mode, is bit for bit the `f32` layer's output on the same values widened to `f32`,
+//! rounded to nearest (ties to even) to the half type. Its `T(v)` is `v` rounded to `f32`,
+//! and its masks and noise are the `f32` layer's for the same seed and draw. On the CPU, the
+//! half types run the `f32` kernels on cache-resident blocks widened to `f32` (F16C
+//! conversions for `f16` where the CPU has them); the CUDA backend takes `f32` and `f64` only.
+//!
 //! # Example
 //! ```
 //! use dropkit::{Dropout, GeneratorKind, Module};
@@ -32,7 +43,8 @@
 //! ```
 //!
 //! # Modules and trait objects
-//! Every layer implements [`Module`] (BigDL's module API; generic over `f32`/`f64` per call,
+//! Every layer implements [`Module`] (BigDL's module API; generic over the [`Element`] type
+//! per call,
 //! and sealed: only dropkit's layers implement it). For a model of mixed layers use the
 //! trait object [`Layer`]: `Vec<Box<dyn Layer<f32>>>` (every `Module` is a `Layer<T>`).
 //! Each layer's forward and backward are written once, over a crate-private backend that
@@ -146,6 +158,8 @@ pub mod rng;
 
 pub use element::Element;
 pub use error::{Error, Result};
+/// The `half` crate, whose `f16` and `bf16` are element types.
+pub use half;
 pub use layers::{
     DataFormat, Dropout, GaussianDropout, GaussianNoise, LayerOptions, OptionValue,
     SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,

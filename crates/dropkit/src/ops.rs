@@ -93,7 +93,9 @@ pub(crate) fn element_count(
 }
 
 /// BigDL's training forward of a kept element for drop probability `p` (Dropout and the
-/// Spatial layers, on CPU and GPU): `x / T(1 - p)` with `scale`, else `x`.
+/// Spatial layers, on CPU and GPU): `x / T(1 - p)` with `scale`, else `x`. `T` here (and in
+/// the other rules) is the compute type of the layer's element type: `f32` for a
+/// half-precision layer.
 pub(crate) fn forward_kept<T: Element>(scale: bool, p: f64) -> Kept<T> {
     if scale {
         Kept::Div(T::from_f64(1.0 - p))

@@ -53,9 +53,10 @@ class _BigDlState(TypedDict):
 
 _GeneratorState = Union[_PhiloxState, _BigDlState]
 
-_Float = Union[np.float32, np.float64]
+_Float = Union[np.float32, np.float64, np.float16]
 _ArrayIn = npt.NDArray[np.generic]
-"""float32/float64 arrays keep their dtype; integer and bool arrays become float32."""
+"""float32, float64, float16 and bfloat16 (ml_dtypes.bfloat16, not spelled here) arrays keep their dtype;
+integer and bool arrays become float32."""
 _ArrayOut = npt.NDArray[_Float]
 
 class _CudaArray(Protocol):

@@ -20,9 +20,10 @@ __all__ = [
     "spatial_dropout3d_backward",
 ]
 
-_Float = Union[np.float32, np.float64]
+_Float = Union[np.float32, np.float64, np.float16]
 _ArrayIn = npt.NDArray[np.generic]
-"""float32/float64 arrays keep their dtype; integer and bool arrays become float32."""
+"""float32, float64, float16 and bfloat16 (ml_dtypes.bfloat16, not spelled here) arrays keep their dtype;
+integer and bool arrays become float32."""
 _ArrayOut = npt.NDArray[_Float]
 _DataFormatName = Literal["NCHW", "NHWC"]
 """Data formats; any case is accepted at run time."""

@@ -23,7 +23,7 @@ impl<T: Element> Backend for FlatIo<'_, T> {
         Ok(())
     }
 
-    fn scale(self, factor: Option<T>) -> Result<()> {
+    fn scale(self, factor: Option<T::Compute>) -> Result<()> {
         kernels::scale(self, factor);
         Ok(())
     }
@@ -32,7 +32,7 @@ impl<T: Element> Backend for FlatIo<'_, T> {
         self,
         r: &mut Randomness<'_>,
         p: f64,
-        kept: Kept<T>,
+        kept: Kept<T::Compute>,
         keep: bool,
     ) -> Result<Option<SavedMask>> {
         Ok(kernels::dropout(self, r, p, kept, keep)?.map(SavedMask::Host))
@@ -46,7 +46,7 @@ impl<T: Element> Backend for FlatIo<'_, T> {
         matches!(mask, SavedMask::Host(_))
     }
 
-    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()> {
+    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T::Compute>) -> Result<()> {
         match mask {
             SavedMask::Host(bits) => kernels::apply_mask(self, bits, map, kept),
             SavedMask::Device(bits) => kernels::apply_mask(self, &bits.to_host()?, map, kept),
@@ -54,7 +54,12 @@ impl<T: Element> Backend for FlatIo<'_, T> {
         Ok(())
     }
 
-    fn noise(self, r: &mut Randomness<'_>, noise: Noise, keep: bool) -> Result<Option<Vec<T>>> {
+    fn noise(
+        self,
+        r: &mut Randomness<'_>,
+        noise: Noise,
+        keep: bool,
+    ) -> Result<Option<Vec<T::Compute>>> {
         let Noise { mean, stddev, op } = noise;
         if !keep {
             kernels::noise(self, r, mean, stddev, op);
@@ -63,13 +68,17 @@ impl<T: Element> Backend for FlatIo<'_, T> {
         debug_assert_eq!(op, NoiseOp::Mul, "only multiplicative noise is kept");
         // 1 * e is e exactly, and x * e is what the fused kernel computes. The buffer is
         // allocated before anything is written.
-        let mut values = crate::alloc::filled("the stored noise", self.len(), T::one())?;
+        let mut values = crate::alloc::filled(
+            "the stored noise",
+            self.len(),
+            <T::Compute as num_traits::One>::one(),
+        )?;
         kernels::noise(FlatIo::InPlace(&mut values), r, mean, stddev, op);
         kernels::multiply(self, &values);
         Ok(Some(values))
     }
 
-    fn multiply(self, factors: &[T]) -> std::result::Result<Result<()>, Self> {
+    fn multiply(self, factors: &[T::Compute]) -> std::result::Result<Result<()>, Self> {
         kernels::multiply(self, factors);
         Ok(Ok(()))
     }

@@ -20,6 +20,10 @@ use crate::ops::{Kept, MaskMap, Noise};
 use crate::rng::Randomness;
 use crate::Element;
 
+/// The type a backend's element ops compute in and take their constants in (`f32` for the
+/// half-precision element types, see [`Element::Compute`]).
+pub(crate) type Compute<B> = <<B as Backend>::Elem as Element>::Compute;
+
 /// The element ops on one backend's memory: the source and destination of one call (a copy,
 /// or one buffer in place). Every op consumes the io: it is one pass over the data.
 pub trait Backend: Sized {
@@ -42,8 +46,9 @@ pub trait Backend: Sized {
     /// [`crate::Error::CudaUnavailable`] naming `layer`, on a backend that refuses.
     fn accepts(layer: &'static str, r: &Randomness<'_>) -> Result<()>;
 
-    /// `x * factor`, or a copy when `factor` is `None`.
-    fn scale(self, factor: Option<Self::Elem>) -> Result<()>;
+    /// `x * factor`, or a copy when `factor` is `None`. Every op computes in the element
+    /// type's compute type and rounds once to the element type.
+    fn scale(self, factor: Option<Compute<Self>>) -> Result<()>;
 
     /// Element-wise Dropout with the randomness `r` at drop probability `p`: dropped elements
     /// are set to `0`, kept ones go through `kept`. Returns the keep mask when `keep` is set.
@@ -51,7 +56,7 @@ pub trait Backend: Sized {
         self,
         r: &mut Randomness<'_>,
         p: f64,
-        kept: Kept<Self::Elem>,
+        kept: Kept<Compute<Self>>,
         keep: bool,
     ) -> Result<Option<SavedMask>>;
 
@@ -65,22 +70,22 @@ pub trait Backend: Sized {
 
     /// Applies a keep mask through `map`: kept elements go through `kept`, dropped ones are
     /// set to `0`. A mask held elsewhere is copied over first.
-    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<Self::Elem>) -> Result<()>;
+    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<Compute<Self>>) -> Result<()>;
 
     /// Gaussian noise (`x * e` or `x + e`). With `keep` (multiplicative noise only), a
-    /// backend whose memory is the host's returns the noise values `e`, so backward can
+    /// backend whose memory is the host's returns the noise values `e` (of the compute type), so backward can
     /// multiply by them instead of regenerating them.
     fn noise(
         self,
         r: &mut Randomness<'_>,
         noise: Noise,
         keep: bool,
-    ) -> Result<Option<Vec<Self::Elem>>>;
+    ) -> Result<Option<Vec<Compute<Self>>>>;
 
     /// `x * factors`, element by element, with host-memory factors (kept noise). A backend
     /// whose memory is not the host's gives the io back untouched (`Err`): the caller then
     /// regenerates the factors from their draw.
-    fn multiply(self, factors: &[Self::Elem]) -> std::result::Result<Result<()>, Self>;
+    fn multiply(self, factors: &[Compute<Self>]) -> std::result::Result<Result<()>, Self>;
 }
 
 /// A training forward's keep mask, kept for backward where the forward made it: host bits

@@ -134,7 +134,7 @@ pub fn device_count() -> Result<usize> {
 }
 
 /// An element type the CUDA kernels compute in: `f32` and `f64`.
-pub trait CudaElement: Element + shared::sealed::Sealed {}
+pub trait CudaElement: Element<Compute = Self> + shared::sealed::Sealed {}
 impl CudaElement for f32 {}
 impl CudaElement for f64 {}
 

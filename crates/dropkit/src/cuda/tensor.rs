@@ -14,9 +14,12 @@ use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::Element;
 
-/// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` wait for the
-/// CPU element trait: the CPU is the reference every device result is tested against.)
-pub trait CudaElement: Element + DeviceRepr + ValidAsZeroBits + sealed::Sealed {
+/// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` run on the
+/// CPU only so far: their device kernels, computing in `f32` and rounding once as the CPU
+/// does, are not written yet.)
+pub trait CudaElement:
+    Element<Compute = Self> + DeviceRepr + ValidAsZeroBits + sealed::Sealed
+{
     /// Index of the kernel variant (0 for `f32`, 1 for `f64`).
     #[doc(hidden)]
     const KERNEL: usize;

@@ -362,7 +362,7 @@ fn kernel_input<T: Element>(n: usize) -> Vec<T> {
 }
 
 /// Element types as the harness names and prints them.
-trait HostBits: Element {
+trait HostBits: Element<Compute = Self> {
     const TAG: &'static str;
     fn bits(self) -> u64;
 }

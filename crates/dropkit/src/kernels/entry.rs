@@ -1,6 +1,8 @@
 //! The entry points the layers call. Each resolves, once per call, the kernel it runs (for
-//! its element type, the plan's path and whether stores stream: [`Plan::kernels`]), then runs
-//! it over the plan's chunks, on one thread or on the pool.
+//! its element type's compute type, the plan's path and whether stores stream:
+//! [`super::KernelTable::compute_kernels`]), then runs it over the plan's chunks, on one thread or on
+//! the pool. A chunk reaches the kernel as a chunk of the compute type
+//! ([`super::KernelTable::in_compute`]: itself, or half-precision blocks widened to `f32`).
 
 use crate::error::Result;
 use crate::mask::BitMask;
@@ -12,35 +14,38 @@ use super::chunk::BitsPtr;
 use super::{reference, Chunk, Plan};
 
 /// `x * factor` or a copy.
-pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T>) {
+pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T::Compute>) {
     scale_with(Plan::best(), io, factor)
 }
 
-pub(crate) fn scale_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factor: Option<T>) {
-    let factor = factor.filter(|&f| f != T::one());
+pub(crate) fn scale_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factor: Option<T::Compute>) {
+    let factor = factor.filter(|&f| f != <T::Compute as num_traits::One>::one());
     let whole = Chunk::of(io);
-    let scale = plan.kernels(&whole).scale;
-    plan.run(whole, |_, c| {
+    let scale = T::compute_kernels(&plan, &whole).scale;
+    plan.run(whole, |start, c| {
         // SAFETY: every chunk is a disjoint sub-range of the io; the kernel was resolved by
         // this plan for this output.
-        unsafe { scale(c, factor) }
+        unsafe { T::in_compute(plan.path, c, start, |_, c| scale(c, factor)) }
     });
 }
 
 /// `x * factors`, element by element (stored Gaussian noise).
-pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T]) {
+pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T::Compute]) {
     multiply_with(Plan::best(), io, factors)
 }
 
-pub(crate) fn multiply_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factors: &[T]) {
+pub(crate) fn multiply_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factors: &[T::Compute]) {
     assert_eq!(io.len(), factors.len(), "one factor per element");
     let whole = Chunk::of(io);
-    let multiply = plan.kernels(&whole).multiply;
+    let multiply = T::compute_kernels(&plan, &whole).multiply;
     plan.run(whole, |start, c| {
-        let factors = &factors[start..start + c.len];
-        // SAFETY: every chunk is a disjoint sub-range of the io, and `factors` its own; the
-        // kernel was resolved by this plan for this output.
-        unsafe { multiply(c, factors) }
+        // SAFETY: every chunk is a disjoint sub-range of the io, and the factors each block
+        // gets are its own; the kernel was resolved by this plan for this output.
+        unsafe {
+            T::in_compute(plan.path, c, start, |start, c| {
+                multiply(c, &factors[start..start + c.len])
+            })
+        }
     });
 }
 
@@ -54,7 +59,7 @@ pub(crate) fn apply_mask<T: Element>(
     io: FlatIo<'_, T>,
     mask: &BitMask,
     map: MaskMap,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
 ) {
     apply_mask_with(Plan::best(), io, mask, map, kept)
 }
@@ -64,25 +69,29 @@ pub(crate) fn apply_mask_with<T: Element>(
     io: FlatIo<'_, T>,
     mask: &BitMask,
     map: MaskMap,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
 ) {
     let kept = kept.simplified();
     let words = mask.words();
     let whole = Chunk::of(io);
-    let kernels = plan.kernels(&whole);
+    let kernels = T::compute_kernels(&plan, &whole);
     if map == MaskMap::Elementwise {
         let apply = kernels.apply_bits;
         plan.run(whole, |start, c| {
-            // SAFETY: a disjoint sub-range starting at a multiple of 64; `words` covers it;
-            // the kernel was resolved by this plan for this output.
-            unsafe { apply(c, start, words, kept) }
+            // SAFETY: a disjoint sub-range starting at a multiple of 64 (so are its blocks);
+            // `words` covers it; the kernel was resolved by this plan for this output.
+            unsafe { T::in_compute(plan.path, c, start, |start, c| apply(c, start, words, kept)) }
         });
     } else {
         let apply = kernels.apply_mask;
         plan.run(whole, |start, c| {
             // SAFETY: a disjoint sub-range; the mask covers every element it maps to; the
             // kernel was resolved by this plan for this output.
-            unsafe { apply(c, start, words, map, kept) }
+            unsafe {
+                T::in_compute(plan.path, c, start, |start, c| {
+                    apply(c, start, words, map, kept)
+                })
+            }
         });
     }
 }
@@ -94,7 +103,7 @@ pub(crate) fn dropout<T: Element>(
     io: FlatIo<'_, T>,
     r: &mut Randomness<'_>,
     p: f64,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
     keep: bool,
 ) -> Result<Option<BitMask>> {
     dropout_with(Plan::best(), io, r, p, kept, keep)
@@ -105,7 +114,7 @@ pub(crate) fn dropout_with<T: Element>(
     io: FlatIo<'_, T>,
     r: &mut Randomness<'_>,
     p: f64,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
     keep: bool,
 ) -> Result<Option<BitMask>> {
     let (seed, draw) = match r {
@@ -123,7 +132,7 @@ pub(crate) fn dropout_with<T: Element>(
     if threshold >= 1 << 32 {
         // p = 1: every element is dropped; the mask stays all zero.
         plan.run(Chunk::of(io), |_, c| {
-            // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for f32 and f64.
+            // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for every element type.
             unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
         });
         return Ok(mask);
@@ -133,13 +142,17 @@ pub(crate) fn dropout_with<T: Element>(
             .map_or(std::ptr::null_mut(), |m| m.words_mut().as_mut_ptr()),
     );
     let whole = Chunk::of(io);
-    let dropout = plan.kernels(&whole).dropout;
+    let dropout = T::compute_kernels(&plan, &whole).dropout;
     plan.run(whole, |start, c| {
-        let b = bits.at(start / 64);
-        // SAFETY: a disjoint sub-range starting at a multiple of 64, whose mask words (if
-        // any) are its own; the threshold is below 2^32; the kernel was resolved by this plan
-        // for this output.
-        unsafe { dropout(c, start as u64, seed, draw, threshold, kept, b) }
+        // SAFETY: a disjoint sub-range starting at a multiple of 64 (so are its blocks),
+        // whose mask words (if any) are its own; the threshold is below 2^32; the kernel was
+        // resolved by this plan for this output.
+        unsafe {
+            T::in_compute(plan.path, c, start, |start, c| {
+                let b = bits.at(start / 64);
+                dropout(c, start as u64, seed, draw, threshold, kept, b)
+            })
+        }
     });
     Ok(mask)
 }
@@ -167,12 +180,16 @@ pub(crate) fn noise_with<T: Element>(
         Randomness::Philox { seed, draw } => (*seed, *draw),
         Randomness::Stream(_) => return reference::noise(io, r, mean, stddev, op),
     };
-    let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
+    let (m, s) = (T::Compute::from_f64(mean), T::Compute::from_f64(stddev));
     let whole = Chunk::of(io);
-    let noise = plan.kernels(&whole).noise;
+    let noise = T::compute_kernels(&plan, &whole).noise;
     plan.run(whole, |start, c| {
-        // SAFETY: a disjoint sub-range starting at a multiple of 64; the kernel was resolved
-        // by this plan for this output.
-        unsafe { noise(c, start as u64, seed, draw, m, s, op) }
+        // SAFETY: a disjoint sub-range starting at a multiple of 64 (so are its blocks); the
+        // kernel was resolved by this plan for this output.
+        unsafe {
+            T::in_compute(plan.path, c, start, |start, c| {
+                noise(c, start as u64, seed, draw, m, s, op)
+            })
+        }
     });
 }

@@ -14,6 +14,7 @@ mod avx2;
 mod avx512;
 mod chunk;
 mod entry;
+mod half;
 mod isa;
 mod plan;
 mod portable;

@@ -10,25 +10,29 @@ use crate::Element;
 
 use crate::ops::{mask_index, Kept, MaskMap, NoiseOp};
 
-/// Writes `f(i, x[i])` for every element, reading `src` (or the buffer itself in place).
+/// Writes `f(i, x[i])` for every element, reading `src` (or the buffer itself in place); `f`
+/// computes in the compute type, and its result is rounded once to `T`.
 #[inline(always)]
-pub(crate) fn map_indexed<T: Element>(io: FlatIo<'_, T>, mut f: impl FnMut(usize, T) -> T) {
+pub(crate) fn map_indexed<T: Element>(
+    io: FlatIo<'_, T>,
+    mut f: impl FnMut(usize, T::Compute) -> T::Compute,
+) {
     match io {
         FlatIo::Copy { src, dst } => {
             for (i, (d, &s)) in dst.iter_mut().zip(src).enumerate() {
-                *d = f(i, s);
+                *d = T::narrow(f(i, s.widen()));
             }
         }
         FlatIo::InPlace(buf) => {
             for (i, v) in buf.iter_mut().enumerate() {
-                *v = f(i, *v);
+                *v = T::narrow(f(i, v.widen()));
             }
         }
     }
 }
 
 /// `x * factor`, or a copy when `factor` is `None`.
-pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T>) {
+pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T::Compute>) {
     match factor {
         Some(k) => map_indexed(io, |_, x| x * k),
         None => map_indexed(io, |_, x| x),
@@ -63,13 +67,13 @@ pub(crate) fn apply_mask<T: Element>(
     io: FlatIo<'_, T>,
     mask: &BitMask,
     map: MaskMap,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
 ) {
-    map_indexed(io, |i, x| {
+    map_indexed::<T>(io, |i, x| {
         if mask.get(mask_index(map, i)) {
             kept.apply(x)
         } else {
-            T::zero()
+            <T::Compute as num_traits::Zero>::zero()
         }
     });
 }
@@ -83,21 +87,21 @@ pub(crate) fn noise<T: Element>(
     stddev: f64,
     op: NoiseOp,
 ) {
-    let combine = |x: T, e: T| match op {
+    let combine = |x: T::Compute, e: T::Compute| match op {
         NoiseOp::Mul => x * e,
         NoiseOp::Add => x + e,
     };
     match r {
         Randomness::Philox { seed, draw } => {
-            let (m, s) = (T::from_f64(mean), T::from_f64(stddev));
-            map_indexed(io, |i, x| {
+            let (m, s) = (T::Compute::from_f64(mean), T::Compute::from_f64(stddev));
+            map_indexed::<T>(io, |i, x| {
                 let n = normal::normals4(rng::block(*seed, *draw, (i / 4) as u64))[i % 4];
-                combine(x, m + s * T::from_f32(n))
+                combine(x, m + s * T::Compute::from_f32(n))
             });
         }
         Randomness::Stream(stream) => {
-            map_indexed(io, |_, x| {
-                combine(x, T::from_f64(stream.normal(mean, stddev)))
+            map_indexed::<T>(io, |_, x| {
+                combine(x, T::Compute::from_f64(stream.normal(mean, stddev)))
             });
         }
     }

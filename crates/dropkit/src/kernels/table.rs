@@ -2,8 +2,8 @@
 //! resolves once per call and then runs over every chunk.
 //!
 //! Every element type has the portable kernels. A type with vector bodies says so through
-//! [`KernelTable`]; a type without (a future half-precision type, say) implements it with no
-//! methods and runs the portable kernels on every path.
+//! [`KernelTable`]. The half-precision types have no kernels of their own: they run the `f32`
+//! kernels of the path on blocks widened to `f32` ([`super::half`]).
 
 use crate::ops::{Kept, MaskMap, NoiseOp};
 use crate::Element;
@@ -12,7 +12,7 @@ use crate::Element;
 use super::avx2::{self, Avx2Element};
 #[cfg(target_arch = "x86_64")]
 use super::avx512::{self, Avx512Element};
-use super::{portable, Chunk, Path};
+use super::{half, portable, Chunk, Path, Plan};
 
 /// Fused Dropout on a chunk: `(chunk, first element, seed, draw, threshold, kept, mask words
 /// or null)`, as [`portable::dropout`].
@@ -64,9 +64,74 @@ pub(crate) trait KernelTable: Sized {
     fn avx512(_stream: bool) -> Option<Kernels<Self>> {
         None
     }
+
+    /// The kernels of the compute type a call on `plan` writing `out` (its whole output)
+    /// runs.
+    fn compute_kernels(plan: &Plan, out: &Chunk<Self>) -> Kernels<<Self as Element>::Compute>
+    where
+        Self: Element;
+
+    /// Runs `f(first element, chunk)` over the chunk `c`, whose first element is element
+    /// `start` of the tensor, as chunks of the compute type: `c` itself where the type is its
+    /// own compute type, else blocks widened to it and rounded back once ([`half::in_blocks`]).
+    ///
+    /// # Safety
+    /// As [`Chunk::io`] for `c`; `f` may rely on the chunks it gets being valid the same way.
+    unsafe fn in_compute(
+        path: Path,
+        c: Chunk<Self>,
+        start: usize,
+        f: impl FnMut(usize, Chunk<<Self as Element>::Compute>),
+    ) where
+        Self: Element;
 }
 
+/// The [`KernelTable`] items of a type that is its own compute type.
+macro_rules! own_compute {
+    () => {
+        fn compute_kernels(plan: &Plan, out: &Chunk<Self>) -> Kernels<Self> {
+            plan.kernels(out)
+        }
+
+        unsafe fn in_compute(
+            _path: Path,
+            c: Chunk<Self>,
+            start: usize,
+            mut f: impl FnMut(usize, Chunk<Self>),
+        ) {
+            f(start, c)
+        }
+    };
+}
+
+/// The [`KernelTable`] of a half-precision type: the `f32` kernels of the path, on blocks in
+/// an `f32` scratch that stays in cache (so their stores never stream).
+macro_rules! half_table {
+    ($t:ty) => {
+        impl KernelTable for $t {
+            fn compute_kernels(plan: &Plan, _out: &Chunk<Self>) -> Kernels<f32> {
+                Kernels::resolve(plan.path, false)
+            }
+
+            unsafe fn in_compute(
+                path: Path,
+                c: Chunk<Self>,
+                start: usize,
+                f: impl FnMut(usize, Chunk<f32>),
+            ) {
+                // SAFETY: the caller's contract is the callee's.
+                unsafe { half::in_blocks(path, c, start, f) }
+            }
+        }
+    };
+}
+
+half_table!(::half::f16);
+half_table!(::half::bf16);
+
 impl KernelTable for f32 {
+    own_compute!();
+
     #[cfg(target_arch = "x86_64")]
     fn avx2(stream: bool) -> Option<Kernels<f32>> {
         Some(Kernels::avx2(stream))
@@ -79,6 +144,8 @@ impl KernelTable for f32 {
 }
 
 impl KernelTable for f64 {
+    own_compute!();
+
     #[cfg(target_arch = "x86_64")]
     fn avx2(stream: bool) -> Option<Kernels<f64>> {
         Some(Kernels::avx2(stream))

@@ -96,7 +96,7 @@ on_every_path! {
 
 const LENGTHS: [usize; 12] = [0, 1, 3, 4, 31, 32, 63, 64, 65, 200, 1000, 4099];
 
-fn data<T: Element>(n: usize) -> Vec<T> {
+fn data<T: Element<Compute = T>>(n: usize) -> Vec<T> {
     (0..n)
         .map(|i| {
             let v = match i % 11 {
@@ -111,14 +111,14 @@ fn data<T: Element>(n: usize) -> Vec<T> {
         .collect()
 }
 
-fn same<T: Element>(a: &[T], b: &[T]) -> bool {
+fn same<T: Element<Compute = T>>(a: &[T], b: &[T]) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
             .all(|(x, y)| x.to_f64().unwrap().to_bits() == y.to_f64().unwrap().to_bits())
 }
 
-fn kepts<T: Element>() -> Vec<(f64, Kept<T>)> {
+fn kepts<T: Element<Compute = T>>() -> Vec<(f64, Kept<T>)> {
     let mut v = Vec::new();
     for p in [0.0, 0.1, 0.3, 0.5, 0.75, 0.999, 1.0] {
         v.push((p, Kept::Div(T::from_f64(1.0 - p))));
@@ -128,7 +128,7 @@ fn kepts<T: Element>() -> Vec<(f64, Kept<T>)> {
     v
 }
 
-fn check_dropout<T: Element>(plans: &[Plan]) {
+fn check_dropout<T: Element<Compute = T>>(plans: &[Plan]) {
     for n in LENGTHS {
         let x = data::<T>(n);
         for (p, kept) in kepts::<T>() {
@@ -196,7 +196,7 @@ fn check_dropout<T: Element>(plans: &[Plan]) {
 
 /// Finite values over many exponents, with zeros of both signs: whole vectors of ordinary
 /// values (the other tests' data has a NaN or an infinity in most vectors).
-fn ordinary<T: Element>(n: usize, salt: u64) -> Vec<T> {
+fn ordinary<T: Element<Compute = T>>(n: usize, salt: u64) -> Vec<T> {
     let mut z = salt;
     (0..n)
         .map(|i| {
@@ -216,7 +216,7 @@ fn ordinary<T: Element>(n: usize, salt: u64) -> Vec<T> {
         .collect()
 }
 
-fn check_division<T: Element>(plans: &[Plan]) {
+fn check_division<T: Element<Compute = T>>(plans: &[Plan]) {
     for p in [0.1f64, 0.3, 1.0 / 3.0, 0.7, 0.9, 0.999_99] {
         let x = ordinary::<T>(4099, p.to_bits());
         let kept = Kept::Div(T::from_f64(1.0 - p));
@@ -263,7 +263,7 @@ fn check_division<T: Element>(plans: &[Plan]) {
     }
 }
 
-fn check_noise<T: Element>(plans: &[Plan]) {
+fn check_noise<T: Element<Compute = T>>(plans: &[Plan]) {
     for n in LENGTHS {
         let x = data::<T>(n);
         for (mean, stddev, op) in [
@@ -420,7 +420,7 @@ fn check_spatial_maps(plans: &[Plan]) {
     }
 }
 
-fn check_scale<T: Element>(plans: &[Plan]) {
+fn check_scale<T: Element<Compute = T>>(plans: &[Plan]) {
     for n in LENGTHS.into_iter().chain([1 << 13]) {
         let x = data::<T>(n);
         for factor in [None, Some(0.3), Some(1.0)] {
@@ -452,7 +452,7 @@ fn check_scale<T: Element>(plans: &[Plan]) {
     }
 }
 
-fn check_multiply<T: Element>(plans: &[Plan]) {
+fn check_multiply<T: Element<Compute = T>>(plans: &[Plan]) {
     for n in LENGTHS.into_iter().chain([1 << 13]) {
         let x = data::<T>(n);
         let factors = ordinary::<T>(n, 5);
@@ -565,7 +565,7 @@ fn avx512_box_muller_pieces_are_exact_on_every_input() {
 /// The AVX-512 kernels with non-temporal stores on outputs at every element offset into a
 /// cache line: each writes exactly its output, equal to the reference, and nothing around it.
 #[cfg(target_arch = "x86_64")]
-fn check_avx512_streams_at<T: Element + avx512::Avx512Element>() {
+fn check_avx512_streams_at<T: Element<Compute = T> + avx512::Avx512Element>() {
     let guard = T::from_f64(12345.0);
     let lanes = 64 / std::mem::size_of::<T>();
     let (seed, draw, p) = (0x5eed, 3, 0.3);

@@ -2,7 +2,7 @@
 //! the crate-private trait through which `Module` (and `cuda::CudaModule`) reach a layer's
 //! one implementation of forward and backward.
 
-use crate::backend::{Backend, SavedMask};
+use crate::backend::{Backend, Compute, SavedMask};
 use crate::error::{check_shape, Error, Result};
 use crate::ops::{element_count, Kept, MaskLayout, MaskMap};
 use crate::rng::{Draw, Randomness, RngSource};
@@ -37,8 +37,9 @@ pub trait LayerImpl {
         })
     }
 
-    /// The evaluation forward's factor at `p` (and its backward's): `None` is the identity.
-    fn eval_factor<T: Element>(&self, _p: f64) -> Option<T> {
+    /// The evaluation forward's factor at `p` (and its backward's), of `T`'s compute type:
+    /// `None` is the identity.
+    fn eval_factor<T: Element>(&self, _p: f64) -> Option<T::Compute> {
         None
     }
 
@@ -115,7 +116,7 @@ pub trait LayerImpl {
             return self.train_forward(shape, mask, io);
         }
         let p = self.recorded_p();
-        io.scale(self.eval_factor(p))?;
+        io.scale(self.eval_factor::<B::Elem>(p))?;
         self.core_mut().record_eval(shape, p);
         Ok(())
     }
@@ -146,7 +147,7 @@ pub trait LayerImpl {
         let mask = memory.unwrap_or(mask);
         let p = self.recorded_p();
         match core.plan_backward(input_shape, shape, p, Self::NEEDS_DRAW)? {
-            BackwardPlan::Eval(p) => io.scale(self.eval_factor(p)),
+            BackwardPlan::Eval(p) => io.scale(self.eval_factor::<B::Elem>(p)),
             BackwardPlan::Train(saved) => self.train_backward(saved, mask, io),
         }
     }
@@ -317,7 +318,7 @@ pub(crate) fn apply_saved<B: Backend>(
     io: B,
     saved: &Saved,
     mask: MaskLayout,
-    kept: Kept<B::Elem>,
+    kept: Kept<Compute<B>>,
 ) -> Result<()> {
     // BigDL's stream replays sequentially on the host: any kept mask beats that.
     let replay_costs = matches!(saved.draw, Draw::BigDl(_));

@@ -139,7 +139,7 @@ impl LayerImpl for Dropout {
         self.p
     }
 
-    fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
+    fn eval_factor<T: Element>(&self, p: f64) -> Option<T::Compute> {
         eval_factor(self.scale, p)
     }
 

@@ -14,7 +14,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Compute};
 use crate::error::{check_probability, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
 use crate::layers::common::{LayerOptions, OptionValue};
@@ -58,7 +58,7 @@ pub struct GaussianDropout {
 struct StoredNoise {
     /// The draw it came from (a later forward, on any device, has another).
     draw: (bool, u64, u64, Option<u64>),
-    /// A `Vec<T>` of the forward's element type.
+    /// A `Vec` of the forward's compute type (`f32` for a half-precision forward).
     values: Arc<dyn Any + Send + Sync>,
     bytes: usize,
 }
@@ -129,7 +129,7 @@ impl LayerImpl for GaussianDropout {
         let (values, draw) = self.core.draw_on::<B, _>(|r| io.noise(r, noise, store))?;
         self.stored = values.map(|values| StoredNoise {
             draw: draw.key(),
-            bytes: values.len() * std::mem::size_of::<B::Elem>(),
+            bytes: values.len() * std::mem::size_of::<Compute<B>>(),
             values: Arc::new(values),
         });
         self.core.record_train(shape, self.rate, draw, None);
@@ -142,7 +142,7 @@ impl LayerImpl for GaussianDropout {
             .stored
             .as_ref()
             .filter(|n| n.draw == saved.draw.key())
-            .and_then(|n| n.values.downcast_ref::<Vec<B::Elem>>());
+            .and_then(|n| n.values.downcast_ref::<Vec<Compute<B>>>());
         let io = match kept {
             Some(values) => match io.multiply(values) {
                 Ok(done) => return done,

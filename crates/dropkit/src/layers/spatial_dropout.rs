@@ -201,7 +201,7 @@ impl<S: AsSpatial> LayerImpl for S {
         self.spatial().memory_layout(shape, perm)
     }
 
-    fn eval_factor<T: Element>(&self, p: f64) -> Option<T> {
+    fn eval_factor<T: Element>(&self, p: f64) -> Option<T::Compute> {
         eval_factor(self.spatial().scale, p)
     }
 

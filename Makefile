@@ -6,11 +6,12 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz
+.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo
 
 demo:
 	$(CARGO) run --release --example quickstart
 
-test: lint test-rust test-python
+test: lint test-rust test-python test-jvm-if-javac
 
 # Features are unified over the packages a cargo command selects: dropkit-py turns on
 # dropkit/cuda, so anything run on the whole workspace builds dropkit with its CUDA backend.
@@ -134,3 +135,28 @@ fuzz: python-install
 	mkdir -p target/fuzz
 	cd target/fuzz && $(abspath $(VENV_PY)) $(CURDIR)/scripts/fuzz_python.py \
 		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=30
+
+# The JVM package (crates/dropkit-jvm): target/jvm/dropkit.jar holds the Java classes and the
+# JNI library for this platform, which the classes extract and load. Needs a JDK (javac, jar).
+jvm:
+	$(CARGO) build --release -p dropkit-jvm
+	scripts/jvm-build.sh
+
+# The Java tests (crates/dropkit-jvm/tests, a plain runner ending "N passed, N failed"): the
+# Java quickstart against the Rust one, bad arguments, shapes, buffers, in place, threads.
+test-jvm: jvm
+	scripts/jvm-test.sh
+
+# `make test` runs the Java tests where a JDK is installed, and says so where not.
+test-jvm-if-javac:
+	@if command -v javac > /dev/null && command -v jar > /dev/null; then \
+		$(MAKE) --no-print-directory test-jvm; \
+	else \
+		echo "test-jvm skipped: javac/jar not on PATH (install a JDK >= 8 to build and test the JVM package)"; \
+	fi
+
+# BigDL's documentation examples for the six layers from Java, as `make demo` prints them.
+jvm-demo: jvm
+	mkdir -p target/jvm/demo-classes
+	javac -cp target/jvm/dropkit.jar -d target/jvm/demo-classes examples/jvm/Quickstart.java
+	java -cp target/jvm/dropkit.jar:target/jvm/demo-classes Quickstart

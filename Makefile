@@ -6,7 +6,7 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz
-.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo
+.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl
 
 demo:
 	$(CARGO) run --release --example quickstart
@@ -150,10 +150,16 @@ test-jvm: jvm
 # `make test` runs the Java tests where a JDK is installed, and says so where not.
 test-jvm-if-javac:
 	@if command -v javac > /dev/null && command -v jar > /dev/null; then \
-		$(MAKE) --no-print-directory test-jvm; \
+		$(MAKE) --no-print-directory test-jvm test-bigdl; \
 	else \
 		echo "test-jvm skipped: javac/jar not on PATH (install a JDK >= 8 to build and test the JVM package)"; \
 	fi
+
+# Every JVM layer against BigDL 2.4's own in one JVM, bit for bit (crates/dropkit-jvm/tests/bigdl).
+# BigDL, its MKL wrapper and Spark 3.1.3's jars come from PyPI (bigdl-dllib-spark3, bigdl-core,
+# the pyspark sdist: about 315 MB, downloaded once into target/bigdl; no Maven).
+test-bigdl: jvm | $(VENV_PY)
+	scripts/jvm-bigdl.sh $(VENV_PY)
 
 # BigDL's documentation examples for the six layers from Java, as `make demo` prints them.
 jvm-demo: jvm

@@ -6,7 +6,7 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz
-.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl
+.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm
 
 demo:
 	$(CARGO) run --release --example quickstart
@@ -160,6 +160,11 @@ test-jvm-if-javac:
 # the pyspark sdist: about 315 MB, downloaded once into target/bigdl; no Maven).
 test-bigdl: jvm | $(VENV_PY)
 	scripts/jvm-bigdl.sh $(VENV_PY)
+
+# dropkit's JVM layers against BigDL's own on 16M floats in one JVM, as ratios to
+# System.arraycopy (crates/dropkit-jvm/benches/BigdlBench.java).
+bench-jvm: jvm | $(VENV_PY)
+	JVM_BIGDL_MAIN=BigdlBench scripts/jvm-bigdl.sh $(VENV_PY)
 
 # BigDL's documentation examples for the six layers from Java, as `make demo` prints them.
 jvm-demo: jvm

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test-bigdl`: every dropkit JVM layer against BigDL 2.4's own layer in one JVM
-# (crates/dropkit-jvm/tests/bigdl). BigDL's jar comes from PyPI's bigdl-dllib-spark3 wheel,
+# (crates/dropkit-jvm/tests/bigdl); with JVM_BIGDL_MAIN=BigdlBench, `make bench-jvm`
+# (crates/dropkit-jvm/benches). BigDL's jar comes from PyPI's bigdl-dllib-spark3 wheel,
 # its MKL wrapper (com.intel.analytics.bigdl.mkl, which BigDL's Tensor loads) from
 # bigdl-core, Scala's and Spark's jars from the pyspark sdist: downloaded once into
 # target/bigdl/dl (about 330 MB), extracted into target/bigdl/jars.
@@ -29,7 +30,8 @@ fi
 classes=target/jvm/bigdl-classes
 rm -rf "$classes" && mkdir -p "$classes"
 cp="target/jvm/dropkit.jar:$jars/*"
-javac -Xlint:all,-processing,-path -cp "$cp" -d "$classes" crates/dropkit-jvm/tests/bigdl/*.java
+javac -Xlint:all,-processing,-path -cp "$cp" -d "$classes" crates/dropkit-jvm/tests/bigdl/*.java \
+    crates/dropkit-jvm/benches/*.java
 # Java 17 keeps JDK internals closed; BigDL and Spark reach into these.
 opens="--add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED \
 --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED"

@@ -6,7 +6,7 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz
-.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm
+.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm jvm-bigdl
 
 demo:
 	$(CARGO) run --release --example quickstart
@@ -155,7 +155,13 @@ test-jvm-if-javac:
 		echo "test-jvm skipped: javac/jar not on PATH (install a JDK >= 8 to build and test the JVM package)"; \
 	fi
 
-# Every JVM layer against BigDL 2.4's own in one JVM, bit for bit (crates/dropkit-jvm/tests/bigdl).
+# target/jvm/dropkit-bigdl.jar: the layers as BigDL modules (dropkit.bigdl.DropkitModule),
+# compiled against BigDL's jar (downloaded as for test-bigdl).
+jvm-bigdl: jvm | $(VENV_PY)
+	JVM_BIGDL_MAIN= scripts/jvm-bigdl.sh $(VENV_PY)
+
+# Every JVM layer against BigDL 2.4's own in one JVM, bit for bit (crates/dropkit-jvm/tests/bigdl),
+# and a BigDL model trained with dropkit's Dropout module against the same with BigDL's.
 # BigDL, its MKL wrapper and Spark 3.1.3's jars come from PyPI (bigdl-dllib-spark3, bigdl-core,
 # the pyspark sdist: about 315 MB, downloaded once into target/bigdl; no Maven).
 test-bigdl: jvm | $(VENV_PY)

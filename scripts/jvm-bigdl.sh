@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-bigdl`: every dropkit JVM layer against BigDL 2.4's own layer in one JVM
-# (crates/dropkit-jvm/tests/bigdl); with JVM_BIGDL_MAIN=BigdlBench, `make bench-jvm`
-# (crates/dropkit-jvm/benches). BigDL's jar comes from PyPI's bigdl-dllib-spark3 wheel,
+# (crates/dropkit-jvm/tests/bigdl) and a model trained with dropkit's module; builds
+# target/jvm/dropkit-bigdl.jar first. JVM_BIGDL_MAIN names the classes to run instead:
+# BigdlBench for `make bench-jvm`, none for `make jvm-bigdl`. BigDL's jar comes from PyPI's bigdl-dllib-spark3 wheel,
 # its MKL wrapper (com.intel.analytics.bigdl.mkl, which BigDL's Tensor loads) from
 # bigdl-core, Scala's and Spark's jars from the pyspark sdist: downloaded once into
 # target/bigdl/dl (about 330 MB), extracted into target/bigdl/jars.
@@ -27,17 +28,30 @@ if [ ! -e "$jars/.complete" ]; then
     tar xzf "$dl"/pyspark-*.tar.gz -C "$jars" --strip-components=3 --wildcards 'pyspark-*/deps/jars/*.jar'
     touch "$jars/.complete"
 fi
+# target/jvm/dropkit-bigdl.jar: dropkit's layers as BigDL modules (crates/dropkit-jvm/bigdl).
+modules=target/jvm/bigdl-module-classes
+rm -rf "$modules" && mkdir -p "$modules"
+javac -Xlint:all,-processing,-path,-serial --release 8 -cp "target/jvm/dropkit.jar:$jars/*" \
+    -d "$modules" crates/dropkit-jvm/bigdl/dropkit/bigdl/*.java 2>&1 \
+    | { grep -v 'bootstrap classpath\|warning: \[options\]\|^1 warning' || true; }
+test -e "$modules/dropkit/bigdl/DropkitModule.class"
+rm -f target/jvm/dropkit-bigdl.jar
+jar cf target/jvm/dropkit-bigdl.jar -C "$modules" .
 classes=target/jvm/bigdl-classes
 rm -rf "$classes" && mkdir -p "$classes"
-cp="target/jvm/dropkit.jar:$jars/*"
-javac -Xlint:all,-processing,-path -cp "$cp" -d "$classes" crates/dropkit-jvm/tests/bigdl/*.java \
-    crates/dropkit-jvm/benches/*.java
+cp="target/jvm/dropkit.jar:target/jvm/dropkit-bigdl.jar:$jars/*"
+javac -Xlint:all,-processing,-path,-rawtypes,-unchecked -cp "$cp" -d "$classes" \
+    crates/dropkit-jvm/tests/bigdl/*.java crates/dropkit-jvm/benches/*.java
 # Java 17 keeps JDK internals closed; BigDL and Spark reach into these.
 opens="--add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED \
 --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED"
 java_major=$(java -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -1)
-if [ "${java_major:-8}" -lt 9 ] 2>/dev/null || [ "$java_major" = 1 ]; then opens=""; fi
-main=${JVM_BIGDL_MAIN:-BigdlParity}
-# shellcheck disable=SC2086
-java $opens -Dlog4j2.configurationFile=crates/dropkit-jvm/tests/bigdl/log4j2.xml \
-    -cp "$cp:$classes" "$main" "$@"
+if [ "${java_major:-8}" = 1 ]; then opens=""; fi
+# MKL's sgemm (BigDL's Linear) rounds by the arrays' alignment unless told not to.
+export MKL_CBWR=COMPATIBLE
+for main in ${JVM_BIGDL_MAIN-BigdlParity BigdlTraining}; do
+    echo "== $main"
+    # shellcheck disable=SC2086
+    java $opens -Dlog4j2.configurationFile=crates/dropkit-jvm/tests/bigdl/log4j2.xml \
+        -cp "$cp:$classes" "$main" "$@"
+done

@@ -73,7 +73,7 @@ public final class BigdlParity {
     static List<Case> cases() {
         List<Case> c = new ArrayList<>();
         int[][] flat = {{2, 4}, {3, 5, 7}, {1000}, {64, 33}};
-        for (double p : new double[] {0.5, 0.2, 0.9}) {
+        for (double p : new double[] {0.5, 0.2, 0.9, 0.3, 0.7}) {
             c.add(new Case("Dropout(" + p + ")",
                     () -> new com.intel.analytics.bigdl.dllib.nn.Dropout<>(p, false, true, FLOAT, NF),
                     () -> new com.intel.analytics.bigdl.dllib.nn.Dropout<>(p, false, true, DOUBLE, ND),

@@ -22,6 +22,7 @@ if command -v strip > /dev/null; then
 else
     cp "target/release/$lib" "$out/classes/dropkit/native/$platform/$lib"
 fi
+echo "$platform" > "$out/classes/dropkit/native/PLATFORMS"
 rm -f "$out/dropkit.jar"
 jar cf "$out/dropkit.jar" -C "$out/classes" .
 ls -l "$out/dropkit.jar"

@@ -34,6 +34,17 @@ import java.util.function.Supplier;
 public final class DropkitTests {
     private DropkitTests() {}
 
+    /** Run in a child JVM told it is another platform: prints what loading threw. */
+    static final class OtherPlatform {
+        public static void main(String[] args) {
+            try (Dropout d = new Dropout()) {
+                System.out.println("loaded " + d);
+            } catch (UnsatisfiedLinkError e) {
+                System.out.println("UnsatisfiedLinkError " + e.getMessage());
+            }
+        }
+    }
+
     // ---- helpers
 
     static float[] iota(int n) {
@@ -651,6 +662,33 @@ public final class DropkitTests {
                 kept[0] = g;
             }
             Check.expect(IllegalStateException.class, () -> kept[0].forward(iota(4), new int[] {4}));
+        });
+
+        t.test("a platform the jar lacks: UnsatisfiedLinkError naming it and the jar's", () -> {
+            String java = System.getProperty("java.home") + File.separator + "bin"
+                    + File.separator + "java";
+            Process p = new ProcessBuilder(java, "-Dos.arch=sparcv9", "-cp",
+                    System.getProperty("java.class.path"), "DropkitTests$OtherPlatform")
+                    .redirectErrorStream(true).start();
+            String out;
+            try (InputStream in = p.getInputStream()) {
+                ByteArrayOutputStream buf = new ByteArrayOutputStream();
+                byte[] chunk = new byte[4096];
+                for (int n; (n = in.read(chunk)) > 0; ) {
+                    buf.write(chunk, 0, n);
+                }
+                out = new String(buf.toByteArray(), UTF_8);
+            }
+            Check.check(p.waitFor() == 0, "the child failed: " + out);
+            String built;
+            try (InputStream in = DropkitTests.class.getResourceAsStream(
+                    "/dropkit/native/PLATFORMS")) {
+                Check.check(in != null, "the jar lists no platforms");
+                byte[] b = new byte[256];
+                built = new String(b, 0, Math.max(0, in.read(b)), UTF_8).trim();
+            }
+            Check.check(out.contains("UnsatisfiedLinkError") && out.contains("sparcv9")
+                    && out.contains("it holds: " + built), out);
         });
 
         t.test("the jar's library loads from the jar, named by platform", () -> {

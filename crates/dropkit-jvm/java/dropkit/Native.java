@@ -51,10 +51,9 @@ final class Native {
         try (InputStream in = Native.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new UnsatisfiedLinkError("dropkit: no native library for platform "
-                        + platform + " in this jar (it has " + resource + " only for the"
-                        + " platforms it was built on: linux-x86_64); build the jar on this"
-                        + " platform with `make jvm`, or name a library with"
-                        + " -Ddropkit.library=/path/to/" + file);
+                        + platform + " in this jar (no " + resource + "; it holds: "
+                        + builtFor() + "); build the jar on this platform with `make jvm`,"
+                        + " or name a library with -Ddropkit.library=/path/to/" + file);
             }
             Path tmp = Files.createTempFile("dropkit_jvm", "-" + file);
             try {
@@ -71,6 +70,23 @@ final class Native {
                     "dropkit: cannot extract " + resource + " to a temporary file: " + e);
             error.initCause(e);
             throw error;
+        }
+    }
+
+    /** The platforms the jar holds libraries for, as its build listed them. */
+    private static String builtFor() {
+        try (InputStream in = Native.class.getResourceAsStream("/dropkit/native/PLATFORMS")) {
+            if (in == null) {
+                return "none listed";
+            }
+            java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
+            byte[] chunk = new byte[256];
+            for (int n; (n = in.read(chunk)) > 0; ) {
+                text.write(chunk, 0, n);
+            }
+            return new String(text.toByteArray(), "UTF-8").trim().replace('\n', ' ');
+        } catch (IOException e) {
+            return "unreadable: " + e;
         }
     }
 

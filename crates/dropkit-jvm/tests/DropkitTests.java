@@ -318,6 +318,39 @@ public final class DropkitTests {
             }
         });
 
+        t.test("SpatialDropout1D channels first (NCHW) is channels last transposed", () -> {
+            int n = 3;
+            int c = 5;
+            int l = 4;
+            float[] last = new float[n * l * c];
+            float[] first = new float[n * c * l];
+            for (int b = 0; b < n; b++) {
+                for (int ch = 0; ch < c; ch++) {
+                    for (int step = 0; step < l; step++) {
+                        float v = 1 + b * 100 + ch * 10 + step;
+                        last[(b * l + step) * c + ch] = v;
+                        first[(b * c + ch) * l + step] = v;
+                    }
+                }
+            }
+            try (SpatialDropout1D a = new SpatialDropout1D(0.5).setSeed(8, Generator.BIGDL);
+                    SpatialDropout1D b = new SpatialDropout1D(0.5, "NCHW")
+                            .setSeed(8, Generator.BIGDL)) {
+                float[] ya = a.forward(last, new int[] {n, l, c});
+                float[] yb = b.forward(first, new int[] {n, c, l});
+                for (int bb = 0; bb < n; bb++) {
+                    for (int ch = 0; ch < c; ch++) {
+                        for (int step = 0; step < l; step++) {
+                            Check.check(ya[(bb * l + step) * c + ch] == yb[(bb * c + ch) * l + step],
+                                    "sample " + bb + " channel " + ch + " step " + step);
+                        }
+                    }
+                }
+            }
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new SpatialDropout1D(0.5, "NCW"), "NCW");
+        });
+
         t.test("chaining methods return the layer itself", () -> {
             try (Dropout d = new Dropout()) {
                 Check.check(d.setSeed(1, Generator.PHILOX) == d, "setSeed");

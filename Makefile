@@ -6,7 +6,7 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz
-.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm jvm-bigdl
+.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm jvm-bigdl spark-demo
 
 demo:
 	$(CARGO) run --release --example quickstart
@@ -171,6 +171,12 @@ test-bigdl: jvm | $(VENV_PY)
 # System.arraycopy (crates/dropkit-jvm/benches/BigdlBench.java).
 bench-jvm: jvm | $(VENV_PY)
 	JVM_BIGDL_MAIN=BigdlBench scripts/jvm-bigdl.sh $(VENV_PY)
+
+# examples/jvm/SparkDemo.java: a BigDL model with dropkit's Dropout module trained by BigDL's
+# optimizer on Spark 3.1.3 in local mode (on Java 16+, with Scala 2.12.15's library from the
+# pyspark 3.2.4 sdist, 281 MB more: see scripts/jvm-spark-demo.sh). Not part of `make test`.
+spark-demo: jvm-bigdl
+	scripts/jvm-spark-demo.sh $(VENV_PY)
 
 # BigDL's documentation examples for the six layers from Java, as `make demo` prints them.
 jvm-demo: jvm

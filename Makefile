@@ -163,7 +163,7 @@ jvm-bigdl: jvm | $(VENV_PY)
 # Every JVM layer against BigDL 2.4's own in one JVM, bit for bit (crates/dropkit-jvm/tests/bigdl),
 # and a BigDL model trained with dropkit's Dropout module against the same with BigDL's.
 # BigDL, its MKL wrapper and Spark 3.1.3's jars come from PyPI (bigdl-dllib-spark3, bigdl-core,
-# the pyspark sdist: about 315 MB, downloaded once into target/bigdl; no Maven).
+# the pyspark sdist: about 330 MB, downloaded once into target/bigdl; no Maven).
 test-bigdl: jvm | $(VENV_PY)
 	scripts/jvm-bigdl.sh $(VENV_PY)
 

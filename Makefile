@@ -6,11 +6,12 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz
+.PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm jvm-bigdl spark-demo
 
 demo:
 	$(CARGO) run --release --example quickstart
 
-test: lint test-rust test-python
+test: lint test-rust test-python test-jvm-if-javac
 
 # Features are unified over the packages a cargo command selects: dropkit-py turns on
 # dropkit/cuda, so anything run on the whole workspace builds dropkit with its CUDA backend.
@@ -134,3 +135,51 @@ fuzz: python-install
 	mkdir -p target/fuzz
 	cd target/fuzz && $(abspath $(VENV_PY)) $(CURDIR)/scripts/fuzz_python.py \
 		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=30
+
+# The JVM package (crates/dropkit-jvm): target/jvm/dropkit.jar holds the Java classes and the
+# JNI library for this platform, which the classes extract and load. Needs a JDK (javac, jar).
+jvm:
+	$(CARGO) build --release -p dropkit-jvm
+	scripts/jvm-build.sh
+
+# The Java tests (crates/dropkit-jvm/tests, a plain runner ending "N passed, N failed"): the
+# Java quickstart against the Rust one, bad arguments, shapes, buffers, in place, threads.
+test-jvm: jvm
+	scripts/jvm-test.sh
+
+# `make test` runs the Java tests where a JDK is installed, and says so where not.
+test-jvm-if-javac:
+	@if command -v javac > /dev/null && command -v jar > /dev/null; then \
+		$(MAKE) --no-print-directory test-jvm test-bigdl; \
+	else \
+		echo "test-jvm skipped: javac/jar not on PATH (install a JDK >= 8 to build and test the JVM package)"; \
+	fi
+
+# target/jvm/dropkit-bigdl.jar: the layers as BigDL modules (dropkit.bigdl.DropkitModule),
+# compiled against BigDL's jar (downloaded as for test-bigdl).
+jvm-bigdl: jvm | $(VENV_PY)
+	JVM_BIGDL_MAIN= scripts/jvm-bigdl.sh $(VENV_PY)
+
+# Every JVM layer against BigDL 2.4's own in one JVM, bit for bit (crates/dropkit-jvm/tests/bigdl),
+# and a BigDL model trained with dropkit's Dropout module against the same with BigDL's.
+# BigDL, its MKL wrapper and Spark 3.1.3's jars come from PyPI (bigdl-dllib-spark3, bigdl-core,
+# the pyspark sdist: about 330 MB, downloaded once into target/bigdl; no Maven).
+test-bigdl: jvm | $(VENV_PY)
+	scripts/jvm-bigdl.sh $(VENV_PY)
+
+# dropkit's JVM layers against BigDL's own on 16M floats in one JVM, as ratios to
+# System.arraycopy (crates/dropkit-jvm/benches/BigdlBench.java).
+bench-jvm: jvm | $(VENV_PY)
+	JVM_BIGDL_MAIN=BigdlBench scripts/jvm-bigdl.sh $(VENV_PY)
+
+# examples/jvm/SparkDemo.java: a BigDL model with dropkit's Dropout module trained by BigDL's
+# optimizer on Spark 3.1.3 in local mode (on Java 16+, with Scala 2.12.15's library from the
+# pyspark 3.2.4 sdist, 281 MB more: see scripts/jvm-spark-demo.sh). Not part of `make test`.
+spark-demo: jvm-bigdl
+	scripts/jvm-spark-demo.sh $(VENV_PY)
+
+# BigDL's documentation examples for the six layers from Java, as `make demo` prints them.
+jvm-demo: jvm
+	mkdir -p target/jvm/demo-classes
+	javac -cp target/jvm/dropkit.jar -d target/jvm/demo-classes examples/jvm/Quickstart.java
+	java -cp target/jvm/dropkit.jar:target/jvm/demo-classes Quickstart

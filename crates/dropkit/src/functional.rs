@@ -50,8 +50,8 @@ use ndarray::{arr0, Array, ArrayBase, Data, Dimension, IxDyn};
 use crate::error::{Error, Result};
 use crate::rng::{Draw, GeneratorState};
 use crate::{
-    DataFormat, Dropout, Element, GaussianDropout, GaussianNoise, MaskStorage, Module,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, DataFormat, Dropout, Element, FeatureAlphaDropout, GaussianDropout,
+    GaussianNoise, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 
 /// The arguments of [`dropout`] and [`dropout_backward`] (those of [`crate::Dropout`], plus
@@ -109,6 +109,59 @@ pub struct GaussianNoiseArgs {
     pub draw: u64,
     /// Training or evaluation (the identity).
     pub training: bool,
+}
+
+/// The arguments of [`alpha_dropout`] and [`alpha_dropout_backward`]. The default is
+/// `p = 0.5`, seed 0, draw 0, training.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AlphaArgs {
+    /// The drop probability, in `[0, 1]`.
+    pub p: f64,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index.
+    pub draw: u64,
+    /// Training or evaluation (the identity).
+    pub training: bool,
+}
+
+impl Default for AlphaArgs {
+    fn default() -> Self {
+        AlphaArgs {
+            p: 0.5,
+            seed: 0,
+            draw: 0,
+            training: true,
+        }
+    }
+}
+
+/// The arguments of [`feature_alpha_dropout`] and [`feature_alpha_dropout_backward`]. The
+/// default is `p = 0.5`, channels first, seed 0, draw 0, training.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeatureAlphaArgs {
+    /// The drop probability, in `[0, 1]`.
+    pub p: f64,
+    /// Where the channel axis is.
+    pub format: DataFormat,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index.
+    pub draw: u64,
+    /// Training or evaluation (the identity).
+    pub training: bool,
+}
+
+impl Default for FeatureAlphaArgs {
+    fn default() -> Self {
+        FeatureAlphaArgs {
+            p: 0.5,
+            format: DataFormat::Nchw,
+            seed: 0,
+            draw: 0,
+            training: true,
+        }
+    }
 }
 
 /// The arguments of the Spatial functions ([`spatial_dropout1d`], [`spatial_dropout2d`],
@@ -276,6 +329,61 @@ pub fn gaussian_noise_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
 }
 
 /// Declares the forward and backward functions of a Spatial layer.
+/// AlphaDropout's forward at `(args.seed, args.draw)`: bit-identical to
+/// [`crate::AlphaDropout`] at that draw.
+///
+/// # Errors
+/// `p` outside `[0, 1]` or NaN; [`crate::Error::OutOfMemory`].
+pub fn alpha_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input: &ArrayBase<S, D>,
+    args: &AlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = AlphaDropout::new(args.p)?;
+    forward_at(layer, (args.seed, args.draw, args.training), input)
+}
+
+/// The backward of [`alpha_dropout`] with the same `args`: `g * T(a)` where the draw keeps,
+/// `0` where it drops (the identity in evaluation).
+///
+/// # Errors
+/// As [`alpha_dropout`]; [`crate::Error::ShapeMismatch`].
+pub fn alpha_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+    args: &AlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = AlphaDropout::new(args.p)?;
+    let key = (args.seed, args.draw, args.training);
+    backward_at(layer, key, input_shape, grad_output)
+}
+
+/// FeatureAlphaDropout's forward at `(args.seed, args.draw)`: bit-identical to
+/// [`crate::FeatureAlphaDropout`] at that draw.
+///
+/// # Errors
+/// `p` outside `[0, 1]` or NaN; an input of rank below 2; [`crate::Error::OutOfMemory`].
+pub fn feature_alpha_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input: &ArrayBase<S, D>,
+    args: &FeatureAlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = FeatureAlphaDropout::with_data_format(args.p, args.format)?;
+    forward_at(layer, (args.seed, args.draw, args.training), input)
+}
+
+/// The backward of [`feature_alpha_dropout`] with the same `args`.
+///
+/// # Errors
+/// As [`feature_alpha_dropout`]; [`crate::Error::ShapeMismatch`].
+pub fn feature_alpha_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+    args: &FeatureAlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = FeatureAlphaDropout::with_data_format(args.p, args.format)?;
+    let key = (args.seed, args.draw, args.training);
+    backward_at(layer, key, input_shape, grad_output)
+}
+
 macro_rules! spatial_functions {
     ($forward:ident, $backward:ident, $layer:ident, |$args:ident| $make:expr) => {
         #[doc = concat!("[`crate::", stringify!($layer), "`]'s forward at `(args.seed, args.draw)`, bit-identical to the layer at that draw.")]

@@ -116,7 +116,46 @@ pub(crate) fn eval_factor<T: Element>(scale: bool, p: f64) -> Option<T> {
     (!scale).then(|| T::from_f64(1.0 - p))
 }
 
-/// What happens to a kept element.
+/// SELU's `alpha * lambda` negated: the value AlphaDropout's dropped elements stand for
+/// (Klambauer et al., "Self-Normalizing Neural Networks", 2017).
+pub(crate) const ALPHA_PRIME: f64 = -1.758_099_340_847_376_6;
+
+/// AlphaDropout's training forward at drop probability `p`: with
+/// `a = ((1 - p)(1 + p alpha'^2))^(-1/2)` and `b = -a alpha' p` (in `f64`), a kept element
+/// becomes `T(a) * x + T(b)` (two roundings) and a dropped one is set to `T(a alpha' + b)`.
+/// `p = 0` keeps everything unchanged; `p = 1` drops everything to `0`, as PyTorch's
+/// `alpha_dropout` returns `x * 0` there (the formula's `a` is infinite).
+pub(crate) fn alpha_forward_kept<T: Element>(p: f64) -> Kept<T> {
+    match alpha_coefficients(p) {
+        Some((a, b)) => Kept::Affine {
+            mul: T::from_f64(a),
+            add: T::from_f64(b),
+            dropped: T::from_f64(a * ALPHA_PRIME + b),
+        },
+        None => Kept::Identity,
+    }
+}
+
+/// AlphaDropout's training backward: `g * T(a)` where kept, `0` where dropped (the identity
+/// at `p = 0`, all zero at `p = 1`).
+pub(crate) fn alpha_backward_kept<T: Element>(p: f64) -> Kept<T> {
+    match alpha_coefficients(p) {
+        Some((a, _)) => Kept::Mul(T::from_f64(a)),
+        None => Kept::Identity,
+    }
+}
+
+/// `(a, b)` of AlphaDropout for `0 < p < 1`, in `f64`; `None` at `p = 0` and `p = 1`.
+pub(crate) fn alpha_coefficients(p: f64) -> Option<(f64, f64)> {
+    if p <= 0.0 || p >= 1.0 {
+        return None;
+    }
+    let a = 1.0 / ((1.0 - p) * (1.0 + p * ALPHA_PRIME * ALPHA_PRIME)).sqrt();
+    Some((a, -a * ALPHA_PRIME * p))
+}
+
+/// What happens to a kept element, and what a dropped one is set to (`0` but for
+/// [`Kept::Affine`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Kept<T> {
     /// Unchanged.
@@ -125,6 +164,16 @@ pub(crate) enum Kept<T> {
     Div(T),
     /// Multiplied by the value (BigDL's backward `g * T(1 / (1 - p))`).
     Mul(T),
+    /// `x * mul + add`, rounded after the product and after the sum (never fused), with the
+    /// dropped elements set to `dropped` (AlphaDropout's forward).
+    Affine {
+        /// The factor `T(a)`.
+        mul: T,
+        /// The offset `T(b)`.
+        add: T,
+        /// The value of a dropped element.
+        dropped: T,
+    },
 }
 
 impl<T: Element> Kept<T> {
@@ -134,6 +183,16 @@ impl<T: Element> Kept<T> {
             Kept::Identity => x,
             Kept::Div(k) => x / k,
             Kept::Mul(k) => x * k,
+            Kept::Affine { mul, add, .. } => x * mul + add,
+        }
+    }
+
+    /// The value a dropped element is set to.
+    #[inline(always)]
+    pub(crate) fn dropped(self) -> T {
+        match self {
+            Kept::Affine { dropped, .. } => dropped,
+            _ => T::zero(),
         }
     }
 

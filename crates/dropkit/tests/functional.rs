@@ -2,10 +2,13 @@
 //! same `(seed, draw)`, in both modes, on strided inputs, and its backward equal to the
 //! layer's backward after the same forward; argument and shape errors.
 
-use dropkit::functional::{self, DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs};
+use dropkit::functional::{
+    self, AlphaArgs, DropoutArgs, FeatureAlphaArgs, GaussianDropoutArgs, GaussianNoiseArgs,
+    SpatialArgs,
+};
 use dropkit::{
-    DataFormat, Dropout, Error, GaussianDropout, GaussianNoise, GeneratorKind, Module,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, DataFormat, Dropout, Error, FeatureAlphaDropout, GaussianDropout, GaussianNoise,
+    GeneratorKind, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{Array, ArrayD, IxDyn, ShapeBuilder};
 
@@ -160,6 +163,39 @@ fn gaussian_noise_matches_the_layer() {
         |s, g, d, t| functional::gaussian_noise_backward(s, g, &args(d, t)),
         |x, d, t| functional::gaussian_noise(x, &args(d, t)),
     );
+}
+
+#[test]
+fn alpha_functions_match_the_layers() {
+    let args = |draw, training| AlphaArgs {
+        p: 0.3,
+        seed: SEED,
+        draw,
+        training,
+    };
+    check(
+        &[3, 37],
+        || AlphaDropout::new(0.3).unwrap(),
+        |x, d, t| functional::alpha_dropout(x, &args(d, t)),
+        |s, g, d, t| functional::alpha_dropout_backward(s, g, &args(d, t)),
+        |x, d, t| functional::alpha_dropout(x, &args(d, t)),
+    );
+    for format in [DataFormat::Nchw, DataFormat::Nhwc] {
+        let args = |draw, training| FeatureAlphaArgs {
+            p: 0.5,
+            format,
+            seed: SEED,
+            draw,
+            training,
+        };
+        check(
+            &[3, 8, 2, 3],
+            || FeatureAlphaDropout::with_data_format(0.5, format).unwrap(),
+            |x, d, t| functional::feature_alpha_dropout(x, &args(d, t)),
+            |s, g, d, t| functional::feature_alpha_dropout_backward(s, g, &args(d, t)),
+            |x, d, t| functional::feature_alpha_dropout(x, &args(d, t)),
+        );
+    }
 }
 
 #[test]

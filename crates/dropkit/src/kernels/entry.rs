@@ -122,9 +122,17 @@ pub(crate) fn dropout_with<T: Element>(
     let threshold = keep_threshold(p);
     if threshold >= 1 << 32 {
         // p = 1: every element is dropped; the mask stays all zero.
+        let dropped = kept.dropped();
+        let zero_bits = dropped == T::zero() && dropped.is_sign_positive();
         plan.run(Chunk::of(io), |_, c| {
-            // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for f32 and f64.
-            unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
+            if zero_bits {
+                // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for f32 and f64.
+                unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
+            } else {
+                // SAFETY: a disjoint sub-range of the io, written by this closure alone.
+                let out = unsafe { std::slice::from_raw_parts_mut(c.dst, c.len) };
+                out.fill(dropped);
+            }
         });
         return Ok(mask);
     }

@@ -58,7 +58,8 @@ pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> Result<Bi
     Ok(mask)
 }
 
-/// Kept elements go through `kept`; dropped ones are set to exactly zero.
+/// Kept elements go through `kept`; dropped ones are set to `kept.dropped()` (exactly zero
+/// for every rule but AlphaDropout's).
 pub(crate) fn apply_mask<T: Element>(
     io: FlatIo<'_, T>,
     mask: &BitMask,
@@ -69,7 +70,7 @@ pub(crate) fn apply_mask<T: Element>(
         if mask.get(mask_index(map, i)) {
             kept.apply(x)
         } else {
-            T::zero()
+            kept.dropped()
         }
     });
 }

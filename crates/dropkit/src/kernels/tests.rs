@@ -124,6 +124,10 @@ fn kepts<T: Element>() -> Vec<(f64, Kept<T>)> {
         v.push((p, Kept::Div(T::from_f64(1.0 - p))));
         v.push((p, Kept::Mul(T::from_f64(1.0 / (1.0 - p)))));
         v.push((p, Kept::Identity));
+        // AlphaDropout's rule at this p (the identity at 0 and 1), and one whose dropped
+        // value is not zero at every p (p = 1 fills every element with it).
+        v.push((p, crate::ops::alpha_forward_kept(p)));
+        v.push((p, crate::ops::alpha_forward_kept(0.3)));
     }
     v
 }
@@ -391,7 +395,12 @@ fn check_spatial_maps(plans: &[Plan]) {
         let x = data::<f32>(n);
         let mask = reference::keep_bits(&mut Randomness::Philox { seed: 1, draw: 2 }, masklen, 0.4)
             .unwrap();
-        for kept in [Kept::Identity, Kept::Div(0.6f32), Kept::Mul(1.0 / 0.6)] {
+        for kept in [
+            Kept::Identity,
+            Kept::Div(0.6f32),
+            Kept::Mul(1.0 / 0.6),
+            crate::ops::alpha_forward_kept(0.4),
+        ] {
             let mut want = vec![0.0; n];
             reference::apply_mask(
                 FlatIo::Copy {

@@ -407,6 +407,8 @@ macro_rules! display_by_options {
 }
 
 display_by_options!(
+    crate::AlphaDropout,
+    crate::FeatureAlphaDropout,
     crate::Dropout,
     crate::GaussianDropout,
     crate::GaussianNoise,

@@ -10,8 +10,8 @@ use crate::layers::LayerImpl;
 use crate::mask::MaskStorage;
 use crate::rng::RngSource;
 use crate::{
-    Dropout, GaussianDropout, GaussianNoise, Generator, GeneratorState, Module, Result,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, Generator,
+    GeneratorState, Module, Result, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 
 /// What a layer serializes as: its options `C`, flattened, then the mode and the generator.
@@ -85,6 +85,17 @@ struct SpatialOptions {
     data_format: String,
     #[serde(default)]
     scale: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AlphaOptions {
+    p: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FeatureAlphaOptions {
+    p: f64,
+    data_format: String,
 }
 
 /// `Serialize` through `Stored::of(layer, $save)` and `Deserialize` through `$build`.
@@ -180,4 +191,21 @@ serde_layer!(
         scale: l.scale(),
     },
     |o| Ok(SpatialDropout3D::with_format(o.init_p, &o.data_format)?.with_scale(o.scale))
+);
+
+serde_layer!(
+    AlphaDropout,
+    AlphaOptions,
+    |l| AlphaOptions { p: l.p() },
+    |o| AlphaDropout::new(o.p)
+);
+
+serde_layer!(
+    FeatureAlphaDropout,
+    FeatureAlphaOptions,
+    |l| FeatureAlphaOptions {
+        p: l.p(),
+        data_format: l.format().name().to_string(),
+    },
+    |o| FeatureAlphaDropout::with_format(o.p, &o.data_format)
 );

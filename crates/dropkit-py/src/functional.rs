@@ -7,7 +7,8 @@
 //! CUDA arrays are not taken yet: one is a `TypeError` that says so.
 
 use dropkit::functional::{
-    self as f, DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs,
+    self as f, AlphaArgs, DropoutArgs, FeatureAlphaArgs, GaussianDropoutArgs, GaussianNoiseArgs,
+    SpatialArgs,
 };
 use dropkit::{DataFormat, Element};
 use ndarray::{ArrayD, ArrayViewD};
@@ -30,6 +31,8 @@ enum Call {
     Spatial1D(SpatialArgs),
     Spatial2D(SpatialArgs),
     Spatial3D(SpatialArgs),
+    Alpha(AlphaArgs),
+    FeatureAlpha(FeatureAlphaArgs),
 }
 
 impl Call {
@@ -41,6 +44,8 @@ impl Call {
             Call::Spatial1D(a) => f::spatial_dropout1d(x, &a),
             Call::Spatial2D(a) => f::spatial_dropout2d(x, &a),
             Call::Spatial3D(a) => f::spatial_dropout3d(x, &a),
+            Call::Alpha(a) => f::alpha_dropout(x, &a),
+            Call::FeatureAlpha(a) => f::feature_alpha_dropout(x, &a),
         }
     }
 
@@ -56,6 +61,8 @@ impl Call {
             Call::Spatial1D(a) => f::spatial_dropout1d_backward(shape, g, &a),
             Call::Spatial2D(a) => f::spatial_dropout2d_backward(shape, g, &a),
             Call::Spatial3D(a) => f::spatial_dropout3d_backward(shape, g, &a),
+            Call::Alpha(a) => f::alpha_dropout_backward(shape, g, &a),
+            Call::FeatureAlpha(a) => f::feature_alpha_dropout_backward(shape, g, &a),
         }
     }
 }
@@ -324,6 +331,53 @@ spatial_functional!(
     Spatial3D
 );
 
+functional!(
+    alpha_dropout / alpha_dropout_backward,
+    doc: "alpha_dropout(input, p=0.5, *, seed, draw, training=True) -> array\n\n\
+          AlphaDropout(p)'s forward at (seed, draw): kept a * x + b, dropped a * alpha' + b\n\
+          (PyTorch's alpha_dropout), bit for bit the layer's at that draw; the identity with\n\
+          training=False.",
+    backward_doc: "alpha_dropout_backward(input, grad_output, p=0.5, *, seed, draw, \
+          training=True) -> array\n\n\
+          The gradient of alpha_dropout at the same arguments: grad_output * a where kept, 0\n\
+          where dropped (the mask regenerated from the draw).",
+    sig: (p = 0.5, *, seed, draw, training = true),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    ),
+    call: {
+        let (seed, draw) = key(seed, draw)?;
+        Call::Alpha(AlphaArgs { p, seed, draw, training })
+    }
+);
+
+functional!(
+    feature_alpha_dropout / feature_alpha_dropout_backward,
+    doc: "feature_alpha_dropout(input, p=0.5, data_format=\"channels_first\", *, seed, draw, \
+          training=True) -> array\n\n\
+          FeatureAlphaDropout(p, data_format)'s forward at (seed, draw): one keep per (N, C),\n\
+          bit for bit the layer's at that draw; the identity with training=False.",
+    backward_doc: "feature_alpha_dropout_backward(input, grad_output, p=0.5, \
+          data_format=\"channels_first\", *, seed, draw, training=True) -> array\n\n\
+          The gradient of feature_alpha_dropout at the same arguments.",
+    sig: (p = 0.5, data_format = "channels_first", *, seed, draw, training = true),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    ),
+    call: {
+        let (seed, draw) = key(seed, draw)?;
+        let format: DataFormat = data_format.parse().map_err(to_py_err)?;
+        Call::FeatureAlpha(FeatureAlphaArgs { p, format, seed, draw, training })
+    }
+);
+
 /// Adds the submodule `_functional` (`dropkit.functional`'s functions) to `m`.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let sub = PyModule::new(m.py(), "dropkit.functional")?;
@@ -339,5 +393,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sub.add_function(wrap_pyfunction!(spatial_dropout2d_backward, &sub)?)?;
     sub.add_function(wrap_pyfunction!(spatial_dropout3d, &sub)?)?;
     sub.add_function(wrap_pyfunction!(spatial_dropout3d_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(alpha_dropout, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(alpha_dropout_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(feature_alpha_dropout, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(feature_alpha_dropout_backward, &sub)?)?;
     m.add("_functional", sub)
 }

@@ -1,4 +1,4 @@
-//! The six layer classes: each a newtype over a core layer in a `Mutex`. Every method locks
+//! The eight layer classes: each a newtype over a core layer in a `Mutex`. Every method locks
 //! the layer for the whole call with the GIL released, so calls from several Python threads
 //! are atomic with respect to the layer's generator state, and compute runs in parallel with
 //! other Python code. No maths here: every method is one core call.
@@ -19,10 +19,30 @@ use crate::saving;
 /// Declares a layer class: the struct (a core layer in a mutex, plus whether forward and
 /// backward work in place), its class-specific methods, and the methods every layer has.
 macro_rules! layer_class {
-    // A layer with a drop probability: the `p` accessors and `scale`, then as below.
+    // A layer with a drop probability and `scale`: as below, and the `scale` getter.
     (
         $(#[$doc:meta])*
         class $name:ident($core:ty) with probability;
+        $($extra:tt)*
+    ) => {
+        layer_class! {
+            $(#[$doc])*
+            class $name($core) with p;
+            $($extra)*
+
+        /// Whether kept elements (maps) are scaled by 1 / (1 - p) in training.
+        #[getter]
+        fn scale(&self, py: Python<'_>) -> PyResult<bool> {
+            guarded(concat!(stringify!($name), ".scale"), || {
+                Ok(locked(py, &self.layer, |l| l.scale()))
+            })
+        }
+        }
+    };
+    // A layer with a drop probability: the `p` accessors, then as below.
+    (
+        $(#[$doc:meta])*
+        class $name:ident($core:ty) with p;
         $($extra:tt)*
     ) => {
         layer_class! {
@@ -59,14 +79,6 @@ macro_rules! layer_class {
                 locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ()))
                     .map_err(to_py_err)?;
                 Ok(slf.clone())
-            })
-        }
-
-        /// Whether kept elements (maps) are scaled by 1 / (1 - p) in training.
-        #[getter]
-        fn scale(&self, py: Python<'_>) -> PyResult<bool> {
-            guarded(concat!(stringify!($name), ".scale"), || {
-                Ok(locked(py, &self.layer, |l| l.scale()))
             })
         }
         }
@@ -545,6 +557,71 @@ format_class! {
     SpatialDropout3D
 }
 
+layer_class! {
+    /// AlphaDropout(p=0.5, *, seed=None, generator="philox", inplace=False)
+    ///
+    /// Alpha dropout for SELU networks (PyTorch's AlphaDropout, Keras's): in training each
+    /// element is dropped with probability p; with alpha' = -1.7580993408473766,
+    /// a = ((1 - p)(1 + p alpha'**2))**-0.5 and b = -a alpha' p, a kept element becomes
+    /// a * x + b and a dropped one a * alpha' + b, so a standard normal input keeps mean 0 and
+    /// variance 1. Backward: grad * a where kept, 0 where dropped. The identity in evaluation.
+    /// p in [0, 1]; p = 1 gives zeros (as PyTorch).
+    ///
+    /// seed / generator / inplace: as for Dropout.
+    class AlphaDropout(dropkit::AlphaDropout) with p;
+
+    #[new]
+    #[pyo3(signature = (p = 0.5, *, seed = None, generator = "philox", inplace = false))]
+    fn new(
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+    ) -> PyResult<Self> {
+        guarded("AlphaDropout", || {
+            let layer = dropkit::AlphaDropout::new(p).map_err(to_py_err)?;
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+}
+
+layer_class! {
+    /// FeatureAlphaDropout(p=0.5, data_format="channels_first", *, seed=None, generator="philox", inplace=False)
+    ///
+    /// AlphaDropout of whole channels (PyTorch's FeatureAlphaDropout): one keep/drop draw
+    /// per (sample, channel) of an input of rank 2 or more, (N, C, ...) with
+    /// data_format="channels_first" or "NCHW" (the default), (N, ..., C) with "channels_last"
+    /// or "NHWC" (any case). The mask is the Spatial layers' (N, C) mask: the same bits as
+    /// SpatialDropout2D with the same seed, draw and p. Values as AlphaDropout.
+    ///
+    /// seed / generator / inplace: as for Dropout.
+    class FeatureAlphaDropout(dropkit::FeatureAlphaDropout) with p;
+
+    #[new]
+    #[pyo3(signature = (p = 0.5, data_format = "channels_first", *, seed = None, generator = "philox", inplace = false))]
+    fn new(
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+        seed: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+    ) -> PyResult<Self> {
+        guarded("FeatureAlphaDropout", || {
+            let layer =
+                dropkit::FeatureAlphaDropout::with_format(p, data_format).map_err(to_py_err)?;
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// "NCHW" (channels first) or "NHWC" (channels last).
+    #[getter]
+    fn data_format(&self, py: Python<'_>) -> PyResult<&'static str> {
+        guarded("FeatureAlphaDropout.data_format", || {
+            Ok(locked(py, &self.layer, |l| l.format()).name())
+        })
+    }
+}
+
 /// Adds every layer class to the extension module (a new layer is one line here).
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Dropout>()?;
@@ -553,5 +630,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SpatialDropout1D>()?;
     m.add_class::<SpatialDropout2D>()?;
     m.add_class::<SpatialDropout3D>()?;
+    m.add_class::<AlphaDropout>()?;
+    m.add_class::<FeatureAlphaDropout>()?;
     Ok(())
 }

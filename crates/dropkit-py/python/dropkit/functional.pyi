@@ -6,8 +6,12 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "alpha_dropout",
+    "alpha_dropout_backward",
     "dropout",
     "dropout_backward",
+    "feature_alpha_dropout",
+    "feature_alpha_dropout_backward",
     "gaussian_dropout",
     "gaussian_dropout_backward",
     "gaussian_noise",
@@ -154,3 +158,46 @@ def spatial_dropout3d_backward(
     scale: bool = False,
 ) -> _ArrayOut:
     """The input gradient of spatial_dropout3d at the same arguments."""
+
+def alpha_dropout(
+    input: _ArrayIn, p: float = 0.5, *, seed: int, draw: int, training: bool = True
+) -> _ArrayOut:
+    """AlphaDropout(p)'s forward at (seed, draw)."""
+
+def alpha_dropout_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """The input gradient of alpha_dropout at the same arguments."""
+
+def feature_alpha_dropout(
+    input: _ArrayIn,
+    p: float = 0.5,
+    data_format: Union[_DataFormatName, Literal["channels_first", "channels_last"], str] = (
+        "channels_first"
+    ),
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """FeatureAlphaDropout(p, data_format)'s forward at (seed, draw)."""
+
+def feature_alpha_dropout_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    data_format: Union[_DataFormatName, Literal["channels_first", "channels_last"], str] = (
+        "channels_first"
+    ),
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """The input gradient of feature_alpha_dropout at the same arguments."""

@@ -10,8 +10,8 @@
 use dropkit::cuda::{CudaDevice, CudaElement, CudaModule, DeviceTensor};
 use dropkit::rng::{keep_threshold, word};
 use dropkit::{
-    Dropout, Element, Error, GaussianDropout, GaussianNoise, GeneratorKind, MaskStorage, Module,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, Dropout, Element, Error, FeatureAlphaDropout, GaussianDropout, GaussianNoise,
+    GeneratorKind, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{ArrayD, IxDyn};
 
@@ -332,6 +332,33 @@ fn spatial_layers_match_the_cpu_bit_for_bit() {
     let dev = gpu!();
     spatial_case::<f32>(&dev);
     spatial_case::<f64>(&dev);
+}
+
+/// The alpha layers: the affine kept rule and its dropped constant on the device (mode 3 of
+/// the kernels), element-wise and through the Spatial maps, at p = 0, 1 and between.
+fn alpha_case<T: Bits>(dev: &CudaDevice) {
+    for p in [0.0, 0.2, 0.5, 1.0] {
+        for n in sizes() {
+            let what = format!("AlphaDropout<{}>({p}) n={n}", T::NAME);
+            let layer = compare_layer::<_, T>(dev, &|| AlphaDropout::new(p).unwrap(), &[n], &what);
+            check_device_mask(&layer, n, p, 2, &what);
+        }
+        for (format, shape) in [
+            ("channels_first", [4, 17, 129, 131]),
+            ("channels_last", [4, 129, 131, 17]),
+        ] {
+            let what = format!("FeatureAlphaDropout<{}>({p}, {format})", T::NAME);
+            let make = || FeatureAlphaDropout::with_format(p, format).unwrap();
+            compare_layer::<_, T>(dev, &make, &shape, &what);
+        }
+    }
+}
+
+#[test]
+fn alpha_layers_match_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    alpha_case::<f32>(&dev);
+    alpha_case::<f64>(&dev);
 }
 
 #[test]

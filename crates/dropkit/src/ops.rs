@@ -234,6 +234,138 @@ pub(crate) enum MaskMap {
         /// Elements per channel per sample.
         inner: usize,
     },
+    /// A mask over a noise shape broadcast to the data (Keras's `noise_shape`), in the
+    /// general case the maps above do not cover.
+    Broadcast(BroadcastMap),
+}
+
+/// The most groups a [`BroadcastMap`] holds: a noise shape may alternate drawn and broadcast
+/// axes up to this many times (after merging neighbours of one kind).
+pub(crate) const BROADCAST_GROUPS: usize = 8;
+
+/// Data element to mask element for a mask drawn over a noise shape and broadcast: the data
+/// shape merged into groups of adjacent axes that are all drawn or all broadcast (outermost
+/// first), each with its size and its stride in the mask (0 for a broadcast group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BroadcastMap {
+    pub(crate) groups: usize,
+    pub(crate) dims: [usize; BROADCAST_GROUPS],
+    pub(crate) strides: [usize; BROADCAST_GROUPS],
+}
+
+impl BroadcastMap {
+    /// The mask element of data element `i`.
+    #[inline(always)]
+    pub(crate) fn index(&self, mut i: usize) -> usize {
+        let mut m = 0;
+        for k in (0..self.groups).rev() {
+            let d = self.dims[k];
+            m += (i % d) * self.strides[k];
+            i /= d;
+        }
+        m
+    }
+}
+
+/// The mask of data of `shape` drawn over `noise_shape` (Keras's semantics: an entry `None`
+/// takes the input's size; each resolved entry is 1 or the input's size), numbered row-major
+/// over the resolved noise shape and broadcast. A noise shape that is a Spatial layer's (or
+/// the whole shape) gets the Spatial map (or the element-wise one), so it takes their fast
+/// paths and draws the same bits.
+///
+/// # Errors
+/// [`crate::Error::ShapeMismatch`] naming `noise_shape`, with the input's shape and the
+/// resolved noise shape, for another rank or an entry that is neither 1 nor the input's size;
+/// [`crate::Error::InvalidNoiseShape`] for more than [`BROADCAST_GROUPS`] alternations;
+/// [`crate::Error::ShapeOverflow`].
+pub(crate) fn broadcast_layout(
+    layer: &'static str,
+    argument: &'static str,
+    shape: &[usize],
+    noise_shape: &[Option<usize>],
+) -> Result<MaskLayout> {
+    let resolved: Vec<usize> = noise_shape
+        .iter()
+        .zip(shape.iter().chain(std::iter::repeat(&0)))
+        .map(|(e, &d)| e.unwrap_or(d))
+        .collect();
+    let fits = resolved.len() == shape.len()
+        && resolved.iter().zip(shape).all(|(&e, &d)| e == 1 || e == d);
+    if !fits {
+        return Err(crate::Error::ShapeMismatch {
+            layer,
+            argument: "noise_shape",
+            expected: shape.to_vec(),
+            got: resolved,
+        });
+    }
+    let total = element_count(layer, argument, shape)?;
+    if total == 0 {
+        return Ok(MaskLayout {
+            len: 0,
+            map: MaskMap::Elementwise,
+        });
+    }
+    // Groups of adjacent axes of one kind (drawn: true), axes of size 1 left out.
+    let mut groups: Vec<(bool, usize)> = Vec::new();
+    for (&d, &e) in shape.iter().zip(&resolved) {
+        if d == 1 {
+            continue;
+        }
+        let drawn = e == d;
+        match groups.last_mut() {
+            Some((kind, size)) if *kind == drawn => *size *= d,
+            _ => groups.push((drawn, d)),
+        }
+    }
+    let len: usize = groups.iter().filter(|g| g.0).map(|g| g.1).product();
+    let map = match groups.as_slice() {
+        [] | [(true, _)] => MaskMap::Elementwise,
+        [(false, inner)] | [(true, _), (false, inner)] => MaskMap::ChannelsFirst { inner: *inner },
+        [(false, inner), (true, channels)] | [(true, _), (false, inner), (true, channels)] => {
+            MaskMap::ChannelsLast {
+                channels: *channels,
+                inner: *inner,
+            }
+        }
+        _ if groups.len() > BROADCAST_GROUPS => {
+            return Err(crate::Error::InvalidNoiseShape {
+                value: noise_shape.to_vec(),
+                reason: "it alternates broadcast (1) and drawn axes more than 8 times",
+            })
+        }
+        _ => {
+            let mut b = BroadcastMap {
+                groups: groups.len(),
+                dims: [1; BROADCAST_GROUPS],
+                strides: [0; BROADCAST_GROUPS],
+            };
+            let mut stride = 1;
+            for (k, &(drawn, size)) in groups.iter().enumerate().rev() {
+                b.dims[k] = size;
+                if drawn {
+                    b.strides[k] = stride;
+                    stride *= size;
+                }
+            }
+            MaskMap::Broadcast(b)
+        }
+    };
+    Ok(MaskLayout { len, map })
+}
+
+/// Checks a noise shape's entries: each `None` or at least 1.
+///
+/// # Errors
+/// [`crate::Error::InvalidNoiseShape`] for an entry of 0.
+pub(crate) fn check_noise_shape(noise_shape: &[Option<usize>]) -> Result<Vec<Option<usize>>> {
+    if noise_shape.contains(&Some(0)) {
+        return Err(crate::Error::InvalidNoiseShape {
+            value: noise_shape.to_vec(),
+            reason: "every entry must be None (the input's size) or an int >= 1",
+        });
+    }
+    Ok(noise_shape.to_vec())
 }
 
 /// The mask a layer draws for one input: its length and how data elements read it.
@@ -255,6 +387,7 @@ pub(crate) fn mask_index(map: MaskMap, i: usize) -> usize {
         MaskMap::ChannelsLast { channels, inner } => {
             (i / (inner * channels)) * channels + i % channels
         }
+        MaskMap::Broadcast(b) => b.index(i),
     }
 }
 
@@ -300,6 +433,60 @@ pub(crate) enum NoiseOp {
 mod tests {
     use super::*;
     use crate::Error;
+
+    #[test]
+    fn noise_shapes_take_the_spatial_maps_where_they_are_ones() {
+        let layout = |shape: &[usize], noise: &[Option<usize>]| {
+            broadcast_layout("L", "input", shape, noise).unwrap()
+        };
+        let one = Some(1);
+        assert_eq!(
+            layout(&[2, 3, 4, 5], &[None, None, one, one]),
+            MaskLayout {
+                len: 6,
+                map: MaskMap::ChannelsFirst { inner: 20 }
+            }
+        );
+        assert_eq!(
+            layout(&[2, 4, 5, 3], &[None, one, one, None]),
+            MaskLayout {
+                len: 6,
+                map: MaskMap::ChannelsLast {
+                    channels: 3,
+                    inner: 20
+                }
+            }
+        );
+        assert_eq!(
+            layout(&[2, 4, 1, 3], &[None, None, one, None]).map,
+            MaskMap::Elementwise
+        );
+        assert_eq!(
+            layout(&[2, 4], &[one, one]),
+            MaskLayout {
+                len: 1,
+                map: MaskMap::ChannelsFirst { inner: 8 }
+            }
+        );
+        // The general map against coordinates: mask index row-major over the noise shape.
+        let shape = [2, 3, 4, 5];
+        let noise = [one, None, one, None];
+        let l = layout(&shape, &noise);
+        assert_eq!(l.len, 15);
+        for i in 0..120 {
+            // Coordinates (_, b, _, d) of element i; axes 0 and 2 are broadcast.
+            let (b, d) = ((i / 20) % 3, i % 5);
+            assert_eq!(mask_index(l.map, i), b * 5 + d, "{i}");
+        }
+        let many = [2, 2, 2, 2, 2, 2, 2, 2, 2, 2];
+        let alternating: Vec<Option<usize>> = (0..10)
+            .map(|k| if k % 2 == 0 { one } else { None })
+            .collect();
+        assert!(matches!(
+            broadcast_layout("L", "input", &many, &alternating),
+            Err(Error::InvalidNoiseShape { .. })
+        ));
+    }
 
     #[test]
     fn element_counts_are_checked_whatever_the_order_of_the_dimensions() {

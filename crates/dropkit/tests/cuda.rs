@@ -354,6 +354,32 @@ fn alpha_case<T: Bits>(dev: &CudaDevice) {
     }
 }
 
+/// Dropout with noise shapes: the Spatial maps and the general broadcast map (which the
+/// device backend expands to one bit per element).
+fn noise_shape_case<T: Bits>(dev: &CudaDevice) {
+    let one = Some(1);
+    for (shape, noise) in [
+        (vec![4, 17, 129, 131], vec![None, None, one, one]),
+        (vec![4, 129, 131, 17], vec![None, one, one, None]),
+        (vec![3, 17, 5, 131], vec![one, None, one, None]),
+        (
+            vec![2, 3, 2, 3, 2, 3],
+            vec![None, one, None, one, None, one],
+        ),
+    ] {
+        let what = format!("Dropout<{}> noise_shape {noise:?} on {shape:?}", T::NAME);
+        let make = || Dropout::new(0.3).unwrap().with_noise_shape(&noise).unwrap();
+        compare_layer::<_, T>(dev, &make, &shape, &what);
+    }
+}
+
+#[test]
+fn dropout_noise_shapes_match_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    noise_shape_case::<f32>(&dev);
+    noise_shape_case::<f64>(&dev);
+}
+
 #[test]
 fn alpha_layers_match_the_cpu_bit_for_bit() {
     let dev = gpu!();

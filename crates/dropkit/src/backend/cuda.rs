@@ -99,6 +99,21 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
 
     fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()> {
         let dev = self.device();
+        if let MaskMap::Broadcast(b) = map {
+            // The general noise_shape map: the mask expanded on the host to one bit per
+            // element (the same bits), then applied element-wise.
+            let host = match mask {
+                SavedMask::Host(bits) => bits.clone(),
+                SavedMask::Device(bits) => bits.to_host()?,
+            };
+            let n = DeviceIo::len(&self);
+            let mut expanded = crate::BitMask::zeros(n)?;
+            for i in 0..n {
+                expanded.set(i, host.get(b.index(i)));
+            }
+            let bits = DeviceBits::from_host(&dev, &expanded)?;
+            return launch::apply_mask(self, &bits, MaskMap::Elementwise, kept);
+        }
         match mask {
             SavedMask::Device(bits) if bits.device().same_device(&dev) => {
                 launch::apply_mask(self, bits, map, kept)

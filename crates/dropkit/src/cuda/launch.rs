@@ -197,6 +197,7 @@ pub(crate) fn apply_mask<T: CudaElement>(
         MaskMap::Elementwise => (0, 1, 1),
         MaskMap::ChannelsFirst { inner } => (1, inner as u64, 1),
         MaskMap::ChannelsLast { channels, inner } => (2, inner as u64, channels as u64),
+        MaskMap::Broadcast(_) => panic!("a broadcast mask is expanded by the backend first"),
     };
     let kernel = &dev.kernels().apply_mask[T::KERNEL];
     let (func, blocks) = (kernel, dev.grid(n.div_ceil(4), GROUPS_PER_BLOCK));

@@ -129,6 +129,13 @@ fn apply_mask_slices<T: Element>(
                 kept.dropped()
             }
         }),
+        MaskMap::Broadcast(b) => each_element!(io, |k, x| {
+            if bit(b.index(start + k)) {
+                kept.apply(x)
+            } else {
+                kept.dropped()
+            }
+        }),
         MaskMap::ChannelsFirst { inner } => {
             let mut k = 0;
             while k < n {

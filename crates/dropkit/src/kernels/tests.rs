@@ -391,6 +391,18 @@ fn check_spatial_maps(plans: &[Plan]) {
             10000,
         ),
     ];
+    // General noise-shape maps, one large enough to be cut into chunks on threads.
+    let broadcast = |shape: &[usize], noise: &[usize]| {
+        let noise: Vec<Option<usize>> = noise.iter().map(|&e| Some(e)).collect();
+        let layout = crate::ops::broadcast_layout("L", "input", shape, &noise).unwrap();
+        assert!(matches!(layout.map, MaskMap::Broadcast(_)), "{shape:?}");
+        (layout.map, shape.iter().product::<usize>(), layout.len)
+    };
+    let maps = maps.into_iter().chain([
+        broadcast(&[3, 4, 5, 6], &[1, 4, 5, 1]),
+        broadcast(&[2, 3, 2, 3, 2, 3], &[2, 1, 2, 1, 2, 1]),
+        broadcast(&[7, 97, 3, 181], &[1, 97, 1, 181]),
+    ]);
     for (map, n, masklen) in maps {
         let x = data::<f32>(n);
         let mask = reference::keep_bits(&mut Randomness::Philox { seed: 1, draw: 2 }, masklen, 0.4)

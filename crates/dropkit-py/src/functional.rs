@@ -24,8 +24,8 @@ use crate::guard::guarded;
 
 /// Which function, with its arguments.
 #[derive(Clone, Copy, Debug)]
-enum Call {
-    Dropout(DropoutArgs),
+enum Call<'a> {
+    Dropout(DropoutArgs<'a>),
     GaussianDropout(GaussianDropoutArgs),
     GaussianNoise(GaussianNoiseArgs),
     Spatial1D(SpatialArgs),
@@ -35,7 +35,7 @@ enum Call {
     FeatureAlpha(FeatureAlphaArgs),
 }
 
-impl Call {
+impl Call<'_> {
     fn forward<T: Element>(self, x: &ArrayViewD<'_, T>) -> dropkit::Result<ArrayD<T>> {
         match self {
             Call::Dropout(a) => f::dropout(x, &a),
@@ -200,27 +200,31 @@ macro_rules! functional {
 
 functional!(
     dropout / dropout_backward,
-    doc: "dropout(input, p=0.5, *, seed, draw, training=True, scale=True) -> array\n\n\
+    doc: "dropout(input, p=0.5, *, seed, draw, training=True, scale=True, noise_shape=None) \
+          -> array\n\n\
           Dropout's forward at (seed, draw), keeping nothing: bit for bit the output of\n\
           Dropout(p, scale=scale, seed=seed)'s training forward number draw + 1 (draw 0 is the\n\
           first), or its evaluation forward with training=False. A new array of input's dtype\n\
-          (float32 for integer and bool input). seed and draw are ints in [0, 2**64).",
+          (float32 for integer and bool input). seed and draw are ints in [0, 2**64).\n\
+          noise_shape: as Dropout's (the mask drawn over it and broadcast).",
     backward_doc: "dropout_backward(input, grad_output, p=0.5, *, seed, draw, training=True, \
-          scale=True) -> array\n\n\
+          scale=True, noise_shape=None) -> array\n\n\
           The gradient of dropout(input, p, seed=seed, draw=draw, ...) with respect to its input,\n\
           given grad_output (the mask regenerated from the draw). Only input's shape is read; the\n\
           result has grad_output's dtype.",
-    sig: (p = 0.5, *, seed, draw, training = true, scale = true),
+    sig: (p = 0.5, *, seed, draw, training = true, scale = true, noise_shape = None),
     params: (
         #[pyo3(from_py_with = convert::arg::p)] p: f64,
         seed: &Bound<'_, PyAny>,
         draw: &Bound<'_, PyAny>,
         #[pyo3(from_py_with = convert::arg::training)] training: bool,
-        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
     call: {
         let (seed, draw) = key(seed, draw)?;
-        Call::Dropout(DropoutArgs { p, seed, draw, training, scale })
+        let noise_shape = noise_shape.as_deref();
+        Call::Dropout(DropoutArgs { p, seed, draw, training, scale, noise_shape })
     }
 );
 

@@ -320,7 +320,7 @@ macro_rules! layer_class {
 }
 
 layer_class! {
-    /// Dropout(init_p=0.5, inplace=False, scale=True, *, seed=None, generator="philox")
+    /// Dropout(init_p=0.5, inplace=False, scale=True, *, seed=None, generator="philox", noise_shape=None)
     ///
     /// Element-wise dropout (BigDL's Dropout). In training, each element is dropped (set to
     /// 0) with probability p and kept elements are divided by 1 - p (scale=True) or left as
@@ -334,21 +334,40 @@ layer_class! {
     /// seed: an int gives the layer a generator of its own; None (default) makes it draw
     /// from the process default (dropkit.set_seed). generator: "philox" (default,
     /// counter-based) or "bigdl" (BigDL's MT19937 stream, bit for bit); needs a seed.
+    ///
+    /// noise_shape (Keras's): a tuple with one entry per input axis, None for the input's
+    /// size; the mask is drawn over that shape and broadcast (each entry 1 or the input's
+    /// size). (N, C, 1, 1) gives SpatialDropout2D's mask (with scale=True, its output).
     class Dropout(dropkit::Dropout) with probability;
 
     #[new]
-    #[pyo3(signature = (init_p = 0.5, inplace = false, scale = true, *, seed = None, generator = "philox"))]
+    #[pyo3(signature = (init_p = 0.5, inplace = false, scale = true, *, seed = None, generator = "philox", noise_shape = None))]
     fn new(
         #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
         #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
         #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>,
     ) -> PyResult<Self> {
         guarded("Dropout", || {
-            let layer =
+            let mut layer =
                 dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
+            if let Some(noise_shape) = &noise_shape {
+                layer = layer.with_noise_shape(noise_shape).map_err(to_py_err)?;
+            }
             Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// The noise shape (a tuple, None entries for the input's size), or None.
+    #[getter]
+    fn noise_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guarded("Dropout.noise_shape", || {
+            match locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)) {
+                Some(shape) => Ok(pyo3::types::PyTuple::new(py, shape)?.into_any()),
+                None => Ok(py.None().into_bound(py)),
+            }
         })
     }
 

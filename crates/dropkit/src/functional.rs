@@ -57,7 +57,7 @@ use crate::{
 /// The arguments of [`dropout`] and [`dropout_backward`] (those of [`crate::Dropout`], plus
 /// the draw and the mode). The default is `p = 0.5`, seed 0, draw 0, training, `scale`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DropoutArgs {
+pub struct DropoutArgs<'a> {
     /// The drop probability, in `[0, 1]`.
     pub p: f64,
     /// The Philox key.
@@ -69,9 +69,12 @@ pub struct DropoutArgs {
     /// Whether kept elements are scaled by `1 / (1 - p)` in training (else evaluation
     /// multiplies by `1 - p`).
     pub scale: bool,
+    /// Keras's noise shape (see [`Dropout::with_noise_shape`]), or `None` for one draw per
+    /// element.
+    pub noise_shape: Option<&'a [Option<usize>]>,
 }
 
-impl Default for DropoutArgs {
+impl Default for DropoutArgs<'_> {
     fn default() -> Self {
         DropoutArgs {
             p: 0.5,
@@ -79,6 +82,7 @@ impl Default for DropoutArgs {
             draw: 0,
             training: true,
             scale: true,
+            noise_shape: None,
         }
     }
 }
@@ -243,6 +247,15 @@ fn backward_at<L: Module, T: Element, S: Data<Elem = T>, D: Dimension>(
         .expect("backward returns grad_output's shape"))
 }
 
+/// The Dropout layer of `args` (its noise shape checked).
+fn dropout_layer(args: &DropoutArgs<'_>) -> Result<Dropout> {
+    let layer = Dropout::with_options(args.p, false, args.scale)?;
+    match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape),
+        None => Ok(layer),
+    }
+}
+
 /// Dropout's forward at `(args.seed, args.draw)`: bit-identical to [`crate::Dropout`]
 /// (`Dropout::with_options(p, false, scale)`) at that draw.
 ///
@@ -250,11 +263,10 @@ fn backward_at<L: Module, T: Element, S: Data<Elem = T>, D: Dimension>(
 /// `p` outside `[0, 1]` or NaN; [`crate::Error::OutOfMemory`].
 pub fn dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
-    args: &DropoutArgs,
+    args: &DropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
     // Nothing is kept for a backward: no mask bits.
-    let layer = Dropout::with_options(args.p, false, args.scale)?
-        .with_mask_storage(MaskStorage::Regenerate);
+    let layer = dropout_layer(args)?.with_mask_storage(MaskStorage::Regenerate);
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -266,9 +278,9 @@ pub fn dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
 pub fn dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     input_shape: &[usize],
     grad_output: &ArrayBase<S, D>,
-    args: &DropoutArgs,
+    args: &DropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
-    let layer = Dropout::with_options(args.p, false, args.scale)?;
+    let layer = dropout_layer(args)?;
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }

@@ -118,6 +118,7 @@ fn dropout_matches_the_layer() {
             draw,
             training,
             scale,
+            noise_shape: None,
         };
         check(
             &[3, 37],
@@ -127,6 +128,35 @@ fn dropout_matches_the_layer() {
             |x, d, t| functional::dropout(x, &args(d, t)),
         );
     }
+}
+
+#[test]
+fn dropout_with_a_noise_shape_matches_the_layer() {
+    let noise = [Some(1), None, Some(1), None];
+    let args = |draw, training| DropoutArgs {
+        p: 0.3,
+        seed: SEED,
+        draw,
+        training,
+        noise_shape: Some(&noise),
+        ..Default::default()
+    };
+    check(
+        &[3, 4, 2, 5],
+        || Dropout::new(0.3).unwrap().with_noise_shape(&noise).unwrap(),
+        |x, d, t| functional::dropout(x, &args(d, t)),
+        |s, g, d, t| functional::dropout_backward(s, g, &args(d, t)),
+        |x, d, t| functional::dropout(x, &args(d, t)),
+    );
+    let bad = DropoutArgs {
+        noise_shape: Some(&[Some(0)]),
+        ..Default::default()
+    };
+    let x = data(&[3]);
+    assert!(matches!(
+        functional::dropout(&x, &bad),
+        Err(Error::InvalidNoiseShape { .. })
+    ));
 }
 
 #[test]

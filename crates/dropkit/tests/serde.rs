@@ -94,6 +94,16 @@ fn every_layer_round_trips_through_json() {
     );
     check(|| AlphaDropout::new(0.2).unwrap(), 2, true);
     check(
+        || {
+            Dropout::new(0.3)
+                .unwrap()
+                .with_noise_shape(&[None, Some(1), None])
+                .unwrap()
+        },
+        3,
+        true,
+    );
+    check(
         || FeatureAlphaDropout::with_format(0.3, "channels_last").unwrap(),
         4,
         true,
@@ -115,6 +125,11 @@ fn invalid_values_are_errors_not_layers() {
     let bad = r#"{"stddev":1.0,"training":true,
         "generator":{"generator":"bigdl","seed":1,"words":1,"pending_pair":5}}"#;
     assert!(serde_json::from_str::<GaussianNoise>(bad).is_err());
+    let bad = r#"{"init_p":0.5,"scale":true,"noise_shape":[2,0],"training":true,"generator":null}"#;
+    let err = serde_json::from_str::<Dropout>(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("noise_shape = (2, 0)"), "{err}");
     let bad = r#"{"p":-0.5,"training":true,"generator":null}"#;
     let err = serde_json::from_str::<AlphaDropout>(bad)
         .unwrap_err()
@@ -127,13 +142,24 @@ fn display_shows_every_option_the_generator_and_the_mode() {
     let mut d = Dropout::new(0.5).unwrap();
     assert_eq!(
         d.to_string(),
-        "Dropout(init_p=0.5, inplace=False, scale=True, seed=None, training=True)"
+        "Dropout(init_p=0.5, inplace=False, scale=True, noise_shape=None, seed=None, training=True)"
     );
     d.set_seed(7, GeneratorKind::Philox).evaluate();
     assert_eq!(
         d.to_string(),
-        "Dropout(init_p=0.5, inplace=False, scale=True, seed=7, generator='philox', training=False)"
+        "Dropout(init_p=0.5, inplace=False, scale=True, noise_shape=None, seed=7, \
+         generator='philox', training=False)"
     );
+    let d = Dropout::new(0.5)
+        .unwrap()
+        .with_noise_shape(&[None, Some(3), Some(1)])
+        .unwrap();
+    assert!(d.to_string().contains("noise_shape=(None, 3, 1)"), "{d}");
+    let d = Dropout::new(0.5)
+        .unwrap()
+        .with_noise_shape(&[Some(4)])
+        .unwrap();
+    assert!(d.to_string().contains("noise_shape=(4,)"), "{d}");
     let mut f = FeatureAlphaDropout::with_format(0.25, "channels_last").unwrap();
     f.set_seed(3, GeneratorKind::BigDl);
     assert_eq!(

@@ -1,6 +1,18 @@
 """Type stubs of dropkit (the classes live in the extension module dropkit._dropkit)."""
 
-from typing import Any, Literal, Mapping, Optional, Protocol, TypedDict, TypeVar, Union, final, overload
+from typing import (
+    Any,
+    Literal,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    TypedDict,
+    TypeVar,
+    Union,
+    final,
+    overload,
+)
 
 from typing_extensions import Self
 
@@ -139,7 +151,11 @@ class Dropout(_WithProbability):
         *,
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
+        noise_shape: Union[Sequence[Optional[int]], None] = None,
     ) -> Dropout: ...
+    @property
+    def noise_shape(self) -> Optional[tuple[Optional[int], ...]]:
+        """Keras's noise shape (None entries: the input's size), or None."""
     def set_resampling(self, resampling: bool) -> Dropout:
         """With False, training forwards reuse the last mask (BigDL's isResampling)."""
     def is_resampling(self) -> bool:

@@ -1,6 +1,6 @@
 """Type stubs of dropkit.functional (the functions live in the extension module)."""
 
-from typing import Any, Literal, Union
+from typing import Any, Literal, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,7 @@ def dropout(
     draw: int,
     training: bool = True,
     scale: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """Dropout's forward at (seed, draw): the layer's training forward number draw + 1."""
 
@@ -51,6 +52,7 @@ def dropout_backward(
     draw: int,
     training: bool = True,
     scale: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """The input gradient of dropout at the same arguments (only input's shape is read)."""
 

@@ -220,6 +220,7 @@ impl LayerOptions for Dropout {
             ("init_p", OptionValue::Float(self.p)),
             ("inplace", OptionValue::Bool(self.core.inplace)),
             ("scale", OptionValue::Bool(self.scale)),
+            ("noise_shape", OptionValue::Shape(self.noise_shape.clone())),
         ]
     }
 }

@@ -61,6 +61,8 @@ struct DropoutOptions {
     resampling: bool,
     #[serde(default = "yes")]
     store_mask: bool,
+    #[serde(default)]
+    noise_shape: Option<Vec<Option<usize>>>,
 }
 
 fn yes() -> bool {
@@ -130,6 +132,7 @@ serde_layer!(
         scale: l.scale(),
         resampling: l.is_resampling(),
         store_mask: l.mask_storage() == MaskStorage::Bits,
+        noise_shape: l.noise_shape().map(<[_]>::to_vec),
     },
     |o| {
         let storage = if o.store_mask {
@@ -138,6 +141,9 @@ serde_layer!(
             MaskStorage::Regenerate
         };
         let mut layer = Dropout::with_options(o.init_p, false, o.scale)?.with_mask_storage(storage);
+        if let Some(noise_shape) = &o.noise_shape {
+            layer = layer.with_noise_shape(noise_shape)?;
+        }
         layer.set_resampling(o.resampling);
         Ok(layer)
     }

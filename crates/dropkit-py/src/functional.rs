@@ -26,8 +26,8 @@ use crate::guard::guarded;
 #[derive(Clone, Copy, Debug)]
 enum Call<'a> {
     Dropout(DropoutArgs<'a>),
-    GaussianDropout(GaussianDropoutArgs),
-    GaussianNoise(GaussianNoiseArgs),
+    GaussianDropout(GaussianDropoutArgs<'a>),
+    GaussianNoise(GaussianNoiseArgs<'a>),
     Spatial1D(SpatialArgs),
     Spatial2D(SpatialArgs),
     Spatial3D(SpatialArgs),
@@ -230,44 +230,50 @@ functional!(
 
 functional!(
     gaussian_dropout / gaussian_dropout_backward,
-    doc: "gaussian_dropout(input, rate, *, seed, draw, training=True) -> array\n\n\
+    doc: "gaussian_dropout(input, rate, *, seed, draw, training=True, noise_shape=None) \
+          -> array\n\n\
           GaussianDropout(rate)'s forward at (seed, draw): x * n, n ~ N(1, rate / (1 - rate)),\n\
           bit for bit the layer's at that draw; the identity with training=False.",
     backward_doc: "gaussian_dropout_backward(input, grad_output, rate, *, seed, draw, \
-          training=True) -> array\n\n\
+          training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_dropout at the same arguments: grad_output * n, the noise\n\
           regenerated from the draw.",
-    sig: (rate, *, seed, draw, training = true),
+    sig: (rate, *, seed, draw, training = true, noise_shape = None),
     params: (
         #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
         seed: &Bound<'_, PyAny>,
         draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
     call: {
         let (seed, draw) = key(seed, draw)?;
-        Call::GaussianDropout(GaussianDropoutArgs { rate, seed, draw, training })
+        let noise_shape = noise_shape.as_deref();
+        Call::GaussianDropout(GaussianDropoutArgs { rate, seed, draw, training, noise_shape })
     }
 );
 
 functional!(
     gaussian_noise / gaussian_noise_backward,
-    doc: "gaussian_noise(input, stddev, *, seed, draw, training=True) -> array\n\n\
+    doc: "gaussian_noise(input, stddev, *, seed, draw, training=True, noise_shape=None) \
+          -> array\n\n\
           GaussianNoise(stddev)'s forward at (seed, draw): x + e, e ~ N(0, stddev**2), bit for bit\n\
           the layer's at that draw; the identity with training=False.",
     backward_doc: "gaussian_noise_backward(input, grad_output, stddev, *, seed, draw, \
-          training=True) -> array\n\n\
+          training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_noise: a copy of grad_output (after the same checks).",
-    sig: (stddev, *, seed, draw, training = true),
+    sig: (stddev, *, seed, draw, training = true, noise_shape = None),
     params: (
         #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
         seed: &Bound<'_, PyAny>,
         draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
     call: {
         let (seed, draw) = key(seed, draw)?;
-        Call::GaussianNoise(GaussianNoiseArgs { stddev, seed, draw, training })
+        let noise_shape = noise_shape.as_deref();
+        Call::GaussianNoise(GaussianNoiseArgs { stddev, seed, draw, training, noise_shape })
     }
 );
 

@@ -364,10 +364,7 @@ layer_class! {
     #[getter]
     fn noise_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         guarded("Dropout.noise_shape", || {
-            match locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)) {
-                Some(shape) => Ok(pyo3::types::PyTuple::new(py, shape)?.into_any()),
-                None => Ok(py.None().into_bound(py)),
-            }
+            shape_or_none(py, locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)))
         })
     }
 
@@ -399,7 +396,7 @@ layer_class! {
 }
 
 layer_class! {
-    /// GaussianDropout(rate, *, seed=None, generator="philox", store_noise=False, inplace=False)
+    /// GaussianDropout(rate, *, seed=None, generator="philox", store_noise=False, inplace=False, noise_shape=None)
     ///
     /// Multiplicative 1-centred Gaussian noise (BigDL's GaussianDropout): in training,
     /// x * n with n ~ N(1, rate / (1 - rate)) per element; backward multiplies by the same
@@ -407,23 +404,37 @@ layer_class! {
     ///
     /// seed / generator / inplace: as for Dropout. store_noise: keep each training forward's noise
     /// (one element per input element) so backward is a plain multiplication, instead of
-    /// regenerating it from the draw; the results are the same bits.
+    /// regenerating it from the draw; the results are the same bits. noise_shape: as
+    /// Dropout's; the noise of noise-shape element i is the one drawn for element i without
+    /// it, broadcast (CPU arrays only).
     class GaussianDropout(dropkit::GaussianDropout);
 
     #[new]
-    #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false, inplace = false))]
+    #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false, inplace = false, noise_shape = None))]
     fn new(
         #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
         #[pyo3(from_py_with = convert::arg::store_noise)] store_noise: bool,
         #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>,
     ) -> PyResult<Self> {
         guarded("GaussianDropout", || {
-            let layer = dropkit::GaussianDropout::new(rate)
+            let mut layer = dropkit::GaussianDropout::new(rate)
                 .map_err(to_py_err)?
                 .with_stored_noise(store_noise);
+            if let Some(noise_shape) = &noise_shape {
+                layer = layer.with_noise_shape(noise_shape).map_err(to_py_err)?;
+            }
             Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// The noise shape (a tuple, None entries for the input's size), or None.
+    #[getter]
+    fn noise_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guarded("GaussianDropout.noise_shape", || {
+            shape_or_none(py, locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)))
         })
     }
 
@@ -449,26 +460,38 @@ layer_class! {
 }
 
 layer_class! {
-    /// GaussianNoise(stddev, *, seed=None, generator="philox", inplace=False)
+    /// GaussianNoise(stddev, *, seed=None, generator="philox", inplace=False, noise_shape=None)
     ///
     /// Additive zero-centred Gaussian noise (BigDL's GaussianNoise): in training,
     /// x + e with e ~ N(0, stddev**2) per element. Backward is the identity, and so is
     /// forward in evaluation. stddev finite and >= 0.
     ///
-    /// seed / generator / inplace: as for Dropout.
+    /// seed / generator / inplace: as for Dropout. noise_shape: as GaussianDropout's.
     class GaussianNoise(dropkit::GaussianNoise);
 
     #[new]
-    #[pyo3(signature = (stddev, *, seed = None, generator = "philox", inplace = false))]
+    #[pyo3(signature = (stddev, *, seed = None, generator = "philox", inplace = false, noise_shape = None))]
     fn new(
         #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
         #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>,
     ) -> PyResult<Self> {
         guarded("GaussianNoise", || {
-            let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
+            let mut layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
+            if let Some(noise_shape) = &noise_shape {
+                layer = layer.with_noise_shape(noise_shape).map_err(to_py_err)?;
+            }
             Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// The noise shape (a tuple, None entries for the input's size), or None.
+    #[getter]
+    fn noise_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guarded("GaussianNoise.noise_shape", || {
+            shape_or_none(py, locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)))
         })
     }
 
@@ -638,6 +661,14 @@ layer_class! {
         guarded("FeatureAlphaDropout.data_format", || {
             Ok(locked(py, &self.layer, |l| l.format()).name())
         })
+    }
+}
+
+/// A noise shape as Python reads it: a tuple (None entries for the input's size), or None.
+fn shape_or_none(py: Python<'_>, shape: Option<Vec<Option<usize>>>) -> PyResult<Bound<'_, PyAny>> {
+    match shape {
+        Some(shape) => Ok(pyo3::types::PyTuple::new(py, shape)?.into_any()),
+        None => Ok(py.None().into_bound(py)),
     }
 }
 

@@ -93,3 +93,31 @@ def test_functional_takes_the_noise_shape(draw):
     np.testing.assert_array_equal(F.dropout(x, 0.3, seed=8, draw=draw, noise_shape=noise), y)
     np.testing.assert_array_equal(
         F.dropout_backward(x, g, 0.3, seed=8, draw=draw, noise_shape=noise), gi)
+
+
+@pytest.mark.parametrize("multiplicative", [True, False])
+def test_gaussian_layers_broadcast_the_unbroadcast_noise(multiplicative):
+    shape, noise = (3, 4, 5, 6), (1, None, 1, None)
+    if multiplicative:
+        plain, layer = dropkit.GaussianDropout(0.3, seed=4), dropkit.GaussianDropout(
+            0.3, seed=4, noise_shape=noise)
+        base = np.ones(4 * 6)
+    else:
+        plain, layer = dropkit.GaussianNoise(0.6, seed=4), dropkit.GaussianNoise(
+            0.6, seed=4, noise_shape=noise)
+        base = np.zeros(4 * 6)
+    e = plain.forward(base).reshape(1, 4, 1, 6)
+    x = _x(shape).astype(np.float64)
+    y = layer.forward(x)
+    np.testing.assert_array_equal(y, x * e if multiplicative else x + e)
+    g = np.ones(shape)
+    np.testing.assert_array_equal(layer.backward(x, g), g * e if multiplicative else g)
+    assert layer.noise_shape == (1, None, 1, None)
+    assert layer.get_config()["noise_shape"] == (1, None, 1, None)
+    back = pickle.loads(pickle.dumps(layer))
+    assert repr(back) == repr(layer)
+    fn = F.gaussian_dropout if multiplicative else F.gaussian_noise
+    arg = 0.3 if multiplicative else 0.6
+    np.testing.assert_array_equal(fn(x, arg, seed=4, draw=0, noise_shape=noise), y)
+    with pytest.raises(ValueError, match="noise_shape"):
+        type(layer)(arg, noise_shape=(0,))

@@ -90,7 +90,7 @@ impl Default for DropoutArgs<'_> {
 /// The arguments of [`gaussian_dropout`] and [`gaussian_dropout_backward`]. The default is
 /// `rate = 0` (no noise), seed 0, draw 0, training.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct GaussianDropoutArgs {
+pub struct GaussianDropoutArgs<'a> {
     /// The drop rate, in `[0, 1)`: the noise has standard deviation `sqrt(rate / (1 - rate))`.
     pub rate: f64,
     /// The Philox key.
@@ -99,12 +99,14 @@ pub struct GaussianDropoutArgs {
     pub draw: u64,
     /// Training or evaluation (the identity).
     pub training: bool,
+    /// Keras's noise shape (the noise drawn over it and broadcast), or `None`.
+    pub noise_shape: Option<&'a [Option<usize>]>,
 }
 
 /// The arguments of [`gaussian_noise`] and [`gaussian_noise_backward`]. The default is
 /// `stddev = 0` (no noise), seed 0, draw 0, training.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct GaussianNoiseArgs {
+pub struct GaussianNoiseArgs<'a> {
     /// The noise's standard deviation, finite and at least 0.
     pub stddev: f64,
     /// The Philox key.
@@ -113,6 +115,8 @@ pub struct GaussianNoiseArgs {
     pub draw: u64,
     /// Training or evaluation (the identity).
     pub training: bool,
+    /// Keras's noise shape (the noise drawn over it and broadcast), or `None`.
+    pub noise_shape: Option<&'a [Option<usize>]>,
 }
 
 /// The arguments of [`alpha_dropout`] and [`alpha_dropout_backward`]. The default is
@@ -292,9 +296,13 @@ pub fn dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
 /// `rate` outside `[0, 1)` or NaN; [`crate::Error::OutOfMemory`].
 pub fn gaussian_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
-    args: &GaussianDropoutArgs,
+    args: &GaussianDropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianDropout::new(args.rate)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -305,9 +313,13 @@ pub fn gaussian_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
 pub fn gaussian_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     input_shape: &[usize],
     grad_output: &ArrayBase<S, D>,
-    args: &GaussianDropoutArgs,
+    args: &GaussianDropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianDropout::new(args.rate)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }
@@ -319,9 +331,13 @@ pub fn gaussian_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
 /// `stddev` negative or not finite; [`crate::Error::OutOfMemory`].
 pub fn gaussian_noise<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
-    args: &GaussianNoiseArgs,
+    args: &GaussianNoiseArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianNoise::new(args.stddev)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -333,9 +349,13 @@ pub fn gaussian_noise<T: Element, S: Data<Elem = T>, D: Dimension>(
 pub fn gaussian_noise_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     input_shape: &[usize],
     grad_output: &ArrayBase<S, D>,
-    args: &GaussianNoiseArgs,
+    args: &GaussianNoiseArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianNoise::new(args.stddev)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }

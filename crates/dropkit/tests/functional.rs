@@ -160,12 +160,56 @@ fn dropout_with_a_noise_shape_matches_the_layer() {
 }
 
 #[test]
+fn gaussian_functions_with_a_noise_shape_match_the_layers() {
+    let noise = [None, Some(1), None];
+    let args = |draw, training| GaussianDropoutArgs {
+        rate: 0.4,
+        seed: SEED,
+        draw,
+        training,
+        noise_shape: Some(&noise),
+    };
+    check(
+        &[5, 3, 7],
+        || {
+            GaussianDropout::new(0.4)
+                .unwrap()
+                .with_noise_shape(&noise)
+                .unwrap()
+        },
+        |x, d, t| functional::gaussian_dropout(x, &args(d, t)),
+        |s, g, d, t| functional::gaussian_dropout_backward(s, g, &args(d, t)),
+        |x, d, t| functional::gaussian_dropout(x, &args(d, t)),
+    );
+    let args = |draw, training| GaussianNoiseArgs {
+        stddev: 0.7,
+        seed: SEED,
+        draw,
+        training,
+        noise_shape: Some(&noise),
+    };
+    check(
+        &[5, 3, 7],
+        || {
+            GaussianNoise::new(0.7)
+                .unwrap()
+                .with_noise_shape(&noise)
+                .unwrap()
+        },
+        |x, d, t| functional::gaussian_noise(x, &args(d, t)),
+        |s, g, d, t| functional::gaussian_noise_backward(s, g, &args(d, t)),
+        |x, d, t| functional::gaussian_noise(x, &args(d, t)),
+    );
+}
+
+#[test]
 fn gaussian_dropout_matches_the_layer() {
     let args = |draw, training| GaussianDropoutArgs {
         rate: 0.4,
         seed: SEED,
         draw,
         training,
+        noise_shape: None,
     };
     for stored in [false, true] {
         check(
@@ -185,6 +229,7 @@ fn gaussian_noise_matches_the_layer() {
         seed: SEED,
         draw,
         training,
+        noise_shape: None,
     };
     check(
         &[2, 3, 11],

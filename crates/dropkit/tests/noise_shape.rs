@@ -8,8 +8,8 @@ mod common;
 use common::{assert_same_bits, data, GENERATORS};
 use dropkit::rng::{keep_threshold, word};
 use dropkit::{
-    Dropout, Error, GeneratorKind, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    Dropout, Error, GaussianDropout, GaussianNoise, GeneratorKind, MaskStorage, Module,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{Array, ArrayD, IxDyn, ShapeBuilder};
 
@@ -247,4 +247,77 @@ fn noise_shape_errors_name_the_parameter_and_both_shapes() {
             }
         ));
     }
+}
+
+/// The Gaussian layers with a noise shape: the value at data element `j` is the unbroadcast
+/// layer's noise for the noise-shape element `j` maps to (computed by the unbroadcast layer on
+/// ones, or zeros, of the noise shape); backward multiplies by the same values.
+#[test]
+fn gaussian_noise_shapes_broadcast_the_unbroadcast_noise() {
+    let shape = [3, 4, 5, 6];
+    let noise = [1usize, 4, 1, 6];
+    let entries: Vec<Option<usize>> = noise.iter().map(|&e| Some(e)).collect();
+    let noise_len: usize = noise.iter().product();
+    // Data element (a, b, c, d) reads noise-shape element b * 6 + d.
+    let x: ArrayD<f64> = data(&shape, 3);
+    let index = |i: usize| ((i / 30) % 4) * 6 + i % 6;
+    for gen in GENERATORS {
+        for multiplicative in [true, false] {
+            let what = format!("{gen:?} multiplicative {multiplicative}");
+            // The unbroadcast layer's noise values over the noise shape.
+            let (mut plain, mut layer, base): (
+                Box<dyn dropkit::Layer<f64>>,
+                Box<dyn dropkit::Layer<f64>>,
+                f64,
+            ) = if multiplicative {
+                let mut a = GaussianDropout::new(0.3).unwrap();
+                a.set_seed(4, gen);
+                let mut b = GaussianDropout::new(0.3)
+                    .unwrap()
+                    .with_noise_shape(&entries)
+                    .unwrap();
+                b.set_seed(4, gen);
+                (Box::new(a), Box::new(b), 1.0)
+            } else {
+                let mut a = GaussianNoise::new(0.6).unwrap();
+                a.set_seed(4, gen);
+                let mut b = GaussianNoise::new(0.6)
+                    .unwrap()
+                    .with_noise_shape(&entries)
+                    .unwrap();
+                b.set_seed(4, gen);
+                (Box::new(a), Box::new(b), 0.0)
+            };
+            let ones = ArrayD::from_elem(IxDyn(&[noise_len]), base);
+            let e = plain.forward(ones.view()).unwrap();
+            let y = layer.forward(x.view()).unwrap();
+            let g = x.mapv(|v| v * 0.5 + 1.0);
+            let gi = layer.backward(x.view(), g.view()).unwrap();
+            for (i, ((&xv, &yv), (&gv, &giv))) in
+                x.iter().zip(&y).zip(g.iter().zip(&gi)).enumerate()
+            {
+                let ev = e[index(i)];
+                let (want_y, want_g) = if multiplicative {
+                    (xv * ev, gv * ev)
+                } else {
+                    (xv + ev, gv)
+                };
+                assert_eq!(yv.to_bits(), want_y.to_bits(), "{what} element {i}");
+                assert_eq!(giv.to_bits(), want_g.to_bits(), "{what} grad {i}");
+            }
+        }
+    }
+    // A full noise shape is the layer without one, bit for bit.
+    let mut a = GaussianDropout::new(0.3).unwrap();
+    a.set_seed(6, GeneratorKind::Philox);
+    let mut b = GaussianDropout::new(0.3)
+        .unwrap()
+        .with_noise_shape(&[None, None, None, None])
+        .unwrap();
+    b.set_seed(6, GeneratorKind::Philox);
+    assert_same_bits(
+        &a.forward(&x).unwrap(),
+        &b.forward(&x).unwrap(),
+        "full noise shape",
+    );
 }

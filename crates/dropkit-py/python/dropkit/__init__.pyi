@@ -174,7 +174,11 @@ class GaussianDropout(_Layer):
         generator: _GeneratorName = "philox",
         store_noise: bool = False,
         inplace: bool = False,
+        noise_shape: Union[Sequence[Optional[int]], None] = None,
     ) -> GaussianDropout: ...
+    @property
+    def noise_shape(self) -> Optional[tuple[Optional[int], ...]]:
+        """Keras's noise shape (None entries: the input's size), or None."""
     @property
     def rate(self) -> float: ...
     @property
@@ -196,7 +200,11 @@ class GaussianNoise(_Layer):
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
         inplace: bool = False,
+        noise_shape: Union[Sequence[Optional[int]], None] = None,
     ) -> GaussianNoise: ...
+    @property
+    def noise_shape(self) -> Optional[tuple[Optional[int], ...]]:
+        """Keras's noise shape (None entries: the input's size), or None."""
     @property
     def stddev(self) -> float: ...
 

@@ -57,7 +57,13 @@ def dropout_backward(
     """The input gradient of dropout at the same arguments (only input's shape is read)."""
 
 def gaussian_dropout(
-    input: _ArrayIn, rate: float, *, seed: int, draw: int, training: bool = True
+    input: _ArrayIn,
+    rate: float,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """GaussianDropout(rate)'s forward at (seed, draw)."""
 
@@ -69,11 +75,18 @@ def gaussian_dropout_backward(
     seed: int,
     draw: int,
     training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """The input gradient of gaussian_dropout at the same arguments."""
 
 def gaussian_noise(
-    input: _ArrayIn, stddev: float, *, seed: int, draw: int, training: bool = True
+    input: _ArrayIn,
+    stddev: float,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """GaussianNoise(stddev)'s forward at (seed, draw)."""
 
@@ -85,6 +98,7 @@ def gaussian_noise_backward(
     seed: int,
     draw: int,
     training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """The input gradient of gaussian_noise: a copy of grad_output."""
 

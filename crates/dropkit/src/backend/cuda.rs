@@ -11,7 +11,7 @@ use crate::cuda::launch;
 use crate::cuda::{CudaElement, DeviceBits, DeviceIo};
 use crate::error::{check_shape, Error, Result};
 use crate::kernels;
-use crate::ops::{element_count, Kept, MaskMap, Noise};
+use crate::ops::{element_count, Kept, MaskLayout, MaskMap, Noise};
 use crate::rng::{keep_threshold, Randomness};
 
 /// The error for a device forward asked to draw from BigDL's stream.
@@ -127,6 +127,14 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
                 launch::apply_mask(self, &bits, map, kept)
             }
         }
+    }
+
+    fn noise_broadcast(self, _: &mut Randomness<'_>, _: Noise, _: MaskLayout) -> Result<()> {
+        Err(crate::Error::Cuda {
+            message: "GaussianDropout and GaussianNoise with a noise_shape run on the CPU only \
+                      (no device kernel broadcasts noise yet); use a host array"
+                .to_string(),
+        })
     }
 
     /// Noise is never kept on the device: backward regenerates it from the draw.

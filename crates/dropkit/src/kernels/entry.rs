@@ -152,6 +152,27 @@ pub(crate) fn dropout_with<T: Element>(
     Ok(mask)
 }
 
+/// Gaussian noise drawn over a noise shape of `len` elements (the values the unbroadcast
+/// noise would have for elements `0..len`) and broadcast through `map`. The values are
+/// computed as `1 * e` or `0 + e`, which is `e` exactly (`e` is never `-0.0`: its mean `+0.0`
+/// is added last), so each element gets what the unbroadcast kernel computes for it.
+pub(crate) fn noise_broadcast<T: Element>(
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    (mean, stddev, op): (f64, f64, NoiseOp),
+    len: usize,
+    map: MaskMap,
+) -> Result<()> {
+    let identity = match op {
+        NoiseOp::Mul => T::one(),
+        NoiseOp::Add => T::zero(),
+    };
+    let mut values = crate::alloc::filled("the noise over the noise shape", len, identity)?;
+    noise(FlatIo::InPlace(&mut values), r, mean, stddev, op);
+    reference::combine_broadcast(io, &values, map, op);
+    Ok(())
+}
+
 /// Gaussian noise: `x * (T(mean) + T(stddev) T(n))` or `x + (...)`.
 pub(crate) fn noise<T: Element>(
     io: FlatIo<'_, T>,

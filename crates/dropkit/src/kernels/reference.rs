@@ -75,6 +75,23 @@ pub(crate) fn apply_mask<T: Element>(
     });
 }
 
+/// `x op e[map(i)]` for every element `i`: noise values drawn over a noise shape (`values`,
+/// one per noise-shape element) broadcast through `map`.
+pub(crate) fn combine_broadcast<T: Element>(
+    io: FlatIo<'_, T>,
+    values: &[T],
+    map: MaskMap,
+    op: NoiseOp,
+) {
+    map_indexed(io, |i, x| {
+        let e = values[mask_index(map, i)];
+        match op {
+            NoiseOp::Mul => x * e,
+            NoiseOp::Add => x + e,
+        }
+    });
+}
+
 /// The noise value of element `i`: Philox's `T(mean) + T(stddev) * T(n_i)` with `n_i` from
 /// [`normal::normals4`], or BigDL's `T(normal(mean, stddev))`, row-major.
 pub(crate) fn noise<T: Element>(

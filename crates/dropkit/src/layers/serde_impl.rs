@@ -74,11 +74,27 @@ struct GaussianDropoutOptions {
     rate: f64,
     #[serde(default)]
     store_noise: bool,
+    #[serde(default)]
+    noise_shape: Option<Vec<Option<usize>>>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct GaussianNoiseOptions {
     stddev: f64,
+    #[serde(default)]
+    noise_shape: Option<Vec<Option<usize>>>,
+}
+
+/// `layer` with `noise_shape` where one was saved.
+fn with_noise_shape<L>(
+    layer: L,
+    noise_shape: &Option<Vec<Option<usize>>>,
+    add: impl FnOnce(L, &[Option<usize>]) -> Result<L>,
+) -> Result<L> {
+    match noise_shape {
+        Some(shape) => add(layer, shape),
+        None => Ok(layer),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -140,10 +156,8 @@ serde_layer!(
         } else {
             MaskStorage::Regenerate
         };
-        let mut layer = Dropout::with_options(o.init_p, false, o.scale)?.with_mask_storage(storage);
-        if let Some(noise_shape) = &o.noise_shape {
-            layer = layer.with_noise_shape(noise_shape)?;
-        }
+        let layer = Dropout::with_options(o.init_p, false, o.scale)?.with_mask_storage(storage);
+        let mut layer = with_noise_shape(layer, &o.noise_shape, Dropout::with_noise_shape)?;
         layer.set_resampling(o.resampling);
         Ok(layer)
     }
@@ -155,15 +169,27 @@ serde_layer!(
     |l| GaussianDropoutOptions {
         rate: l.rate(),
         store_noise: l.stores_noise(),
+        noise_shape: l.noise_shape().map(<[_]>::to_vec),
     },
-    |o| Ok(GaussianDropout::new(o.rate)?.with_stored_noise(o.store_noise))
+    |o| with_noise_shape(
+        GaussianDropout::new(o.rate)?.with_stored_noise(o.store_noise),
+        &o.noise_shape,
+        GaussianDropout::with_noise_shape
+    )
 );
 
 serde_layer!(
     GaussianNoise,
     GaussianNoiseOptions,
-    |l| GaussianNoiseOptions { stddev: l.stddev() },
-    |o| GaussianNoise::new(o.stddev)
+    |l| GaussianNoiseOptions {
+        stddev: l.stddev(),
+        noise_shape: l.noise_shape().map(<[_]>::to_vec),
+    },
+    |o| with_noise_shape(
+        GaussianNoise::new(o.stddev)?,
+        &o.noise_shape,
+        GaussianNoise::with_noise_shape
+    )
 );
 
 serde_layer!(

@@ -530,6 +530,56 @@ pub(crate) mod arg {
         Ok(super::parse_generator(&name)?.name())
     }
 
+    /// A noise shape: `None`, or a tuple / list (any iterable but a str or bytes) whose
+    /// entries are `None` (the input's size) or ints >= 1.
+    ///
+    /// # Errors
+    /// `ValueError` naming `noise_shape` for a str, a non-iterable, an entry that is not an
+    /// int or None (bools included), or an entry <= 0.
+    pub(crate) fn noise_shape(value: &Bound<'_, PyAny>) -> PyResult<Option<Vec<Option<usize>>>> {
+        use pyo3::types::{PyBool, PyBytes, PyString};
+        if value.is_none() {
+            return Ok(None);
+        }
+        let bad = |why: &str| {
+            PyValueError::new_err(format!(
+                "noise_shape = {} is invalid: {why}; accepted are None or a tuple of ints >= 1 \
+                 and None (the input's size), one per axis",
+                short_repr(value)
+            ))
+        };
+        if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
+            return Err(bad("a string is not a shape"));
+        }
+        let Ok(iter) = value.try_iter() else {
+            return Err(bad(&format!("a {} is not a sequence", type_name(value))));
+        };
+        let mut shape = Vec::new();
+        for entry in iter {
+            let entry = entry?;
+            if entry.is_none() {
+                shape.push(None);
+                continue;
+            }
+            // Ints and integer scalars (anything with __index__, as numpy's), not bools.
+            let int = (!entry.is_instance_of::<PyBool>())
+                .then(|| entry.extract::<i128>().ok())
+                .flatten();
+            let Some(d) = int else {
+                return Err(bad(&format!(
+                    "the entry {} is not an int or None",
+                    short_repr(&entry)
+                )));
+            };
+            if d < 1 {
+                return Err(bad(&format!("the entry {d} is not >= 1")));
+            }
+            let d = usize::try_from(d).map_err(|_| bad(&format!("the entry {d} is too large")))?;
+            shape.push(Some(d));
+        }
+        Ok(Some(shape))
+    }
+
     /// A data format, any case, as its canonical `&'static str`.
     ///
     /// # Errors

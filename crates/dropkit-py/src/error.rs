@@ -28,7 +28,8 @@ pub(crate) fn to_py_err(e: Error) -> PyErr {
         | Error::InvalidThreadCount { .. }
         | Error::TooManyThreads { .. }
         | Error::InvalidPendingPair { .. }
-        | Error::ShapeOverflow { .. } => PyValueError::new_err(message),
+        | Error::ShapeOverflow { .. }
+        | Error::InvalidNoiseShape { .. } => PyValueError::new_err(message),
         Error::UnsupportedElementType { .. } => PyTypeError::new_err(message),
         Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
         Error::BackwardBeforeForward { .. }

@@ -7,7 +7,8 @@
 //! CUDA arrays are not taken yet: one is a `TypeError` that says so.
 
 use dropkit::functional::{
-    self as f, DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs,
+    self as f, AlphaArgs, DropoutArgs, FeatureAlphaArgs, GaussianDropoutArgs, GaussianNoiseArgs,
+    SpatialArgs,
 };
 use dropkit::{DataFormat, Element};
 use ndarray::{ArrayD, ArrayViewD};
@@ -23,16 +24,18 @@ use crate::guard::guarded;
 
 /// Which function, with its arguments.
 #[derive(Clone, Copy, Debug)]
-enum Call {
-    Dropout(DropoutArgs),
-    GaussianDropout(GaussianDropoutArgs),
-    GaussianNoise(GaussianNoiseArgs),
+enum Call<'a> {
+    Dropout(DropoutArgs<'a>),
+    GaussianDropout(GaussianDropoutArgs<'a>),
+    GaussianNoise(GaussianNoiseArgs<'a>),
     Spatial1D(SpatialArgs),
     Spatial2D(SpatialArgs),
     Spatial3D(SpatialArgs),
+    Alpha(AlphaArgs),
+    FeatureAlpha(FeatureAlphaArgs),
 }
 
-impl Call {
+impl Call<'_> {
     fn forward<T: Element>(self, x: &ArrayViewD<'_, T>) -> dropkit::Result<ArrayD<T>> {
         match self {
             Call::Dropout(a) => f::dropout(x, &a),
@@ -41,6 +44,8 @@ impl Call {
             Call::Spatial1D(a) => f::spatial_dropout1d(x, &a),
             Call::Spatial2D(a) => f::spatial_dropout2d(x, &a),
             Call::Spatial3D(a) => f::spatial_dropout3d(x, &a),
+            Call::Alpha(a) => f::alpha_dropout(x, &a),
+            Call::FeatureAlpha(a) => f::feature_alpha_dropout(x, &a),
         }
     }
 
@@ -56,6 +61,8 @@ impl Call {
             Call::Spatial1D(a) => f::spatial_dropout1d_backward(shape, g, &a),
             Call::Spatial2D(a) => f::spatial_dropout2d_backward(shape, g, &a),
             Call::Spatial3D(a) => f::spatial_dropout3d_backward(shape, g, &a),
+            Call::Alpha(a) => f::alpha_dropout_backward(shape, g, &a),
+            Call::FeatureAlpha(a) => f::feature_alpha_dropout_backward(shape, g, &a),
         }
     }
 }
@@ -187,70 +194,80 @@ macro_rules! functional {
 
 functional!(
     dropout / dropout_backward,
-    doc: "dropout(input, p=0.5, *, seed, draw, training=True, scale=True) -> array\n\n\
+    doc: "dropout(input, p=0.5, *, seed, draw, training=True, scale=True, noise_shape=None) \
+          -> array\n\n\
           Dropout's forward at (seed, draw), keeping nothing: bit for bit the output of\n\
           Dropout(p, scale=scale, seed=seed)'s training forward number draw + 1 (draw 0 is the\n\
           first), or its evaluation forward with training=False. A new array of input's dtype\n\
-          (float32 for integer and bool input). seed and draw are ints in [0, 2**64).",
+          (float32 for integer and bool input). seed and draw are ints in [0, 2**64).\n\
+          noise_shape: as Dropout's (the mask drawn over it and broadcast).",
     backward_doc: "dropout_backward(input, grad_output, p=0.5, *, seed, draw, training=True, \
-          scale=True) -> array\n\n\
+          scale=True, noise_shape=None) -> array\n\n\
           The gradient of dropout(input, p, seed=seed, draw=draw, ...) with respect to its input,\n\
           given grad_output (the mask regenerated from the draw). Only input's shape is read; the\n\
           result has grad_output's dtype.",
-    sig: (p = 0.5, *, seed, draw, training = true, scale = true),
+    sig: (p = 0.5, *, seed, draw, training = true, scale = true, noise_shape = None),
     params: (
         #[pyo3(from_py_with = convert::arg::p)] p: f64,
         seed: &Bound<'_, PyAny>,
         draw: &Bound<'_, PyAny>,
         #[pyo3(from_py_with = convert::arg::training)] training: bool,
-        #[pyo3(from_py_with = convert::arg::scale)] scale: bool
+        #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
     call: {
         let (seed, draw) = key(seed, draw)?;
-        Call::Dropout(DropoutArgs { p, seed, draw, training, scale })
+        let noise_shape = noise_shape.as_deref();
+        Call::Dropout(DropoutArgs { p, seed, draw, training, scale, noise_shape })
     }
 );
 
 functional!(
     gaussian_dropout / gaussian_dropout_backward,
-    doc: "gaussian_dropout(input, rate, *, seed, draw, training=True) -> array\n\n\
+    doc: "gaussian_dropout(input, rate, *, seed, draw, training=True, noise_shape=None) \
+          -> array\n\n\
           GaussianDropout(rate)'s forward at (seed, draw): x * n, n ~ N(1, rate / (1 - rate)),\n\
           bit for bit the layer's at that draw; the identity with training=False.",
     backward_doc: "gaussian_dropout_backward(input, grad_output, rate, *, seed, draw, \
-          training=True) -> array\n\n\
+          training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_dropout at the same arguments: grad_output * n, the noise\n\
           regenerated from the draw.",
-    sig: (rate, *, seed, draw, training = true),
+    sig: (rate, *, seed, draw, training = true, noise_shape = None),
     params: (
         #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
         seed: &Bound<'_, PyAny>,
         draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
     call: {
         let (seed, draw) = key(seed, draw)?;
-        Call::GaussianDropout(GaussianDropoutArgs { rate, seed, draw, training })
+        let noise_shape = noise_shape.as_deref();
+        Call::GaussianDropout(GaussianDropoutArgs { rate, seed, draw, training, noise_shape })
     }
 );
 
 functional!(
     gaussian_noise / gaussian_noise_backward,
-    doc: "gaussian_noise(input, stddev, *, seed, draw, training=True) -> array\n\n\
+    doc: "gaussian_noise(input, stddev, *, seed, draw, training=True, noise_shape=None) \
+          -> array\n\n\
           GaussianNoise(stddev)'s forward at (seed, draw): x + e, e ~ N(0, stddev**2), bit for bit\n\
           the layer's at that draw; the identity with training=False.",
     backward_doc: "gaussian_noise_backward(input, grad_output, stddev, *, seed, draw, \
-          training=True) -> array\n\n\
+          training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_noise: a copy of grad_output (after the same checks).",
-    sig: (stddev, *, seed, draw, training = true),
+    sig: (stddev, *, seed, draw, training = true, noise_shape = None),
     params: (
         #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
         seed: &Bound<'_, PyAny>,
         draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
     call: {
         let (seed, draw) = key(seed, draw)?;
-        Call::GaussianNoise(GaussianNoiseArgs { stddev, seed, draw, training })
+        let noise_shape = noise_shape.as_deref();
+        Call::GaussianNoise(GaussianNoiseArgs { stddev, seed, draw, training, noise_shape })
     }
 );
 
@@ -318,6 +335,53 @@ spatial_functional!(
     Spatial3D
 );
 
+functional!(
+    alpha_dropout / alpha_dropout_backward,
+    doc: "alpha_dropout(input, p=0.5, *, seed, draw, training=True) -> array\n\n\
+          AlphaDropout(p)'s forward at (seed, draw): kept a * x + b, dropped a * alpha' + b\n\
+          (PyTorch's alpha_dropout), bit for bit the layer's at that draw; the identity with\n\
+          training=False.",
+    backward_doc: "alpha_dropout_backward(input, grad_output, p=0.5, *, seed, draw, \
+          training=True) -> array\n\n\
+          The gradient of alpha_dropout at the same arguments: grad_output * a where kept, 0\n\
+          where dropped (the mask regenerated from the draw).",
+    sig: (p = 0.5, *, seed, draw, training = true),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    ),
+    call: {
+        let (seed, draw) = key(seed, draw)?;
+        Call::Alpha(AlphaArgs { p, seed, draw, training })
+    }
+);
+
+functional!(
+    feature_alpha_dropout / feature_alpha_dropout_backward,
+    doc: "feature_alpha_dropout(input, p=0.5, data_format=\"channels_first\", *, seed, draw, \
+          training=True) -> array\n\n\
+          FeatureAlphaDropout(p, data_format)'s forward at (seed, draw): one keep per (N, C),\n\
+          bit for bit the layer's at that draw; the identity with training=False.",
+    backward_doc: "feature_alpha_dropout_backward(input, grad_output, p=0.5, \
+          data_format=\"channels_first\", *, seed, draw, training=True) -> array\n\n\
+          The gradient of feature_alpha_dropout at the same arguments.",
+    sig: (p = 0.5, data_format = "channels_first", *, seed, draw, training = true),
+    params: (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+        seed: &Bound<'_, PyAny>,
+        draw: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    ),
+    call: {
+        let (seed, draw) = key(seed, draw)?;
+        let format: DataFormat = data_format.parse().map_err(to_py_err)?;
+        Call::FeatureAlpha(FeatureAlphaArgs { p, format, seed, draw, training })
+    }
+);
+
 /// Adds the submodule `_functional` (`dropkit.functional`'s functions) to `m`.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let sub = PyModule::new(m.py(), "dropkit.functional")?;
@@ -333,5 +397,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sub.add_function(wrap_pyfunction!(spatial_dropout2d_backward, &sub)?)?;
     sub.add_function(wrap_pyfunction!(spatial_dropout3d, &sub)?)?;
     sub.add_function(wrap_pyfunction!(spatial_dropout3d_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(alpha_dropout, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(alpha_dropout_backward, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(feature_alpha_dropout, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(feature_alpha_dropout_backward, &sub)?)?;
     m.add("_functional", sub)
 }

@@ -1,4 +1,4 @@
-//! The six layer classes: each a newtype over a core layer in a `Mutex`. Every method locks
+//! The eight layer classes: each a newtype over a core layer in a `Mutex`. Every method locks
 //! the layer for the whole call with the GIL released, so calls from several Python threads
 //! are atomic with respect to the layer's generator state, and compute runs in parallel with
 //! other Python code. No maths here: every method is one core call.
@@ -19,10 +19,30 @@ use crate::saving;
 /// Declares a layer class: the struct (a core layer in a mutex, plus whether forward and
 /// backward work in place), its class-specific methods, and the methods every layer has.
 macro_rules! layer_class {
-    // A layer with a drop probability: the `p` accessors and `scale`, then as below.
+    // A layer with a drop probability and `scale`: as below, and the `scale` getter.
     (
         $(#[$doc:meta])*
         class $name:ident($core:ty) with probability;
+        $($extra:tt)*
+    ) => {
+        layer_class! {
+            $(#[$doc])*
+            class $name($core) with p;
+            $($extra)*
+
+        /// Whether kept elements (maps) are scaled by 1 / (1 - p) in training.
+        #[getter]
+        fn scale(&self, py: Python<'_>) -> PyResult<bool> {
+            guarded(concat!(stringify!($name), ".scale"), || {
+                Ok(locked(py, &self.layer, |l| l.scale()))
+            })
+        }
+        }
+    };
+    // A layer with a drop probability: the `p` accessors, then as below.
+    (
+        $(#[$doc:meta])*
+        class $name:ident($core:ty) with p;
         $($extra:tt)*
     ) => {
         layer_class! {
@@ -59,14 +79,6 @@ macro_rules! layer_class {
                 locked(slf.py(), &slf.get().layer, |l| l.set_p(p).map(|_| ()))
                     .map_err(to_py_err)?;
                 Ok(slf.clone())
-            })
-        }
-
-        /// Whether kept elements (maps) are scaled by 1 / (1 - p) in training.
-        #[getter]
-        fn scale(&self, py: Python<'_>) -> PyResult<bool> {
-            guarded(concat!(stringify!($name), ".scale"), || {
-                Ok(locked(py, &self.layer, |l| l.scale()))
             })
         }
         }
@@ -308,7 +320,7 @@ macro_rules! layer_class {
 }
 
 layer_class! {
-    /// Dropout(init_p=0.5, inplace=False, scale=True, *, seed=None, generator="philox")
+    /// Dropout(init_p=0.5, inplace=False, scale=True, *, seed=None, generator="philox", noise_shape=None)
     ///
     /// Element-wise dropout (BigDL's Dropout). In training, each element is dropped (set to
     /// 0) with probability p and kept elements are divided by 1 - p (scale=True) or left as
@@ -322,21 +334,37 @@ layer_class! {
     /// seed: an int gives the layer a generator of its own; None (default) makes it draw
     /// from the process default (dropkit.set_seed). generator: "philox" (default,
     /// counter-based) or "bigdl" (BigDL's MT19937 stream, bit for bit); needs a seed.
+    ///
+    /// noise_shape (Keras's): a tuple with one entry per input axis, None for the input's
+    /// size; the mask is drawn over that shape and broadcast (each entry 1 or the input's
+    /// size). (N, C, 1, 1) gives SpatialDropout2D's mask (with scale=True, its output).
     class Dropout(dropkit::Dropout) with probability;
 
     #[new]
-    #[pyo3(signature = (init_p = 0.5, inplace = false, scale = true, *, seed = None, generator = "philox"))]
+    #[pyo3(signature = (init_p = 0.5, inplace = false, scale = true, *, seed = None, generator = "philox", noise_shape = None))]
     fn new(
         #[pyo3(from_py_with = convert::arg::init_p)] init_p: f64,
         #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
         #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>,
     ) -> PyResult<Self> {
         guarded("Dropout", || {
-            let layer =
+            let mut layer =
                 dropkit::Dropout::with_options(init_p, inplace, scale).map_err(to_py_err)?;
+            if let Some(noise_shape) = &noise_shape {
+                layer = layer.with_noise_shape(noise_shape).map_err(to_py_err)?;
+            }
             Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// The noise shape (a tuple, None entries for the input's size), or None.
+    #[getter]
+    fn noise_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guarded("Dropout.noise_shape", || {
+            shape_or_none(py, locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)))
         })
     }
 
@@ -368,7 +396,7 @@ layer_class! {
 }
 
 layer_class! {
-    /// GaussianDropout(rate, *, seed=None, generator="philox", store_noise=False, inplace=False)
+    /// GaussianDropout(rate, *, seed=None, generator="philox", store_noise=False, inplace=False, noise_shape=None)
     ///
     /// Multiplicative 1-centred Gaussian noise (BigDL's GaussianDropout): in training,
     /// x * n with n ~ N(1, rate / (1 - rate)) per element; backward multiplies by the same
@@ -376,23 +404,37 @@ layer_class! {
     ///
     /// seed / generator / inplace: as for Dropout. store_noise: keep each training forward's noise
     /// (one element per input element) so backward is a plain multiplication, instead of
-    /// regenerating it from the draw; the results are the same bits.
+    /// regenerating it from the draw; the results are the same bits. noise_shape: as
+    /// Dropout's; the noise of noise-shape element i is the one drawn for element i without
+    /// it, broadcast (CPU arrays only).
     class GaussianDropout(dropkit::GaussianDropout);
 
     #[new]
-    #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false, inplace = false))]
+    #[pyo3(signature = (rate, *, seed = None, generator = "philox", store_noise = false, inplace = false, noise_shape = None))]
     fn new(
         #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
         #[pyo3(from_py_with = convert::arg::store_noise)] store_noise: bool,
         #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>,
     ) -> PyResult<Self> {
         guarded("GaussianDropout", || {
-            let layer = dropkit::GaussianDropout::new(rate)
+            let mut layer = dropkit::GaussianDropout::new(rate)
                 .map_err(to_py_err)?
                 .with_stored_noise(store_noise);
+            if let Some(noise_shape) = &noise_shape {
+                layer = layer.with_noise_shape(noise_shape).map_err(to_py_err)?;
+            }
             Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// The noise shape (a tuple, None entries for the input's size), or None.
+    #[getter]
+    fn noise_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guarded("GaussianDropout.noise_shape", || {
+            shape_or_none(py, locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)))
         })
     }
 
@@ -418,26 +460,38 @@ layer_class! {
 }
 
 layer_class! {
-    /// GaussianNoise(stddev, *, seed=None, generator="philox", inplace=False)
+    /// GaussianNoise(stddev, *, seed=None, generator="philox", inplace=False, noise_shape=None)
     ///
     /// Additive zero-centred Gaussian noise (BigDL's GaussianNoise): in training,
     /// x + e with e ~ N(0, stddev**2) per element. Backward is the identity, and so is
     /// forward in evaluation. stddev finite and >= 0.
     ///
-    /// seed / generator / inplace: as for Dropout.
+    /// seed / generator / inplace: as for Dropout. noise_shape: as GaussianDropout's.
     class GaussianNoise(dropkit::GaussianNoise);
 
     #[new]
-    #[pyo3(signature = (stddev, *, seed = None, generator = "philox", inplace = false))]
+    #[pyo3(signature = (stddev, *, seed = None, generator = "philox", inplace = false, noise_shape = None))]
     fn new(
         #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
         seed: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
         #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+        #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>,
     ) -> PyResult<Self> {
         guarded("GaussianNoise", || {
-            let layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
+            let mut layer = dropkit::GaussianNoise::new(stddev).map_err(to_py_err)?;
+            if let Some(noise_shape) = &noise_shape {
+                layer = layer.with_noise_shape(noise_shape).map_err(to_py_err)?;
+            }
             Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// The noise shape (a tuple, None entries for the input's size), or None.
+    #[getter]
+    fn noise_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        guarded("GaussianNoise.noise_shape", || {
+            shape_or_none(py, locked(py, &self.layer, |l| l.noise_shape().map(<[_]>::to_vec)))
         })
     }
 
@@ -545,6 +599,79 @@ format_class! {
     SpatialDropout3D
 }
 
+layer_class! {
+    /// AlphaDropout(p=0.5, *, seed=None, generator="philox", inplace=False)
+    ///
+    /// Alpha dropout for SELU networks (PyTorch's AlphaDropout, Keras's): in training each
+    /// element is dropped with probability p; with alpha' = -1.7580993408473766,
+    /// a = ((1 - p)(1 + p alpha'**2))**-0.5 and b = -a alpha' p, a kept element becomes
+    /// a * x + b and a dropped one a * alpha' + b, so a standard normal input keeps mean 0 and
+    /// variance 1. Backward: grad * a where kept, 0 where dropped. The identity in evaluation.
+    /// p in [0, 1]; p = 1 gives zeros (as PyTorch).
+    ///
+    /// seed / generator / inplace: as for Dropout.
+    class AlphaDropout(dropkit::AlphaDropout) with p;
+
+    #[new]
+    #[pyo3(signature = (p = 0.5, *, seed = None, generator = "philox", inplace = false))]
+    fn new(
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+    ) -> PyResult<Self> {
+        guarded("AlphaDropout", || {
+            let layer = dropkit::AlphaDropout::new(p).map_err(to_py_err)?;
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+}
+
+layer_class! {
+    /// FeatureAlphaDropout(p=0.5, data_format="channels_first", *, seed=None, generator="philox", inplace=False)
+    ///
+    /// AlphaDropout of whole channels (PyTorch's FeatureAlphaDropout): one keep/drop draw
+    /// per (sample, channel) of an input of rank 2 or more, (N, C, ...) with
+    /// data_format="channels_first" or "NCHW" (the default), (N, ..., C) with "channels_last"
+    /// or "NHWC" (any case). The mask is the Spatial layers' (N, C) mask: the same bits as
+    /// SpatialDropout2D with the same seed, draw and p. Values as AlphaDropout.
+    ///
+    /// seed / generator / inplace: as for Dropout.
+    class FeatureAlphaDropout(dropkit::FeatureAlphaDropout) with p;
+
+    #[new]
+    #[pyo3(signature = (p = 0.5, data_format = "channels_first", *, seed = None, generator = "philox", inplace = false))]
+    fn new(
+        #[pyo3(from_py_with = convert::arg::p)] p: f64,
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
+        seed: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = convert::arg::generator)] generator: &str,
+        #[pyo3(from_py_with = convert::arg::inplace)] inplace: bool,
+    ) -> PyResult<Self> {
+        guarded("FeatureAlphaDropout", || {
+            let layer =
+                dropkit::FeatureAlphaDropout::with_format(p, data_format).map_err(to_py_err)?;
+            Ok(Self::wrap(configured(layer, seed, generator, inplace)?))
+        })
+    }
+
+    /// "NCHW" (channels first) or "NHWC" (channels last).
+    #[getter]
+    fn data_format(&self, py: Python<'_>) -> PyResult<&'static str> {
+        guarded("FeatureAlphaDropout.data_format", || {
+            Ok(locked(py, &self.layer, |l| l.format()).name())
+        })
+    }
+}
+
+/// A noise shape as Python reads it: a tuple (None entries for the input's size), or None.
+fn shape_or_none(py: Python<'_>, shape: Option<Vec<Option<usize>>>) -> PyResult<Bound<'_, PyAny>> {
+    match shape {
+        Some(shape) => Ok(pyo3::types::PyTuple::new(py, shape)?.into_any()),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
 /// Adds every layer class to the extension module (a new layer is one line here).
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Dropout>()?;
@@ -553,5 +680,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SpatialDropout1D>()?;
     m.add_class::<SpatialDropout2D>()?;
     m.add_class::<SpatialDropout3D>()?;
+    m.add_class::<AlphaDropout>()?;
+    m.add_class::<FeatureAlphaDropout>()?;
     Ok(())
 }

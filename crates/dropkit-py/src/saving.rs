@@ -45,6 +45,8 @@ pub(crate) fn get_config<'py, L: Module + LayerOptions + Send>(
             OptionValue::Float(v) => config.set_item(name, v)?,
             OptionValue::Bool(v) => config.set_item(name, v)?,
             OptionValue::Str(v) => config.set_item(name, v)?,
+            OptionValue::Shape(None) => config.set_item(name, py.None())?,
+            OptionValue::Shape(Some(shape)) => config.set_item(name, PyTuple::new(py, shape)?)?,
         }
     }
     if let Some(state) = own {

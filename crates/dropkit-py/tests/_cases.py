@@ -19,6 +19,12 @@ CASES = {
         lambda **kw: dropkit.SpatialDropout3D(0.5, "nhwc", **kw),
         (2, 4, 3, 5, 3),
     ),
+    "AlphaDropout": (lambda **kw: dropkit.AlphaDropout(0.3, **kw), (6, 7, 5)),
+    "FeatureAlphaDropout": (lambda **kw: dropkit.FeatureAlphaDropout(0.5, **kw), (3, 4, 5, 6)),
+    "FeatureAlphaDropout-last": (
+        lambda **kw: dropkit.FeatureAlphaDropout(0.5, "channels_last", **kw),
+        (3, 5, 6, 4),
+    ),
 }
 
 CLASSES = [
@@ -28,4 +34,6 @@ CLASSES = [
     dropkit.SpatialDropout1D,
     dropkit.SpatialDropout2D,
     dropkit.SpatialDropout3D,
+    dropkit.AlphaDropout,
+    dropkit.FeatureAlphaDropout,
 ]

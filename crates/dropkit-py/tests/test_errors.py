@@ -299,8 +299,8 @@ def test_a_float_argument_too_large_for_a_float_names_it():
 def test_numpy_scalars_and_any_case_names_are_accepted():
     layer = dropkit.Dropout(np.float32(0.25), inplace=np.bool_(True), seed=np.int64(2),
                             generator="BigDL")
-    assert repr(layer) == ("Dropout(init_p=0.25, inplace=True, scale=True, seed=2, "
-                           "generator='bigdl', training=True)")
+    assert repr(layer) == ("Dropout(init_p=0.25, inplace=True, scale=True, noise_shape=None, "
+                           "seed=2, generator='bigdl', training=True)")
     assert layer.generator_state["generator"] == "bigdl"
     assert dropkit.SpatialDropout2D(1, "nhwc").data_format == "NHWC"
     for spelling, name in [("channels_first", "NCHW"), ("Channels_Last", "NHWC"),

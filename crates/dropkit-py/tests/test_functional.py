@@ -38,6 +38,14 @@ CASES = {
         {"p": 0.5, "data_format": "NHWC"},
         (2, 2, 2, 3, 8),
     ),
+    "alpha_dropout": (lambda: dropkit.AlphaDropout(0.3), {"p": 0.3}, (3, 37)),
+    "feature_alpha_dropout": (
+        lambda: dropkit.FeatureAlphaDropout(0.5), {"p": 0.5}, (3, 8, 2, 3)),
+    "feature_alpha_dropout-last": (
+        lambda: dropkit.FeatureAlphaDropout(0.5, "channels_last"),
+        {"p": 0.5, "data_format": "channels_last"},
+        (3, 2, 3, 8),
+    ),
 }
 
 

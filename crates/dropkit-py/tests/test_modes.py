@@ -75,13 +75,15 @@ def test_p_and_set_p():
 
 def test_properties_and_repr():
     tail = ", seed=None, training=True)"
-    assert repr(dropkit.Dropout()) == "Dropout(init_p=0.5, inplace=False, scale=True" + tail
+    assert (repr(dropkit.Dropout())
+            == "Dropout(init_p=0.5, inplace=False, scale=True, noise_shape=None" + tail)
     assert (repr(dropkit.Dropout(0.25, True, False))
-            == "Dropout(init_p=0.25, inplace=True, scale=False" + tail)
+            == "Dropout(init_p=0.25, inplace=True, scale=False, noise_shape=None" + tail)
     assert (repr(dropkit.GaussianDropout(0.2))
-            == "GaussianDropout(rate=0.2, store_noise=False, inplace=False" + tail)
+            == "GaussianDropout(rate=0.2, store_noise=False, inplace=False, noise_shape=None"
+            + tail)
     assert (repr(dropkit.GaussianNoise(0.1, inplace=True))
-            == "GaussianNoise(stddev=0.1, inplace=True" + tail)
+            == "GaussianNoise(stddev=0.1, inplace=True, noise_shape=None" + tail)
     assert (repr(dropkit.SpatialDropout1D())
             == "SpatialDropout1D(init_p=0.5, data_format='NHWC', scale=False, inplace=False" + tail)
     assert (repr(dropkit.SpatialDropout2D(0.1, "nhwc", scale=True))

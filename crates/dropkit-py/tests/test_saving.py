@@ -94,11 +94,12 @@ def test_from_config_builds_an_equal_layer_at_its_start(case):
 
 def test_get_config_is_the_constructor_arguments():
     assert dropkit.Dropout(0.25, True, False, seed=4).get_config() == {
-        "init_p": 0.25, "inplace": True, "scale": False, "seed": 4, "generator": "philox"}
+        "init_p": 0.25, "inplace": True, "scale": False, "noise_shape": None, "seed": 4,
+        "generator": "philox"}
     assert dropkit.GaussianDropout(0.2, store_noise=True).get_config() == {
-        "rate": 0.2, "store_noise": True, "inplace": False}
+        "rate": 0.2, "store_noise": True, "inplace": False, "noise_shape": None}
     assert dropkit.GaussianNoise(0.5, inplace=True).get_config() == {
-        "stddev": 0.5, "inplace": True}
+        "stddev": 0.5, "inplace": True, "noise_shape": None}
     assert dropkit.SpatialDropout1D(0.3, "channels_first", scale=True).get_config() == {
         "init_p": 0.3, "data_format": "NCHW", "scale": True, "inplace": False}
     assert dropkit.SpatialDropout3D(0.3, "nhwc").get_config() == {

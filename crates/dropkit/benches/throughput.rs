@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use dropkit::half::{bf16, f16};
 use dropkit::{
-    set_num_threads, Dropout, Element, GaussianDropout, GaussianNoise, GeneratorKind, Module,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    set_num_threads, AlphaDropout, Dropout, Element, FeatureAlphaDropout, GaussianDropout,
+    GaussianNoise, GeneratorKind, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{Array, ArrayD, IxDyn};
 use rayon::prelude::*;
@@ -157,6 +157,8 @@ enum AnyLayer {
     Spatial1(SpatialDropout1D),
     Spatial2(SpatialDropout2D),
     Spatial3(SpatialDropout3D),
+    Alpha(AlphaDropout),
+    FeatureAlpha(FeatureAlphaDropout),
 }
 
 macro_rules! each {
@@ -168,6 +170,8 @@ macro_rules! each {
             AnyLayer::Spatial1($l) => $body,
             AnyLayer::Spatial2($l) => $body,
             AnyLayer::Spatial3($l) => $body,
+            AnyLayer::Alpha($l) => $body,
+            AnyLayer::FeatureAlpha($l) => $body,
         }
     };
 }
@@ -195,6 +199,14 @@ fn layers() -> Vec<(&'static str, AnyLayer)> {
             "SpatialDropout3D",
             AnyLayer::Spatial3(SpatialDropout3D::new(0.3).expect("p")),
         ),
+        (
+            "AlphaDropout",
+            AnyLayer::Alpha(AlphaDropout::new(0.3).expect("p")),
+        ),
+        (
+            "FeatureAlpha2D",
+            AnyLayer::FeatureAlpha(FeatureAlphaDropout::new(0.3).expect("p")),
+        ),
     ]
 }
 
@@ -204,7 +216,7 @@ fn shape(layer: &str, elements: usize) -> Vec<usize> {
     let inner = elements / maps;
     match layer {
         "SpatialDropout1D" => vec![8, inner, 8],
-        "SpatialDropout2D" => vec![8, 8, inner / 64, 64],
+        "SpatialDropout2D" | "FeatureAlpha2D" => vec![8, 8, inner / 64, 64],
         "SpatialDropout3D" => vec![8, 8, inner / 256, 16, 16],
         _ => vec![elements],
     }

@@ -10,13 +10,14 @@
 // Protocol: one request per line on stdin, one answer per line on stdout, numbers in hex.
 //   B seed draw block          -> philox words w0..w3 and the normals n0..n3 (f32 bits)
 //   N w0 w1 w2 w3              -> the normals of those words (f32 bits)
-//   K32 x mode k               -> dk_kept on f32 bits;  K64 likewise on f64 bits
+//   K32 x mode k add           -> dk_kept on f32 bits;  K64 likewise on f64 bits
 //   G32 x mean stddev n op     -> dk_noise_value on f32 bits (n: f32 bits); G64 likewise
 //   M map inner channels i0    -> the four mask indices of elements i0 .. i0 + 3
 // Kernel launches (T is f32 or f64; x[i] is input(i), below; grid and block are the launch
 // shape, in hex like every number; inplace 1 makes y the same buffer as x):
-//   KD T grid block inplace masked n seed draw threshold mode k -> y bits [| mask words]
-//   KA T grid block inplace n map inner channels mode k words.. -> y bits
+//   KD T grid block inplace masked n seed draw threshold mode k add dropped
+//                                                         -> y bits [| mask words]
+//   KA T grid block inplace n map inner channels mode k add dropped words.. -> y bits
 //   KN T grid block inplace n seed draw mean stddev op          -> y bits
 //   KS T grid block inplace n k                                 -> y bits
 //   KB grid block len seed draw threshold                       -> mask words
@@ -202,15 +203,16 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
     in >> grid >> block >> inplace;
     if (op == "KD") {
         unsigned masked, mode;
-        unsigned long long seed, draw, threshold, k;
-        in >> masked >> n >> seed >> draw >> threshold >> mode >> k;
+        unsigned long long seed, draw, threshold, k, add, dropped;
+        in >> masked >> n >> seed >> draw >> threshold >> mode >> k >> add >> dropped;
         std::vector<T> x = input<T>(n), y(n, (T)-7);
         // Mask words start as garbage: the kernel must write every one.
         std::vector<unsigned> mask(2 * ((n + 63) / 64), 0xdeadbeefu);
         T* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
             dk_dropout<T>(x.data(), out, masked ? mask.data() : nullptr, n, seed, draw,
-                                 threshold, mode, value_of(T(), k));
+                                 threshold, mode, value_of(T(), k), value_of(T(), add),
+                                 value_of(T(), dropped));
         });
         std::string r = join_bits(inplace ? x : y);
         if (masked) {
@@ -220,8 +222,8 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
     }
     if (op == "KA") {
         unsigned map, mode;
-        unsigned long long inner, channels, k;
-        in >> n >> map >> inner >> channels >> mode >> k;
+        unsigned long long inner, channels, k, add, dropped;
+        in >> n >> map >> inner >> channels >> mode >> k >> add >> dropped;
         std::vector<unsigned> mask;
         unsigned w;
         while (in >> w) {
@@ -231,7 +233,7 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         T* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
             dk_apply_mask<T>(x.data(), out, mask.data(), n, map, inner, channels, mode,
-                               value_of(T(), k));
+                               value_of(T(), k), value_of(T(), add), value_of(T(), dropped));
         });
         return join_bits(inplace ? x : y);
     }
@@ -293,16 +295,18 @@ int main() {
             std::snprintf(out, sizeof out, "%x %x %x %x", __float_as_uint(n[0]),
                           __float_as_uint(n[1]), __float_as_uint(n[2]), __float_as_uint(n[3]));
         } else if (op == "K32") {
-            unsigned x, mode, k;
-            in >> x >> mode >> k;
+            unsigned x, mode, k, add;
+            in >> x >> mode >> k >> add;
             std::snprintf(out, sizeof out, "%x",
-                          __float_as_uint(dk_kept(__uint_as_float(x), mode, __uint_as_float(k))));
+                          __float_as_uint(dk_kept(__uint_as_float(x), mode, __uint_as_float(k),
+                                                  __uint_as_float(add))));
         } else if (op == "K64") {
-            unsigned long long x, k;
+            unsigned long long x, k, add;
             unsigned mode;
-            in >> x >> mode >> k;
+            in >> x >> mode >> k >> add;
             std::snprintf(out, sizeof out, "%llx",
-                          f64_to_bits(dk_kept(bits_to_f64(x), mode, bits_to_f64(k))));
+                          f64_to_bits(dk_kept(bits_to_f64(x), mode, bits_to_f64(k),
+                                              bits_to_f64(add))));
         } else if (op == "G32") {
             unsigned x, mean, stddev, n, o;
             in >> x >> mean >> stddev >> n >> o;

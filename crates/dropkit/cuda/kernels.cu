@@ -10,8 +10,9 @@
 // - Normals: the f32 Box-Muller of rng/normal.rs, written here with the correctly rounded
 //   intrinsics (__fmaf_rn for every mul_add, __fmul_rn / __fadd_rn / __fsub_rn / __fdiv_rn /
 //   __fsqrt_rn for the plain operations) so that nothing is contracted or approximated.
-// - Element arithmetic: kept x / T(1-p) is a true IEEE division; noise is
-//   T(mean) + T(stddev) * T(n) (no fma); dropped elements are set to exactly +0.
+// - Element arithmetic: kept x / T(1-p) is a true IEEE division; AlphaDropout's kept
+//   x * T(a) + T(b) is a product then a sum (no fma); noise is T(mean) + T(stddev) * T(n)
+//   (no fma); dropped elements are set to exactly +0 (AlphaDropout's to T(a alpha' + b)).
 // - The 1-bit mask: bit i of 32-bit word i / 32 is element i (little-endian), so two
 //   consecutive words are the CPU BitMask's u64 word. Buffers hold 2 * ceil(n / 64) words and
 //   every word is written (bits past n are 0).
@@ -180,15 +181,23 @@ DK_DEVICE void dk_normals4(dk_words w, float n[4]) {
 // ---------------------------------------------------------------------------------------
 // Element arithmetic for float and double.
 
-// What happens to a kept element: 0 identity, 1 x / k, 2 x * k.
+// What happens to a kept element: 0 identity, 1 x / k, 2 x * k, 3 x * k + add (rounded
+// after the product and after the sum).
 #define DK_KEPT_IDENTITY 0u
 #define DK_KEPT_DIV 1u
 #define DK_KEPT_MUL 2u
+#define DK_KEPT_AFFINE 3u
 
-DK_DEVICE float dk_kept(float x, dk_u32 mode, float k) {
+DK_DEVICE float dk_kept(float x, dk_u32 mode, float k, float add) {
+    if (mode == DK_KEPT_AFFINE) {
+        return __fadd_rn(__fmul_rn(x, k), add);
+    }
     return mode == DK_KEPT_DIV ? __fdiv_rn(x, k) : (mode == DK_KEPT_MUL ? __fmul_rn(x, k) : x);
 }
-DK_DEVICE double dk_kept(double x, dk_u32 mode, double k) {
+DK_DEVICE double dk_kept(double x, dk_u32 mode, double k, double add) {
+    if (mode == DK_KEPT_AFFINE) {
+        return __dadd_rn(__dmul_rn(x, k), add);
+    }
     return mode == DK_KEPT_DIV ? __ddiv_rn(x, k) : (mode == DK_KEPT_MUL ? __dmul_rn(x, k) : x);
 }
 
@@ -349,12 +358,13 @@ DK_DEVICE dk_u32 dk_pack_word(dk_u32 nibble, dk_u32 lane) {
     return v;
 }
 
-// Dropout with fresh randomness: y = keep ? kept(x) : 0, and the 1-bit mask if mask != 0.
+// Dropout with fresh randomness: y = keep ? kept(x) : dropped, and the 1-bit mask if
+// mask != 0.
 // x == y is allowed (in place). A warp takes DK_UNROLL consecutive tiles per pass, loading
 // all of them before it stores any (with 2 or more, its mask words fill whole 32-byte sectors).
 template <typename T>
 DK_DEVICE void dk_dropout(const T* x, T* y, dk_u32* mask, dk_u64 n, dk_u64 seed, dk_u64 draw,
-                          dk_u64 threshold, dk_u32 mode, T k) {
+                          dk_u64 threshold, dk_u32 mode, T k, T add, T dropped) {
     const dk_u64 groups = (n + 3) / 4;
     const dk_u64 tiles = (groups + 31) / 32;
     const dk_u64 mask_words = 2 * ((n + 63) / 64);
@@ -382,7 +392,7 @@ DK_DEVICE void dk_dropout(const T* x, T* y, dk_u32* mask, dk_u64 n, dk_u64 seed,
                 for (int j = 0; j < 4; ++j) {
                     const bool keep = (dk_u64)w.w[j] >= threshold && 4 * g + j < n;
                     nibble |= (dk_u32)keep << j;
-                    v[u][j] = keep ? dk_kept(v[u][j], mode, k) : (T)0;
+                    v[u][j] = keep ? dk_kept(v[u][j], mode, k, add) : dropped;
                 }
                 dk_store4(y, g, n, v[u]);
             }
@@ -450,10 +460,11 @@ DK_DEVICE void dk_thread_loop(const T* x, T* y, dk_u64 n, F f) {
     }
 }
 
-// A stored mask: y = keep(mask[map(i)]) ? kept(x) : 0.
+// A stored mask: y = keep(mask[map(i)]) ? kept(x) : dropped.
 template <typename T>
 DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
-                             dk_u64 inner, dk_u64 channels, dk_u32 mode, T k) {
+                             dk_u64 inner, dk_u64 channels, dk_u32 mode, T k, T add,
+                             T dropped) {
     dk_thread_loop(x, y, n, [&](dk_u64 g, T* v) {
         dk_u32 nibble;
         if (map == DK_MAP_ELEMENTWISE) {
@@ -469,7 +480,7 @@ DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_
             }
         }
         for (int j = 0; j < 4; ++j) {
-            v[j] = (nibble >> j) & 1u ? dk_kept(v[j], mode, k) : (T)0;
+            v[j] = (nibble >> j) & 1u ? dk_kept(v[j], mode, k, add) : dropped;
         }
     });
 }
@@ -504,13 +515,14 @@ DK_DEVICE void dk_scale(const T* x, T* y, dk_u64 n, T k) {
 #define DK_INSTANTIATE(T, SUFFIX)                                                               \
     extern "C" __global__ void dk_dropout_##SUFFIX(const T* x, T* y, dk_u32* mask, dk_u64 n,    \
                                                    dk_u64 seed, dk_u64 draw, dk_u64 threshold,  \
-                                                   dk_u32 mode, T k) {                          \
-        dk_dropout<T>(x, y, mask, n, seed, draw, threshold, mode, k);                           \
+                                                   dk_u32 mode, T k, T add, T dropped) {        \
+        dk_dropout<T>(x, y, mask, n, seed, draw, threshold, mode, k, add, dropped);             \
     }                                                                                           \
     extern "C" __global__ void dk_apply_mask_##SUFFIX(const T* x, T* y, const dk_u32* mask,     \
                                                       dk_u64 n, dk_u32 map, dk_u64 inner,       \
-                                                      dk_u64 channels, dk_u32 mode, T k) {      \
-        dk_apply_mask<T>(x, y, mask, n, map, inner, channels, mode, k);                         \
+                                                      dk_u64 channels, dk_u32 mode, T k,        \
+                                                      T add, T dropped) {                       \
+        dk_apply_mask<T>(x, y, mask, n, map, inner, channels, mode, k, add, dropped);           \
     }                                                                                           \
     extern "C" __global__ void dk_noise_##SUFFIX(const T* x, T* y, dk_u64 n, dk_u64 seed,       \
                                                  dk_u64 draw, T mean, T stddev, dk_u32 op) {    \

@@ -112,6 +112,14 @@ pub enum Error {
         /// The shape given.
         shape: Vec<usize>,
     },
+    /// A `noise_shape` with an entry of 0, or more alternations of broadcast and drawn axes
+    /// than a mask map holds.
+    InvalidNoiseShape {
+        /// The noise shape given (`None`: the input's size on that axis).
+        value: Vec<Option<usize>>,
+        /// What is wrong and what is accepted.
+        reason: &'static str,
+    },
     /// A buffer whose size follows from the input could not be allocated: the allocator
     /// refused, or the byte count exceeds what one allocation can hold (`isize::MAX`).
     OutOfMemory {
@@ -162,6 +170,13 @@ impl fmt::Display for Error {
                 f,
                 "data_format = {value:?} is unknown: accepted are \"NCHW\" (or \"channels_first\") and \"NHWC\" (or \"channels_last\"), any case"
             ),
+            Error::InvalidNoiseShape { value, reason } => {
+                let entries: Vec<String> = value
+                    .iter()
+                    .map(|e| e.map_or("None".to_string(), |d| d.to_string()))
+                    .collect();
+                write!(f, "noise_shape = ({}) is invalid: {reason}", entries.join(", "))
+            }
             Error::UnknownGenerator { value } => write!(
                 f,
                 "generator = {value:?} is unknown: accepted are \"philox\" and \"bigdl\" (any case)"

@@ -50,14 +50,14 @@ use ndarray::{arr0, Array, ArrayBase, Data, Dimension, IxDyn};
 use crate::error::{Error, Result};
 use crate::rng::{Draw, GeneratorState};
 use crate::{
-    DataFormat, Dropout, Element, GaussianDropout, GaussianNoise, MaskStorage, Module,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, DataFormat, Dropout, Element, FeatureAlphaDropout, GaussianDropout,
+    GaussianNoise, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 
 /// The arguments of [`dropout`] and [`dropout_backward`] (those of [`crate::Dropout`], plus
 /// the draw and the mode). The default is `p = 0.5`, seed 0, draw 0, training, `scale`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DropoutArgs {
+pub struct DropoutArgs<'a> {
     /// The drop probability, in `[0, 1]`.
     pub p: f64,
     /// The Philox key.
@@ -69,9 +69,12 @@ pub struct DropoutArgs {
     /// Whether kept elements are scaled by `1 / (1 - p)` in training (else evaluation
     /// multiplies by `1 - p`).
     pub scale: bool,
+    /// Keras's noise shape (see [`Dropout::with_noise_shape`]), or `None` for one draw per
+    /// element.
+    pub noise_shape: Option<&'a [Option<usize>]>,
 }
 
-impl Default for DropoutArgs {
+impl Default for DropoutArgs<'_> {
     fn default() -> Self {
         DropoutArgs {
             p: 0.5,
@@ -79,6 +82,7 @@ impl Default for DropoutArgs {
             draw: 0,
             training: true,
             scale: true,
+            noise_shape: None,
         }
     }
 }
@@ -86,7 +90,7 @@ impl Default for DropoutArgs {
 /// The arguments of [`gaussian_dropout`] and [`gaussian_dropout_backward`]. The default is
 /// `rate = 0` (no noise), seed 0, draw 0, training.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct GaussianDropoutArgs {
+pub struct GaussianDropoutArgs<'a> {
     /// The drop rate, in `[0, 1)`: the noise has standard deviation `sqrt(rate / (1 - rate))`.
     pub rate: f64,
     /// The Philox key.
@@ -95,12 +99,14 @@ pub struct GaussianDropoutArgs {
     pub draw: u64,
     /// Training or evaluation (the identity).
     pub training: bool,
+    /// Keras's noise shape (the noise drawn over it and broadcast), or `None`.
+    pub noise_shape: Option<&'a [Option<usize>]>,
 }
 
 /// The arguments of [`gaussian_noise`] and [`gaussian_noise_backward`]. The default is
 /// `stddev = 0` (no noise), seed 0, draw 0, training.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct GaussianNoiseArgs {
+pub struct GaussianNoiseArgs<'a> {
     /// The noise's standard deviation, finite and at least 0.
     pub stddev: f64,
     /// The Philox key.
@@ -109,6 +115,61 @@ pub struct GaussianNoiseArgs {
     pub draw: u64,
     /// Training or evaluation (the identity).
     pub training: bool,
+    /// Keras's noise shape (the noise drawn over it and broadcast), or `None`.
+    pub noise_shape: Option<&'a [Option<usize>]>,
+}
+
+/// The arguments of [`alpha_dropout`] and [`alpha_dropout_backward`]. The default is
+/// `p = 0.5`, seed 0, draw 0, training.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AlphaArgs {
+    /// The drop probability, in `[0, 1]`.
+    pub p: f64,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index.
+    pub draw: u64,
+    /// Training or evaluation (the identity).
+    pub training: bool,
+}
+
+impl Default for AlphaArgs {
+    fn default() -> Self {
+        AlphaArgs {
+            p: 0.5,
+            seed: 0,
+            draw: 0,
+            training: true,
+        }
+    }
+}
+
+/// The arguments of [`feature_alpha_dropout`] and [`feature_alpha_dropout_backward`]. The
+/// default is `p = 0.5`, channels first, seed 0, draw 0, training.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeatureAlphaArgs {
+    /// The drop probability, in `[0, 1]`.
+    pub p: f64,
+    /// Where the channel axis is.
+    pub format: DataFormat,
+    /// The Philox key.
+    pub seed: u64,
+    /// The draw index.
+    pub draw: u64,
+    /// Training or evaluation (the identity).
+    pub training: bool,
+}
+
+impl Default for FeatureAlphaArgs {
+    fn default() -> Self {
+        FeatureAlphaArgs {
+            p: 0.5,
+            format: DataFormat::Nchw,
+            seed: 0,
+            draw: 0,
+            training: true,
+        }
+    }
 }
 
 /// The arguments of the Spatial functions ([`spatial_dropout1d`], [`spatial_dropout2d`],
@@ -190,6 +251,15 @@ fn backward_at<L: Module, T: Element, S: Data<Elem = T>, D: Dimension>(
         .expect("backward returns grad_output's shape"))
 }
 
+/// The Dropout layer of `args` (its noise shape checked).
+fn dropout_layer(args: &DropoutArgs<'_>) -> Result<Dropout> {
+    let layer = Dropout::with_options(args.p, false, args.scale)?;
+    match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape),
+        None => Ok(layer),
+    }
+}
+
 /// Dropout's forward at `(args.seed, args.draw)`: bit-identical to [`crate::Dropout`]
 /// (`Dropout::with_options(p, false, scale)`) at that draw.
 ///
@@ -197,11 +267,10 @@ fn backward_at<L: Module, T: Element, S: Data<Elem = T>, D: Dimension>(
 /// `p` outside `[0, 1]` or NaN; [`crate::Error::OutOfMemory`].
 pub fn dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
-    args: &DropoutArgs,
+    args: &DropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
     // Nothing is kept for a backward: no mask bits.
-    let layer = Dropout::with_options(args.p, false, args.scale)?
-        .with_mask_storage(MaskStorage::Regenerate);
+    let layer = dropout_layer(args)?.with_mask_storage(MaskStorage::Regenerate);
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -213,9 +282,9 @@ pub fn dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
 pub fn dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     input_shape: &[usize],
     grad_output: &ArrayBase<S, D>,
-    args: &DropoutArgs,
+    args: &DropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
-    let layer = Dropout::with_options(args.p, false, args.scale)?;
+    let layer = dropout_layer(args)?;
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }
@@ -227,9 +296,13 @@ pub fn dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
 /// `rate` outside `[0, 1)` or NaN; [`crate::Error::OutOfMemory`].
 pub fn gaussian_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
-    args: &GaussianDropoutArgs,
+    args: &GaussianDropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianDropout::new(args.rate)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -240,9 +313,13 @@ pub fn gaussian_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
 pub fn gaussian_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     input_shape: &[usize],
     grad_output: &ArrayBase<S, D>,
-    args: &GaussianDropoutArgs,
+    args: &GaussianDropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianDropout::new(args.rate)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }
@@ -254,9 +331,13 @@ pub fn gaussian_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
 /// `stddev` negative or not finite; [`crate::Error::OutOfMemory`].
 pub fn gaussian_noise<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
-    args: &GaussianNoiseArgs,
+    args: &GaussianNoiseArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianNoise::new(args.stddev)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -268,14 +349,73 @@ pub fn gaussian_noise<T: Element, S: Data<Elem = T>, D: Dimension>(
 pub fn gaussian_noise_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     input_shape: &[usize],
     grad_output: &ArrayBase<S, D>,
-    args: &GaussianNoiseArgs,
+    args: &GaussianNoiseArgs<'_>,
 ) -> Result<Array<T, D>> {
     let layer = GaussianNoise::new(args.stddev)?;
+    let layer = match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
+        None => layer,
+    };
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }
 
 /// Declares the forward and backward functions of a Spatial layer.
+/// AlphaDropout's forward at `(args.seed, args.draw)`: bit-identical to
+/// [`crate::AlphaDropout`] at that draw.
+///
+/// # Errors
+/// `p` outside `[0, 1]` or NaN; [`crate::Error::OutOfMemory`].
+pub fn alpha_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input: &ArrayBase<S, D>,
+    args: &AlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = AlphaDropout::new(args.p)?;
+    forward_at(layer, (args.seed, args.draw, args.training), input)
+}
+
+/// The backward of [`alpha_dropout`] with the same `args`: `g * T(a)` where the draw keeps,
+/// `0` where it drops (the identity in evaluation).
+///
+/// # Errors
+/// As [`alpha_dropout`]; [`crate::Error::ShapeMismatch`].
+pub fn alpha_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+    args: &AlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = AlphaDropout::new(args.p)?;
+    let key = (args.seed, args.draw, args.training);
+    backward_at(layer, key, input_shape, grad_output)
+}
+
+/// FeatureAlphaDropout's forward at `(args.seed, args.draw)`: bit-identical to
+/// [`crate::FeatureAlphaDropout`] at that draw.
+///
+/// # Errors
+/// `p` outside `[0, 1]` or NaN; an input of rank below 2; [`crate::Error::OutOfMemory`].
+pub fn feature_alpha_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input: &ArrayBase<S, D>,
+    args: &FeatureAlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = FeatureAlphaDropout::with_data_format(args.p, args.format)?;
+    forward_at(layer, (args.seed, args.draw, args.training), input)
+}
+
+/// The backward of [`feature_alpha_dropout`] with the same `args`.
+///
+/// # Errors
+/// As [`feature_alpha_dropout`]; [`crate::Error::ShapeMismatch`].
+pub fn feature_alpha_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
+    input_shape: &[usize],
+    grad_output: &ArrayBase<S, D>,
+    args: &FeatureAlphaArgs,
+) -> Result<Array<T, D>> {
+    let layer = FeatureAlphaDropout::with_data_format(args.p, args.format)?;
+    let key = (args.seed, args.draw, args.training);
+    backward_at(layer, key, input_shape, grad_output)
+}
+
 macro_rules! spatial_functions {
     ($forward:ident, $backward:ident, $layer:ident, |$args:ident| $make:expr) => {
         #[doc = concat!("[`crate::", stringify!($layer), "`]'s forward at `(args.seed, args.draw)`, bit-identical to the layer at that draw.")]

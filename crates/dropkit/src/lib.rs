@@ -1,8 +1,8 @@
 //! # dropkit
 //!
 //! The dropout family of BigDL (Dropout, GaussianDropout, GaussianNoise,
-//! SpatialDropout1D/2D/3D) for `ndarray` arrays of `f32`, `f64`, `half::f16` and `half::bf16`,
-//! with BigDL's arithmetic,
+//! SpatialDropout1D/2D/3D) and PyTorch's AlphaDropout / FeatureAlphaDropout, for `ndarray`
+//! arrays of `f32`, `f64`, `half::f16` and `half::bf16`, with BigDL's arithmetic,
 //! an opt-in generator that reproduces BigDL's random numbers bit for bit, and a default
 //! counter-based generator (Philox4x32-10) whose masks are a pure function of
 //! `(seed, draw, element)`.
@@ -15,6 +15,11 @@
 //! | [`SpatialDropout1D`]`(p)` | per (N, C) map: `x` kept, `0` dropped | `g * m` | `x * T(1-p)` |
 //! | [`SpatialDropout2D`]`(p, format)` | as 1D, maps of (H, W) | `g * m` | `x * T(1-p)` |
 //! | [`SpatialDropout3D`]`(p, format)` | as 1D, maps of (D, H, W) | `g * m` | `x * T(1-p)` |
+//! | [`AlphaDropout`]`(p)` | `T(a) * x + T(b)` kept, `T(a alpha' + b)` dropped | `g * T(a)` kept, `0` dropped | identity |
+//! | [`FeatureAlphaDropout`]`(p, format)` | as AlphaDropout, one draw per (N, C) map | `g * T(a) * m` | identity |
+//!
+//! AlphaDropout's `a = ((1-p)(1 + p alpha'^2))^(-1/2)`, `b = -a alpha' p`, `alpha' =
+//! -1.7580993408473766` (PyTorch's and Keras's, for SELU networks); `p = 1` gives zeros.
 //!
 //! `T(v)` is `v` rounded to the element type. The Spatial layers take `with_scale(true)` for
 //! the Keras/PyTorch convention (`x / T(1-p)` in training, identity in evaluation).
@@ -161,8 +166,8 @@ pub use error::{Error, Result};
 /// The `half` crate, whose `f16` and `bf16` are element types.
 pub use half;
 pub use layers::{
-    DataFormat, Dropout, GaussianDropout, GaussianNoise, LayerOptions, OptionValue,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, DataFormat, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise,
+    LayerOptions, OptionValue, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 pub use mask::{BitMask, MaskStorage};
 pub use module::{Layer, Module};

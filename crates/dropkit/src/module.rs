@@ -26,7 +26,7 @@ use crate::Element;
 /// [`crate::functional`] has each layer's forward and backward as pure functions of
 /// `(seed, draw)`, bit-identical to the layer at that draw.
 ///
-/// The trait is sealed: the six layers implement it, and code outside dropkit cannot. To
+/// The trait is sealed: dropkit's layers implement it, and code outside dropkit cannot. To
 /// hold layers of different types together, use [`Layer`] (`Box<dyn Layer<f32>>`).
 ///
 /// # Errors

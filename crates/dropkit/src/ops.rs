@@ -118,7 +118,46 @@ pub(crate) fn eval_factor<T: Element>(scale: bool, p: f64) -> Option<T> {
     (!scale).then(|| T::from_f64(1.0 - p))
 }
 
-/// What happens to a kept element.
+/// SELU's `alpha * lambda` negated: the value AlphaDropout's dropped elements stand for
+/// (Klambauer et al., "Self-Normalizing Neural Networks", 2017).
+pub(crate) const ALPHA_PRIME: f64 = -1.758_099_340_847_376_6;
+
+/// AlphaDropout's training forward at drop probability `p`: with
+/// `a = ((1 - p)(1 + p alpha'^2))^(-1/2)` and `b = -a alpha' p` (in `f64`), a kept element
+/// becomes `T(a) * x + T(b)` (two roundings) and a dropped one is set to `T(a alpha' + b)`.
+/// `p = 0` keeps everything unchanged; `p = 1` drops everything to `0`, as PyTorch's
+/// `alpha_dropout` returns `x * 0` there (the formula's `a` is infinite).
+pub(crate) fn alpha_forward_kept<T: Element>(p: f64) -> Kept<T> {
+    match alpha_coefficients(p) {
+        Some((a, b)) => Kept::Affine {
+            mul: T::from_f64(a),
+            add: T::from_f64(b),
+            dropped: T::from_f64(a * ALPHA_PRIME + b),
+        },
+        None => Kept::Identity,
+    }
+}
+
+/// AlphaDropout's training backward: `g * T(a)` where kept, `0` where dropped (the identity
+/// at `p = 0`, all zero at `p = 1`).
+pub(crate) fn alpha_backward_kept<T: Element>(p: f64) -> Kept<T> {
+    match alpha_coefficients(p) {
+        Some((a, _)) => Kept::Mul(T::from_f64(a)),
+        None => Kept::Identity,
+    }
+}
+
+/// `(a, b)` of AlphaDropout for `0 < p < 1`, in `f64`; `None` at `p = 0` and `p = 1`.
+pub(crate) fn alpha_coefficients(p: f64) -> Option<(f64, f64)> {
+    if p <= 0.0 || p >= 1.0 {
+        return None;
+    }
+    let a = 1.0 / ((1.0 - p) * (1.0 + p * ALPHA_PRIME * ALPHA_PRIME)).sqrt();
+    Some((a, -a * ALPHA_PRIME * p))
+}
+
+/// What happens to a kept element, and what a dropped one is set to (`0` but for
+/// [`Kept::Affine`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Kept<T> {
     /// Unchanged.
@@ -127,6 +166,16 @@ pub(crate) enum Kept<T> {
     Div(T),
     /// Multiplied by the value (BigDL's backward `g * T(1 / (1 - p))`).
     Mul(T),
+    /// `x * mul + add`, rounded after the product and after the sum (never fused), with the
+    /// dropped elements set to `dropped` (AlphaDropout's forward).
+    Affine {
+        /// The factor `T(a)`.
+        mul: T,
+        /// The offset `T(b)`.
+        add: T,
+        /// The value of a dropped element.
+        dropped: T,
+    },
 }
 
 impl<T: Element> Kept<T> {
@@ -136,6 +185,16 @@ impl<T: Element> Kept<T> {
             Kept::Identity => x,
             Kept::Div(k) => x / k,
             Kept::Mul(k) => x * k,
+            Kept::Affine { mul, add, .. } => x * mul + add,
+        }
+    }
+
+    /// The value a dropped element is set to.
+    #[inline(always)]
+    pub(crate) fn dropped(self) -> T {
+        match self {
+            Kept::Affine { dropped, .. } => dropped,
+            _ => T::zero(),
         }
     }
 
@@ -177,6 +236,138 @@ pub(crate) enum MaskMap {
         /// Elements per channel per sample.
         inner: usize,
     },
+    /// A mask over a noise shape broadcast to the data (Keras's `noise_shape`), in the
+    /// general case the maps above do not cover.
+    Broadcast(BroadcastMap),
+}
+
+/// The most groups a [`BroadcastMap`] holds: a noise shape may alternate drawn and broadcast
+/// axes up to this many times (after merging neighbours of one kind).
+pub(crate) const BROADCAST_GROUPS: usize = 8;
+
+/// Data element to mask element for a mask drawn over a noise shape and broadcast: the data
+/// shape merged into groups of adjacent axes that are all drawn or all broadcast (outermost
+/// first), each with its size and its stride in the mask (0 for a broadcast group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BroadcastMap {
+    pub(crate) groups: usize,
+    pub(crate) dims: [usize; BROADCAST_GROUPS],
+    pub(crate) strides: [usize; BROADCAST_GROUPS],
+}
+
+impl BroadcastMap {
+    /// The mask element of data element `i`.
+    #[inline(always)]
+    pub(crate) fn index(&self, mut i: usize) -> usize {
+        let mut m = 0;
+        for k in (0..self.groups).rev() {
+            let d = self.dims[k];
+            m += (i % d) * self.strides[k];
+            i /= d;
+        }
+        m
+    }
+}
+
+/// The mask of data of `shape` drawn over `noise_shape` (Keras's semantics: an entry `None`
+/// takes the input's size; each resolved entry is 1 or the input's size), numbered row-major
+/// over the resolved noise shape and broadcast. A noise shape that is a Spatial layer's (or
+/// the whole shape) gets the Spatial map (or the element-wise one), so it takes their fast
+/// paths and draws the same bits.
+///
+/// # Errors
+/// [`crate::Error::ShapeMismatch`] naming `noise_shape`, with the input's shape and the
+/// resolved noise shape, for another rank or an entry that is neither 1 nor the input's size;
+/// [`crate::Error::InvalidNoiseShape`] for more than [`BROADCAST_GROUPS`] alternations;
+/// [`crate::Error::ShapeOverflow`].
+pub(crate) fn broadcast_layout(
+    layer: &'static str,
+    argument: &'static str,
+    shape: &[usize],
+    noise_shape: &[Option<usize>],
+) -> Result<MaskLayout> {
+    let resolved: Vec<usize> = noise_shape
+        .iter()
+        .zip(shape.iter().chain(std::iter::repeat(&0)))
+        .map(|(e, &d)| e.unwrap_or(d))
+        .collect();
+    let fits = resolved.len() == shape.len()
+        && resolved.iter().zip(shape).all(|(&e, &d)| e == 1 || e == d);
+    if !fits {
+        return Err(crate::Error::ShapeMismatch {
+            layer,
+            argument: "noise_shape",
+            expected: shape.to_vec(),
+            got: resolved,
+        });
+    }
+    let total = element_count(layer, argument, shape)?;
+    if total == 0 {
+        return Ok(MaskLayout {
+            len: 0,
+            map: MaskMap::Elementwise,
+        });
+    }
+    // Groups of adjacent axes of one kind (drawn: true), axes of size 1 left out.
+    let mut groups: Vec<(bool, usize)> = Vec::new();
+    for (&d, &e) in shape.iter().zip(&resolved) {
+        if d == 1 {
+            continue;
+        }
+        let drawn = e == d;
+        match groups.last_mut() {
+            Some((kind, size)) if *kind == drawn => *size *= d,
+            _ => groups.push((drawn, d)),
+        }
+    }
+    let len: usize = groups.iter().filter(|g| g.0).map(|g| g.1).product();
+    let map = match groups.as_slice() {
+        [] | [(true, _)] => MaskMap::Elementwise,
+        [(false, inner)] | [(true, _), (false, inner)] => MaskMap::ChannelsFirst { inner: *inner },
+        [(false, inner), (true, channels)] | [(true, _), (false, inner), (true, channels)] => {
+            MaskMap::ChannelsLast {
+                channels: *channels,
+                inner: *inner,
+            }
+        }
+        _ if groups.len() > BROADCAST_GROUPS => {
+            return Err(crate::Error::InvalidNoiseShape {
+                value: noise_shape.to_vec(),
+                reason: "it alternates broadcast (1) and drawn axes more than 8 times",
+            })
+        }
+        _ => {
+            let mut b = BroadcastMap {
+                groups: groups.len(),
+                dims: [1; BROADCAST_GROUPS],
+                strides: [0; BROADCAST_GROUPS],
+            };
+            let mut stride = 1;
+            for (k, &(drawn, size)) in groups.iter().enumerate().rev() {
+                b.dims[k] = size;
+                if drawn {
+                    b.strides[k] = stride;
+                    stride *= size;
+                }
+            }
+            MaskMap::Broadcast(b)
+        }
+    };
+    Ok(MaskLayout { len, map })
+}
+
+/// Checks a noise shape's entries: each `None` or at least 1.
+///
+/// # Errors
+/// [`crate::Error::InvalidNoiseShape`] for an entry of 0.
+pub(crate) fn check_noise_shape(noise_shape: &[Option<usize>]) -> Result<Vec<Option<usize>>> {
+    if noise_shape.contains(&Some(0)) {
+        return Err(crate::Error::InvalidNoiseShape {
+            value: noise_shape.to_vec(),
+            reason: "every entry must be None (the input's size) or an int >= 1",
+        });
+    }
+    Ok(noise_shape.to_vec())
 }
 
 /// The mask a layer draws for one input: its length and how data elements read it.
@@ -198,6 +389,7 @@ pub(crate) fn mask_index(map: MaskMap, i: usize) -> usize {
         MaskMap::ChannelsLast { channels, inner } => {
             (i / (inner * channels)) * channels + i % channels
         }
+        MaskMap::Broadcast(b) => b.index(i),
     }
 }
 
@@ -243,6 +435,60 @@ pub(crate) enum NoiseOp {
 mod tests {
     use super::*;
     use crate::Error;
+
+    #[test]
+    fn noise_shapes_take_the_spatial_maps_where_they_are_ones() {
+        let layout = |shape: &[usize], noise: &[Option<usize>]| {
+            broadcast_layout("L", "input", shape, noise).unwrap()
+        };
+        let one = Some(1);
+        assert_eq!(
+            layout(&[2, 3, 4, 5], &[None, None, one, one]),
+            MaskLayout {
+                len: 6,
+                map: MaskMap::ChannelsFirst { inner: 20 }
+            }
+        );
+        assert_eq!(
+            layout(&[2, 4, 5, 3], &[None, one, one, None]),
+            MaskLayout {
+                len: 6,
+                map: MaskMap::ChannelsLast {
+                    channels: 3,
+                    inner: 20
+                }
+            }
+        );
+        assert_eq!(
+            layout(&[2, 4, 1, 3], &[None, None, one, None]).map,
+            MaskMap::Elementwise
+        );
+        assert_eq!(
+            layout(&[2, 4], &[one, one]),
+            MaskLayout {
+                len: 1,
+                map: MaskMap::ChannelsFirst { inner: 8 }
+            }
+        );
+        // The general map against coordinates: mask index row-major over the noise shape.
+        let shape = [2, 3, 4, 5];
+        let noise = [one, None, one, None];
+        let l = layout(&shape, &noise);
+        assert_eq!(l.len, 15);
+        for i in 0..120 {
+            // Coordinates (_, b, _, d) of element i; axes 0 and 2 are broadcast.
+            let (b, d) = ((i / 20) % 3, i % 5);
+            assert_eq!(mask_index(l.map, i), b * 5 + d, "{i}");
+        }
+        let many = [2, 2, 2, 2, 2, 2, 2, 2, 2, 2];
+        let alternating: Vec<Option<usize>> = (0..10)
+            .map(|k| if k % 2 == 0 { one } else { None })
+            .collect();
+        assert!(matches!(
+            broadcast_layout("L", "input", &many, &alternating),
+            Err(Error::InvalidNoiseShape { .. })
+        ));
+    }
 
     #[test]
     fn element_counts_are_checked_whatever_the_order_of_the_dimensions() {

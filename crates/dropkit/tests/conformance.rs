@@ -469,10 +469,73 @@ fn spatial<T: Float>(kind: Kind, gen: GeneratorKind, p: f64) {
 
 #[test]
 fn spatial_layers_share_one_draw_per_sample_and_channel() {
-    for kind in common::ALL_KINDS.into_iter().filter(|k| k.is_spatial()) {
+    for kind in common::ALL_KINDS
+        .into_iter()
+        .filter(|k| k.is_spatial() && !k.is_alpha())
+    {
         for gen in GENERATORS {
             spatial::<f32>(kind, gen, 0.4);
             spatial::<f64>(kind, gen, 0.7);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Alpha layers
+
+/// AlphaDropout and FeatureAlphaDropout in training, against the formula: with
+/// `alpha' = -1.7580993408473766`, `a = ((1 - p)(1 + p alpha'^2))^(-1/2)`, `b = -a alpha' p`
+/// (in f64), kept `T(a) * x + T(b)`, dropped `T(a alpha' + b)`, backward `g * T(a)` kept and
+/// 0 dropped; the keep decisions per element (AlphaDropout) or per (N, C) (the Feature layer).
+fn alpha_train<T: Float>(kind: Kind, gen: GeneratorKind, p: f64) {
+    let what = format!("{kind:?}({p}) {gen:?} {}", T::NAME);
+    let alpha = -1.758_099_340_847_376_6_f64;
+    let a = 1.0 / ((1.0 - p) * (1.0 + p * alpha * alpha)).sqrt();
+    let b = -a * alpha * p;
+    let (ta, tb, td) = (T::from_f64(a), T::from_f64(b), T::from_f64(a * alpha + b));
+    let seed = 0xA1FA;
+    let mut layer = kind.seeded(p, seed, gen);
+    let mut oracle = Oracle::new(gen, seed);
+    let shape = if kind == Kind::Alpha {
+        vec![7, 9]
+    } else {
+        kind.small_shape()
+    };
+    let mut mixed = (false, false);
+    for step in 0..3 {
+        let x = data::<T>(&shape, step);
+        let g = data::<T>(&shape, 100 + step);
+        let keep: Vec<bool> = if kind == Kind::Alpha {
+            oracle.keep(x.len(), p)
+        } else {
+            let (len, idx) = spatial_mask_index(kind, &shape);
+            let keep = oracle.keep(len, p);
+            idx.iter().map(|&i| keep[i]).collect()
+        };
+        mixed.0 |= keep.iter().any(|&k| k);
+        mixed.1 |= keep.iter().any(|&k| !k);
+        let y = layer.forward(&x).unwrap();
+        let want = zip_map(&x, &keep, |x, k| if k { x * ta + tb } else { td });
+        assert_same_bits(&y, &want, &format!("{what} forward {step}"));
+        let gi = layer.backward(&x, &g).unwrap();
+        let want = zip_map(&g, &keep, |g, k| if k { g * ta } else { T::zero() });
+        assert_same_bits(&gi, &want, &format!("{what} backward {step}"));
+    }
+    assert!(mixed.0 && mixed.1, "{what}: some kept and some dropped");
+    // Evaluation: the identity both ways.
+    layer.evaluate();
+    let x = data::<T>(&shape, 9);
+    assert_same_bits(&layer.forward(&x).unwrap(), &x, &what);
+    assert_same_bits(&layer.backward(&x, &x).unwrap(), &x, &what);
+}
+
+#[test]
+fn alpha_layers_follow_the_formula() {
+    for kind in [Kind::Alpha, Kind::FeatureAlphaNchw, Kind::FeatureAlphaNhwc] {
+        for gen in GENERATORS {
+            for p in [0.1, 0.5, 0.8] {
+                alpha_train::<f32>(kind, gen, p);
+                alpha_train::<f64>(kind, gen, p);
+            }
         }
     }
 }

@@ -10,8 +10,8 @@
 use dropkit::cuda::{CudaDevice, CudaElement, CudaModule, DeviceTensor};
 use dropkit::rng::{keep_threshold, word};
 use dropkit::{
-    Dropout, Element, Error, GaussianDropout, GaussianNoise, GeneratorKind, MaskStorage, Module,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, Dropout, Element, Error, FeatureAlphaDropout, GaussianDropout, GaussianNoise,
+    GeneratorKind, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{ArrayD, IxDyn};
 
@@ -332,6 +332,59 @@ fn spatial_layers_match_the_cpu_bit_for_bit() {
     let dev = gpu!();
     spatial_case::<f32>(&dev);
     spatial_case::<f64>(&dev);
+}
+
+/// The alpha layers: the affine kept rule and its dropped constant on the device (mode 3 of
+/// the kernels), element-wise and through the Spatial maps, at p = 0, 1 and between.
+fn alpha_case<T: Bits>(dev: &CudaDevice) {
+    for p in [0.0, 0.2, 0.5, 1.0] {
+        for n in sizes() {
+            let what = format!("AlphaDropout<{}>({p}) n={n}", T::NAME);
+            let layer = compare_layer::<_, T>(dev, &|| AlphaDropout::new(p).unwrap(), &[n], &what);
+            check_device_mask(&layer, n, p, 2, &what);
+        }
+        for (format, shape) in [
+            ("channels_first", [4, 17, 129, 131]),
+            ("channels_last", [4, 129, 131, 17]),
+        ] {
+            let what = format!("FeatureAlphaDropout<{}>({p}, {format})", T::NAME);
+            let make = || FeatureAlphaDropout::with_format(p, format).unwrap();
+            compare_layer::<_, T>(dev, &make, &shape, &what);
+        }
+    }
+}
+
+/// Dropout with noise shapes: the Spatial maps and the general broadcast map (which the
+/// device backend expands to one bit per element).
+fn noise_shape_case<T: Bits>(dev: &CudaDevice) {
+    let one = Some(1);
+    for (shape, noise) in [
+        (vec![4, 17, 129, 131], vec![None, None, one, one]),
+        (vec![4, 129, 131, 17], vec![None, one, one, None]),
+        (vec![3, 17, 5, 131], vec![one, None, one, None]),
+        (
+            vec![2, 3, 2, 3, 2, 3],
+            vec![None, one, None, one, None, one],
+        ),
+    ] {
+        let what = format!("Dropout<{}> noise_shape {noise:?} on {shape:?}", T::NAME);
+        let make = || Dropout::new(0.3).unwrap().with_noise_shape(&noise).unwrap();
+        compare_layer::<_, T>(dev, &make, &shape, &what);
+    }
+}
+
+#[test]
+fn dropout_noise_shapes_match_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    noise_shape_case::<f32>(&dev);
+    noise_shape_case::<f64>(&dev);
+}
+
+#[test]
+fn alpha_layers_match_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    alpha_case::<f32>(&dev);
+    alpha_case::<f64>(&dev);
 }
 
 #[test]

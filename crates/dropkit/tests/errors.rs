@@ -272,6 +272,24 @@ fn dims(shape: &[usize]) -> String {
 
 fn assert_wrong_rank(e: Error, kind: Kind, layer: &str, shape: &[usize]) {
     let msg = e.to_string();
+    if kind.is_feature_alpha() {
+        // Any rank from 2: the message says so and names the channel position.
+        let format = if kind.channels_last() {
+            "(N, ..., C)"
+        } else {
+            "(N, C, ...)"
+        };
+        assert!(
+            matches!(&e, Error::WrongRank { layer: l, shape: s, .. } if *l == layer && s == shape),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("rank 2 or more") && msg.contains(format),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("rank {}", shape.len())), "{msg}");
+        return;
+    }
     match &e {
         Error::WrongRank {
             layer: l,
@@ -302,7 +320,14 @@ fn assert_wrong_rank(e: Error, kind: Kind, layer: &str, shape: &[usize]) {
 fn spatial_layers_reject_other_ranks_in_both_modes_and_write_nothing() {
     for kind in ALL_KINDS.into_iter().filter(|k| k.is_spatial()) {
         let d = kind.spatial_dims();
-        for rank in (0..=7).filter(|&r| r != d + 1 && r != d + 2) {
+        let accepted = |r: usize| {
+            if kind.is_feature_alpha() {
+                r >= 2
+            } else {
+                r == d + 1 || r == d + 2
+            }
+        };
+        for rank in (0..=7).filter(|&r| !accepted(r)) {
             let shape: Vec<usize> = (0..rank).map(|i| 2 + i % 2).collect();
             let x = data::<f32>(&shape, 1);
             for mode in ["train", "eval"] {
@@ -635,7 +660,40 @@ fn nan_inf<T: Float>(kind: Kind, gen: GeneratorKind) {
     let y = layer.forward(&x).unwrap();
     let gi = layer.backward(&x, &x).unwrap();
     let mut dropped = 0;
+    // The alpha layers set a dropped element to T(a alpha' + b), and their gradient factor
+    // is 0 there: the twin's backward on ones tells dropped from kept.
+    let alpha = dropkit::AlphaDropout::coefficients(0.5).unwrap();
+    let (a, b, alpha_dropped) = (
+        T::from_f64(alpha.0),
+        T::from_f64(alpha.1),
+        T::from_f64(alpha.2),
+    );
     for (((&x, &y), &f), (&g, &gf)) in x.iter().zip(&y).zip(&factor).zip(gi.iter().zip(&gfactor)) {
+        if kind.is_alpha() {
+            if gf.bits() == T::zero().bits() {
+                dropped += 1;
+                assert!(
+                    y.bits() == alpha_dropped.bits(),
+                    "{what}: {x:?} dropped -> {y:?}"
+                );
+                assert!(
+                    g.bits() == T::zero().bits(),
+                    "{what}: grad {x:?} dropped -> {g:?}"
+                );
+            } else {
+                assert_eq!(gf.bits(), a.bits(), "{what}");
+                let want = x * a + b;
+                assert!(
+                    y.bits() == want.bits() || (x.is_nan() && y.is_nan()),
+                    "{what}: kept {x:?} -> {y:?}"
+                );
+                assert!(
+                    (x * a).bits() == g.bits() || (x.is_nan() && g.is_nan()),
+                    "{what}"
+                );
+            }
+            continue;
+        }
         if additive {
             assert!(
                 y.bits() == (x + f).bits() || (x.is_nan() && y.is_nan()),
@@ -795,10 +853,11 @@ fn p_one_zero<T: Float>(kind: Kind, gen: GeneratorKind) {
     layer.evaluate();
     let finite = data::<T>(&shape, 3);
     let y = layer.forward(&finite).unwrap();
-    let scaled = matches!(
-        kind,
-        Kind::Dropout | Kind::DropoutRegenerate | Kind::Spatial2DScaled
-    );
+    let scaled = kind.is_alpha()
+        || matches!(
+            kind,
+            Kind::Dropout | Kind::DropoutRegenerate | Kind::Spatial2DScaled
+        );
     if scaled {
         assert_same_bits(&y, &finite, &what);
     } else {

@@ -2,10 +2,13 @@
 //! same `(seed, draw)`, in both modes, on strided inputs, and its backward equal to the
 //! layer's backward after the same forward; argument and shape errors.
 
-use dropkit::functional::{self, DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs};
+use dropkit::functional::{
+    self, AlphaArgs, DropoutArgs, FeatureAlphaArgs, GaussianDropoutArgs, GaussianNoiseArgs,
+    SpatialArgs,
+};
 use dropkit::{
-    DataFormat, Dropout, Error, GaussianDropout, GaussianNoise, GeneratorKind, Module,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, DataFormat, Dropout, Error, FeatureAlphaDropout, GaussianDropout, GaussianNoise,
+    GeneratorKind, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{Array, ArrayD, IxDyn, ShapeBuilder};
 
@@ -115,6 +118,7 @@ fn dropout_matches_the_layer() {
             draw,
             training,
             scale,
+            noise_shape: None,
         };
         check(
             &[3, 37],
@@ -127,12 +131,85 @@ fn dropout_matches_the_layer() {
 }
 
 #[test]
+fn dropout_with_a_noise_shape_matches_the_layer() {
+    let noise = [Some(1), None, Some(1), None];
+    let args = |draw, training| DropoutArgs {
+        p: 0.3,
+        seed: SEED,
+        draw,
+        training,
+        noise_shape: Some(&noise),
+        ..Default::default()
+    };
+    check(
+        &[3, 4, 2, 5],
+        || Dropout::new(0.3).unwrap().with_noise_shape(&noise).unwrap(),
+        |x, d, t| functional::dropout(x, &args(d, t)),
+        |s, g, d, t| functional::dropout_backward(s, g, &args(d, t)),
+        |x, d, t| functional::dropout(x, &args(d, t)),
+    );
+    let bad = DropoutArgs {
+        noise_shape: Some(&[Some(0)]),
+        ..Default::default()
+    };
+    let x = data(&[3]);
+    assert!(matches!(
+        functional::dropout(&x, &bad),
+        Err(Error::InvalidNoiseShape { .. })
+    ));
+}
+
+#[test]
+fn gaussian_functions_with_a_noise_shape_match_the_layers() {
+    let noise = [None, Some(1), None];
+    let args = |draw, training| GaussianDropoutArgs {
+        rate: 0.4,
+        seed: SEED,
+        draw,
+        training,
+        noise_shape: Some(&noise),
+    };
+    check(
+        &[5, 3, 7],
+        || {
+            GaussianDropout::new(0.4)
+                .unwrap()
+                .with_noise_shape(&noise)
+                .unwrap()
+        },
+        |x, d, t| functional::gaussian_dropout(x, &args(d, t)),
+        |s, g, d, t| functional::gaussian_dropout_backward(s, g, &args(d, t)),
+        |x, d, t| functional::gaussian_dropout(x, &args(d, t)),
+    );
+    let args = |draw, training| GaussianNoiseArgs {
+        stddev: 0.7,
+        seed: SEED,
+        draw,
+        training,
+        noise_shape: Some(&noise),
+    };
+    check(
+        &[5, 3, 7],
+        || {
+            GaussianNoise::new(0.7)
+                .unwrap()
+                .with_noise_shape(&noise)
+                .unwrap()
+        },
+        |x, d, t| functional::gaussian_noise(x, &args(d, t)),
+        |s, g, d, t| functional::gaussian_noise_backward(s, g, &args(d, t)),
+        |x, d, t| functional::gaussian_noise(x, &args(d, t)),
+    );
+}
+
+#[test]
 fn gaussian_dropout_matches_the_layer() {
     let args = |draw, training| GaussianDropoutArgs {
         rate: 0.4,
         seed: SEED,
         draw,
         training,
+        noise_shape: None,
     };
     for stored in [false, true] {
         check(
@@ -152,6 +229,7 @@ fn gaussian_noise_matches_the_layer() {
         seed: SEED,
         draw,
         training,
+        noise_shape: None,
     };
     check(
         &[2, 3, 11],
@@ -160,6 +238,39 @@ fn gaussian_noise_matches_the_layer() {
         |s, g, d, t| functional::gaussian_noise_backward(s, g, &args(d, t)),
         |x, d, t| functional::gaussian_noise(x, &args(d, t)),
     );
+}
+
+#[test]
+fn alpha_functions_match_the_layers() {
+    let args = |draw, training| AlphaArgs {
+        p: 0.3,
+        seed: SEED,
+        draw,
+        training,
+    };
+    check(
+        &[3, 37],
+        || AlphaDropout::new(0.3).unwrap(),
+        |x, d, t| functional::alpha_dropout(x, &args(d, t)),
+        |s, g, d, t| functional::alpha_dropout_backward(s, g, &args(d, t)),
+        |x, d, t| functional::alpha_dropout(x, &args(d, t)),
+    );
+    for format in [DataFormat::Nchw, DataFormat::Nhwc] {
+        let args = |draw, training| FeatureAlphaArgs {
+            p: 0.5,
+            format,
+            seed: SEED,
+            draw,
+            training,
+        };
+        check(
+            &[3, 8, 2, 3],
+            || FeatureAlphaDropout::with_data_format(0.5, format).unwrap(),
+            |x, d, t| functional::feature_alpha_dropout(x, &args(d, t)),
+            |s, g, d, t| functional::feature_alpha_dropout_backward(s, g, &args(d, t)),
+            |x, d, t| functional::feature_alpha_dropout(x, &args(d, t)),
+        );
+    }
 }
 
 #[test]

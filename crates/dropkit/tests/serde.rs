@@ -4,8 +4,8 @@
 
 use dropkit::rng::{default_state, set_default_state};
 use dropkit::{
-    Dropout, GaussianDropout, GaussianNoise, GeneratorKind, Module, SpatialDropout1D,
-    SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, GeneratorKind,
+    Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{ArrayD, IxDyn};
 use serde::{de::DeserializeOwned, Serialize};
@@ -92,6 +92,22 @@ fn every_layer_round_trips_through_json() {
         5,
         true,
     );
+    check(|| AlphaDropout::new(0.2).unwrap(), 2, true);
+    check(
+        || {
+            Dropout::new(0.3)
+                .unwrap()
+                .with_noise_shape(&[None, Some(1), None])
+                .unwrap()
+        },
+        3,
+        true,
+    );
+    check(
+        || FeatureAlphaDropout::with_format(0.3, "channels_last").unwrap(),
+        4,
+        true,
+    );
 }
 
 #[test]
@@ -109,6 +125,16 @@ fn invalid_values_are_errors_not_layers() {
     let bad = r#"{"stddev":1.0,"training":true,
         "generator":{"generator":"bigdl","seed":1,"words":1,"pending_pair":5}}"#;
     assert!(serde_json::from_str::<GaussianNoise>(bad).is_err());
+    let bad = r#"{"init_p":0.5,"scale":true,"noise_shape":[2,0],"training":true,"generator":null}"#;
+    let err = serde_json::from_str::<Dropout>(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("noise_shape = (2, 0)"), "{err}");
+    let bad = r#"{"p":-0.5,"training":true,"generator":null}"#;
+    let err = serde_json::from_str::<AlphaDropout>(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("p = -0.5"), "{err}");
 }
 
 #[test]
@@ -116,12 +142,34 @@ fn display_shows_every_option_the_generator_and_the_mode() {
     let mut d = Dropout::new(0.5).unwrap();
     assert_eq!(
         d.to_string(),
-        "Dropout(init_p=0.5, inplace=False, scale=True, seed=None, training=True)"
+        "Dropout(init_p=0.5, inplace=False, scale=True, noise_shape=None, seed=None, training=True)"
     );
     d.set_seed(7, GeneratorKind::Philox).evaluate();
     assert_eq!(
         d.to_string(),
-        "Dropout(init_p=0.5, inplace=False, scale=True, seed=7, generator='philox', training=False)"
+        "Dropout(init_p=0.5, inplace=False, scale=True, noise_shape=None, seed=7, \
+         generator='philox', training=False)"
+    );
+    let d = Dropout::new(0.5)
+        .unwrap()
+        .with_noise_shape(&[None, Some(3), Some(1)])
+        .unwrap();
+    assert!(d.to_string().contains("noise_shape=(None, 3, 1)"), "{d}");
+    let d = Dropout::new(0.5)
+        .unwrap()
+        .with_noise_shape(&[Some(4)])
+        .unwrap();
+    assert!(d.to_string().contains("noise_shape=(4,)"), "{d}");
+    let mut f = FeatureAlphaDropout::with_format(0.25, "channels_last").unwrap();
+    f.set_seed(3, GeneratorKind::BigDl);
+    assert_eq!(
+        f.to_string(),
+        "FeatureAlphaDropout(p=0.25, data_format='NHWC', inplace=False, seed=3, \
+         generator='bigdl', training=True)"
+    );
+    assert_eq!(
+        AlphaDropout::new(0.5).unwrap().to_string(),
+        "AlphaDropout(p=0.5, inplace=False, seed=None, training=True)"
     );
     let mut s = SpatialDropout2D::with_format(0.25, "nhwc").unwrap();
     s.set_inplace(true);

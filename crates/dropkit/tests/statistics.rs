@@ -375,3 +375,97 @@ fn normal_checks_reject_wrong_distributions() {
     let v: Vec<f64> = y.iter().copied().collect();
     assert!(std::panic::catch_unwind(|| assert_normal(v, 0.0, 1.05, "sigma")).is_err());
 }
+
+// ---------------------------------------------------------------- alpha dropout
+
+/// Standard normals by Box-Muller over SplitMix64 words (independent of the library).
+fn standard_normals(n: usize, salt: u64) -> Vec<f64> {
+    let uniform = |i: u64| {
+        let w = common::splitmix(i ^ salt.wrapping_mul(0x9E37_79B9));
+        ((w >> 11) as f64 + 0.5) / 9_007_199_254_740_992.0
+    };
+    (0..n as u64)
+        .map(|i| {
+            let (u, v) = (uniform(2 * i), uniform(2 * i + 1));
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        })
+        .collect()
+}
+
+/// AlphaDropout keeps a standard normal input at mean 0 and variance 1 in training. With
+/// `q = 1 - p`, the output is `a x + b` with probability `q` and the constant
+/// `d = a alpha' + b` otherwise, so its fourth moment is
+/// `mu4 = q (3 a^4 + 6 a^2 b^2 + b^4) + p d^4` (odd moments of x vanish). Bounds, for `n`
+/// independent elements: the sample mean within `5 / sqrt(n)` of 0 (its standard deviation
+/// is `1 / sqrt(n)`), the sample variance within `5 sqrt((mu4 - 1) / n)` of 1 (the large-`n`
+/// standard deviation of a sample variance whose population variance is 1).
+fn alpha_moments<T: Float>(kind: Kind, gen: GeneratorKind, p: f64) {
+    let what = format!("{kind:?}({p}) {gen:?} {}", T::NAME);
+    // Rank 2 (N, C): FeatureAlphaDropout draws one keep per element there too, so the
+    // elements are independent for both layers.
+    let (rows, cols) = (400, 500);
+    let n = rows * cols;
+    let x: ArrayD<T> = Array::from_shape_vec(
+        IxDyn(&[rows, cols]),
+        standard_normals(n, 7)
+            .into_iter()
+            .map(T::from_f64)
+            .collect(),
+    )
+    .unwrap();
+    let mut layer = kind.seeded(p, 2024, gen);
+    let y: Vec<f64> = layer
+        .forward(&x)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f64().unwrap())
+        .collect();
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
+    let alpha = -1.758_099_340_847_376_6_f64;
+    let a = 1.0 / ((1.0 - p) * (1.0 + p * alpha * alpha)).sqrt();
+    let b = -a * alpha * p;
+    let d = a * alpha + b;
+    let mu4 = (1.0 - p) * (3.0 * a.powi(4) + 6.0 * a * a * b * b + b.powi(4)) + p * d.powi(4);
+    let mean_bound = 5.0 / (n as f64).sqrt();
+    let var_bound = 5.0 * ((mu4 - 1.0) / n as f64).sqrt();
+    assert!(
+        mean.abs() <= mean_bound,
+        "{what}: mean {mean} beyond {mean_bound}"
+    );
+    assert!(
+        (var - 1.0).abs() <= var_bound,
+        "{what}: variance {var} beyond 1 +- {var_bound}"
+    );
+}
+
+#[test]
+fn alpha_dropout_keeps_a_standard_normal_input_standard() {
+    for kind in [Kind::Alpha, Kind::FeatureAlphaNchw, Kind::FeatureAlphaNhwc] {
+        for gen in GENERATORS {
+            for p in [0.05, 0.2, 0.5, 0.8] {
+                alpha_moments::<f32>(kind, gen, p);
+                alpha_moments::<f64>(kind, gen, p);
+            }
+        }
+    }
+}
+
+#[test]
+fn alpha_moment_bounds_reject_plain_dropout() {
+    // The same bounds fail for inverted dropout (its variance is 1 / (1 - p)), so they can
+    // tell the two apart.
+    let (rows, cols) = (400, 500);
+    let x: ArrayD<f64> =
+        Array::from_shape_vec(IxDyn(&[rows, cols]), standard_normals(rows * cols, 7)).unwrap();
+    let mut layer = Dropout::new(0.2).unwrap();
+    layer.set_seed(2024, GeneratorKind::Philox);
+    let y = layer.forward(&x).unwrap();
+    let n = y.len() as f64;
+    let mean = y.sum() / n;
+    let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
+    // Dropout's variance is 1 / (1 - p) = 1.25; the alpha bound at p = 0.2 on this many
+    // elements is 5 sqrt((mu4 - 1) / n) < 0.03 (mu4 < 5 there).
+    assert!((var - 1.25).abs() < 0.05, "{var}");
+    assert!((var - 1.0).abs() > 5.0 * (4.0 / n).sqrt());
+}

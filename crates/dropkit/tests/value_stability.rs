@@ -16,8 +16,8 @@ mod common;
 use common::Float;
 use dropkit::rng::{self, normal, BigDlStream, Mt19937};
 use dropkit::{
-    Dropout, GaussianDropout, GaussianNoise, GeneratorKind, Module, SpatialDropout1D,
-    SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, GeneratorKind,
+    Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{Array, Array2, IxDyn};
 
@@ -434,5 +434,82 @@ fn spatial_masks() {
         let y = &y;
         let m = mask_bits((0..4).flat_map(|n| (0..8).map(move |c| y[[n, c, 0, 1, 0]])));
         assert_eq!(m, want, "{gen:?} 3D NCHW");
+    }
+}
+
+#[test]
+fn alpha_coefficients_and_masks() {
+    // a, b and the dropped value a alpha' + b in f64, and rounded to f32 (checked against an
+    // independent f64 evaluation of the formula in Python: the same bits).
+    let cases: [(f64, [u64; 3], [u32; 3]); 2] = [
+        (
+            0.2,
+            [
+                0x3fec_1ffa_6867_4510,
+                0x3fd3_c74f_8ca4_38c0,
+                0xbff3_c74f_8ca4_38c0,
+            ],
+            [0x3f60_ffd3, 0x3e9e_3a7c, 0xbf9e_3a7c],
+        ),
+        (
+            0.5,
+            [
+                0x3fec_5d6d_cc33_5815,
+                0x3fe8_ef28_1c1a_21ee,
+                0xbfe8_ef28_1c1a_21ee,
+            ],
+            [0x3f62_eb6e, 0x3f47_7941, 0xbf47_7941],
+        ),
+    ];
+    for (p, want64, want32) in cases {
+        let (a, b, d) = AlphaDropout::coefficients(p).unwrap();
+        assert_eq!([a.to_bits(), b.to_bits(), d.to_bits()], want64, "p = {p}");
+        let got32 = [a as f32, b as f32, d as f32].map(f32::to_bits);
+        assert_eq!(got32, want32, "p = {p}");
+        // The layer's outputs: kept ones = f32(a) * 1 + f32(b), dropped = f32(d).
+        let mut l = AlphaDropout::new(p).unwrap();
+        l.set_seed(42, GeneratorKind::Philox);
+        let y = l.forward(&Array::from_elem(64, 1.0f32)).unwrap();
+        let kept = f32::from_bits(want32[0]) + f32::from_bits(want32[1]);
+        assert!(y.iter().all(|&v| v == kept || v.to_bits() == want32[2]));
+    }
+    // p = 0.5 seed 42: AlphaDropout's mask is Dropout(0.5)'s (its first 32 bits), and
+    // FeatureAlphaDropout's (N, C) mask of 4 x 8 channels is the Spatial layers' (the same
+    // bits, in both formats).
+    for (gen, want) in [
+        (GeneratorKind::Philox, 0x0202_7f51u64),
+        (GeneratorKind::BigDl, 0x5c32_bf09),
+    ] {
+        let (_, _, d) = AlphaDropout::coefficients(0.5).unwrap();
+        let kept = |v: f64| v != d;
+        let mut l = AlphaDropout::new(0.5).unwrap();
+        l.set_seed(42, gen);
+        let y = l.forward(&Array::from_elem(32, 1.0f64)).unwrap();
+        let m = y
+            .iter()
+            .enumerate()
+            .fold(0u64, |m, (i, &v)| m | (u64::from(kept(v)) << i));
+        assert_eq!(m, want, "{gen:?} AlphaDropout");
+        for format in ["channels_first", "channels_last"] {
+            let mut l = FeatureAlphaDropout::with_format(0.5, format).unwrap();
+            l.set_seed(42, gen);
+            let shape: &[usize] = if format == "channels_first" {
+                &[4, 8, 2, 1]
+            } else {
+                &[4, 2, 1, 8]
+            };
+            let y = l.forward(&Array::from_elem(IxDyn(shape), 1.0f64)).unwrap();
+            let mut m = 0u64;
+            for (idx, &v) in y.indexed_iter() {
+                let c = if format == "channels_first" {
+                    idx[1]
+                } else {
+                    idx[3]
+                };
+                let bit = u64::from(kept(v)) << (idx[0] * 8 + c);
+                m |= bit;
+            }
+            assert_eq!(m, want, "{gen:?} FeatureAlphaDropout {format}");
+        }
     }
 }

@@ -1,6 +1,18 @@
 """Type stubs of dropkit (the classes live in the extension module dropkit._dropkit)."""
 
-from typing import Any, Literal, Mapping, Optional, Protocol, TypedDict, TypeVar, Union, final, overload
+from typing import (
+    Any,
+    Literal,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    TypedDict,
+    TypeVar,
+    Union,
+    final,
+    overload,
+)
 
 from typing_extensions import Self
 
@@ -8,7 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "AlphaDropout",
     "Dropout",
+    "FeatureAlphaDropout",
     "GaussianDropout",
     "GaussianNoise",
     "SpatialDropout1D",
@@ -110,7 +124,7 @@ class _Layer:
         """cls(**config): a layer equal to the configured one, its generator at its start;
         unknown keys are a TypeError naming them."""
 
-class _WithProbability(_Layer):
+class _WithP(_Layer):
     @property
     def p(self) -> float:
         """The drop probability; assigning it is set_p."""
@@ -118,6 +132,8 @@ class _WithProbability(_Layer):
     def p(self, p: float) -> None: ...
     def set_p(self: _Self, p: float) -> _Self:
         """The drop probability from the next forward, in [0, 1]; returns the layer."""
+
+class _WithProbability(_WithP):
     @property
     def scale(self) -> bool:
         """Whether kept elements (maps) are divided by 1 - p in training."""
@@ -136,7 +152,11 @@ class Dropout(_WithProbability):
         *,
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
+        noise_shape: Union[Sequence[Optional[int]], None] = None,
     ) -> Dropout: ...
+    @property
+    def noise_shape(self) -> Optional[tuple[Optional[int], ...]]:
+        """Keras's noise shape (None entries: the input's size), or None."""
     def set_resampling(self, resampling: bool) -> Dropout:
         """With False, training forwards reuse the last mask (BigDL's isResampling)."""
     def is_resampling(self) -> bool:
@@ -155,7 +175,11 @@ class GaussianDropout(_Layer):
         generator: _GeneratorName = "philox",
         store_noise: bool = False,
         inplace: bool = False,
+        noise_shape: Union[Sequence[Optional[int]], None] = None,
     ) -> GaussianDropout: ...
+    @property
+    def noise_shape(self) -> Optional[tuple[Optional[int], ...]]:
+        """Keras's noise shape (None entries: the input's size), or None."""
     @property
     def rate(self) -> float: ...
     @property
@@ -177,7 +201,11 @@ class GaussianNoise(_Layer):
         seed: Union[int, None] = None,
         generator: _GeneratorName = "philox",
         inplace: bool = False,
+        noise_shape: Union[Sequence[Optional[int]], None] = None,
     ) -> GaussianNoise: ...
+    @property
+    def noise_shape(self) -> Optional[tuple[Optional[int], ...]]:
+        """Keras's noise shape (None entries: the input's size), or None."""
     @property
     def stddev(self) -> float: ...
 
@@ -219,6 +247,41 @@ class SpatialDropout2D(_WithFormat):
 @final
 class SpatialDropout3D(_WithFormat):
     """Drops whole 3-D feature maps of NCHW (N, C, D, H, W) / (C, D, H, W) or NHWC input."""
+
+@final
+class AlphaDropout(_WithP):
+    """Alpha dropout for SELU networks (PyTorch's AlphaDropout): in training, kept elements
+    become a * x + b and dropped ones a * alpha' + b (alpha' = -1.7580993408473766,
+    a = ((1 - p)(1 + p alpha'**2))**-0.5, b = -a alpha' p), so a standard normal input keeps
+    mean 0 and variance 1; backward grad * a where kept, 0 where dropped; identity in
+    evaluation. p = 1 gives zeros."""
+
+    def __new__(
+        cls,
+        p: float = 0.5,
+        *,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+        inplace: bool = False,
+    ) -> AlphaDropout: ...
+
+@final
+class FeatureAlphaDropout(_WithP):
+    """AlphaDropout of whole channels: one draw per (sample, channel) of input of rank 2 or
+    more, (N, C, ...) channels first (default) or (N, ..., C) channels last; the Spatial
+    layers' (N, C) mask."""
+
+    def __new__(
+        cls,
+        p: float = 0.5,
+        data_format: _DataFormatSpelling = "channels_first",
+        *,
+        seed: Union[int, None] = None,
+        generator: _GeneratorName = "philox",
+        inplace: bool = False,
+    ) -> FeatureAlphaDropout: ...
+    @property
+    def data_format(self) -> _DataFormatName: ...
 
 def set_seed(seed: int, generator: _GeneratorName = "philox") -> None:
     """Seed the process-wide default generator and choose its algorithm."""

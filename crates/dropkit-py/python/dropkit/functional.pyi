@@ -1,13 +1,17 @@
 """Type stubs of dropkit.functional (the functions live in the extension module)."""
 
-from typing import Any, Literal, Union
+from typing import Any, Literal, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "alpha_dropout",
+    "alpha_dropout_backward",
     "dropout",
     "dropout_backward",
+    "feature_alpha_dropout",
+    "feature_alpha_dropout_backward",
     "gaussian_dropout",
     "gaussian_dropout_backward",
     "gaussian_noise",
@@ -36,6 +40,7 @@ def dropout(
     draw: int,
     training: bool = True,
     scale: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """Dropout's forward at (seed, draw): the layer's training forward number draw + 1."""
 
@@ -48,11 +53,18 @@ def dropout_backward(
     draw: int,
     training: bool = True,
     scale: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """The input gradient of dropout at the same arguments (only input's shape is read)."""
 
 def gaussian_dropout(
-    input: _ArrayIn, rate: float, *, seed: int, draw: int, training: bool = True
+    input: _ArrayIn,
+    rate: float,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """GaussianDropout(rate)'s forward at (seed, draw)."""
 
@@ -64,11 +76,18 @@ def gaussian_dropout_backward(
     seed: int,
     draw: int,
     training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """The input gradient of gaussian_dropout at the same arguments."""
 
 def gaussian_noise(
-    input: _ArrayIn, stddev: float, *, seed: int, draw: int, training: bool = True
+    input: _ArrayIn,
+    stddev: float,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """GaussianNoise(stddev)'s forward at (seed, draw)."""
 
@@ -80,6 +99,7 @@ def gaussian_noise_backward(
     seed: int,
     draw: int,
     training: bool = True,
+    noise_shape: Union[Sequence[Optional[int]], None] = None,
 ) -> _ArrayOut:
     """The input gradient of gaussian_noise: a copy of grad_output."""
 
@@ -155,3 +175,46 @@ def spatial_dropout3d_backward(
     scale: bool = False,
 ) -> _ArrayOut:
     """The input gradient of spatial_dropout3d at the same arguments."""
+
+def alpha_dropout(
+    input: _ArrayIn, p: float = 0.5, *, seed: int, draw: int, training: bool = True
+) -> _ArrayOut:
+    """AlphaDropout(p)'s forward at (seed, draw)."""
+
+def alpha_dropout_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """The input gradient of alpha_dropout at the same arguments."""
+
+def feature_alpha_dropout(
+    input: _ArrayIn,
+    p: float = 0.5,
+    data_format: Union[_DataFormatName, Literal["channels_first", "channels_last"], str] = (
+        "channels_first"
+    ),
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """FeatureAlphaDropout(p, data_format)'s forward at (seed, draw)."""
+
+def feature_alpha_dropout_backward(
+    input: Any,
+    grad_output: _ArrayIn,
+    p: float = 0.5,
+    data_format: Union[_DataFormatName, Literal["channels_first", "channels_last"], str] = (
+        "channels_first"
+    ),
+    *,
+    seed: int,
+    draw: int,
+    training: bool = True,
+) -> _ArrayOut:
+    """The input gradient of feature_alpha_dropout at the same arguments."""

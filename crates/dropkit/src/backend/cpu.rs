@@ -4,7 +4,7 @@
 use super::{Backend, SavedMask};
 use crate::error::Result;
 use crate::kernels;
-use crate::ops::{FlatIo, Kept, MaskMap, Noise, NoiseOp};
+use crate::ops::{FlatIo, Kept, MaskLayout, MaskMap, Noise, NoiseOp};
 use crate::rng::Randomness;
 use crate::Element;
 
@@ -52,6 +52,11 @@ impl<T: Element> Backend for FlatIo<'_, T> {
             SavedMask::Device(bits) => kernels::apply_mask(self, &bits.to_host()?, map, kept),
         }
         Ok(())
+    }
+
+    fn noise_broadcast(self, r: &mut Randomness<'_>, noise: Noise, at: MaskLayout) -> Result<()> {
+        let Noise { mean, stddev, op } = noise;
+        kernels::noise_broadcast(self, r, (mean, stddev, op), at.len, at.map)
     }
 
     fn noise(

@@ -11,7 +11,7 @@ use crate::cuda::launch;
 use crate::cuda::{CudaElement, DeviceBits, DeviceIo};
 use crate::error::{check_shape, Error, Result};
 use crate::kernels;
-use crate::ops::{element_count, Kept, MaskMap, Noise};
+use crate::ops::{element_count, Kept, MaskLayout, MaskMap, Noise};
 use crate::rng::{keep_threshold, Randomness};
 
 /// The error for a device forward asked to draw from BigDL's stream.
@@ -99,6 +99,21 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
 
     fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()> {
         let dev = self.device();
+        if let MaskMap::Broadcast(b) = map {
+            // The general noise_shape map: the mask expanded on the host to one bit per
+            // element (the same bits), then applied element-wise.
+            let host = match mask {
+                SavedMask::Host(bits) => bits.clone(),
+                SavedMask::Device(bits) => bits.to_host()?,
+            };
+            let n = DeviceIo::len(&self);
+            let mut expanded = crate::BitMask::zeros(n)?;
+            for i in 0..n {
+                expanded.set(i, host.get(b.index(i)));
+            }
+            let bits = DeviceBits::from_host(&dev, &expanded)?;
+            return launch::apply_mask(self, &bits, MaskMap::Elementwise, kept);
+        }
         match mask {
             SavedMask::Device(bits) if bits.device().same_device(&dev) => {
                 launch::apply_mask(self, bits, map, kept)
@@ -112,6 +127,14 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
                 launch::apply_mask(self, &bits, map, kept)
             }
         }
+    }
+
+    fn noise_broadcast(self, _: &mut Randomness<'_>, _: Noise, _: MaskLayout) -> Result<()> {
+        Err(crate::Error::Cuda {
+            message: "GaussianDropout and GaussianNoise with a noise_shape run on the CPU only \
+                      (no device kernel broadcasts noise yet); use a host array"
+                .to_string(),
+        })
     }
 
     /// Noise is never kept on the device: backward regenerates it from the draw.

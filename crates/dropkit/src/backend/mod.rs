@@ -16,7 +16,7 @@ mod cuda;
 
 use crate::error::Result;
 use crate::mask::BitMask;
-use crate::ops::{Kept, MaskMap, Noise};
+use crate::ops::{Kept, MaskLayout, MaskMap, Noise};
 use crate::rng::Randomness;
 use crate::Element;
 
@@ -81,6 +81,15 @@ pub trait Backend: Sized {
         noise: Noise,
         keep: bool,
     ) -> Result<Option<Vec<Compute<Self>>>>;
+
+    /// Gaussian noise drawn over a noise shape of `at.len` elements (element `i` gets the
+    /// value the unbroadcast noise gives element `i`) and broadcast to the data through
+    /// `at.map`; nothing is kept.
+    ///
+    /// # Errors
+    /// [`crate::Error::OutOfMemory`]; [`crate::Error::Cuda`] on the CUDA backend, which has
+    /// no kernel for it yet.
+    fn noise_broadcast(self, r: &mut Randomness<'_>, noise: Noise, at: MaskLayout) -> Result<()>;
 
     /// `x * factors`, element by element, with host-memory factors (kept noise). A backend
     /// whose memory is not the host's gives the io back untouched (`Err`): the caller then

@@ -29,13 +29,16 @@ fn config(blocks: u32) -> LaunchConfig {
     }
 }
 
-/// `(mode, k)` of a kept-element rule, as the kernels take it (simplified as on the CPU: a
-/// division by a power of two is the exact multiplication, a tenth of the instructions).
-fn kept_args<T: CudaElement>(kept: Kept<T>) -> (u32, T) {
+/// `(mode, k, add, dropped)` of a kept-element rule, as the kernels take it (simplified as
+/// on the CPU: a division by a power of two is the exact multiplication, a tenth of the
+/// instructions).
+fn kept_args<T: CudaElement>(kept: Kept<T>) -> (u32, T, T, T) {
+    let dropped = kept.dropped();
     match kept.simplified() {
-        Kept::Identity => (0, T::one()),
-        Kept::Div(k) => (1, k),
-        Kept::Mul(k) => (2, k),
+        Kept::Identity => (0, T::one(), T::zero(), dropped),
+        Kept::Div(k) => (1, k, T::zero(), dropped),
+        Kept::Mul(k) => (2, k, T::zero(), dropped),
+        Kept::Affine { mul, add, .. } => (3, mul, add, dropped),
     }
 }
 
@@ -121,7 +124,7 @@ pub(crate) fn dropout<T: CudaElement>(
     if n == 0 {
         return Ok(());
     }
-    let (mode, k) = kept_args(kept);
+    let (mode, k, add, dropped) = kept_args(kept);
     let kernel = &dev.kernels().dropout[T::KERNEL];
     let tiles = n.div_ceil(4).div_ceil(32);
     let (func, blocks) = (kernel, dev.grid(tiles, TILES_PER_BLOCK));
@@ -140,9 +143,10 @@ pub(crate) fn dropout<T: CudaElement>(
         };
         let mut a = stream.launch_builder(func);
         a.arg(&x).arg(&y).arg(&m).arg(&n).arg(&seed).arg(&draw);
-        a.arg(&threshold).arg(&mode).arg(&k);
+        a.arg(&threshold).arg(&mode).arg(&k).arg(&add).arg(&dropped);
         // SAFETY: the arguments match dk_dropout_T(const T* x, T* y, u32* mask, u64 n,
-        // u64 seed, u64 draw, u64 threshold, u32 mode, T k); x and y hold n elements, the
+        // u64 seed, u64 draw, u64 threshold, u32 mode, T k, T add, T dropped); x and y hold
+        // n elements, the
         // mask (when not null) 2 * ceil(n / 64) words.
         let r = queued(unsafe { a.launch(config(blocks)) });
         drop(record);
@@ -188,11 +192,12 @@ pub(crate) fn apply_mask<T: CudaElement>(
     if n == 0 {
         return Ok(());
     }
-    let (mode, k) = kept_args(kept);
+    let (mode, k, add, dropped) = kept_args(kept);
     let (map_kind, inner, channels): (u32, u64, u64) = match map {
         MaskMap::Elementwise => (0, 1, 1),
         MaskMap::ChannelsFirst { inner } => (1, inner as u64, 1),
         MaskMap::ChannelsLast { channels, inner } => (2, inner as u64, channels as u64),
+        MaskMap::Broadcast(_) => panic!("a broadcast mask is expanded by the backend first"),
     };
     let kernel = &dev.kernels().apply_mask[T::KERNEL];
     let (func, blocks) = (kernel, dev.grid(n.div_ceil(4), GROUPS_PER_BLOCK));
@@ -201,9 +206,15 @@ pub(crate) fn apply_mask<T: CudaElement>(
         let (m, record) = bits.words.device_ptr(&stream);
         let mut a = stream.launch_builder(func);
         a.arg(&x).arg(&y).arg(&m).arg(&n).arg(&map_kind);
-        a.arg(&inner).arg(&channels).arg(&mode).arg(&k);
+        a.arg(&inner)
+            .arg(&channels)
+            .arg(&mode)
+            .arg(&k)
+            .arg(&add)
+            .arg(&dropped);
         // SAFETY: the arguments match dk_apply_mask_T(const T* x, T* y, const u32* mask,
-        // u64 n, u32 map, u64 inner, u64 channels, u32 mode, T k); x and y hold n elements;
+        // u64 n, u32 map, u64 inner, u64 channels, u32 mode, T k, T add, T dropped); x and
+        // y hold n elements;
         // the mask holds every index the map yields for i < n (the layer computed both).
         let r = queued(unsafe { a.launch(config(blocks)) });
         drop(record);

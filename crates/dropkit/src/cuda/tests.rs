@@ -232,34 +232,35 @@ fn kernels_cu_arithmetic_matches_the_rust_reference_bit_for_bit() {
         assert_eq!(got, want, "normals of {w:x?}");
     }
 
-    // Kept elements: x / T(1 - p), x * T(1 / (1 - p)), identity, in f32 and f64.
+    // Kept elements: x / T(1 - p), x * T(1 / (1 - p)), identity, AlphaDropout's
+    // x * T(a) + T(b), in f32 and f64.
     let ps = [0.0, 0.1, 0.25, 1.0 / 3.0, 0.5, 0.7, 0.9, 0.999_999];
     let xs = f32_inputs(&mut state);
     let mut req = Vec::new();
     let mut want = Vec::new();
     for &p in &ps {
-        for (mode, k32, k64) in [
-            (1u32, f32::from_f64(1.0 - p), 1.0 - p),
-            (2, f32::from_f64(1.0 / (1.0 - p)), 1.0 / (1.0 - p)),
-            (0, 1.0, 1.0),
-        ] {
-            let (kept32, kept64) = match mode {
-                1 => (Kept::Div(k32), Kept::Div(k64)),
-                2 => (Kept::Mul(k32), Kept::Mul(k64)),
-                _ => (Kept::Identity, Kept::Identity),
-            };
+        let rules: [(Kept<f32>, Kept<f64>); 4] = [
+            (Kept::Div(f32::from_f64(1.0 - p)), Kept::Div(1.0 - p)),
+            (
+                Kept::Mul(f32::from_f64(1.0 / (1.0 - p))),
+                Kept::Mul(1.0 / (1.0 - p)),
+            ),
+            (Kept::Identity, Kept::Identity),
+            (
+                crate::ops::alpha_forward_kept(p.max(0.01)),
+                crate::ops::alpha_forward_kept(p.max(0.01)),
+            ),
+        ];
+        for (kept32, kept64) in rules {
+            let (mode, k32, add32, _) = kept_arg(kept32);
+            let (_, k64, add64, _) = kept_arg(kept64);
             for &x in &xs {
-                req.push(format!(
-                    "K32 {:x} {mode:x} {:x}",
-                    x.to_bits(),
-                    k32.to_bits()
-                ));
+                req.push(format!("K32 {:x} {mode:x} {k32:x} {add32:x}", x.to_bits()));
                 want.push(u64::from(kept32.apply(x).to_bits()));
                 let x64 = f64::from(x) * 1.000_000_1;
                 req.push(format!(
-                    "K64 {:x} {mode:x} {:x}",
-                    x64.to_bits(),
-                    k64.to_bits()
+                    "K64 {:x} {mode:x} {k64:x} {add64:x}",
+                    x64.to_bits()
                 ));
                 want.push(kept64.apply(x64).to_bits());
             }
@@ -387,12 +388,14 @@ fn words32(mask: &crate::BitMask) -> Vec<u64> {
         .collect()
 }
 
-/// `(mode, k bits)` of a kept rule, as the kernels take it.
-fn kept_arg<T: HostBits>(kept: Kept<T>) -> (u32, u64) {
+/// `(mode, k, add, dropped)` of a kept rule, as the kernels take them (values as bits).
+fn kept_arg<T: HostBits>(kept: Kept<T>) -> (u32, u64, u64, u64) {
+    let (zero, dropped) = (T::zero().bits(), kept.dropped().bits());
     match kept {
-        Kept::Identity => (0, T::one().bits()),
-        Kept::Div(k) => (1, k.bits()),
-        Kept::Mul(k) => (2, k.bits()),
+        Kept::Identity => (0, T::one().bits(), zero, dropped),
+        Kept::Div(k) => (1, k.bits(), zero, dropped),
+        Kept::Mul(k) => (2, k.bits(), zero, dropped),
+        Kept::Affine { mul, add, .. } => (3, mul.bits(), add.bits(), dropped),
     }
 }
 
@@ -442,9 +445,11 @@ fn kernels_case<T: HostBits>(exe: &Path) {
             (0.5, Kept::Mul(T::from_f64(2.0))),
             (0.0, Kept::Identity),
             (1.0, Kept::Div(T::zero())),
+            (0.3, crate::ops::alpha_forward_kept(0.3)),
+            (0.9, crate::ops::alpha_forward_kept(0.9)),
         ] {
             let threshold = rng::keep_threshold(p);
-            let (mode, k) = kept_arg(kept);
+            let (mode, k, add, dropped) = kept_arg(kept);
             let mut mask = None;
             let y = run(&x, &mut |io| {
                 mask = kernels::dropout(io, &mut Randomness::Philox { seed, draw }, p, kept, true)
@@ -453,7 +458,7 @@ fn kernels_case<T: HostBits>(exe: &Path) {
             for masked in [0, 1] {
                 req.push(format!(
                     "KD {} {grid:x} {block:x} {inplace:x} {masked:x} {n:x} {seed:x} {draw:x} \
-                     {threshold:x} {mode:x} {k:x}",
+                     {threshold:x} {mode:x} {k:x} {add:x} {dropped:x}",
                     T::TAG
                 ));
                 let mut w = join(&y);
@@ -498,16 +503,20 @@ fn kernels_case<T: HostBits>(exe: &Path) {
         ] {
             let mask =
                 kernels::keep_bits(&mut Randomness::Philox { seed, draw }, len, 0.5).unwrap();
-            let kept = Kept::Div(T::from_f64(0.5));
-            let (mode, k) = kept_arg(kept);
-            let y = run(&x, &mut |io| kernels::apply_mask(io, &mask, map, kept));
-            req.push(format!(
-                "KA {} {grid:x} {block:x} {inplace:x} {n:x} {kind:x} {inner:x} {channels:x} \
-                 {mode:x} {k:x} {}",
-                T::TAG,
-                join(&words32(&mask))
-            ));
-            want.push(join(&y));
+            for kept in [
+                Kept::Div(T::from_f64(0.5)),
+                crate::ops::alpha_forward_kept(0.5),
+            ] {
+                let (mode, k, add, dropped) = kept_arg(kept);
+                let y = run(&x, &mut |io| kernels::apply_mask(io, &mask, map, kept));
+                req.push(format!(
+                    "KA {} {grid:x} {block:x} {inplace:x} {n:x} {kind:x} {inner:x} \
+                     {channels:x} {mode:x} {k:x} {add:x} {dropped:x} {}",
+                    T::TAG,
+                    join(&words32(&mask))
+                ));
+                want.push(join(&y));
+            }
         }
         // Noise.
         for (mean, stddev, op, opk) in [

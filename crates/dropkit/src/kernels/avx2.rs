@@ -152,7 +152,7 @@ unsafe fn store_pd<const NT: bool>(p: *mut f64, v: __m256d) {
 
 /// Element types with an AVX2 body: 32 elements from 32 keep bits, or from 32 normals.
 pub(crate) trait Avx2Element: crate::Element {
-    /// Writes `kept`-applied or zeroed elements `0..32` of `src` to `dst` by `bits`.
+    /// Writes `kept`-applied or dropped elements `0..32` of `src` to `dst` by `bits`.
     unsafe fn masked32<const NT: bool>(
         src: *const Self,
         dst: *mut Self,
@@ -177,15 +177,21 @@ impl Avx2Element for f32 {
         unsafe {
             for v in 0..4 {
                 let x = _mm256_loadu_ps(src.add(8 * v));
+                let lanes = lanes8((bits >> (8 * v)) & 0xff);
                 let y = match kept {
-                    Kept::Identity => x,
-                    Kept::Div(k) => _mm256_div_ps(x, _mm256_set1_ps(k)),
-                    Kept::Mul(k) => _mm256_mul_ps(x, _mm256_set1_ps(k)),
+                    Kept::Identity => _mm256_and_ps(lanes, x),
+                    Kept::Div(k) => _mm256_and_ps(lanes, _mm256_div_ps(x, _mm256_set1_ps(k))),
+                    Kept::Mul(k) => _mm256_and_ps(lanes, _mm256_mul_ps(x, _mm256_set1_ps(k))),
+                    Kept::Affine { mul, add, dropped } => {
+                        // x * mul, then + add: two roundings, as the reference.
+                        let y = _mm256_add_ps(
+                            _mm256_mul_ps(x, _mm256_set1_ps(mul)),
+                            _mm256_set1_ps(add),
+                        );
+                        _mm256_blendv_ps(_mm256_set1_ps(dropped), y, lanes)
+                    }
                 };
-                store_ps::<NT>(
-                    dst.add(8 * v),
-                    _mm256_and_ps(lanes8((bits >> (8 * v)) & 0xff), y),
-                );
+                store_ps::<NT>(dst.add(8 * v), y);
             }
         }
     }
@@ -222,15 +228,21 @@ impl Avx2Element for f64 {
         unsafe {
             for v in 0..8 {
                 let x = _mm256_loadu_pd(src.add(4 * v));
+                let lanes = lanes4((bits >> (4 * v)) & 0xf);
                 let y = match kept {
-                    Kept::Identity => x,
-                    Kept::Div(k) => _mm256_div_pd(x, _mm256_set1_pd(k)),
-                    Kept::Mul(k) => _mm256_mul_pd(x, _mm256_set1_pd(k)),
+                    Kept::Identity => _mm256_and_pd(lanes, x),
+                    Kept::Div(k) => _mm256_and_pd(lanes, _mm256_div_pd(x, _mm256_set1_pd(k))),
+                    Kept::Mul(k) => _mm256_and_pd(lanes, _mm256_mul_pd(x, _mm256_set1_pd(k))),
+                    Kept::Affine { mul, add, dropped } => {
+                        // x * mul, then + add: two roundings, as the reference.
+                        let y = _mm256_add_pd(
+                            _mm256_mul_pd(x, _mm256_set1_pd(mul)),
+                            _mm256_set1_pd(add),
+                        );
+                        _mm256_blendv_pd(_mm256_set1_pd(dropped), y, lanes)
+                    }
                 };
-                store_pd::<NT>(
-                    dst.add(4 * v),
-                    _mm256_and_pd(lanes4((bits >> (4 * v)) & 0xf), y),
-                );
+                store_pd::<NT>(dst.add(4 * v), y);
             }
         }
     }

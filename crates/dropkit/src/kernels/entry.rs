@@ -131,9 +131,19 @@ pub(crate) fn dropout_with<T: Element>(
     let threshold = keep_threshold(p);
     if threshold >= 1 << 32 {
         // p = 1: every element is dropped; the mask stays all zero.
+        let dropped = kept.dropped();
+        let zero_bits = dropped == <T::Compute as num_traits::Zero>::zero()
+            && num_traits::Float::is_sign_positive(dropped);
+        let dropped = T::narrow(dropped);
         plan.run(Chunk::of(io), |_, c| {
-            // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for every element type.
-            unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
+            if zero_bits {
+                // SAFETY: a disjoint sub-range; all-zero bits are +0.0 for every element type.
+                unsafe { std::ptr::write_bytes(c.dst, 0, c.len) }
+            } else {
+                // SAFETY: a disjoint sub-range of the io, written by this closure alone.
+                let out = unsafe { std::slice::from_raw_parts_mut(c.dst, c.len) };
+                out.fill(dropped);
+            }
         });
         return Ok(mask);
     }
@@ -155,6 +165,28 @@ pub(crate) fn dropout_with<T: Element>(
         }
     });
     Ok(mask)
+}
+
+/// Gaussian noise drawn over a noise shape of `len` elements (the values the unbroadcast
+/// noise would have for elements `0..len`) and broadcast through `map`. The values are
+/// computed as `1 * e` or `0 + e`, which is `e` exactly (`e` is never `-0.0`: its mean `+0.0`
+/// is added last), so each element gets what the unbroadcast kernel computes for it.
+pub(crate) fn noise_broadcast<T: Element>(
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
+    (mean, stddev, op): (f64, f64, NoiseOp),
+    len: usize,
+    map: MaskMap,
+) -> Result<()> {
+    let identity = match op {
+        NoiseOp::Mul => <T::Compute as num_traits::One>::one(),
+        NoiseOp::Add => <T::Compute as num_traits::Zero>::zero(),
+    };
+    // The values stay in the compute type: a half layer broadcasts the f32 layer's noise.
+    let mut values = crate::alloc::filled("the noise over the noise shape", len, identity)?;
+    noise::<T::Compute>(FlatIo::InPlace(&mut values), r, mean, stddev, op);
+    reference::combine_broadcast::<T>(io, &values, map, op);
+    Ok(())
 }
 
 /// Gaussian noise: `x * (T(mean) + T(stddev) T(n))` or `x + (...)`.

@@ -87,7 +87,7 @@ fn dropout_slices<T: Element>(
         if keep {
             kept.apply(x)
         } else {
-            T::zero()
+            kept.dropped()
         }
     });
 }
@@ -126,7 +126,14 @@ fn apply_mask_slices<T: Element>(
             if bit(start + k) {
                 kept.apply(x)
             } else {
-                T::zero()
+                kept.dropped()
+            }
+        }),
+        MaskMap::Broadcast(b) => each_element!(io, |k, x| {
+            if bit(b.index(start + k)) {
+                kept.apply(x)
+            } else {
+                kept.dropped()
             }
         }),
         MaskMap::ChannelsFirst { inner } => {
@@ -178,27 +185,36 @@ fn apply_mask_slices<T: Element>(
     }
 }
 
-/// Elements `k .. k + keep.len()`: `kept` applied where `keep`, zero elsewhere.
+/// Elements `k .. k + keep.len()`: `kept` applied where `keep`, `kept.dropped()` elsewhere.
 #[inline(always)]
 fn select<T: Element>(io: &mut FlatIo<'_, T>, k: usize, keep: &[bool], kept: Kept<T>) {
     // One loop per operation, each computing the kept value for every element and then
-    // selecting it or zero: branch-free, so the compiler vectorizes it whatever the pattern.
+    // selecting it or the dropped value: branch-free, so the compiler vectorizes it whatever
+    // the pattern.
+    let zero = T::zero();
     match kept {
-        Kept::Identity => select_with(io, k, keep, |x| x),
-        Kept::Div(d) => select_with(io, k, keep, |x| x / d),
-        Kept::Mul(m) => select_with(io, k, keep, |x| x * m),
+        Kept::Identity => select_with(io, k, keep, zero, |x| x),
+        Kept::Div(d) => select_with(io, k, keep, zero, |x| x / d),
+        Kept::Mul(m) => select_with(io, k, keep, zero, |x| x * m),
+        Kept::Affine { mul, add, dropped } => select_with(io, k, keep, dropped, |x| x * mul + add),
     }
 }
 
-/// [`select`] for one operation `op`.
+/// [`select`] for one operation `op`, dropped elements set to `dropped`.
 #[inline(always)]
-fn select_with<T: Element>(io: &mut FlatIo<'_, T>, k: usize, keep: &[bool], op: impl Fn(T) -> T) {
+fn select_with<T: Element>(
+    io: &mut FlatIo<'_, T>,
+    k: usize,
+    keep: &[bool],
+    dropped: T,
+    op: impl Fn(T) -> T,
+) {
     let pick = |x: T, m: bool| {
         let y = op(x);
         if m {
             y
         } else {
-            T::zero()
+            dropped
         }
     };
     let range = k..k + keep.len();
@@ -215,13 +231,13 @@ fn select_with<T: Element>(io: &mut FlatIo<'_, T>, k: usize, keep: &[bool], op: 
     }
 }
 
-/// Elements `k .. k + len`: `kept` applied, or set to zero.
+/// Elements `k .. k + len`: `kept` applied, or set to `kept.dropped()`.
 #[inline(always)]
 fn run<T: Element>(io: &mut FlatIo<'_, T>, k: usize, len: usize, keep: bool, kept: Kept<T>) {
     let range = k..k + len;
     match io {
-        FlatIo::InPlace(buf) if !keep => buf[range].fill(T::zero()),
-        FlatIo::Copy { dst, .. } if !keep => dst[range].fill(T::zero()),
+        FlatIo::InPlace(buf) if !keep => buf[range].fill(kept.dropped()),
+        FlatIo::Copy { dst, .. } if !keep => dst[range].fill(kept.dropped()),
         FlatIo::InPlace(buf) => buf[range].iter_mut().for_each(|v| *v = kept.apply(*v)),
         FlatIo::Copy { src, dst } => dst[range.clone()]
             .iter_mut()

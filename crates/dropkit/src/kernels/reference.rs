@@ -62,7 +62,8 @@ pub(crate) fn keep_bits(r: &mut Randomness<'_>, len: usize, p: f64) -> Result<Bi
     Ok(mask)
 }
 
-/// Kept elements go through `kept`; dropped ones are set to exactly zero.
+/// Kept elements go through `kept`; dropped ones are set to `kept.dropped()` (exactly zero
+/// for every rule but AlphaDropout's).
 pub(crate) fn apply_mask<T: Element>(
     io: FlatIo<'_, T>,
     mask: &BitMask,
@@ -73,7 +74,24 @@ pub(crate) fn apply_mask<T: Element>(
         if mask.get(mask_index(map, i)) {
             kept.apply(x)
         } else {
-            <T::Compute as num_traits::Zero>::zero()
+            kept.dropped()
+        }
+    });
+}
+
+/// `x op e[map(i)]` for every element `i`: noise values drawn over a noise shape (`values`,
+/// one per noise-shape element) broadcast through `map`.
+pub(crate) fn combine_broadcast<T: Element>(
+    io: FlatIo<'_, T>,
+    values: &[T::Compute],
+    map: MaskMap,
+    op: NoiseOp,
+) {
+    map_indexed::<T>(io, |i, x| {
+        let e = values[mask_index(map, i)];
+        match op {
+            NoiseOp::Mul => x * e,
+            NoiseOp::Add => x + e,
         }
     });
 }

@@ -124,6 +124,10 @@ fn kepts<T: Element<Compute = T>>() -> Vec<(f64, Kept<T>)> {
         v.push((p, Kept::Div(T::from_f64(1.0 - p))));
         v.push((p, Kept::Mul(T::from_f64(1.0 / (1.0 - p)))));
         v.push((p, Kept::Identity));
+        // AlphaDropout's rule at this p (the identity at 0 and 1), and one whose dropped
+        // value is not zero at every p (p = 1 fills every element with it).
+        v.push((p, crate::ops::alpha_forward_kept(p)));
+        v.push((p, crate::ops::alpha_forward_kept(0.3)));
     }
     v
 }
@@ -387,11 +391,28 @@ fn check_spatial_maps(plans: &[Plan]) {
             10000,
         ),
     ];
+    // General noise-shape maps, one large enough to be cut into chunks on threads.
+    let broadcast = |shape: &[usize], noise: &[usize]| {
+        let noise: Vec<Option<usize>> = noise.iter().map(|&e| Some(e)).collect();
+        let layout = crate::ops::broadcast_layout("L", "input", shape, &noise).unwrap();
+        assert!(matches!(layout.map, MaskMap::Broadcast(_)), "{shape:?}");
+        (layout.map, shape.iter().product::<usize>(), layout.len)
+    };
+    let maps = maps.into_iter().chain([
+        broadcast(&[3, 4, 5, 6], &[1, 4, 5, 1]),
+        broadcast(&[2, 3, 2, 3, 2, 3], &[2, 1, 2, 1, 2, 1]),
+        broadcast(&[7, 97, 3, 181], &[1, 97, 1, 181]),
+    ]);
     for (map, n, masklen) in maps {
         let x = data::<f32>(n);
         let mask = reference::keep_bits(&mut Randomness::Philox { seed: 1, draw: 2 }, masklen, 0.4)
             .unwrap();
-        for kept in [Kept::Identity, Kept::Div(0.6f32), Kept::Mul(1.0 / 0.6)] {
+        for kept in [
+            Kept::Identity,
+            Kept::Div(0.6f32),
+            Kept::Mul(1.0 / 0.6),
+            crate::ops::alpha_forward_kept(0.4),
+        ] {
             let mut want = vec![0.0; n];
             reference::apply_mask(
                 FlatIo::Copy {

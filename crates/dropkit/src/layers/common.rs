@@ -340,7 +340,7 @@ pub(crate) fn apply_saved<B: Backend>(
 }
 
 /// The value of one constructor option (see [`LayerOptions`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum OptionValue {
     /// A number (a probability, a rate, a standard deviation).
     Float(f64),
@@ -348,16 +348,29 @@ pub enum OptionValue {
     Bool(bool),
     /// A name (a data format).
     Str(&'static str),
+    /// A shape whose entries may be unset (a noise shape), or no shape.
+    Shape(Option<Vec<Option<usize>>>),
 }
 
 impl std::fmt::Display for OptionValue {
-    /// Python's spelling: `0.5`, `True`, `'NCHW'`.
+    /// Python's spelling: `0.5`, `True`, `'NCHW'`, `(None, 3, 1)`, `(1,)`, `None`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OptionValue::Float(v) => write!(f, "{v:?}"),
             OptionValue::Bool(true) => f.write_str("True"),
             OptionValue::Bool(false) => f.write_str("False"),
             OptionValue::Str(s) => write!(f, "'{s}'"),
+            OptionValue::Shape(None) => f.write_str("None"),
+            OptionValue::Shape(Some(shape)) => {
+                let entries: Vec<String> = shape
+                    .iter()
+                    .map(|e| e.map_or("None".to_string(), |d| d.to_string()))
+                    .collect();
+                match entries.as_slice() {
+                    [one] => write!(f, "({one},)"),
+                    _ => write!(f, "({})", entries.join(", ")),
+                }
+            }
         }
     }
 }
@@ -372,7 +385,8 @@ pub trait LayerOptions {
 
 /// The one line a layer displays as (and Python's `repr`): every option, the seed and
 /// generator of its own generator (`seed=None` for the default generator) and the mode, e.g.
-/// `Dropout(init_p=0.5, inplace=False, scale=True, seed=7, generator='philox', training=True)`.
+/// `Dropout(init_p=0.5, inplace=False, scale=True, noise_shape=None, seed=7,
+/// generator='philox', training=True)`.
 pub(crate) fn describe<L: LayerImpl + LayerOptions>(
     layer: &L,
     f: &mut std::fmt::Formatter<'_>,
@@ -408,6 +422,8 @@ macro_rules! display_by_options {
 }
 
 display_by_options!(
+    crate::AlphaDropout,
+    crate::FeatureAlphaDropout,
     crate::Dropout,
     crate::GaussianDropout,
     crate::GaussianNoise,

@@ -7,13 +7,21 @@
 //!   forward's mask;
 //! - evaluation: identity with `scale`, `x * T(1 - p)` without; backward likewise (BigDL
 //!   throws there; dropkit returns the gradient of the evaluation forward).
+//!
+//! With a `noise_shape` (Keras's), the mask is drawn over that shape (an entry `None` takes
+//! the input's size, every entry is 1 or the input's size), numbered row-major over it, and
+//! broadcast: `noise_shape = (N, C, 1, 1)` draws the bits of `SpatialDropout2D` (NCHW) with
+//! the same seed and draw.
 
 use crate::backend::Backend;
 use crate::error::{check_probability, Result};
 use crate::layers::common::{apply_saved, LayerCore, LayerImpl, Saved};
 use crate::layers::common::{LayerOptions, OptionValue};
 use crate::mask::MaskStorage;
-use crate::ops::{backward_kept, eval_factor, forward_kept, MaskLayout};
+use crate::ops::{
+    backward_kept, broadcast_layout, check_noise_shape, element_count, eval_factor, forward_kept,
+    MaskLayout, MaskMap,
+};
 use crate::Element;
 
 /// Element-wise Dropout.
@@ -38,15 +46,19 @@ use crate::Element;
 /// `init_p` outside `[0, 1]` or NaN ([`crate::Error::InvalidProbability`]).
 ///
 /// # Shapes
-/// Any rank; the output has the input's shape.
+/// Any rank; the output has the input's shape. With a noise shape, the input's rank must be
+/// the noise shape's and each resolved entry 1 or the input's size
+/// ([`crate::Error::ShapeMismatch`] naming `noise_shape`).
 ///
 /// # Reproducibility
 /// With Philox, element `i` (row-major) of draw `d` is kept iff word `i % 4` of
 /// `philox((i / 4, d), seed) >= round(p * 2^32)`: the same for any layout and thread count.
+/// With a noise shape, `i` is the element's index row-major over the resolved noise shape.
 #[derive(Clone, Debug)]
 pub struct Dropout {
     p: f64,
     scale: bool,
+    noise_shape: Option<Vec<Option<usize>>>,
     resample: bool,
     storage: MaskStorage,
     core: LayerCore,
@@ -72,6 +84,7 @@ impl Dropout {
         Ok(Dropout {
             p: check_probability("init_p", init_p, true)?,
             scale,
+            noise_shape: None,
             resample: true,
             storage: MaskStorage::default(),
             core,
@@ -82,6 +95,22 @@ impl Dropout {
     pub fn with_mask_storage(mut self, storage: MaskStorage) -> Self {
         self.storage = storage;
         self
+    }
+
+    /// Draws the mask over `noise_shape` and broadcasts it (Keras's `noise_shape`): an entry
+    /// `None` takes the input's size on that axis, `Some(1)` shares one draw along it. Kept
+    /// for backward: 1 bit per element of the resolved noise shape.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidNoiseShape`] for an entry of 0.
+    pub fn with_noise_shape(mut self, noise_shape: &[Option<usize>]) -> Result<Self> {
+        self.noise_shape = Some(check_noise_shape(noise_shape)?);
+        Ok(self)
+    }
+
+    /// The noise shape, if the layer has one.
+    pub fn noise_shape(&self) -> Option<&[Option<usize>]> {
+        self.noise_shape.as_deref()
     }
 
     /// The drop probability.
@@ -143,6 +172,16 @@ impl LayerImpl for Dropout {
         eval_factor(self.scale, p)
     }
 
+    fn mask_layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
+        match &self.noise_shape {
+            Some(noise) => broadcast_layout(self.core.name, argument, shape, noise),
+            None => Ok(MaskLayout {
+                len: element_count(self.core.name, argument, shape)?,
+                map: MaskMap::Elementwise,
+            }),
+        }
+    }
+
     fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         if !self.resample {
             if let Some(saved) = self.core.saved_for(shape) {
@@ -155,6 +194,14 @@ impl LayerImpl for Dropout {
         let p = self.p;
         let kept = forward_kept(self.scale, p);
         let store = self.storage == MaskStorage::Bits;
+        if at.map != MaskMap::Elementwise {
+            // A noise shape: the mask over it (1 bit per noise-shape element), broadcast.
+            let (bits, draw) = self.core.draw_on::<B, _>(|r| io.keep_bits(r, at.len, p))?;
+            io.apply_mask(&bits, at.map, kept)?;
+            self.core
+                .record_train(shape, p, draw, store.then_some(bits));
+            return Ok(());
+        }
         let (bits, draw) = self
             .core
             .draw_on::<B, _>(|r| io.dropout(r, p, kept, store))?;
@@ -173,6 +220,7 @@ impl LayerOptions for Dropout {
             ("init_p", OptionValue::Float(self.p)),
             ("inplace", OptionValue::Bool(self.core.inplace)),
             ("scale", OptionValue::Bool(self.scale)),
+            ("noise_shape", OptionValue::Shape(self.noise_shape.clone())),
         ]
     }
 }

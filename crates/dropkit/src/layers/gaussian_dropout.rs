@@ -18,7 +18,7 @@ use crate::backend::{Backend, Compute};
 use crate::error::{check_probability, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
 use crate::layers::common::{LayerOptions, OptionValue};
-use crate::ops::{MaskLayout, Noise};
+use crate::ops::{broadcast_layout, check_noise_shape, element_count, MaskLayout, MaskMap, Noise};
 
 /// Multiplicative Gaussian noise, active in training only.
 ///
@@ -50,6 +50,7 @@ pub struct GaussianDropout {
     stddev: f64,
     store_noise: bool,
     stored: Option<StoredNoise>,
+    noise_shape: Option<Vec<Option<usize>>>,
     core: LayerCore,
 }
 
@@ -83,6 +84,7 @@ impl GaussianDropout {
             stddev: (rate / (1.0 - rate)).sqrt(),
             store_noise: false,
             stored: None,
+            noise_shape: None,
             core: LayerCore::new("GaussianDropout"),
         })
     }
@@ -98,6 +100,23 @@ impl GaussianDropout {
     /// Whether training forwards keep their noise.
     pub fn stores_noise(&self) -> bool {
         self.store_noise
+    }
+
+    /// Draws the noise over `noise_shape` and broadcasts it (Keras's `noise_shape`, as
+    /// [`crate::Dropout::with_noise_shape`]): the noise value of noise-shape element `i` is
+    /// the one the layer without a noise shape draws for element `i`; backward multiplies by
+    /// the same values (regenerated: a layer with a noise shape keeps no noise). CPU only.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidNoiseShape`] for an entry of 0.
+    pub fn with_noise_shape(mut self, noise_shape: &[Option<usize>]) -> Result<Self> {
+        self.noise_shape = Some(check_noise_shape(noise_shape)?);
+        Ok(self)
+    }
+
+    /// The noise shape, if the layer has one.
+    pub fn noise_shape(&self) -> Option<&[Option<usize>]> {
+        self.noise_shape.as_deref()
     }
 
     /// The drop rate.
@@ -124,7 +143,27 @@ impl LayerImpl for GaussianDropout {
         self.rate
     }
 
-    fn train_forward<B: Backend>(&mut self, shape: &[usize], _: MaskLayout, io: B) -> Result<()> {
+    fn mask_layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
+        match &self.noise_shape {
+            Some(noise) => broadcast_layout(self.core.name, argument, shape, noise),
+            None => Ok(MaskLayout {
+                len: element_count(self.core.name, argument, shape)?,
+                map: MaskMap::Elementwise,
+            }),
+        }
+    }
+
+    fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
+        if at.map != MaskMap::Elementwise {
+            // A noise shape: the noise over it, broadcast; backward regenerates it.
+            let noise = Noise::multiplicative(self.stddev);
+            let ((), draw) = self
+                .core
+                .draw_on::<B, _>(|r| io.noise_broadcast(r, noise, at))?;
+            self.stored = None;
+            self.core.record_train(shape, self.rate, draw, None);
+            return Ok(());
+        }
         let (noise, store) = (Noise::multiplicative(self.stddev), self.store_noise);
         let (values, draw) = self.core.draw_on::<B, _>(|r| io.noise(r, noise, store))?;
         self.stored = values.map(|values| StoredNoise {
@@ -137,7 +176,14 @@ impl LayerImpl for GaussianDropout {
     }
 
     /// `g * n`: the kept noise where this backend can read it, else the noise regenerated.
-    fn train_backward<B: Backend>(&self, saved: &Saved, _: MaskLayout, io: B) -> Result<()> {
+    fn train_backward<B: Backend>(&self, saved: &Saved, at: MaskLayout, io: B) -> Result<()> {
+        if at.map != MaskMap::Elementwise {
+            let noise = Noise::multiplicative((saved.p / (1.0 - saved.p)).sqrt());
+            return saved.draw.replay(|r| {
+                B::accepts(self.core.name, r)?;
+                io.noise_broadcast(r, noise, at)
+            });
+        }
         let kept = self
             .stored
             .as_ref()
@@ -168,6 +214,7 @@ impl LayerOptions for GaussianDropout {
             ("rate", OptionValue::Float(self.rate)),
             ("store_noise", OptionValue::Bool(self.stores_noise())),
             ("inplace", OptionValue::Bool(self.core.inplace)),
+            ("noise_shape", OptionValue::Shape(self.noise_shape.clone())),
         ]
     }
 }

@@ -8,7 +8,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layers::common::{LayerCore, LayerImpl, Saved};
 use crate::layers::common::{LayerOptions, OptionValue};
-use crate::ops::{MaskLayout, Noise};
+use crate::ops::{broadcast_layout, check_noise_shape, element_count, MaskLayout, MaskMap, Noise};
 
 /// Additive Gaussian noise, active in training only.
 ///
@@ -35,6 +35,7 @@ use crate::ops::{MaskLayout, Noise};
 #[derive(Clone, Debug)]
 pub struct GaussianNoise {
     stddev: f64,
+    noise_shape: Option<Vec<Option<usize>>>,
     core: LayerCore,
 }
 
@@ -49,8 +50,25 @@ impl GaussianNoise {
         }
         Ok(GaussianNoise {
             stddev,
+            noise_shape: None,
             core: LayerCore::new("GaussianNoise"),
         })
+    }
+
+    /// Draws the noise over `noise_shape` and broadcasts it (Keras's `noise_shape`, as
+    /// [`crate::Dropout::with_noise_shape`]): the noise value of noise-shape element `i` is
+    /// the one the layer without a noise shape draws for element `i`. CPU only.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidNoiseShape`] for an entry of 0.
+    pub fn with_noise_shape(mut self, noise_shape: &[Option<usize>]) -> Result<Self> {
+        self.noise_shape = Some(check_noise_shape(noise_shape)?);
+        Ok(self)
+    }
+
+    /// The noise shape, if the layer has one.
+    pub fn noise_shape(&self) -> Option<&[Option<usize>]> {
+        self.noise_shape.as_deref()
     }
 
     /// The noise's standard deviation.
@@ -74,14 +92,27 @@ impl LayerImpl for GaussianNoise {
         0.0
     }
 
-    fn train_forward<B: Backend>(&mut self, shape: &[usize], _: MaskLayout, io: B) -> Result<()> {
+    fn mask_layout(&self, argument: &'static str, shape: &[usize]) -> Result<MaskLayout> {
+        match &self.noise_shape {
+            Some(noise) => broadcast_layout(self.core.name, argument, shape, noise),
+            None => Ok(MaskLayout {
+                len: element_count(self.core.name, argument, shape)?,
+                map: MaskMap::Elementwise,
+            }),
+        }
+    }
+
+    fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         let stddev = self.stddev;
         let ((), draw) = self.core.draw_on::<B, _>(|r| {
             if stddev == 0.0 {
                 // Zero noise is the identity, bit for bit (x + 0 would turn -0.0 into +0.0);
                 // BigDL's stream still draws its normals, as BigDL does.
-                r.skip_normals(io.len());
+                r.skip_normals(at.len);
                 return io.scale(None);
+            }
+            if at.map != MaskMap::Elementwise {
+                return io.noise_broadcast(r, Noise::additive(stddev), at);
             }
             io.noise(r, Noise::additive(stddev), false).map(drop)
         })?;
@@ -100,6 +131,7 @@ impl LayerOptions for GaussianNoise {
         vec![
             ("stddev", OptionValue::Float(self.stddev)),
             ("inplace", OptionValue::Bool(self.core.inplace)),
+            ("noise_shape", OptionValue::Shape(self.noise_shape.clone())),
         ]
     }
 }

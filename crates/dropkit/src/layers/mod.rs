@@ -1,10 +1,11 @@
-//! The six layers of BigDL's dropout family.
+//! The six layers of BigDL's dropout family, and the alpha dropout layers of SELU networks.
 
 // `LayerImpl` (which seals `Module`) is nominally public but unnameable outside the crate, so
 // the crate-private types in its methods (`Saved`, `MaskMap`, the backend) are no public
 // interface.
 #![allow(private_interfaces)]
 
+mod alpha_dropout;
 mod common;
 mod dropout;
 mod gaussian_dropout;
@@ -13,6 +14,7 @@ mod gaussian_noise;
 mod serde_impl;
 mod spatial_dropout;
 
+pub use alpha_dropout::{AlphaDropout, FeatureAlphaDropout};
 pub(crate) use common::LayerImpl;
 pub use common::{LayerOptions, OptionValue};
 pub use dropout::Dropout;

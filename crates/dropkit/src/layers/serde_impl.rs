@@ -10,8 +10,8 @@ use crate::layers::LayerImpl;
 use crate::mask::MaskStorage;
 use crate::rng::RngSource;
 use crate::{
-    Dropout, GaussianDropout, GaussianNoise, Generator, GeneratorState, Module, Result,
-    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, Generator,
+    GeneratorState, Module, Result, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 
 /// What a layer serializes as: its options `C`, flattened, then the mode and the generator.
@@ -61,6 +61,8 @@ struct DropoutOptions {
     resampling: bool,
     #[serde(default = "yes")]
     store_mask: bool,
+    #[serde(default)]
+    noise_shape: Option<Vec<Option<usize>>>,
 }
 
 fn yes() -> bool {
@@ -72,11 +74,27 @@ struct GaussianDropoutOptions {
     rate: f64,
     #[serde(default)]
     store_noise: bool,
+    #[serde(default)]
+    noise_shape: Option<Vec<Option<usize>>>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct GaussianNoiseOptions {
     stddev: f64,
+    #[serde(default)]
+    noise_shape: Option<Vec<Option<usize>>>,
+}
+
+/// `layer` with `noise_shape` where one was saved.
+fn with_noise_shape<L>(
+    layer: L,
+    noise_shape: &Option<Vec<Option<usize>>>,
+    add: impl FnOnce(L, &[Option<usize>]) -> Result<L>,
+) -> Result<L> {
+    match noise_shape {
+        Some(shape) => add(layer, shape),
+        None => Ok(layer),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,6 +103,17 @@ struct SpatialOptions {
     data_format: String,
     #[serde(default)]
     scale: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AlphaOptions {
+    p: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FeatureAlphaOptions {
+    p: f64,
+    data_format: String,
 }
 
 /// `Serialize` through `Stored::of(layer, $save)` and `Deserialize` through `$build`.
@@ -119,6 +148,7 @@ serde_layer!(
         scale: l.scale(),
         resampling: l.is_resampling(),
         store_mask: l.mask_storage() == MaskStorage::Bits,
+        noise_shape: l.noise_shape().map(<[_]>::to_vec),
     },
     |o| {
         let storage = if o.store_mask {
@@ -126,7 +156,8 @@ serde_layer!(
         } else {
             MaskStorage::Regenerate
         };
-        let mut layer = Dropout::with_options(o.init_p, false, o.scale)?.with_mask_storage(storage);
+        let layer = Dropout::with_options(o.init_p, false, o.scale)?.with_mask_storage(storage);
+        let mut layer = with_noise_shape(layer, &o.noise_shape, Dropout::with_noise_shape)?;
         layer.set_resampling(o.resampling);
         Ok(layer)
     }
@@ -138,15 +169,27 @@ serde_layer!(
     |l| GaussianDropoutOptions {
         rate: l.rate(),
         store_noise: l.stores_noise(),
+        noise_shape: l.noise_shape().map(<[_]>::to_vec),
     },
-    |o| Ok(GaussianDropout::new(o.rate)?.with_stored_noise(o.store_noise))
+    |o| with_noise_shape(
+        GaussianDropout::new(o.rate)?.with_stored_noise(o.store_noise),
+        &o.noise_shape,
+        GaussianDropout::with_noise_shape
+    )
 );
 
 serde_layer!(
     GaussianNoise,
     GaussianNoiseOptions,
-    |l| GaussianNoiseOptions { stddev: l.stddev() },
-    |o| GaussianNoise::new(o.stddev)
+    |l| GaussianNoiseOptions {
+        stddev: l.stddev(),
+        noise_shape: l.noise_shape().map(<[_]>::to_vec),
+    },
+    |o| with_noise_shape(
+        GaussianNoise::new(o.stddev)?,
+        &o.noise_shape,
+        GaussianNoise::with_noise_shape
+    )
 );
 
 serde_layer!(
@@ -180,4 +223,21 @@ serde_layer!(
         scale: l.scale(),
     },
     |o| Ok(SpatialDropout3D::with_format(o.init_p, &o.data_format)?.with_scale(o.scale))
+);
+
+serde_layer!(
+    AlphaDropout,
+    AlphaOptions,
+    |l| AlphaOptions { p: l.p() },
+    |o| AlphaDropout::new(o.p)
+);
+
+serde_layer!(
+    FeatureAlphaDropout,
+    FeatureAlphaOptions,
+    |l| FeatureAlphaOptions {
+        p: l.p(),
+        data_format: l.format().name().to_string(),
+    },
+    |o| FeatureAlphaDropout::with_format(o.p, &o.data_format)
 );

@@ -108,31 +108,7 @@ impl Spatial {
                 shape: shape.to_vec(),
             });
         }
-        if element_count(self.name, argument, shape)? == 0 {
-            return Ok(MaskLayout {
-                len: 0,
-                map: MaskMap::Elementwise,
-            });
-        }
-        let batched = shape.len() == full;
-        let n = if batched { shape[0] } else { 1 };
-        let rest = if batched { &shape[1..] } else { shape };
-        let product = |dims: &[usize]| element_count(self.name, argument, dims);
-        let (channels, map) = match self.format {
-            DataFormat::Nchw => {
-                let inner = product(&rest[1..])?;
-                (rest[0], MaskMap::ChannelsFirst { inner })
-            }
-            DataFormat::Nhwc => {
-                let channels = rest[rest.len() - 1];
-                let inner = product(&rest[..rest.len() - 1])?;
-                (channels, MaskMap::ChannelsLast { channels, inner })
-            }
-        };
-        Ok(MaskLayout {
-            len: product(&[n, channels])?,
-            map,
-        })
+        channel_mask_layout(self.name, argument, shape, shape.len() == full, self.format)
     }
 
     /// The layout of [`Spatial::layout`] for data of logical `shape` held in memory order
@@ -141,37 +117,92 @@ impl Spatial {
     /// memory draws the logical pass's bits. The spatial axes may come in any order.
     fn memory_layout(&self, shape: &[usize], perm: &[usize]) -> Option<MaskLayout> {
         let logical = self.layout("input", shape).ok()?;
-        if logical.len == 0 || perm.len() != shape.len() {
-            return (logical.len == 0).then_some(logical);
-        }
-        let lead = usize::from(shape.len() == self.spatial_dims + 2);
-        if lead == 1 && perm[0] != 0 {
-            return None;
-        }
-        let channel = match self.format {
-            DataFormat::Nchw => lead,
-            DataFormat::Nhwc => shape.len() - 1,
-        };
-        let at = perm.iter().position(|&axis| axis == channel)?;
-        let in_memory: Vec<usize> = perm.iter().map(|&axis| shape[axis]).collect();
-        // Every product is at most the element count, which `layout` checked.
-        let map = if at == lead {
-            MaskMap::ChannelsFirst {
-                inner: in_memory[lead + 1..].iter().product(),
-            }
-        } else if at == shape.len() - 1 {
-            MaskMap::ChannelsLast {
-                channels: shape[channel],
-                inner: in_memory[lead..at].iter().product(),
-            }
-        } else {
-            return None;
-        };
-        Some(MaskLayout {
-            len: logical.len,
-            map,
-        })
+        let batched = shape.len() == self.spatial_dims + 2;
+        channel_memory_layout(logical, shape, perm, batched, self.format)
     }
+}
+
+/// The `(N, C)` mask of an input of `shape` whose channel axis is the first after the batch
+/// axis (channels first) or the last (channels last); `batched` says whether axis 0 is the
+/// batch axis (else `N = 1`). The rank is the caller's to check (at least 2 when batched, 1
+/// otherwise). Every product is checked ([`Error::ShapeOverflow`]). An empty tensor gets an
+/// empty mask: it has no element to drop, so it costs no mask bits and no random numbers,
+/// whatever `N * C` is (and the map of a non-empty one has no zero divisor). The Spatial
+/// layers and FeatureAlphaDropout share it, so their masks are the same bits.
+pub(crate) fn channel_mask_layout(
+    layer: &'static str,
+    argument: &'static str,
+    shape: &[usize],
+    batched: bool,
+    format: DataFormat,
+) -> Result<MaskLayout> {
+    if element_count(layer, argument, shape)? == 0 {
+        return Ok(MaskLayout {
+            len: 0,
+            map: MaskMap::Elementwise,
+        });
+    }
+    let n = if batched { shape[0] } else { 1 };
+    let rest = if batched { &shape[1..] } else { shape };
+    let product = |dims: &[usize]| element_count(layer, argument, dims);
+    let (channels, map) = match format {
+        DataFormat::Nchw => {
+            let inner = product(&rest[1..])?;
+            (rest[0], MaskMap::ChannelsFirst { inner })
+        }
+        DataFormat::Nhwc => {
+            let channels = rest[rest.len() - 1];
+            let inner = product(&rest[..rest.len() - 1])?;
+            (channels, MaskMap::ChannelsLast { channels, inner })
+        }
+    };
+    Ok(MaskLayout {
+        len: product(&[n, channels])?,
+        map,
+    })
+}
+
+/// The layout of [`channel_mask_layout`] (`logical`) for data of logical `shape` held in
+/// memory order `perm`, when the batch axis stays outermost and the channel axis is first or
+/// last among the others: the mask is numbered `n * C + c` either way, so a flat pass over
+/// memory draws the logical pass's bits. The other axes may come in any order.
+pub(crate) fn channel_memory_layout(
+    logical: MaskLayout,
+    shape: &[usize],
+    perm: &[usize],
+    batched: bool,
+    format: DataFormat,
+) -> Option<MaskLayout> {
+    if logical.len == 0 || perm.len() != shape.len() {
+        return (logical.len == 0).then_some(logical);
+    }
+    let lead = usize::from(batched);
+    if lead == 1 && perm[0] != 0 {
+        return None;
+    }
+    let channel = match format {
+        DataFormat::Nchw => lead,
+        DataFormat::Nhwc => shape.len() - 1,
+    };
+    let at = perm.iter().position(|&axis| axis == channel)?;
+    let in_memory: Vec<usize> = perm.iter().map(|&axis| shape[axis]).collect();
+    // Every product is at most the element count, which the logical layout checked.
+    let map = if at == lead {
+        MaskMap::ChannelsFirst {
+            inner: in_memory[lead + 1..].iter().product(),
+        }
+    } else if at == shape.len() - 1 {
+        MaskMap::ChannelsLast {
+            channels: shape[channel],
+            inner: in_memory[lead..at].iter().product(),
+        }
+    } else {
+        return None;
+    };
+    Some(MaskLayout {
+        len: logical.len,
+        map,
+    })
 }
 
 /// The Spatial layer types, each a wrapper of [`Spatial`].

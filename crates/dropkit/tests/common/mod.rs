@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: one enum over the six layers (the `Module`
+//! Helpers shared by the integration tests: one enum over the eight layers (the `Module`
 //! trait has generic methods, so it is not object safe), deterministic test data, and
 //! bit-exact comparison.
 //!
@@ -6,9 +6,9 @@
 #![allow(dead_code)]
 
 use dropkit::{
-    DataFormat, Dropout, Element, FlatIo, GaussianDropout, GaussianNoise, GeneratorKind,
-    GeneratorState, MaskStorage, Module, Result, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    AlphaDropout, DataFormat, Dropout, Element, FeatureAlphaDropout, FlatIo, GaussianDropout,
+    GaussianNoise, GeneratorKind, GeneratorState, MaskStorage, Module, Result, SpatialDropout1D,
+    SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewMut, Data, Dimension, IxDyn};
 
@@ -99,10 +99,16 @@ pub enum Kind {
     Spatial3DNchw,
     /// `SpatialDropout3D(p, NHWC)`.
     Spatial3DNhwc,
+    /// `AlphaDropout(p)`.
+    Alpha,
+    /// `FeatureAlphaDropout(p, channels_first)`, on 4-D inputs in these tests.
+    FeatureAlphaNchw,
+    /// `FeatureAlphaDropout(p, channels_last)`, on 4-D inputs in these tests.
+    FeatureAlphaNhwc,
 }
 
 /// All configurations.
-pub const ALL_KINDS: [Kind; 11] = [
+pub const ALL_KINDS: [Kind; 14] = [
     Kind::Dropout,
     Kind::DropoutNoScale,
     Kind::DropoutRegenerate,
@@ -114,6 +120,9 @@ pub const ALL_KINDS: [Kind; 11] = [
     Kind::Spatial2DScaled,
     Kind::Spatial3DNchw,
     Kind::Spatial3DNhwc,
+    Kind::Alpha,
+    Kind::FeatureAlphaNchw,
+    Kind::FeatureAlphaNhwc,
 ];
 
 impl Kind {
@@ -141,6 +150,11 @@ impl Kind {
             Kind::Spatial3DNhwc => {
                 Layer::Spatial3D(SpatialDropout3D::with_data_format(p, DataFormat::Nhwc).unwrap())
             }
+            Kind::Alpha => Layer::Alpha(AlphaDropout::new(p).unwrap()),
+            Kind::FeatureAlphaNchw => Layer::FeatureAlpha(FeatureAlphaDropout::new(p).unwrap()),
+            Kind::FeatureAlphaNhwc => Layer::FeatureAlpha(
+                FeatureAlphaDropout::with_data_format(p, DataFormat::Nhwc).unwrap(),
+            ),
         }
     }
 
@@ -160,6 +174,21 @@ impl Kind {
                 | Kind::DropoutRegenerate
                 | Kind::GaussianDropout
                 | Kind::GaussianNoise
+                | Kind::Alpha
+        )
+    }
+
+    /// Whether the layer is FeatureAlphaDropout (a per-channel mask on inputs of any rank from
+    /// 2, always batched: a rank-3 input is `(N, C, L)`, not an unbatched 2-D map).
+    pub fn is_feature_alpha(self) -> bool {
+        matches!(self, Kind::FeatureAlphaNchw | Kind::FeatureAlphaNhwc)
+    }
+
+    /// Whether the layer is one of the alpha dropout layers (dropped elements are not 0).
+    pub fn is_alpha(self) -> bool {
+        matches!(
+            self,
+            Kind::Alpha | Kind::FeatureAlphaNchw | Kind::FeatureAlphaNhwc
         )
     }
 
@@ -167,7 +196,11 @@ impl Kind {
     pub fn spatial_dims(self) -> usize {
         match self {
             Kind::Spatial1D => 1,
-            Kind::Spatial2DNchw | Kind::Spatial2DNhwc | Kind::Spatial2DScaled => 2,
+            Kind::Spatial2DNchw
+            | Kind::Spatial2DNhwc
+            | Kind::Spatial2DScaled
+            | Kind::FeatureAlphaNchw
+            | Kind::FeatureAlphaNhwc => 2,
             Kind::Spatial3DNchw | Kind::Spatial3DNhwc => 3,
             _ => 0,
         }
@@ -177,7 +210,7 @@ impl Kind {
     pub fn channels_last(self) -> bool {
         matches!(
             self,
-            Kind::Spatial1D | Kind::Spatial2DNhwc | Kind::Spatial3DNhwc
+            Kind::Spatial1D | Kind::Spatial2DNhwc | Kind::Spatial3DNhwc | Kind::FeatureAlphaNhwc
         )
     }
 
@@ -246,9 +279,13 @@ impl Kind {
     }
 }
 
-/// One of the six layers.
+/// One of the eight layers.
 #[derive(Clone, Debug)]
 pub enum Layer {
+    /// AlphaDropout.
+    Alpha(AlphaDropout),
+    /// FeatureAlphaDropout.
+    FeatureAlpha(FeatureAlphaDropout),
     /// Dropout.
     Dropout(Dropout),
     /// GaussianDropout.
@@ -266,6 +303,8 @@ pub enum Layer {
 macro_rules! each {
     ($self:expr, $l:ident => $body:expr) => {
         match $self {
+            Layer::Alpha($l) => $body,
+            Layer::FeatureAlpha($l) => $body,
             Layer::Dropout($l) => $body,
             Layer::GaussianDropout($l) => $body,
             Layer::GaussianNoise($l) => $body,

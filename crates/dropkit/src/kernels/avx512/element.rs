@@ -7,7 +7,7 @@ use crate::ops::{Kept, NoiseOp};
 
 /// Element types with an AVX-512 body: 64 elements at a time from a mask word or 64 normals.
 pub(crate) trait Avx512Element: crate::Element {
-    /// Writes `kept`-applied or zeroed elements `0..64` of `src` to `dst` by `bits` (bit `i`
+    /// Writes `kept`-applied or dropped elements `0..64` of `src` to `dst` by `bits` (bit `i`
     /// for element `i`) through `out`.
     unsafe fn masked64<const NT: bool>(
         src: *const Self,
@@ -61,6 +61,14 @@ impl Avx512Element for f32 {
                     Kept::Identity => _mm512_maskz_mov_ps(k, x),
                     Kept::Div(d) => _mm512_maskz_div_ps(k, x, _mm512_set1_ps(d)),
                     Kept::Mul(m) => _mm512_maskz_mul_ps(k, x, _mm512_set1_ps(m)),
+                    Kept::Affine { mul, add, dropped } => {
+                        // x * mul, then + add: two roundings, as the reference.
+                        let y = _mm512_add_ps(
+                            _mm512_mul_ps(x, _mm512_set1_ps(mul)),
+                            _mm512_set1_ps(add),
+                        );
+                        _mm512_mask_blend_ps(k, _mm512_set1_ps(dropped), y)
+                    }
                 };
                 out.put(dst.add(16 * v).cast(), _mm512_castps_si512(y));
             }
@@ -142,6 +150,14 @@ impl Avx512Element for f64 {
                     Kept::Identity => _mm512_maskz_mov_pd(k, x),
                     Kept::Div(d) => _mm512_maskz_div_pd(k, x, _mm512_set1_pd(d)),
                     Kept::Mul(m) => _mm512_maskz_mul_pd(k, x, _mm512_set1_pd(m)),
+                    Kept::Affine { mul, add, dropped } => {
+                        // x * mul, then + add: two roundings, as the reference.
+                        let y = _mm512_add_pd(
+                            _mm512_mul_pd(x, _mm512_set1_pd(mul)),
+                            _mm512_set1_pd(add),
+                        );
+                        _mm512_mask_blend_pd(k, _mm512_set1_pd(dropped), y)
+                    }
                 };
                 out.put(dst.add(8 * v).cast(), _mm512_castpd_si512(y));
             }

@@ -81,8 +81,11 @@
 //! # Memory
 //! Between forward and backward, Dropout keeps 1 bit per element ([`MaskStorage::Bits`],
 //! the default) or only its draw, 16 bytes ([`MaskStorage::Regenerate`]); Spatial layers keep
-//! 1 bit per (sample, channel); Gaussian layers keep only the draw and regenerate the noise
-//! (GaussianDropout keeps it when built with `with_stored_noise(true)`).
+//! 1 bit per (sample, channel); AlphaDropout keeps 1 bit per element and
+//! FeatureAlphaDropout 1 bit per (sample, channel); a Dropout with a noise shape (Keras's
+//! `noise_shape`, [`Dropout::with_noise_shape`]) keeps 1 bit per noise-shape element;
+//! Gaussian layers keep only the draw and regenerate the noise (GaussianDropout keeps it
+//! when built with `with_stored_noise(true)` and no noise shape).
 //! With the BigDL generator, a regenerating layer keeps the stream's state (about 2.5 KiB).
 //!
 //! # Sizes

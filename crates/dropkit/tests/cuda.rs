@@ -374,6 +374,31 @@ fn noise_shape_case<T: Bits>(dev: &CudaDevice) {
 }
 
 #[test]
+fn gaussian_noise_shapes_are_refused_on_the_device_before_the_draw() {
+    let dev = gpu!();
+    let x = DeviceTensor::from_array(&dev, &input::<f32>(&[3, 4, 5], 1)).unwrap();
+    let noise = [None, Some(1), None];
+    let mut a = GaussianDropout::new(0.3)
+        .unwrap()
+        .with_noise_shape(&noise)
+        .unwrap();
+    let mut b = GaussianNoise::new(0.3)
+        .unwrap()
+        .with_noise_shape(&noise)
+        .unwrap();
+    a.set_seed(1, GeneratorKind::Philox);
+    b.set_seed(1, GeneratorKind::Philox);
+    for (e, state) in [
+        (a.forward_cuda(&x).unwrap_err(), a.generator_state()),
+        (b.forward_cuda(&x).unwrap_err(), b.generator_state()),
+    ] {
+        assert!(matches!(e, Error::Cuda { .. }), "{e:?}");
+        assert!(e.to_string().contains("noise_shape"), "{e}");
+        assert_eq!(state, dropkit::GeneratorState::Philox { seed: 1, draw: 0 });
+    }
+}
+
+#[test]
 fn dropout_noise_shapes_match_the_cpu_bit_for_bit() {
     let dev = gpu!();
     noise_shape_case::<f32>(&dev);

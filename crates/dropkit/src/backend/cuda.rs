@@ -129,12 +129,17 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
         }
     }
 
-    fn noise_broadcast(self, _: &mut Randomness<'_>, _: Noise, _: MaskLayout) -> Result<()> {
+    fn accepts_noise_broadcast(layer: &'static str) -> Result<()> {
         Err(crate::Error::Cuda {
-            message: "GaussianDropout and GaussianNoise with a noise_shape run on the CPU only \
-                      (no device kernel broadcasts noise yet); use a host array"
-                .to_string(),
+            message: format!(
+                "{layer} with a noise_shape runs on the CPU only (no device kernel broadcasts \
+                 noise yet); use a host array"
+            ),
         })
+    }
+
+    fn noise_broadcast(self, _: &mut Randomness<'_>, _: Noise, _: MaskLayout) -> Result<()> {
+        Self::accepts_noise_broadcast("a layer")
     }
 
     /// Noise is never kept on the device: backward regenerates it from the draw.

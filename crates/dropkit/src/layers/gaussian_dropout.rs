@@ -155,7 +155,9 @@ impl LayerImpl for GaussianDropout {
 
     fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         if at.map != MaskMap::Elementwise {
-            // A noise shape: the noise over it, broadcast; backward regenerates it.
+            // A noise shape: the noise over it, broadcast; backward regenerates it. A backend
+            // without it refuses before the draw.
+            B::accepts_noise_broadcast(self.core.name)?;
             let noise = Noise::multiplicative(self.stddev);
             let ((), draw) = self
                 .core

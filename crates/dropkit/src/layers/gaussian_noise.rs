@@ -104,6 +104,10 @@ impl LayerImpl for GaussianNoise {
 
     fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         let stddev = self.stddev;
+        if at.map != MaskMap::Elementwise {
+            // A backend without noise broadcasting refuses before the draw.
+            B::accepts_noise_broadcast(self.core.name)?;
+        }
         let ((), draw) = self.core.draw_on::<B, _>(|r| {
             if stddev == 0.0 {
                 // Zero noise is the identity, bit for bit (x + 0 would turn -0.0 into +0.0);

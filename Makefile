@@ -28,6 +28,7 @@ test-rust:
 	$(CARGO) tree -p dropkit -e normal --prefix none | { ! grep '^cudarc '; }
 	$(CARGO) test -p dropkit
 	$(CARGO) test -p dropkit --features cuda,serde
+	$(CARGO) test -p dropkit-candle
 
 # Throughput of every layer against a plain copy measured in the same run (table / JSON lines).
 bench:

@@ -47,8 +47,21 @@ use dropkit::functional::{
 use dropkit::Element;
 use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
 
-/// A core error as a candle error (the message is the core's).
+/// A core error as a candle error (the message is the core's, with the parameter named as
+/// here: the core's `init_p`, BigDL's name, is this crate's `p`).
 pub(crate) fn candle_error(e: dropkit::Error) -> candle_core::Error {
+    let e = match e {
+        dropkit::Error::InvalidProbability {
+            param: "init_p",
+            value,
+            accepted,
+        } => dropkit::Error::InvalidProbability {
+            param: "p",
+            value,
+            accepted,
+        },
+        other => other,
+    };
     candle_core::Error::wrap(e)
 }
 

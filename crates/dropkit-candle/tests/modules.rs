@@ -182,13 +182,13 @@ fn evaluation_is_the_layers_evaluation_forward() {
 fn constructors_check_their_arguments() {
     for p in [-0.5f32, 1.01, f32::NAN] {
         let e = Dropout::new(p, 0).unwrap_err().to_string();
-        assert!(e.starts_with("init_p = "), "{e}");
+        assert!(e.starts_with("p = "), "{e}");
         for e in [
             SpatialDropout1D::new(p, 0).unwrap_err(),
             SpatialDropout2D::new(p, 0).unwrap_err(),
             SpatialDropout3D::new(p, 0).unwrap_err(),
         ] {
-            assert!(e.to_string().contains("p = "), "{e}");
+            assert!(e.to_string().starts_with("p = "), "{e}");
         }
     }
     let e = GaussianDropout::new(1.0, 0).unwrap_err().to_string();

@@ -195,7 +195,8 @@ enum Pass {
     Backward,
 }
 
-/// The op candle records: the arguments and the pass, nothing else (16 bytes of key, no mask).
+/// The op candle records: the arguments with their `(seed, draw)` key and the pass, nothing the
+/// size of the tensor (no mask, no noise).
 #[derive(Clone, Copy, Debug)]
 struct NoiseOp {
     args: LayerArgs,

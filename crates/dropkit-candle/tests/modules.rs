@@ -230,3 +230,33 @@ fn constructors_check_their_arguments() {
     let e = layer.forward_t(&h, true).unwrap_err().to_string();
     assert!(e.contains("dtype f16 is not supported"), "{e}");
 }
+
+#[test]
+fn a_module_applied_twice_in_one_graph_differentiates_both_calls() {
+    // A core layer differentiates only its last forward; here each call's op keeps its own
+    // draw, so the gradient of d(x) + 2 d(x) sums both masks.
+    let x = Var::from_tensor(&values(&[6, 40])).unwrap();
+    let layer = Dropout::new(0.5, 21).unwrap();
+    let first = layer.forward_t(&x, true).unwrap();
+    let second = layer.forward_t(&x, true).unwrap();
+    let y = (first + second.affine(2.0, 0.0).unwrap()).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    let got = flat(grads.get(&x).unwrap());
+    let ones = ArrayD::<f32>::ones(IxDyn(&[6, 40]));
+    let mask = |draw| {
+        let args = dropkit::functional::DropoutArgs {
+            p: 0.5,
+            seed: 21,
+            draw,
+            ..Default::default()
+        };
+        f::dropout_backward(&[6, 40], &ones, &args).unwrap()
+    };
+    let want = mask(0) + mask(1).mapv(|v| v * 2.0);
+    assert_eq!(got, want.iter().copied().collect::<Vec<_>>());
+    // Both masks matter: they differ, and the sum has all of 0, 2, 4 and 6.
+    assert_ne!(mask(0), mask(1));
+    for v in [0.0, 2.0, 4.0, 6.0] {
+        assert!(got.contains(&v), "{v} missing");
+    }
+}

@@ -5,7 +5,7 @@ NVRTC_WHEEL ?= nvidia-cuda-nvrtc-cu12==12.4.127
 NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
-.PHONY: test-python python-install wheel digits bench-python fuzz
+.PHONY: test-python python-install wheel digits bench-python fuzz candle-demo bench-candle
 .PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm jvm-bigdl spark-demo
 
 demo:
@@ -29,6 +29,7 @@ test-rust:
 	$(CARGO) tree -p dropkit -e normal --prefix none | { ! grep '^cudarc '; }
 	$(CARGO) test -p dropkit
 	$(CARGO) test -p dropkit --features cuda,serde
+	$(CARGO) test -p dropkit-candle
 
 # Throughput of every layer against a plain copy measured in the same run (table / JSON lines).
 bench:
@@ -40,6 +41,14 @@ bench-json:
 # Optional, not run by CI: PyTorch CPU next to dropkit on the same sizes, in one run.
 bench-peers:
 	scripts/bench-peers.sh
+
+# candle (crates/dropkit-candle): a small MLP trained with candle_nn's dropout and with
+# dropkit's, and candle's dropout against dropkit's ops, forward and forward + backward.
+candle-demo:
+	$(CARGO) run --release -p dropkit-candle --example candle_mnist_like
+
+bench-candle:
+	$(CARGO) bench -p dropkit-candle --bench candle_dropout
 
 # Builds the GPU check's binaries here into .gpu/ (carry `.gpu` to the GPU machine).
 gpu-build:

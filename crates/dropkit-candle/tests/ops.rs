@@ -1,0 +1,432 @@
+//! The ops against the core: the same bits as `dropkit::functional` for every layer, option
+//! and element type; gradients through candle's backprop against the core's backward and the
+//! layer's formula; strided and offset inputs; errors.
+
+use candle_core::{DType, Device, Tensor, Var};
+use dropkit::functional::SpatialArgs;
+use dropkit::functional::{self as f, DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs};
+use dropkit::DataFormat;
+use dropkit_candle::ops::{self, LayerArgs};
+use ndarray::{ArrayD, IxDyn};
+
+/// Deterministic non-zero values (so a dropped element is told from a kept one).
+fn values(shape: &[usize], dtype: DType) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() + 1.5).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu)
+        .and_then(|t| t.to_dtype(dtype))
+        .unwrap()
+}
+
+/// The tensor's values as f64 (exact for f32 and f64), row-major.
+fn flat(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()
+}
+
+fn array<T: candle_core::WithDType>(t: &Tensor) -> ArrayD<T> {
+    let v = t.flatten_all().unwrap().to_vec1::<T>().unwrap();
+    ArrayD::from_shape_vec(IxDyn(t.dims()), v).unwrap()
+}
+
+/// The bit pattern of a float.
+trait Bits: Copy + std::fmt::Debug {
+    fn bits(self) -> u64;
+}
+
+impl Bits for f32 {
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+
+impl Bits for f64 {
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+/// Bit-exact equality (NaN payloads and signed zeros count).
+fn assert_bits<T: Bits>(a: &[T], b: &[T], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(x.bits(), y.bits(), "{what}: element {i}: {x:?} vs {y:?}");
+    }
+}
+
+/// A tensor's elements, row-major.
+fn elements<T: candle_core::WithDType>(t: &Tensor) -> Vec<T> {
+    t.flatten_all().unwrap().to_vec1::<T>().unwrap()
+}
+
+/// Every layer, with its options varied, at `(seed, draw)`, and the input shape it takes.
+fn cases(seed: u64, draw: u64) -> Vec<(LayerArgs, Vec<usize>)> {
+    let d = DropoutArgs {
+        p: 0.3,
+        seed,
+        draw,
+        ..DropoutArgs::default()
+    };
+    let gd = GaussianDropoutArgs {
+        rate: 0.4,
+        seed,
+        draw,
+        training: true,
+        noise_shape: None,
+    };
+    let gn = GaussianNoiseArgs {
+        stddev: 0.7,
+        seed,
+        draw,
+        training: true,
+        noise_shape: None,
+    };
+    let s = SpatialArgs {
+        p: 0.45,
+        seed,
+        draw,
+        ..SpatialArgs::default()
+    };
+    let nhwc = SpatialArgs {
+        format: DataFormat::Nhwc,
+        ..s
+    };
+    let scaled = SpatialArgs { scale: true, ..s };
+    vec![
+        (LayerArgs::Dropout(d), vec![3, 70, 5]),
+        (
+            LayerArgs::Dropout(DropoutArgs { scale: false, ..d }),
+            vec![130],
+        ),
+        (LayerArgs::Dropout(DropoutArgs { p: 1.0, ..d }), vec![4, 9]),
+        (LayerArgs::Dropout(DropoutArgs { p: 0.0, ..d }), vec![4, 9]),
+        (LayerArgs::GaussianDropout(gd), vec![5, 41]),
+        (LayerArgs::GaussianNoise(gn), vec![2, 3, 37]),
+        (LayerArgs::SpatialDropout1D(s), vec![6, 5, 11]),
+        (LayerArgs::SpatialDropout1D(scaled), vec![5, 11]),
+        (LayerArgs::SpatialDropout2D(s), vec![3, 16, 4, 5]),
+        (LayerArgs::SpatialDropout2D(nhwc), vec![3, 4, 5, 16]),
+        (LayerArgs::SpatialDropout2D(scaled), vec![16, 4, 5]),
+        (LayerArgs::SpatialDropout3D(s), vec![2, 12, 2, 3, 4]),
+        (LayerArgs::SpatialDropout3D(nhwc), vec![2, 2, 3, 4, 12]),
+    ]
+}
+
+/// The core's functional forward for `args`.
+fn core_forward<T: dropkit::Element>(args: &LayerArgs, x: &ArrayD<T>) -> ArrayD<T> {
+    match args {
+        LayerArgs::Dropout(a) => f::dropout(x, a),
+        LayerArgs::GaussianDropout(a) => f::gaussian_dropout(x, a),
+        LayerArgs::GaussianNoise(a) => f::gaussian_noise(x, a),
+        LayerArgs::SpatialDropout1D(a) => f::spatial_dropout1d(x, a),
+        LayerArgs::SpatialDropout2D(a) => f::spatial_dropout2d(x, a),
+        LayerArgs::SpatialDropout3D(a) => f::spatial_dropout3d(x, a),
+    }
+    .unwrap()
+}
+
+/// The core's functional backward for `args`.
+fn core_backward<T: dropkit::Element>(args: &LayerArgs, g: &ArrayD<T>) -> ArrayD<T> {
+    let s = g.shape().to_vec();
+    match args {
+        LayerArgs::Dropout(a) => f::dropout_backward(&s, g, a),
+        LayerArgs::GaussianDropout(a) => f::gaussian_dropout_backward(&s, g, a),
+        LayerArgs::GaussianNoise(a) => f::gaussian_noise_backward(&s, g, a),
+        LayerArgs::SpatialDropout1D(a) => f::spatial_dropout1d_backward(&s, g, a),
+        LayerArgs::SpatialDropout2D(a) => f::spatial_dropout2d_backward(&s, g, a),
+        LayerArgs::SpatialDropout3D(a) => f::spatial_dropout3d_backward(&s, g, a),
+    }
+    .unwrap()
+}
+
+fn check_same_bits_as_core<T>(dtype: DType)
+where
+    T: dropkit::Element + candle_core::WithDType + Bits,
+{
+    for draw in [0, 1, 7] {
+        for training in [true, false] {
+            for (args, shape) in cases(2024, draw) {
+                let (seed, draw, _) = args.key();
+                let args = args.with_key(seed, draw, training);
+                let x = values(&shape, dtype);
+                let y = ops::apply(&x, &args).unwrap();
+                assert_eq!(y.dims(), x.dims());
+                assert_eq!(y.dtype(), dtype);
+                let want = core_forward(&args, &array::<T>(&x));
+                let what = format!("{args:?} forward");
+                assert_bits(&elements::<T>(&y), &want.into_raw_vec_and_offset().0, &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn forward_equals_the_core_bit_for_bit_f32() {
+    check_same_bits_as_core::<f32>(DType::F32);
+}
+
+#[test]
+fn forward_equals_the_core_bit_for_bit_f64() {
+    check_same_bits_as_core::<f64>(DType::F64);
+}
+
+#[test]
+fn the_positional_ops_are_the_layers_defaults() {
+    let x = values(&[2, 6, 3, 4], DType::F32);
+    let a = array::<f32>(&x);
+    let y = ops::dropout(&x, 0.3, 5, 2).unwrap();
+    let args = DropoutArgs {
+        p: f64::from(0.3f32),
+        seed: 5,
+        draw: 2,
+        ..DropoutArgs::default()
+    };
+    assert_eq!(array::<f32>(&y), f::dropout(&a, &args).unwrap());
+    let y = ops::gaussian_dropout(&x, 0.3, 5, 2).unwrap();
+    let args = GaussianDropoutArgs {
+        rate: f64::from(0.3f32),
+        seed: 5,
+        draw: 2,
+        training: true,
+        noise_shape: None,
+    };
+    assert_eq!(array::<f32>(&y), f::gaussian_dropout(&a, &args).unwrap());
+    let y = ops::gaussian_noise(&x, 0.3, 5, 2).unwrap();
+    let args = GaussianNoiseArgs {
+        stddev: f64::from(0.3f32),
+        seed: 5,
+        draw: 2,
+        training: true,
+        noise_shape: None,
+    };
+    assert_eq!(array::<f32>(&y), f::gaussian_noise(&a, &args).unwrap());
+    let s = SpatialArgs {
+        p: f64::from(0.3f32),
+        seed: 5,
+        draw: 2,
+        ..SpatialArgs::default()
+    };
+    let y = ops::spatial_dropout2d(&x, 0.3, 5, 2).unwrap();
+    assert_eq!(array::<f32>(&y), f::spatial_dropout2d(&a, &s).unwrap());
+    let y = ops::spatial_dropout3d(&x.unsqueeze(0).unwrap(), 0.3, 5, 2).unwrap();
+    let a5 = a.clone().insert_axis(ndarray::Axis(0));
+    assert_eq!(array::<f32>(&y), f::spatial_dropout3d(&a5, &s).unwrap());
+    let x3 = x.reshape((2, 6, 12)).unwrap();
+    let y = ops::spatial_dropout1d(&x3, 0.3, 5, 2).unwrap();
+    assert_eq!(
+        array::<f32>(&y),
+        f::spatial_dropout1d(&array::<f32>(&x3), &s).unwrap()
+    );
+    // Different draws give different masks.
+    let y0 = flat(&ops::dropout(&x, 0.5, 5, 0).unwrap());
+    let y1 = flat(&ops::dropout(&x, 0.5, 5, 1).unwrap());
+    assert_ne!(y0, y1);
+}
+
+/// The gradient of `sum(c * op(x))` through candle's backprop is the core's backward of `c`
+/// bit for bit, and the layer's formula `c * d op(x) / dx` read off the op on ones.
+fn check_gradients<T>(dtype: DType)
+where
+    T: dropkit::Element + candle_core::WithDType + Bits,
+{
+    for training in [true, false] {
+        for (args, shape) in cases(77, 3) {
+            let (seed, draw, _) = args.key();
+            let args = args.with_key(seed, draw, training);
+            let x = Var::from_tensor(&values(&shape, dtype)).unwrap();
+            let c = values(&shape, dtype).affine(-0.5, 0.25).unwrap();
+            let y = ops::apply(&x, &args).unwrap();
+            let loss = (&y * &c).unwrap().sum_all().unwrap();
+            let grads = loss.backward().unwrap();
+            let g = grads.get(&x).expect("x's gradient");
+            let what = format!("{args:?} gradient");
+            let want = core_backward(&args, &array::<T>(&c));
+            assert_bits(&elements::<T>(g), &want.into_raw_vec_and_offset().0, &what);
+
+            // The formula: the op is x -> x * d (Gaussian noise: x + e, d = 1), where d is
+            // the op on ones (the noise or the scaled mask); minus e for GaussianNoise.
+            let ones = Tensor::ones(shape.as_slice(), dtype, &Device::Cpu).unwrap();
+            let d = match args {
+                LayerArgs::GaussianNoise(_) => ones.clone(),
+                _ => ops::apply(&ones, &args).unwrap(),
+            };
+            let formula = flat(&(&c * &d).unwrap());
+            let got = flat(g);
+            let tolerance = if dtype == DType::F32 { 1e-6 } else { 1e-14 };
+            for (i, (a, b)) in got.iter().zip(&formula).enumerate() {
+                assert!(
+                    (a - b).abs() <= tolerance * b.abs(),
+                    "{what}: element {i}: {a} vs formula {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_through_backprop_f32() {
+    check_gradients::<f32>(DType::F32);
+}
+
+#[test]
+fn gradients_through_backprop_f64() {
+    check_gradients::<f64>(DType::F64);
+}
+
+#[test]
+fn dropout_gradient_is_the_scaled_mask() {
+    let x = Var::from_tensor(&values(&[1000], DType::F32)).unwrap();
+    let y = ops::dropout(&x, 0.25, 9, 4).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    let g = flat(grads.get(&x).unwrap());
+    let y = flat(&y);
+    let scale = f64::from(1.0f32 / 0.75f32);
+    let mut kept = 0;
+    for (g, y) in g.iter().zip(&y) {
+        if *y != 0.0 {
+            kept += 1;
+            assert_eq!(*g, scale);
+        } else {
+            assert_eq!(*g, 0.0);
+        }
+    }
+    // 1000 draws at keep 0.75: mean 750, sd 13.7; 6 sd either side.
+    assert!((668..=832).contains(&kept), "{kept} kept");
+}
+
+#[test]
+fn gradients_of_gradients() {
+    // d/dx of sum(grad_x(sum(c * dropout(x)))) is 0 (the gradient does not depend on x), and
+    // the gradient's own op differentiates: the backward of the backward is the mask again.
+    let x = Var::from_tensor(&values(&[64], DType::F64)).unwrap();
+    let y = ops::dropout(&x, 0.5, 1, 0).unwrap();
+    let g = y.sum_all().unwrap().backward().unwrap();
+    let gx = g.get(&x).unwrap();
+    let c = Var::from_tensor(gx).unwrap();
+    let gg = ops::dropout(&c, 0.5, 1, 0).unwrap();
+    let second = gg.sum_all().unwrap().backward().unwrap();
+    assert_eq!(flat(second.get(&c).unwrap()), flat(gx));
+}
+
+#[test]
+fn strided_and_offset_inputs_equal_their_contiguous_copy() {
+    for (args, _) in cases(31, 5) {
+        for dtype in [DType::F32, DType::F64] {
+            let rank = match args {
+                LayerArgs::SpatialDropout1D(_) => 3,
+                LayerArgs::SpatialDropout2D(_) => 4,
+                LayerArgs::SpatialDropout3D(_) => 5,
+                _ => 3,
+            };
+            let mut shape = vec![3, 9, 7, 2, 3];
+            shape.truncate(rank);
+            let base = Var::from_tensor(&values(&shape, dtype)).unwrap();
+            // narrow (an offset), then transpose (strides).
+            let views = [
+                base.narrow(1, 2, 5).unwrap(),
+                base.transpose(0, rank - 1).unwrap(),
+                base.narrow(0, 1, 2).unwrap().transpose(1, 2).unwrap(),
+            ];
+            for v in views {
+                assert!(!v.is_contiguous() || v.layout().start_offset() > 0);
+                let y = ops::apply(&v, &args).unwrap();
+                let want = ops::apply(&v.contiguous().unwrap(), &args).unwrap();
+                assert_eq!(y.dims(), v.dims());
+                assert!(y.is_contiguous());
+                let what = format!("{args:?} on {:?}", v.layout());
+                if dtype == DType::F32 {
+                    assert_bits(&elements::<f32>(&y), &elements::<f32>(&want), &what);
+                } else {
+                    assert_bits(&elements::<f64>(&y), &elements::<f64>(&want), &what);
+                }
+                // The gradient reaches the base through the view: each base element's
+                // gradient is the view's gradient at its position (0 outside the view).
+                let grads = y.sum_all().unwrap().backward().unwrap();
+                let gb = grads.get(&base).unwrap();
+                assert_eq!(gb.dims(), base.dims());
+                let ones = Tensor::ones(v.dims(), dtype, &Device::Cpu).unwrap();
+                let mask = match args {
+                    LayerArgs::GaussianNoise(_) => ones.clone(),
+                    _ => ops::apply(&ones, &args).unwrap(),
+                };
+                let gsum: f64 = flat(gb).iter().sum();
+                let msum: f64 = flat(&mask).iter().sum();
+                assert!((gsum - msum).abs() <= 1e-4 * msum.abs().max(1.0), "{what}");
+            }
+        }
+    }
+    // A broadcast (zero strides) input.
+    let row = values(&[1, 8], DType::F32);
+    let b = row.broadcast_as((5, 8)).unwrap();
+    let y = ops::dropout(&b, 0.5, 3, 3).unwrap();
+    let want = ops::dropout(&b.contiguous().unwrap(), 0.5, 3, 3).unwrap();
+    assert_eq!(flat(&y), flat(&want));
+}
+
+#[test]
+fn empty_tensors() {
+    let x = Tensor::zeros((0, 5), DType::F32, &Device::Cpu).unwrap();
+    let y = ops::dropout(&x, 0.5, 0, 0).unwrap();
+    assert_eq!(y.dims(), &[0, 5]);
+    let y = ops::spatial_dropout1d(
+        &Tensor::zeros((2, 0, 3), DType::F64, &Device::Cpu).unwrap(),
+        0.5,
+        0,
+        0,
+    )
+    .unwrap();
+    assert_eq!(y.dims(), &[2, 0, 3]);
+}
+
+#[test]
+fn errors_are_candle_errors_naming_the_parameter() {
+    let x = values(&[4, 4], DType::F32);
+    for p in [1.5f32, -0.1, f32::NAN] {
+        let e = ops::dropout(&x, p, 0, 0).unwrap_err().to_string();
+        assert!(e.starts_with("p = "), "{e}");
+        assert!(e.contains("[0, 1]"), "{e}");
+        let e = ops::spatial_dropout2d(&x, p, 0, 0).unwrap_err().to_string();
+        assert!(e.starts_with("p = "), "{e}");
+    }
+    let e = ops::gaussian_dropout(&x, 1.0, 0, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("rate = 1 is not a probability in [0, 1)"),
+        "{e}"
+    );
+    for s in [-1.0f32, f32::INFINITY, f32::NAN] {
+        let e = ops::gaussian_noise(&x, s, 0, 0).unwrap_err().to_string();
+        assert!(e.starts_with("stddev = "), "{e}");
+    }
+    // A Spatial input of another rank, in training and in evaluation.
+    let e = ops::spatial_dropout1d(&x.flatten_all().unwrap(), 0.5, 0, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("SpatialDropout1D takes input of rank"), "{e}");
+    assert!(e.contains("got shape (16)"), "{e}");
+    let e = ops::spatial_dropout2d(&x, 0.5, 0, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("SpatialDropout2D takes input of rank"), "{e}");
+    let eval = LayerArgs::SpatialDropout3D(SpatialArgs {
+        training: false,
+        ..SpatialArgs::default()
+    });
+    let e = ops::apply(&x, &eval).unwrap_err().to_string();
+    assert!(e.contains("SpatialDropout3D takes input of rank"), "{e}");
+    // Element types the core does not compute in.
+    for dtype in [DType::F16, DType::BF16, DType::U8, DType::U32, DType::I64] {
+        let xd = x.to_dtype(dtype).unwrap();
+        let e = ops::dropout(&xd, 0.5, 0, 0).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("dtype {} is not supported", dtype.as_str())),
+            "{e}"
+        );
+        assert!(e.contains("f32 and f64"), "{e}");
+    }
+}

@@ -13,8 +13,11 @@
 //   K32 x mode k add           -> dk_kept on f32 bits;  K64 likewise on f64 bits
 //   G32 x mean stddev n op     -> dk_noise_value on f32 bits (n: f32 bits); G64 likewise
 //   M map inner channels i0    -> the four mask indices of elements i0 .. i0 + 3
-// Kernel launches (T is f32 or f64; x[i] is input(i), below; grid and block are the launch
-// shape, in hex like every number; inplace 1 makes y the same buffer as x):
+//   H x                        -> x (f32 bits) rounded to f16 and to bf16 (16-bit patterns)
+//   W h                        -> h (16 bits) widened from f16 and from bf16 (f32 bits)
+// Kernel launches (T is f32, f64, f16 or bf16; x[i] is input(i), below; grid and block are
+// the launch shape, in hex like every number; inplace 1 makes y the same buffer as x; the
+// constants k, add, dropped, mean, stddev are of the compute type: f32 bits for f16/bf16):
 //   KD T grid block inplace masked n seed draw threshold mode k add dropped
 //                                                         -> y bits [| mask words]
 //   KA T grid block inplace n map inner channels mode k add dropped words.. -> y bits
@@ -32,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -144,16 +148,51 @@ static void emulate_launch(unsigned grid, unsigned block, F body) {
 #define DROPKIT_HOST_EMULATION 1
 #include "kernels.cu"
 
-// The inputs of the kernel requests: the same formula as the Rust test, with NaN, infinity,
-// signed zero and a denormal at fixed places.
-template <typename T>
-static std::vector<T> input(unsigned long long n) {
-    std::vector<T> x(n);
-    for (unsigned long long i = 0; i < n; ++i) {
-        x[i] = (T)((double)((i * 7919) % 2003) * 0.0137 - 13.0);
+// A storage type's compute type and its values: the compute type's value rounded once.
+template <typename S>
+struct Elem {
+    typedef S C;
+    static S from(C v) { return v; }
+    static S max() { return std::numeric_limits<S>::max(); }
+    static S neg_max() { return -std::numeric_limits<S>::max(); }
+};
+template <>
+struct Elem<dk_half> {
+    typedef float C;
+    static dk_half from(float v) {
+        dk_half h;
+        dk_narrow(v, &h);
+        return h;
     }
-    const T specials[] = {(T)NAN, (T)INFINITY, (T)-0.0, (T)1e-40};
-    for (int j = 0; j < 4; ++j) {
+    static dk_half max() { return dk_half{0x7bff}; }
+    static dk_half neg_max() { return dk_half{0xfbff}; }
+};
+template <>
+struct Elem<dk_bfloat16> {
+    typedef float C;
+    static dk_bfloat16 from(float v) {
+        dk_bfloat16 h;
+        dk_narrow(v, &h);
+        return h;
+    }
+    static dk_bfloat16 max() { return dk_bfloat16{0x7f7f}; }
+    static dk_bfloat16 neg_max() { return dk_bfloat16{0xff7f}; }
+};
+
+// The inputs of the kernel requests: the same formula as the Rust test (in the compute type,
+// then rounded to the element type), with NaN, infinity, signed zero, a denormal and the
+// largest finite values (which overflow when scaled up) at fixed places.
+template <typename S>
+static std::vector<S> input(unsigned long long n) {
+    typedef typename Elem<S>::C C;
+    std::vector<S> x(n);
+    for (unsigned long long i = 0; i < n; ++i) {
+        x[i] = Elem<S>::from((C)((double)((i * 7919) % 2003) * 0.0137 - 13.0));
+    }
+    const S specials[] = {Elem<S>::from((C)NAN), Elem<S>::from((C)INFINITY),
+                          Elem<S>::from((C)-0.0), Elem<S>::from((C)1e-40), Elem<S>::max(),
+                          Elem<S>::neg_max()};
+    for (int j = 0; j < 6; ++j) {
         if (3 + 4 * (unsigned long long)j < n) {
             x[3 + 4 * j] = specials[j];
         }
@@ -161,6 +200,8 @@ static std::vector<T> input(unsigned long long n) {
     return x;
 }
 
+static unsigned long long bits_of(dk_half v) { return v.bits; }
+static unsigned long long bits_of(dk_bfloat16 v) { return v.bits; }
 static unsigned long long bits_of(float v) { return __float_as_uint(v); }
 static unsigned long long bits_of(double v) {
     unsigned long long u;
@@ -196,8 +237,9 @@ static std::string join_words(const std::vector<unsigned>& v) {
 }
 
 // One kernel request after its type: the shared fields, then the kernel's own.
-template <typename T>
+template <typename S>
 static std::string kernel_request(const std::string& op, std::istringstream& in) {
+    typedef typename Elem<S>::C C;
     unsigned grid, block, inplace;
     unsigned long long n;
     in >> grid >> block >> inplace;
@@ -205,14 +247,14 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         unsigned masked, mode;
         unsigned long long seed, draw, threshold, k, add, dropped;
         in >> masked >> n >> seed >> draw >> threshold >> mode >> k >> add >> dropped;
-        std::vector<T> x = input<T>(n), y(n, (T)-7);
+        std::vector<S> x = input<S>(n), y(n, Elem<S>::from((C)-7));
         // Mask words start as garbage: the kernel must write every one.
         std::vector<unsigned> mask(2 * ((n + 63) / 64), 0xdeadbeefu);
-        T* out = inplace ? x.data() : y.data();
+        S* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
-            dk_dropout<T>(x.data(), out, masked ? mask.data() : nullptr, n, seed, draw,
-                                 threshold, mode, value_of(T(), k), value_of(T(), add),
-                                 value_of(T(), dropped));
+            dk_dropout<S, C>(x.data(), out, masked ? mask.data() : nullptr, n, seed, draw,
+                                 threshold, mode, value_of(C(), k), value_of(C(), add),
+                                 value_of(C(), dropped));
         });
         std::string r = join_bits(inplace ? x : y);
         if (masked) {
@@ -229,11 +271,11 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         while (in >> w) {
             mask.push_back(w);
         }
-        std::vector<T> x = input<T>(n), y(n, (T)-7);
-        T* out = inplace ? x.data() : y.data();
+        std::vector<S> x = input<S>(n), y(n, Elem<S>::from((C)-7));
+        S* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
-            dk_apply_mask<T>(x.data(), out, mask.data(), n, map, inner, channels, mode,
-                               value_of(T(), k), value_of(T(), add), value_of(T(), dropped));
+            dk_apply_mask<S, C>(x.data(), out, mask.data(), n, map, inner, channels, mode,
+                               value_of(C(), k), value_of(C(), add), value_of(C(), dropped));
         });
         return join_bits(inplace ? x : y);
     }
@@ -241,20 +283,20 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         unsigned long long seed, draw, mean, stddev;
         unsigned o;
         in >> n >> seed >> draw >> mean >> stddev >> o;
-        std::vector<T> x = input<T>(n), y(n, (T)-7);
-        T* out = inplace ? x.data() : y.data();
+        std::vector<S> x = input<S>(n), y(n, Elem<S>::from((C)-7));
+        S* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
-            dk_noise<T>(x.data(), out, n, seed, draw, value_of(T(), mean),
-                               value_of(T(), stddev), o);
+            dk_noise<S, C>(x.data(), out, n, seed, draw, value_of(C(), mean),
+                               value_of(C(), stddev), o);
         });
         return join_bits(inplace ? x : y);
     }
     if (op == "KS") {
         unsigned long long k;
         in >> n >> k;
-        std::vector<T> x = input<T>(n), y(n, (T)-7);
-        T* out = inplace ? x.data() : y.data();
-        emulate_launch(grid, block, [&] { dk_scale<T>(x.data(), out, n, value_of(T(), k)); });
+        std::vector<S> x = input<S>(n), y(n, Elem<S>::from((C)-7));
+        S* out = inplace ? x.data() : y.data();
+        emulate_launch(grid, block, [&] { dk_scale<S, C>(x.data(), out, n, value_of(C(), k)); });
         return join_bits(inplace ? x : y);
     }
     return "error: unknown kernel request " + op;
@@ -321,6 +363,16 @@ int main() {
             std::snprintf(out, sizeof out, "%llx",
                           f64_to_bits(dk_noise_value(bits_to_f64(x), bits_to_f64(mean),
                                                      bits_to_f64(stddev), __uint_as_float(n), o)));
+        } else if (op == "H") {
+            unsigned x;
+            in >> x;
+            std::snprintf(out, sizeof out, "%x %x", dk_f32_to_f16(__uint_as_float(x)),
+                          dk_f32_to_bf16(__uint_as_float(x)));
+        } else if (op == "W") {
+            unsigned h;
+            in >> h;
+            std::snprintf(out, sizeof out, "%x %x", __float_as_uint(dk_f16_to_f32(h)),
+                          __float_as_uint(dk_bf16_to_f32(h)));
         } else if (op == "M") {
             unsigned map;
             unsigned long long inner, channels, i0, idx[4];
@@ -339,8 +391,10 @@ int main() {
         } else if (op.size() == 2 && op[0] == 'K') {
             std::string t;
             in >> t;
-            const std::string r = t == "f32" ? kernel_request<float>(op, in)
-                                             : kernel_request<double>(op, in);
+            const std::string r = t == "f32"   ? kernel_request<float>(op, in)
+                                  : t == "f64" ? kernel_request<double>(op, in)
+                                  : t == "f16" ? kernel_request<dk_half>(op, in)
+                                               : kernel_request<dk_bfloat16>(op, in);
             std::puts(r.c_str());
             continue;
         } else {

@@ -13,6 +13,14 @@
 // - Element arithmetic: kept x / T(1-p) is a true IEEE division; AlphaDropout's kept
 //   x * T(a) + T(b) is a product then a sum (no fma); noise is T(mean) + T(stddev) * T(n)
 //   (no fma); dropped elements are set to exactly +0 (AlphaDropout's to T(a alpha' + b)).
+// - Half precision (dk_half = IEEE binary16, dk_bfloat16 = bfloat16; 2-byte storage, computing
+//   in float): an element is widened to float exactly, the float arithmetic above runs with
+//   float constants, and the result is rounded once to nearest, ties to even (what
+//   __float2half_rn / __float2bfloat16_rn do). The conversions are integer operations
+//   (dk_f32_to_f16 ...), so they need no cuda_fp16.h / cuda_bf16.h, no newer PTX_ARCH than
+//   the float kernels (bfloat16's cvt instructions need sm_80) and give the CPU's bits for
+//   every value: a NaN stays a quiet NaN with its payload's high bits, as the `half` crate
+//   keeps it.
 // - The 1-bit mask: bit i of 32-bit word i / 32 is element i (little-endian), so two
 //   consecutive words are the CPU BitMask's u64 word. Buffers hold 2 * ceil(n / 64) words and
 //   every word is written (bits past n are 0).
@@ -220,6 +228,91 @@ DK_DEVICE double dk_noise_value(double x, double mean, double stddev, float n, d
 }
 
 // ---------------------------------------------------------------------------------------
+// Half-precision storage: 16-bit patterns, computed on as float.
+
+struct dk_half {
+    unsigned short bits;
+};
+struct dk_bfloat16 {
+    unsigned short bits;
+};
+
+// binary16 -> float, exact; a NaN comes back quiet (its payload shifted up).
+DK_DEVICE float dk_f16_to_f32(dk_u32 h) {
+    const dk_u32 sign = (h & 0x8000u) << 16;
+    const dk_u32 e = (h >> 10) & 0x1fu;
+    const dk_u32 m = h & 0x3ffu;
+    if (e == 0x1fu) {
+        return __uint_as_float(sign | 0x7f800000u | (m != 0 ? 0x400000u : 0u) | (m << 13));
+    }
+    if (e == 0) {
+        // Zero or subnormal: m * 2^-24 is exact in float.
+        return __uint_as_float(sign | __float_as_uint(__fmul_rn(__uint2float_rn(m), DK_2POW_M24)));
+    }
+    return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+// float -> binary16, to nearest with ties to even; overflow gives infinity, a NaN stays a
+// quiet NaN keeping the top 9 bits of its payload.
+DK_DEVICE dk_u32 dk_f32_to_f16(float f) {
+    const dk_u32 x = __float_as_uint(f);
+    const dk_u32 sign = (x >> 16) & 0x8000u;
+    const dk_u32 a = x & 0x7fffffffu;
+    if (a > 0x7f800000u) {
+        return sign | 0x7e00u | ((a & 0x7fffffu) >> 13);
+    }
+    if (a >= 0x477ff000u) {
+        return sign | 0x7c00u; // >= 65520 (the midpoint past 65504, a tie to even) or infinity
+    }
+    if (a >= 0x38800000u) {
+        // Normal (>= 2^-14): rebias the exponent, round off 13 bits (a carry into the
+        // exponent is the right result).
+        dk_u32 h = (a - 0x38000000u) >> 13;
+        const dk_u32 rest = a & 0x1fffu;
+        h += (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ? 1u : 0u;
+        return sign | h;
+    }
+    if (a <= 0x33000000u) {
+        return sign; // <= 2^-25 (the midpoint to the least subnormal, a tie to even: 0)
+    }
+    // Subnormal result: the significand (with its implicit bit) in units of 2^-24.
+    const dk_u32 m = (a & 0x7fffffu) | 0x800000u;
+    const dk_u32 shift = 126u - (a >> 23); // 14 .. 24
+    dk_u32 h = m >> shift;
+    const dk_u32 rest = m & ((1u << shift) - 1u);
+    const dk_u32 half = 1u << (shift - 1u);
+    h += (rest > half || (rest == half && (h & 1u))) ? 1u : 0u;
+    return sign | h;
+}
+
+// bfloat16 -> float, exact; a NaN comes back quiet.
+DK_DEVICE float dk_bf16_to_f32(dk_u32 h) {
+    if ((h & 0x7fffu) > 0x7f80u) {
+        h |= 0x40u;
+    }
+    return __uint_as_float(h << 16);
+}
+
+// float -> bfloat16, to nearest with ties to even (overflow carries into infinity); a NaN
+// stays a quiet NaN keeping the top bits of its payload.
+DK_DEVICE dk_u32 dk_f32_to_bf16(float f) {
+    const dk_u32 x = __float_as_uint(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) {
+        return (x >> 16) | 0x40u;
+    }
+    const dk_u32 h = x >> 16;
+    const dk_u32 rest = x & 0xffffu;
+    return h + ((rest > 0x8000u || (rest == 0x8000u && (h & 1u))) ? 1u : 0u);
+}
+
+DK_DEVICE float dk_widen(dk_half v) { return dk_f16_to_f32(v.bits); }
+DK_DEVICE float dk_widen(dk_bfloat16 v) { return dk_bf16_to_f32(v.bits); }
+DK_DEVICE void dk_narrow(float v, dk_half* out) { out->bits = (unsigned short)dk_f32_to_f16(v); }
+DK_DEVICE void dk_narrow(float v, dk_bfloat16* out) {
+    out->bits = (unsigned short)dk_f32_to_bf16(v);
+}
+
+// ---------------------------------------------------------------------------------------
 // Data element -> mask element (kernels/mod.rs MaskMap): 0 elementwise, 1 channels first
 // (i / inner), 2 channels last ((i / (inner * C)) * C + i % C). The four elements of a group
 // are mapped with one division (or two) and increments.
@@ -273,7 +366,8 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channe
 }
 
 // ---------------------------------------------------------------------------------------
-// Loads and stores of one group of four elements (16 bytes for float, 32 for double).
+// Loads and stores of one group of four elements (16 bytes for float, 32 for double, 8 for
+// the half types).
 // The launches check that buffers are 16-byte aligned (dropkit's own come from the pool,
 // 256-byte aligned), so group g is too. A partial last group goes element by element.
 
@@ -336,6 +430,45 @@ DK_DEVICE void dk_store4(double* p, dk_u64 g, dk_u64 n, const double v[4]) {
     }
 }
 
+// Half precision: four 2-byte elements are one 8-byte load or store (8-byte aligned like the
+// group), widened to float / rounded from float.
+template <typename H>
+DK_DEVICE void dk_load4(const H* p, dk_u64 g, dk_u64 n, float v[4]) {
+    const dk_u64 i0 = 4 * g;
+    if (i0 + 4 <= n) {
+        const dk_u64 t = reinterpret_cast<const dk_u64*>(p)[g];
+        for (int j = 0; j < 4; ++j) {
+            H h;
+            h.bits = (unsigned short)(t >> (16 * j));
+            v[j] = dk_widen(h);
+        }
+    } else {
+        for (int j = 0; j < 4; ++j) {
+            v[j] = i0 + j < n ? dk_widen(p[i0 + j]) : 0.0f;
+        }
+    }
+}
+
+template <typename H>
+DK_DEVICE void dk_store4(H* p, dk_u64 g, dk_u64 n, const float v[4]) {
+    const dk_u64 i0 = 4 * g;
+    if (i0 + 4 <= n) {
+        dk_u64 t = 0;
+        for (int j = 0; j < 4; ++j) {
+            H h;
+            dk_narrow(v[j], &h);
+            t |= (dk_u64)h.bits << (16 * j);
+        }
+        reinterpret_cast<dk_u64*>(p)[g] = t;
+    } else {
+        for (int j = 0; j < 4; ++j) {
+            if (i0 + j < n) {
+                dk_narrow(v[j], &p[i0 + j]);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Launch geometry. Thread kernels: grid-stride over groups of four elements. Warp kernels
 // (those that write a 1-bit mask): grid-stride over tiles of 32 groups (128 elements, four
@@ -362,16 +495,17 @@ DK_DEVICE dk_u32 dk_pack_word(dk_u32 nibble, dk_u32 lane) {
 // mask != 0.
 // x == y is allowed (in place). A warp takes DK_UNROLL consecutive tiles per pass, loading
 // all of them before it stores any (with 2 or more, its mask words fill whole 32-byte sectors).
-template <typename T>
-DK_DEVICE void dk_dropout(const T* x, T* y, dk_u32* mask, dk_u64 n, dk_u64 seed, dk_u64 draw,
-                          dk_u64 threshold, dk_u32 mode, T k, T add, T dropped) {
+// S is the storage type, C the compute type (S itself, or float for the half types).
+template <typename S, typename C>
+DK_DEVICE void dk_dropout(const S* x, S* y, dk_u32* mask, dk_u64 n, dk_u64 seed, dk_u64 draw,
+                          dk_u64 threshold, dk_u32 mode, C k, C add, C dropped) {
     const dk_u64 groups = (n + 3) / 4;
     const dk_u64 tiles = (groups + 31) / 32;
     const dk_u64 mask_words = 2 * ((n + 63) / 64);
     const dk_u32 lane = threadIdx.x & 31u;
     const dk_u64 warps = dk_thread_count() >> 5;
     for (dk_u64 t0 = (dk_thread_id() >> 5) * DK_UNROLL; t0 < tiles; t0 += warps * DK_UNROLL) {
-        T v[DK_UNROLL][4];
+        C v[DK_UNROLL][4];
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
             const dk_u64 g = (t0 + u) * 32 + lane;
@@ -435,12 +569,12 @@ extern "C" __global__ void dk_keep_bits(dk_u32* mask, dk_u64 len, dk_u64 seed, d
 // The loop of a thread kernel: per pass a block takes DK_UNROLL x blockDim consecutive groups,
 // a thread every blockDim-th of them; a thread loads all of its groups of the pass before it
 // transforms (f(g, v): the four values v of group g, in place) and stores any.
-template <typename T, typename F>
-DK_DEVICE void dk_thread_loop(const T* x, T* y, dk_u64 n, F f) {
+template <typename S, typename C, typename F>
+DK_DEVICE void dk_thread_loop(const S* x, S* y, dk_u64 n, F f) {
     const dk_u64 groups = (n + 3) / 4;
     const dk_u64 stride = dk_thread_count() * DK_UNROLL;
     for (dk_u64 g0 = dk_block_start(); g0 < groups; g0 += stride) {
-        T v[DK_UNROLL][4];
+        C v[DK_UNROLL][4];
 #pragma unroll
         for (int u = 0; u < DK_UNROLL; ++u) {
             const dk_u64 g = g0 + u * blockDim.x;
@@ -461,11 +595,11 @@ DK_DEVICE void dk_thread_loop(const T* x, T* y, dk_u64 n, F f) {
 }
 
 // A stored mask: y = keep(mask[map(i)]) ? kept(x) : dropped.
-template <typename T>
-DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
-                             dk_u64 inner, dk_u64 channels, dk_u32 mode, T k, T add,
-                             T dropped) {
-    dk_thread_loop(x, y, n, [&](dk_u64 g, T* v) {
+template <typename S, typename C>
+DK_DEVICE void dk_apply_mask(const S* x, S* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
+                             dk_u64 inner, dk_u64 channels, dk_u32 mode, C k, C add,
+                             C dropped) {
+    dk_thread_loop<S, C>(x, y, n, [&](dk_u64 g, C* v) {
         dk_u32 nibble;
         if (map == DK_MAP_ELEMENTWISE) {
             nibble = (mask[g >> 3] >> ((dk_u32)(g & 7) * 4u)) & 0xfu;
@@ -486,10 +620,10 @@ DK_DEVICE void dk_apply_mask(const T* x, T* y, const dk_u32* mask, dk_u64 n, dk_
 }
 
 // Gaussian noise: y = x * e (op 0) or x + e (op 1), e = T(mean) + T(stddev) * T(normal).
-template <typename T>
-DK_DEVICE void dk_noise(const T* x, T* y, dk_u64 n, dk_u64 seed, dk_u64 draw, T mean, T stddev,
+template <typename S, typename C>
+DK_DEVICE void dk_noise(const S* x, S* y, dk_u64 n, dk_u64 seed, dk_u64 draw, C mean, C stddev,
                         dk_u32 op) {
-    dk_thread_loop(x, y, n, [&](dk_u64 g, T* v) {
+    dk_thread_loop<S, C>(x, y, n, [&](dk_u64 g, C* v) {
         float nr[4];
         dk_normals4(dk_philox(g, draw, seed), nr);
         for (int j = 0; j < 4; ++j) {
@@ -499,11 +633,11 @@ DK_DEVICE void dk_noise(const T* x, T* y, dk_u64 n, dk_u64 seed, dk_u64 draw, T 
 }
 
 // y = x * k (evaluation without scale).
-template <typename T>
-DK_DEVICE void dk_scale(const T* x, T* y, dk_u64 n, T k) {
+template <typename S, typename C>
+DK_DEVICE void dk_scale(const S* x, S* y, dk_u64 n, C k) {
     const dk_u64 groups = (n + 3) / 4;
     for (dk_u64 g = dk_thread_id(); g < groups; g += dk_thread_count()) {
-        T v[4];
+        C v[4];
         dk_load4(x, g, n, v);
         for (int j = 0; j < 4; ++j) {
             v[j] = dk_mul(v[j], k);
@@ -512,25 +646,28 @@ DK_DEVICE void dk_scale(const T* x, T* y, dk_u64 n, T k) {
     }
 }
 
-#define DK_INSTANTIATE(T, SUFFIX)                                                               \
-    extern "C" __global__ void dk_dropout_##SUFFIX(const T* x, T* y, dk_u32* mask, dk_u64 n,    \
+// One instantiation per element type: storage S, compute type C (the constants' type).
+#define DK_INSTANTIATE(S, C, SUFFIX)                                                            \
+    extern "C" __global__ void dk_dropout_##SUFFIX(const S* x, S* y, dk_u32* mask, dk_u64 n,    \
                                                    dk_u64 seed, dk_u64 draw, dk_u64 threshold,  \
-                                                   dk_u32 mode, T k, T add, T dropped) {        \
-        dk_dropout<T>(x, y, mask, n, seed, draw, threshold, mode, k, add, dropped);             \
+                                                   dk_u32 mode, C k, C add, C dropped) {        \
+        dk_dropout<S, C>(x, y, mask, n, seed, draw, threshold, mode, k, add, dropped);          \
     }                                                                                           \
-    extern "C" __global__ void dk_apply_mask_##SUFFIX(const T* x, T* y, const dk_u32* mask,     \
+    extern "C" __global__ void dk_apply_mask_##SUFFIX(const S* x, S* y, const dk_u32* mask,     \
                                                       dk_u64 n, dk_u32 map, dk_u64 inner,       \
-                                                      dk_u64 channels, dk_u32 mode, T k,        \
-                                                      T add, T dropped) {                       \
-        dk_apply_mask<T>(x, y, mask, n, map, inner, channels, mode, k, add, dropped);           \
+                                                      dk_u64 channels, dk_u32 mode, C k,        \
+                                                      C add, C dropped) {                       \
+        dk_apply_mask<S, C>(x, y, mask, n, map, inner, channels, mode, k, add, dropped);        \
     }                                                                                           \
-    extern "C" __global__ void dk_noise_##SUFFIX(const T* x, T* y, dk_u64 n, dk_u64 seed,       \
-                                                 dk_u64 draw, T mean, T stddev, dk_u32 op) {    \
-        dk_noise<T>(x, y, n, seed, draw, mean, stddev, op);                                     \
+    extern "C" __global__ void dk_noise_##SUFFIX(const S* x, S* y, dk_u64 n, dk_u64 seed,       \
+                                                 dk_u64 draw, C mean, C stddev, dk_u32 op) {    \
+        dk_noise<S, C>(x, y, n, seed, draw, mean, stddev, op);                                  \
     }                                                                                           \
-    extern "C" __global__ void dk_scale_##SUFFIX(const T* x, T* y, dk_u64 n, T k) {             \
-        dk_scale<T>(x, y, n, k);                                                                \
+    extern "C" __global__ void dk_scale_##SUFFIX(const S* x, S* y, dk_u64 n, C k) {             \
+        dk_scale<S, C>(x, y, n, k);                                                             \
     }
 
-DK_INSTANTIATE(float, f32)
-DK_INSTANTIATE(double, f64)
+DK_INSTANTIATE(float, float, f32)
+DK_INSTANTIATE(double, double, f64)
+DK_INSTANTIATE(dk_half, float, f16)
+DK_INSTANTIATE(dk_bfloat16, float, bf16)

@@ -167,21 +167,32 @@ mod tests {
             Some(fnv1a64(KERNELS_CU)),
             "kernels.cu changed since kernels.ptx was generated: run `make ptx`"
         );
-        for name in [
-            "dk_dropout_f32",
-            "dk_dropout_f64",
-            "dk_apply_mask_f32",
-            "dk_apply_mask_f64",
-            "dk_noise_f32",
-            "dk_noise_f64",
-            "dk_scale_f32",
-            "dk_scale_f64",
-            "dk_keep_bits",
-        ] {
+        let typed = ["dk_dropout", "dk_apply_mask", "dk_noise", "dk_scale"]
+            .into_iter()
+            .flat_map(|k| ["f32", "f64", "f16", "bf16"].map(|t| format!("{k}_{t}")));
+        for name in typed.chain(["dk_keep_bits".to_string()]) {
             assert!(
                 KERNELS_PTX.contains(&format!(".entry {name}(")),
                 "{name} is missing from kernels.ptx"
             );
+        }
+    }
+
+    /// The half types convert with integer operations: no half-precision instruction (the
+    /// bfloat16 ones need sm_80), so the PTX loads on every card `PTX_ARCH` names.
+    #[test]
+    fn shipped_ptx_has_no_half_precision_instructions() {
+        assert!(KERNELS_PTX.contains(&format!(".target {}", PTX_ARCH.replace("compute", "sm"))));
+        for ty in [".f16", ".bf16", ".f16x2", ".bf16x2"] {
+            let used = KERNELS_PTX
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .any(|l| {
+                    l.split_whitespace()
+                        .next()
+                        .is_some_and(|op| op.contains(ty))
+                });
+            assert!(!used, "kernels.ptx has a {ty} instruction");
         }
     }
 

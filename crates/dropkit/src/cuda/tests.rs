@@ -54,6 +54,7 @@ fn build_harness(defines: &[&str]) -> Result<PathBuf, String> {
                 "-O2",
                 "-std=c++17",
                 "-ffp-contract=off",
+                "-fno-strict-aliasing",
                 "-Wno-unknown-pragmas",
             ])
             .args(defines.iter().map(|d| format!("-D{d}")))
@@ -348,12 +349,22 @@ fn kernels_cu_arithmetic_matches_the_rust_reference_bit_for_bit() {
     }
 }
 
-/// The inputs of the harness's kernel requests (`input` in host_emulation.cpp).
+/// The inputs of the harness's kernel requests (`input` in host_emulation.cpp): values of
+/// the compute type rounded to `T`, with NaN, infinities, a signed zero, a denormal and the
+/// largest finite values (which overflow when a kept element is scaled up).
 fn kernel_input<T: Element>(n: usize) -> Vec<T> {
+    let c = |v: f64| T::narrow(T::Compute::from_f64(v));
     let mut x: Vec<T> = (0..n)
-        .map(|i| T::from_f64(((i as u64 * 7919) % 2003) as f64 * 0.0137 - 13.0))
+        .map(|i| c(((i as u64 * 7919) % 2003) as f64 * 0.0137 - 13.0))
         .collect();
-    let specials = [T::nan(), T::infinity(), T::neg_zero(), T::from_f64(1e-40)];
+    let specials = [
+        T::narrow(<T::Compute as num_traits::Float>::nan()),
+        c(f64::INFINITY),
+        c(-0.0),
+        c(1e-40),
+        T::max_value(),
+        T::min_value(),
+    ];
     for (j, s) in specials.into_iter().enumerate() {
         if 3 + 4 * j < n {
             x[3 + 4 * j] = s;
@@ -363,9 +374,21 @@ fn kernel_input<T: Element>(n: usize) -> Vec<T> {
 }
 
 /// Element types as the harness names and prints them.
-trait HostBits: Element<Compute = Self> {
+trait HostBits: Element {
     const TAG: &'static str;
     fn bits(self) -> u64;
+}
+impl HostBits for half::f16 {
+    const TAG: &'static str = "f16";
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+impl HostBits for half::bf16 {
+    const TAG: &'static str = "bf16";
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
 }
 impl HostBits for f32 {
     const TAG: &'static str = "f32";
@@ -388,7 +411,8 @@ fn words32(mask: &crate::BitMask) -> Vec<u64> {
         .collect()
 }
 
-/// `(mode, k, add, dropped)` of a kept rule, as the kernels take them (values as bits).
+/// `(mode, k, add, dropped)` of a kept rule, as the kernels take them (values of the compute
+/// type `T`, as bits).
 fn kept_arg<T: HostBits>(kept: Kept<T>) -> (u32, u64, u64, u64) {
     let (zero, dropped) = (T::zero().bits(), kept.dropped().bits());
     match kept {
@@ -407,7 +431,10 @@ const KERNEL_SIZES: [usize; 16] = [
 
 /// Every kernel of kernels.cu, run on the host (threads for GPU threads, a barrier for the
 /// warp shuffle), against the CPU reference kernels: outputs and mask words bit for bit.
-fn kernels_case<T: HostBits>(exe: &Path) {
+fn kernels_case<T: HostBits>(exe: &Path)
+where
+    T::Compute: HostBits,
+{
     use crate::kernels;
     use crate::ops::{FlatIo, MaskMap, NoiseOp};
     use crate::rng::Randomness;
@@ -441,10 +468,10 @@ fn kernels_case<T: HostBits>(exe: &Path) {
         let inplace = si % 2;
         // Dropout with fresh randomness, with and without the mask.
         for (p, kept) in [
-            (0.3, Kept::Div(T::from_f64(0.7))),
-            (0.5, Kept::Mul(T::from_f64(2.0))),
+            (0.3, Kept::Div(T::Compute::from_f64(0.7))),
+            (0.5, Kept::Mul(T::Compute::from_f64(2.0))),
             (0.0, Kept::Identity),
-            (1.0, Kept::Div(T::zero())),
+            (1.0, Kept::Div(<T::Compute as num_traits::Zero>::zero())),
             (0.3, crate::ops::alpha_forward_kept(0.3)),
             (0.9, crate::ops::alpha_forward_kept(0.9)),
         ] {
@@ -504,7 +531,7 @@ fn kernels_case<T: HostBits>(exe: &Path) {
             let mask =
                 kernels::keep_bits(&mut Randomness::Philox { seed, draw }, len, 0.5).unwrap();
             for kept in [
-                Kept::Div(T::from_f64(0.5)),
+                Kept::Div(T::Compute::from_f64(0.5)),
                 crate::ops::alpha_forward_kept(0.5),
             ] {
                 let (mode, k, add, dropped) = kept_arg(kept);
@@ -529,13 +556,13 @@ fn kernels_case<T: HostBits>(exe: &Path) {
             req.push(format!(
                 "KN {} {grid:x} {block:x} {inplace:x} {n:x} {seed:x} {draw:x} {:x} {:x} {opk:x}",
                 T::TAG,
-                T::from_f64(mean).bits(),
-                T::from_f64(stddev).bits()
+                T::Compute::from_f64(mean).bits(),
+                T::Compute::from_f64(stddev).bits()
             ));
             want.push(join(&y));
         }
         // Scale.
-        let k = T::from_f64(0.7);
+        let k = T::Compute::from_f64(0.7);
         let y = run(&x, &mut |io| kernels::scale(io, Some(k)));
         req.push(format!(
             "KS {} {grid:x} {block:x} {inplace:x} {n:x} {:x}",
@@ -558,13 +585,15 @@ fn kernels_case<T: HostBits>(exe: &Path) {
     }
 }
 
-/// Runs every kernel case (f32 and f64) on the harness built with `defines`, or says why it
+/// Runs every kernel case (f32, f64, f16, bf16) on the harness built with `defines`, or says why it
 /// cannot be built.
 fn kernel_cases_with(defines: &[&str]) {
     match build_harness(defines) {
         Ok(exe) => {
             kernels_case::<f32>(&exe);
             kernels_case::<f64>(&exe);
+            kernels_case::<half::f16>(&exe);
+            kernels_case::<half::bf16>(&exe);
         }
         Err(why) => {
             eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");
@@ -582,5 +611,74 @@ fn kernels_cu_kernels_match_the_cpu_reference_on_emulated_threads() {
 fn kernels_cu_tuning_variants_match_the_cpu_reference() {
     for unroll in ["DK_UNROLL=1", "DK_UNROLL=4"] {
         kernel_cases_with(&[unroll]);
+    }
+}
+
+/// The kernels' half-precision conversions (integer operations) against the `half` crate's,
+/// which the CPU path uses: widening every 16-bit pattern, and rounding every `f32` that
+/// lies at, next to or between the midpoints of two neighbouring half values (where ties to
+/// even, overflow, subnormals and NaN payloads are decided), plus random `f32` patterns.
+#[test]
+fn kernels_cu_half_conversions_match_the_half_crate() {
+    use half::{bf16, f16};
+    let exe = match harness() {
+        Ok(exe) => exe,
+        Err(why) => {
+            eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");
+            return;
+        }
+    };
+    let req: Vec<String> = (0..=u16::MAX).map(|h| format!("W {h:x}")).collect();
+    for (h, got) in (0..=u16::MAX).zip(ask(&exe, &req)) {
+        let want = vec![
+            u64::from(f16::from_bits(h).to_f32().to_bits()),
+            u64::from(bf16::from_bits(h).to_f32().to_bits()),
+        ];
+        assert_eq!(got, want, "widening {h:#06x}");
+    }
+
+    let mut xs: Vec<u32> = Vec::new();
+    for h in 0..=u16::MAX {
+        // f16: the f32 midpoint between h and h + 1 (as magnitudes), and its neighbours.
+        let (a, b) = (
+            f16::from_bits(h).to_f32(),
+            f16::from_bits(h.wrapping_add(1)).to_f32(),
+        );
+        if a.is_finite() && b.is_finite() && a.is_sign_positive() == b.is_sign_positive() {
+            let mid = ((f64::from(a) + f64::from(b)) / 2.0) as f32;
+            for d in [-1i64, 0, 1] {
+                xs.push((i64::from(mid.to_bits()) + d) as u32);
+            }
+        }
+        // bf16: the midpoint's f32 pattern is h's followed by 0x8000.
+        let m = (u32::from(h) << 16) | 0x8000;
+        xs.extend([m - 1, m, m + 1, u32::from(h) << 16]);
+    }
+    let mut state = 0x0bad_cafe_u64;
+    xs.extend((0..20_000).map(|_| splitmix(&mut state) as u32));
+    let specials = [
+        0x7fc0_0000u32,
+        0xffc0_0000,
+        0x7f80_0001,
+        0x7fa0_2000,
+        0x7f80_0000,
+    ];
+    xs.extend(specials);
+    xs.extend([
+        0x477f_efff,
+        0x477f_f000,
+        0x4780_0000,
+        0x3300_0000,
+        0x3300_0001,
+        0x3880_0000,
+    ]);
+    let req: Vec<String> = xs.iter().map(|x| format!("H {x:x}")).collect();
+    for (x, got) in xs.iter().zip(ask(&exe, &req)) {
+        let f = f32::from_bits(*x);
+        let want = vec![
+            u64::from(f16::from_f32(f).to_bits()),
+            u64::from(bf16::from_f32(f).to_bits()),
+        ];
+        assert_eq!(got, want, "rounding {x:#010x}");
     }
 }

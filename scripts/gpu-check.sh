@@ -2,7 +2,8 @@
 # The GPU check: run on the lent GPU machine from the repository root, with the binaries that
 # `make gpu-build` put in .gpu/ here (that machine has no cargo): carry `.gpu`.
 #
-# 1. the CUDA tests with the shipped PTX, including the 2^32 + 37 element test;
+# 1. the CUDA tests with the shipped PTX (f32, f64, and the f16/bf16 kernels against the CPU
+#    half path: tests/cuda.rs's half_precision_* tests), including the 2^32 + 37 element test;
 # 2. gpu_bench, then scripts/gpu_peers.py (PyTorch), which prints the table (also in table.md);
 # 3. the Python package's tests (tests/test_device_gpu.py: PyTorch CUDA tensors) with the
 #    wheel from .gpu;
@@ -43,7 +44,7 @@ done
 step "CUDA tests, shipped PTX"
 big=1
 [ "${GPU_CHECK_SKIP_BIG:-0}" = 1 ] && big=0
-DROPKIT_REQUIRE_GPU=1 DROPKIT_GPU_BIG=$big DROPKIT_CUDA_KERNELS=ptx timeout 150 \
+DROPKIT_REQUIRE_GPU=1 DROPKIT_GPU_BIG=$big DROPKIT_CUDA_KERNELS=ptx timeout 240 \
     "$BIN/cuda-tests" 2>&1 | tee "$OUT/tests-ptx.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "CUDA tests (PTX)"
 

@@ -14,9 +14,9 @@
 //!    tensor that requires grad).
 //! 2. [`call`] parses that dict once into a [`CudaArray`]: pointer, shape, dtype, read-only
 //!    flag, contiguity, strides, stream. Every later step reads the struct. A malformed dict is
-//!    an error naming its field; a dtype other than float32/float64 a `TypeError`; in place, a
-//!    read-only array or one whose elements share memory (zero or overlapping strides) a
-//!    `ValueError` (before anything is made or drawn).
+//!    an error naming its field; a dtype other than float16/float32/float64 a `TypeError`; in
+//!    place, a read-only array or one whose elements share memory (zero or overlapping
+//!    strides) a `ValueError` (before anything is made or drawn).
 //! 3. Unless the call is in place on an array the kernels take as it is (C-contiguous,
 //!    16-byte aligned), one call of the Python helper `dropkit._device.new_array(x, copy)`
 //!    makes, with `x`'s framework, the array the kernels write: a C-contiguous copy of `x`
@@ -82,6 +82,7 @@ pub(crate) fn shape_of(input: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Dtype {
+    F16,
     F32,
     F64,
 }
@@ -89,6 +90,7 @@ enum Dtype {
 impl Dtype {
     fn itemsize(self) -> u64 {
         match self {
+            Dtype::F16 => 2,
             Dtype::F32 => 4,
             Dtype::F64 => 8,
         }
@@ -113,8 +115,8 @@ impl CudaArray {
     /// Parses `interface`, the `__cuda_array_interface__` of the array called `argument`.
     ///
     /// # Errors
-    /// `TypeError` for a non-dict or a dtype other than float32/float64; `ValueError` naming
-    /// the field for a missing or malformed field, and for a mask.
+    /// `TypeError` for a non-dict or a dtype other than float16/float32/float64; `ValueError`
+    /// naming the field for a missing or malformed field, and for a mask.
     fn parse(interface: &Bound<'_, PyAny>, argument: &str) -> PyResult<CudaArray> {
         let dict = interface.cast::<PyDict>().map_err(|_| {
             PyTypeError::new_err(format!(
@@ -129,12 +131,13 @@ impl CudaArray {
         let typestr: String =
             field.required("typestr", "a str such as '<f4'", |v| v.extract().ok())?;
         let dtype = match typestr.as_str() {
+            "<f2" | "=f2" => Dtype::F16,
             "<f4" | "=f4" => Dtype::F32,
             "<f8" | "=f8" => Dtype::F64,
             _ => {
                 return Err(PyTypeError::new_err(format!(
                     "{argument} is a device array of dtype {typestr} (its typestr): accepted on \
-                     the device are float32 (<f4) and float64 (<f8)"
+                     the device are float16 (<f2), float32 (<f4) and float64 (<f8)"
                 )))
             }
         };
@@ -433,6 +436,7 @@ fn execute<L: Module + CudaModule + Send>(
     let dev = device_of(&arrays)?;
     let (src, dst) = (src.0, dst.map(|d| d.0));
     py.detach(|| match src.dtype {
+        Dtype::F16 => run_typed::<L, dropkit::half::f16>(layer, &dev, pass, src, dst),
         Dtype::F32 => run_typed::<L, f32>(layer, &dev, pass, src, dst),
         Dtype::F64 => run_typed::<L, f64>(layer, &dev, pass, src, dst),
     })

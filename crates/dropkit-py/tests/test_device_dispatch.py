@@ -32,10 +32,18 @@ def test_a_device_array_goes_to_the_device_path_and_its_address_is_checked():
         layer.forward(FakeDeviceArray())
 
 
-def test_device_dtypes_other_than_float32_and_float64_are_type_errors():
+def test_device_dtypes_other_than_the_float_types_are_type_errors():
     layer = dropkit.Dropout(0.5, inplace=True, seed=1)
-    for typestr in ["<i4", "<f2", "|b1"]:
-        with pytest.raises(TypeError, match="float32 \\(<f4\\) and float64"):
+    for typestr in ["<i4", "<f16", "|b1", "<c8", "<V2"]:
+        with pytest.raises(TypeError, match="float16 \\(<f2\\), float32 \\(<f4\\) and float64"):
+            layer.forward(FakeDeviceArray(typestr=typestr))
+
+
+def test_float16_device_arrays_keep_their_dtype_to_the_device_check():
+    # float16 is accepted: the call gets past the dtype to the driver's check of the address.
+    layer = dropkit.Dropout(0.5, inplace=True, seed=1)
+    for typestr in ["<f2", "=f2"]:
+        with pytest.raises(RuntimeError, match="libcuda|not CUDA device memory"):
             layer.forward(FakeDeviceArray(typestr=typestr))
 
 
@@ -100,6 +108,7 @@ ARRAYS = {
     "broadcast": {"strides": (0, 4)},
     "misaligned": {"data": (0x7F00_0000_0004, False)},
     "float16": {"typestr": "<f2"},
+    "int32": {"typestr": "<i4"},
     "malformed": {"shape": "4x8"},
 }
 

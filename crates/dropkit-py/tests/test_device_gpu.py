@@ -14,12 +14,12 @@ torch = pytest.importorskip("torch", reason="skipped: PyTorch is not installed (
 if not torch.cuda.is_available():
     pytest.skip("skipped: no CUDA device for PyTorch", allow_module_level=True)
 
-DTYPES = [(np.float32, torch.float32), (np.float64, torch.float64)]
+DTYPES = [(np.float16, torch.float16), (np.float32, torch.float32), (np.float64, torch.float64)]
 
 
 def bits(a):
     a = np.ascontiguousarray(a)
-    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
 
 
 def host(t):

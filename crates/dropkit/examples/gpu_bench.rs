@@ -1,5 +1,6 @@
 //! GPU benchmark: dropkit's layers on 2^28 `f32` elements (1 GiB) against a device-to-device
-//! copy of the same bytes, timed with CUDA events, median of 30 runs after 3 warm-ups.
+//! copy of the same bytes (and Dropout and GaussianNoise on 2^28 `f16` and `bf16` elements,
+//! their bytes against the same copy's bandwidth), timed with CUDA events, median of 30 runs after 3 warm-ups.
 //!
 //! Prints one line per operation (milliseconds, GB/s of bytes read + written, ratio to the
 //! copy's GB/s) and, with `--tsv PATH`, writes the same rows for `scripts/gpu_peers.py`,
@@ -13,7 +14,7 @@
 use std::error::Error;
 
 use dropkit::cuda::cudarc::driver::sys::CUevent_flags;
-use dropkit::cuda::{CudaDevice, CudaModule, DeviceTensor};
+use dropkit::cuda::{CudaDevice, CudaElement, CudaModule, DeviceTensor};
 use dropkit::{
     Dropout, GaussianDropout, GaussianNoise, GeneratorKind, MaskStorage, Module, SpatialDropout2D,
 };
@@ -207,6 +208,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         bytes: data,
     });
 
+    // The half types: 2 bytes read + 2 written per element, computed in f32 on the device.
+    half_rows::<half::f16>(
+        &dev,
+        &shape,
+        runs,
+        ["dropout_fwd_bits_f16", "gaussian_noise_f16"],
+        &mut rows,
+    )?;
+    half_rows::<half::bf16>(
+        &dev,
+        &shape,
+        runs,
+        ["dropout_fwd_bits_bf16", "gaussian_noise_bf16"],
+        &mut rows,
+    )?;
+
     if args.log2 >= 22 {
         // (N, C, H, W) = (64, 256, 128, 128) at 2^28; H and W shrink with --log2.
         let hw = 1usize << ((args.log2 - 14) / 2);
@@ -254,6 +271,54 @@ fn main() -> Result<(), Box<dyn Error>> {
         std::fs::write(&path, tsv)?;
         println!("wrote {path}");
     }
+    Ok(())
+}
+
+/// Dropout forward (1-bit mask) and GaussianNoise forward on `T` tensors of `shape`, as
+/// the rows `keys`.
+fn half_rows<T: CudaElement>(
+    dev: &CudaDevice,
+    shape: &[usize],
+    runs: usize,
+    keys: [&'static str; 2],
+    rows: &mut Vec<Row>,
+) -> Result<(), Box<dyn Error>> {
+    let n: usize = shape.iter().product();
+    let data = (2 * std::mem::size_of::<T>() * n) as f64; // read + written
+    let mut fill = GaussianNoise::new(1.0)?;
+    fill.set_seed(7, GeneratorKind::Philox);
+    let mut x = DeviceTensor::<T>::zeros(dev, shape)?;
+    fill.forward_cuda_inplace(&mut x)?;
+    let mut y = DeviceTensor::<T>::zeros(dev, shape)?;
+    dev.synchronize()?;
+    let (dropout, noise) = match T::NAME {
+        "float16" => (
+            "Dropout forward, 1-bit mask, f16",
+            "GaussianNoise(0.2) forward, f16",
+        ),
+        _ => (
+            "Dropout forward, 1-bit mask, bf16",
+            "GaussianNoise(0.2) forward, bf16",
+        ),
+    };
+    let mut bits = Dropout::new(0.5)?.with_mask_storage(MaskStorage::Bits);
+    bits.set_seed(8, GeneratorKind::Philox);
+    let ms = time(dev, runs, || bits.forward_cuda_into(&x, &mut y))?;
+    rows.push(Row {
+        key: keys[0],
+        what: dropout,
+        ms,
+        bytes: data + n as f64 / 8.0,
+    });
+    let mut g = GaussianNoise::new(0.2)?;
+    g.set_seed(9, GeneratorKind::Philox);
+    let ms = time(dev, runs, || g.forward_cuda_into(&x, &mut y))?;
+    rows.push(Row {
+        key: keys[1],
+        what: noise,
+        ms,
+        bytes: data,
+    });
     Ok(())
 }
 

@@ -32,7 +32,9 @@
 //! rounded to nearest (ties to even) to the half type. Its `T(v)` is `v` rounded to `f32`,
 //! and its masks and noise are the `f32` layer's for the same seed and draw. On the CPU, the
 //! half types run the `f32` kernels on cache-resident blocks widened to `f32` (F16C
-//! conversions for `f16` where the CPU has them); the CUDA backend takes `f32` and `f64` only.
+//! conversions for `f16` where the CPU has them). The CUDA backend takes all four: its half
+//! kernels store 2 bytes an element, compute in `f32` with `f32` constants and round once
+//! (integer conversions with the `half` crate's bits), so a device result is the CPU's.
 //!
 //! # Example
 //! ```

@@ -1,5 +1,5 @@
-//! The CUDA backend against the CPU reference, bit for bit: every layer, `f32` and `f64`,
-//! odd sizes, both mask storages, in place, host/device mixes, errors.
+//! The CUDA backend against the CPU reference, bit for bit: every layer, `f32`, `f64`,
+//! `f16` and `bf16` (computed in `f32`, rounded once, as on the CPU), odd sizes, both mask storages, in place, host/device mixes, errors.
 //!
 //! Each test opens device 0 first; where there is none it prints `skipped: ...` to stderr
 //! and passes, unless `DROPKIT_REQUIRE_GPU=1` (set by `scripts/gpu-check.sh`) makes that a
@@ -13,6 +13,7 @@ use dropkit::{
     AlphaDropout, Dropout, Element, Error, FeatureAlphaDropout, GaussianDropout, GaussianNoise,
     GeneratorKind, MaskStorage, Module, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
+use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 
 fn device() -> Option<CudaDevice> {
@@ -50,6 +51,16 @@ impl Bits for f32 {
 impl Bits for f64 {
     fn bits(self) -> u64 {
         self.to_bits()
+    }
+}
+impl Bits for f16 {
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+impl Bits for bf16 {
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
     }
 }
 
@@ -410,6 +421,46 @@ fn alpha_layers_match_the_cpu_bit_for_bit() {
     let dev = gpu!();
     alpha_case::<f32>(&dev);
     alpha_case::<f64>(&dev);
+}
+
+/// float16 and bfloat16 (2-byte storage, computed in f32 with f32 constants, rounded once):
+/// every layer against the CPU half path, with NaN, infinities and the largest finite values
+/// (which overflow when scaled up) in the inputs.
+#[test]
+fn half_precision_dropout_matches_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    dropout_case::<f16>(&dev);
+    dropout_case::<bf16>(&dev);
+    noise_shape_case::<f16>(&dev);
+    noise_shape_case::<bf16>(&dev);
+}
+
+#[test]
+fn half_precision_gaussian_layers_match_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    gaussian_case::<f16>(&dev);
+    gaussian_case::<bf16>(&dev);
+}
+
+#[test]
+fn half_precision_spatial_and_alpha_layers_match_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    spatial_case::<f16>(&dev);
+    spatial_case::<bf16>(&dev);
+    alpha_case::<f16>(&dev);
+    alpha_case::<bf16>(&dev);
+}
+
+/// A half tensor is 2 bytes an element on the device and round-trips exactly.
+#[test]
+fn half_precision_tensors_round_trip() {
+    let dev = gpu!();
+    let x = input::<f16>(&[3, 7, 5], 1);
+    let d = DeviceTensor::from_array(&dev, &x).unwrap();
+    assert_bits(&d.to_array().unwrap(), &x, "f16 round trip");
+    let x = input::<bf16>(&[3, 7, 5], 1);
+    let d = DeviceTensor::from_array(&dev, &x).unwrap();
+    assert_bits(&d.to_array().unwrap(), &x, "bf16 round trip");
 }
 
 #[test]

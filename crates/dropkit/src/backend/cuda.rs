@@ -13,6 +13,7 @@ use crate::error::{check_shape, Error, Result};
 use crate::kernels;
 use crate::ops::{element_count, Kept, MaskLayout, MaskMap, Noise};
 use crate::rng::{keep_threshold, Randomness};
+use crate::Element;
 
 /// The error for a device forward asked to draw from BigDL's stream.
 fn bigdl_on_device(layer: &str) -> Error {
@@ -53,7 +54,7 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
         }
     }
 
-    fn scale(self, factor: Option<T>) -> Result<()> {
+    fn scale(self, factor: Option<T::Compute>) -> Result<()> {
         launch::scale(self, factor)
     }
 
@@ -61,7 +62,7 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
         self,
         r: &mut Randomness<'_>,
         p: f64,
-        kept: Kept<T>,
+        kept: Kept<T::Compute>,
         keep: bool,
     ) -> Result<Option<SavedMask>> {
         let seed_draw = match r {
@@ -97,7 +98,7 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
             .is_some_and(|bits| bits.device().same_device(&self.device()))
     }
 
-    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T>) -> Result<()> {
+    fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T::Compute>) -> Result<()> {
         let dev = self.device();
         if let MaskMap::Broadcast(b) = map {
             // The general noise_shape map: the mask expanded on the host to one bit per
@@ -143,16 +144,24 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
     }
 
     /// Noise is never kept on the device: backward regenerates it from the draw.
-    fn noise(self, r: &mut Randomness<'_>, noise: Noise, _keep: bool) -> Result<Option<Vec<T>>> {
+    fn noise(
+        self,
+        r: &mut Randomness<'_>,
+        noise: Noise,
+        _keep: bool,
+    ) -> Result<Option<Vec<T::Compute>>> {
         let Randomness::Philox { seed, draw } = r else {
             return Err(bigdl_on_device("Gaussian noise"));
         };
-        let (mean, stddev) = (T::from_f64(noise.mean), T::from_f64(noise.stddev));
+        let (mean, stddev) = (
+            T::Compute::from_f64(noise.mean),
+            T::Compute::from_f64(noise.stddev),
+        );
         launch::noise(self, (*seed, *draw), mean, stddev, noise.op)?;
         Ok(None)
     }
 
-    fn multiply(self, _factors: &[T]) -> std::result::Result<Result<()>, Self> {
+    fn multiply(self, _factors: &[T::Compute]) -> std::result::Result<Result<()>, Self> {
         Err(self)
     }
 }

@@ -64,12 +64,13 @@ fn grid_cap_per_sm() -> Option<u32> {
         .filter(|&b| b > 0)
 }
 
-/// The loaded kernel functions (index 0: `f32`, 1: `f64`).
+/// The loaded kernel functions (index [`super::CudaElement::KERNEL`]: 0 `f32`, 1 `f64`,
+/// 2 `f16`, 3 `bf16`).
 pub(crate) struct Kernels {
-    pub(crate) dropout: [CudaFunction; 2],
-    pub(crate) apply_mask: [CudaFunction; 2],
-    pub(crate) noise: [CudaFunction; 2],
-    pub(crate) scale: [CudaFunction; 2],
+    pub(crate) dropout: [CudaFunction; 4],
+    pub(crate) apply_mask: [CudaFunction; 4],
+    pub(crate) noise: [CudaFunction; 4],
+    pub(crate) scale: [CudaFunction; 4],
     pub(crate) keep_bits: CudaFunction,
 }
 
@@ -161,11 +162,20 @@ impl CudaDevice {
                 .load_function(name)
                 .map_err(|e| driver_error(&format!("finding kernel {name}"), e))
         };
+        // A kernel's four element variants, in `CudaElement::KERNEL` order.
+        let typed = |kernel: &str| -> Result<[CudaFunction; 4]> {
+            Ok([
+                f(&format!("{kernel}_f32"))?,
+                f(&format!("{kernel}_f64"))?,
+                f(&format!("{kernel}_f16"))?,
+                f(&format!("{kernel}_bf16"))?,
+            ])
+        };
         let kernels = Kernels {
-            dropout: [f("dk_dropout_f32")?, f("dk_dropout_f64")?],
-            apply_mask: [f("dk_apply_mask_f32")?, f("dk_apply_mask_f64")?],
-            noise: [f("dk_noise_f32")?, f("dk_noise_f64")?],
-            scale: [f("dk_scale_f32")?, f("dk_scale_f64")?],
+            dropout: typed("dk_dropout")?,
+            apply_mask: typed("dk_apply_mask")?,
+            noise: typed("dk_noise")?,
+            scale: typed("dk_scale")?,
             keep_bits: f("dk_keep_bits")?,
         };
         Ok(CudaDevice {

@@ -11,6 +11,7 @@ use super::driver::driver_error;
 use super::tensor::{same_device, CudaElement, DeviceBits, DeviceIo};
 use crate::error::Result;
 use crate::ops::{Kept, MaskMap, NoiseOp};
+use crate::Element;
 
 /// Groups (or tiles) a thread (or warp) takes per pass: `DK_UNROLL` of kernels.cu. The grid
 /// covers the tensor in one pass with it (a variant built with another value stays correct:
@@ -32,7 +33,7 @@ fn config(blocks: u32) -> LaunchConfig {
 /// `(mode, k, add, dropped)` of a kept-element rule, as the kernels take it (simplified as
 /// on the CPU: a division by a power of two is the exact multiplication, a tenth of the
 /// instructions).
-fn kept_args<T: CudaElement>(kept: Kept<T>) -> (u32, T, T, T) {
+fn kept_args<T: Element>(kept: Kept<T>) -> (u32, T, T, T) {
     let dropped = kept.dropped();
     match kept.simplified() {
         Kept::Identity => (0, T::one(), T::zero(), dropped),
@@ -92,7 +93,7 @@ pub(crate) fn copy<T: CudaElement>(io: DeviceIo<'_, T>) -> Result<()> {
 }
 
 /// `x * factor`, or a copy when `factor` is `None` (`dk_scale_*`).
-pub(crate) fn scale<T: CudaElement>(io: DeviceIo<'_, T>, factor: Option<T>) -> Result<()> {
+pub(crate) fn scale<T: CudaElement>(io: DeviceIo<'_, T>, factor: Option<T::Compute>) -> Result<()> {
     let Some(k) = factor else { return copy(io) };
     let dev = io.device();
     let n = io.len() as u64;
@@ -104,7 +105,7 @@ pub(crate) fn scale<T: CudaElement>(io: DeviceIo<'_, T>, factor: Option<T>) -> R
     with_ptrs(dev.stream(), io, |x, y| {
         let mut a = dev.stream().launch_builder(func);
         a.arg(&x).arg(&y).arg(&n).arg(&k);
-        // SAFETY: the arguments match dk_scale_T(const T* x, T* y, u64 n, T k); x and y hold
+        // SAFETY: the arguments match dk_scale_T(const T* x, T* y, u64 n, C k) (C: T's compute type); x and y hold
         // n elements.
         queued(unsafe { a.launch(config(blocks)) })
     })
@@ -117,7 +118,7 @@ pub(crate) fn dropout<T: CudaElement>(
     mask: Option<&mut DeviceBits>,
     (seed, draw): (u64, u64),
     threshold: u64,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
 ) -> Result<()> {
     let dev = io.device();
     let n = io.len() as u64;
@@ -145,7 +146,8 @@ pub(crate) fn dropout<T: CudaElement>(
         a.arg(&x).arg(&y).arg(&m).arg(&n).arg(&seed).arg(&draw);
         a.arg(&threshold).arg(&mode).arg(&k).arg(&add).arg(&dropped);
         // SAFETY: the arguments match dk_dropout_T(const T* x, T* y, u32* mask, u64 n,
-        // u64 seed, u64 draw, u64 threshold, u32 mode, T k, T add, T dropped); x and y hold
+        // u64 seed, u64 draw, u64 threshold, u32 mode, C k, C add, C dropped) (C: T's compute
+        // type); x and y hold
         // n elements, the
         // mask (when not null) 2 * ceil(n / 64) words.
         let r = queued(unsafe { a.launch(config(blocks)) });
@@ -184,7 +186,7 @@ pub(crate) fn apply_mask<T: CudaElement>(
     io: DeviceIo<'_, T>,
     bits: &DeviceBits,
     map: MaskMap,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
 ) -> Result<()> {
     let dev = io.device();
     same_device(bits.device(), &dev)?;
@@ -213,7 +215,8 @@ pub(crate) fn apply_mask<T: CudaElement>(
             .arg(&add)
             .arg(&dropped);
         // SAFETY: the arguments match dk_apply_mask_T(const T* x, T* y, const u32* mask,
-        // u64 n, u32 map, u64 inner, u64 channels, u32 mode, T k, T add, T dropped); x and
+        // u64 n, u32 map, u64 inner, u64 channels, u32 mode, C k, C add, C dropped) (C: T's
+        // compute type); x and
         // y hold n elements;
         // the mask holds every index the map yields for i < n (the layer computed both).
         let r = queued(unsafe { a.launch(config(blocks)) });
@@ -227,8 +230,8 @@ pub(crate) fn apply_mask<T: CudaElement>(
 pub(crate) fn noise<T: CudaElement>(
     io: DeviceIo<'_, T>,
     (seed, draw): (u64, u64),
-    mean: T,
-    stddev: T,
+    mean: T::Compute,
+    stddev: T::Compute,
     op: NoiseOp,
 ) -> Result<()> {
     let dev = io.device();
@@ -247,7 +250,7 @@ pub(crate) fn noise<T: CudaElement>(
         a.arg(&x).arg(&y).arg(&n).arg(&seed).arg(&draw);
         a.arg(&mean).arg(&stddev).arg(&op);
         // SAFETY: the arguments match dk_noise_T(const T* x, T* y, u64 n, u64 seed, u64 draw,
-        // T mean, T stddev, u32 op); x and y hold n elements.
+        // C mean, C stddev, u32 op) (C: T's compute type); x and y hold n elements.
         queued(unsafe { a.launch(config(blocks)) })
     })
 }

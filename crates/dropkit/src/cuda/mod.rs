@@ -2,8 +2,8 @@
 //! with masks and noise bit-identical to the CPU's for the same seed and draw.
 //!
 //! - [`CudaDevice::new`] opens a GPU (and says what is missing when it cannot);
-//! - [`DeviceTensor`] holds `f32` or `f64` data on it ([`DeviceTensor::from_array`],
-//!   [`DeviceTensor::to_array`]);
+//! - [`DeviceTensor`] holds `f32`, `f64`, `half::f16` or `half::bf16` data on it
+//!   ([`DeviceTensor::from_array`], [`DeviceTensor::to_array`]);
 //! - [`CudaModule`] (implemented by all six layers) runs `forward_cuda`, `forward_cuda_into`,
 //!   `forward_cuda_inplace`, `backward_cuda`, `backward_cuda_into`, `backward_cuda_inplace`.
 //!
@@ -15,9 +15,12 @@
 //!   own `ln`/`sin`/`cos` polynomials, every operation a correctly rounded IEEE-754 one
 //!   (compiled with `--fmad=false`, written with `__fmaf_rn`/`__fmul_rn`/... intrinsics);
 //! - outputs are bit-identical: kept `x / T(1-p)` is an IEEE division, dropped elements are
-//!   `+0`, noise is `T(mean) + T(stddev) * T(n)`. The one exception is a NaN result: it is
-//!   NaN on both sides, but the GPU returns the canonical NaN where the CPU propagates an
-//!   input's payload (or, for `inf * 0`, x86's negative default NaN).
+//!   `+0`, noise is `T(mean) + T(stddev) * T(n)`; a half-precision element is widened to
+//!   `f32` exactly, computed on with `f32` constants and rounded once to nearest even, with
+//!   the CPU's conversions (integer operations in `kernels.cu`, tested against the `half`
+//!   crate). The one exception is a NaN result: it is NaN on both sides, but the GPU returns
+//!   the canonical NaN where the CPU propagates an input's payload (or, for `inf * 0`, x86's
+//!   negative default NaN).
 //!
 //! Without a GPU this is tested by compiling `kernels.cu` as host C++ (each GPU thread a host
 //! thread, the warp shuffle a barrier) and comparing every kernel with the CPU reference;

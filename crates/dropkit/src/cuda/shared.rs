@@ -17,10 +17,12 @@ pub enum KernelSource {
 /// Seals `CudaElement`: outside this crate `Sealed` cannot be named, so no other type can
 /// implement it.
 pub(super) mod sealed {
-    /// The supertrait that limits `CudaElement` to `f32` and `f64`.
+    /// The supertrait that limits `CudaElement` to `f32`, `f64`, `f16` and `bf16`.
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
 }
 
 /// Where a device address lives: the allocation the driver knows it in.

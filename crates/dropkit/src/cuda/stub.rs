@@ -133,10 +133,12 @@ pub fn device_count() -> Result<usize> {
     Err(unavailable())
 }
 
-/// An element type the CUDA kernels compute in: `f32` and `f64`.
-pub trait CudaElement: Element<Compute = Self> + shared::sealed::Sealed {}
+/// An element type the CUDA kernels run on: `f32`, `f64`, `half::f16` and `half::bf16`.
+pub trait CudaElement: Element + shared::sealed::Sealed {}
 impl CudaElement for f32 {}
 impl CudaElement for f64 {}
+impl CudaElement for half::f16 {}
+impl CudaElement for half::bf16 {}
 
 /// A tensor on a CUDA device; without the `cuda` feature none can be made.
 #[derive(Debug)]

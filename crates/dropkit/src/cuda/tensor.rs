@@ -14,13 +14,14 @@ use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::Element;
 
-/// An element type the CUDA kernels compute in: `f32` and `f64`. (`f16`/`bf16` run on the
-/// CPU only so far: their device kernels, computing in `f32` and rounding once as the CPU
-/// does, are not written yet.)
+/// An element type the CUDA kernels run on: `f32`, `f64`, `half::f16` and `half::bf16`.
+/// The half-precision types are stored in 2 bytes and computed in `f32` with `f32`
+/// constants, rounded once (to nearest, ties to even) as on the CPU, so a device result is
+/// the CPU's, bit for bit (see [`crate::Element`]).
 pub trait CudaElement:
-    Element<Compute = Self> + DeviceRepr + ValidAsZeroBits + sealed::Sealed
+    Element<Compute: DeviceRepr> + DeviceRepr + ValidAsZeroBits + sealed::Sealed
 {
-    /// Index of the kernel variant (0 for `f32`, 1 for `f64`).
+    /// Index of the kernel variant (0 `f32`, 1 `f64`, 2 `f16`, 3 `bf16`).
     #[doc(hidden)]
     const KERNEL: usize;
 }
@@ -31,6 +32,14 @@ impl CudaElement for f32 {
 
 impl CudaElement for f64 {
     const KERNEL: usize = 1;
+}
+
+impl CudaElement for half::f16 {
+    const KERNEL: usize = 2;
+}
+
+impl CudaElement for half::bf16 {
+    const KERNEL: usize = 3;
 }
 
 /// A tensor on a CUDA device: a shape and its elements, row-major and contiguous.

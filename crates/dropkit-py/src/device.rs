@@ -10,8 +10,12 @@
 //!
 //! 1. [`interface`] reads `x.__cuda_array_interface__`, the only read of it in the call (a
 //!    numpy array is not asked). An `AttributeError` means a host array, which the numpy path
-//!    takes; any other error is the framework's and is raised as it is (PyTorch's for a
-//!    tensor that requires grad).
+//!    takes, unless `x.__dlpack_device__()` is a CUDA device (then DLPack, as also for a
+//!    `TypeError` or `KeyError` of the interface, PyTorch's for bfloat16); any other error
+//!    is the framework's and is raised as it is (PyTorch's for a tensor that requires grad).
+//!    A DLPack array (`dlpack.rs`) is exported once with `__dlpack__(stream=1)`, its capsule
+//!    consumed and read into the same [`CudaArray`], and its deleter runs at the end of the
+//!    call.
 //! 2. [`call`] parses that dict once into a [`CudaArray`]: pointer, shape, dtype, read-only
 //!    flag, contiguity, strides, stream. Every later step reads the struct. A malformed dict is
 //!    an error naming its field; a dtype other than float16/float32/float64 a `TypeError`; in
@@ -43,23 +47,74 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyEllipsis};
 
 use crate::convert;
+use crate::dlpack::{self, DlArray, DlDtype as Dtype, Managed, KDL_CPU, KDL_CUDA};
 use crate::error::to_py_err;
 
-/// `x.__cuda_array_interface__` when `x` is a device array (not a numpy array, and the
-/// attribute exists); `None` for a host array.
+/// How `x` is described when it is a device array (not a numpy array): its
+/// `__cuda_array_interface__` when it has one; else (the attribute raises `AttributeError`,
+/// or refuses the dtype, see [`refuses_dtype`]) DLPack when `x.__dlpack_device__()` is a
+/// CUDA device; `None` for a host array (no interface, or a `kDLCPU` DLPack array).
 ///
 /// # Errors
 /// What the attribute raises, other than `AttributeError` (PyTorch's error for a tensor that
-/// requires grad).
-pub(crate) fn interface<'py>(x: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+/// requires grad), and its dtype error when DLPack offers no CUDA device; `TypeError` for a
+/// DLPack device other than CUDA and the CPU.
+pub(crate) fn interface<'py>(x: &Bound<'py, PyAny>) -> PyResult<Option<Source<'py>>> {
     if x.cast::<numpy::PyUntypedArray>().is_ok() {
         return Ok(None);
     }
     let py = x.py();
     match x.getattr(intern!(py, "__cuda_array_interface__")) {
-        Ok(cai) => Ok(Some(cai)),
-        Err(e) if e.is_instance_of::<PyAttributeError>(py) => Ok(None),
+        Ok(cai) => Ok(Some(Source::Interface(cai))),
+        Err(e) if e.is_instance_of::<PyAttributeError>(py) || refuses_dtype(py, &e) => {
+            match dlpack::device(x)? {
+                Some((KDL_CUDA, _)) => Ok(Some(Source::Dlpack)),
+                Some((t, id)) if t != KDL_CPU => Err(PyTypeError::new_err(format!(
+                    "a {} on DLPack device ({t}, {id}), {}: dropkit takes CUDA (kDLCUDA) device \
+                     arrays and host arrays",
+                    type_name(x),
+                    dlpack::device_name(t)
+                ))),
+                _ if refuses_dtype(py, &e) => Err(e),
+                _ => Ok(None),
+            }
+        }
         Err(e) => Err(e),
+    }
+}
+
+/// Whether `e`, raised by `__cuda_array_interface__`, may be a refused dtype: a `TypeError`,
+/// or PyTorch's `KeyError` (its dtype-to-typestr table has no bfloat16).
+fn refuses_dtype(py: Python<'_>, e: &PyErr) -> bool {
+    e.is_instance_of::<PyTypeError>(py) || e.is_instance_of::<pyo3::exceptions::PyKeyError>(py)
+}
+
+/// Reads the description of `x` (called `argument`) from `source`: the interface dict parsed
+/// once, or a DLPack capsule consumed (its deleter runs when the returned [`Managed`] is
+/// dropped: keep it until the kernels are done).
+///
+/// # Errors
+/// What [`CudaArray::parse`] or [`dlpack::take`] refuse; `ValueError` for a capsule that is
+/// not on the CUDA device `__dlpack_device__` named.
+fn describe(
+    x: &Bound<'_, PyAny>,
+    source: &Source<'_>,
+    argument: &str,
+) -> PyResult<(CudaArray, Option<Managed>)> {
+    match source {
+        Source::Interface(cai) => Ok((CudaArray::parse(cai, argument)?, None)),
+        Source::Dlpack => {
+            let (managed, array) = dlpack::export(x, Some(DLPACK_STREAM as i64), argument)?;
+            if array.device.0 != KDL_CUDA {
+                return Err(PyValueError::new_err(format!(
+                    "{argument}.__dlpack_device__() is a CUDA device but its DLPack tensor is on \
+                     device type {} ({})",
+                    array.device.0,
+                    dlpack::device_name(array.device.0)
+                )));
+            }
+            Ok((CudaArray::from_dlpack(array), Some(managed)))
+        }
     }
 }
 
@@ -80,21 +135,18 @@ pub(crate) fn shape_of(input: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Dtype {
-    F16,
-    F32,
-    F64,
-}
+/// The stream a DLPack producer is asked to make its data ready on: CUDA's legacy default
+/// stream (DLPack's `stream=1`), which dropkit's stream then waits for, and which waits for
+/// dropkit's after the kernels (as an array's own stream does in [`ordered`]).
+const DLPACK_STREAM: u64 = 1;
 
-impl Dtype {
-    fn itemsize(self) -> u64 {
-        match self {
-            Dtype::F16 => 2,
-            Dtype::F32 => 4,
-            Dtype::F64 => 8,
-        }
-    }
+/// Where a device array is described: its `__cuda_array_interface__`, or DLPack.
+pub(crate) enum Source<'py> {
+    /// The `__cuda_array_interface__` dict (not yet parsed).
+    Interface(Bound<'py, PyAny>),
+    /// `__dlpack__` on a CUDA device (`__dlpack_device__` said `kDLCUDA`): a framework dtype
+    /// the interface does not describe (bfloat16), or an array without the interface.
+    Dlpack,
 }
 
 /// One array's `__cuda_array_interface__`, parsed once.
@@ -112,6 +164,24 @@ struct CudaArray {
 }
 
 impl CudaArray {
+    /// A DLPack tensor's description: writeable (unversioned DLPack has no read-only flag),
+    /// its data ready on [`DLPACK_STREAM`].
+    fn from_dlpack(a: DlArray) -> CudaArray {
+        let contiguous = a
+            .strides
+            .as_ref()
+            .is_none_or(|s| c_contiguous(&a.shape, s, a.dtype.itemsize()));
+        CudaArray {
+            ptr: a.ptr,
+            shape: a.shape,
+            dtype: a.dtype,
+            readonly: false,
+            contiguous,
+            strides: a.strides,
+            stream: Some(DLPACK_STREAM),
+        }
+    }
+
     /// Parses `interface`, the `__cuda_array_interface__` of the array called `argument`.
     ///
     /// # Errors
@@ -437,6 +507,7 @@ fn execute<L: Module + CudaModule + Send>(
     let (src, dst) = (src.0, dst.map(|d| d.0));
     py.detach(|| match src.dtype {
         Dtype::F16 => run_typed::<L, dropkit::half::f16>(layer, &dev, pass, src, dst),
+        Dtype::Bf16 => run_typed::<L, dropkit::half::bf16>(layer, &dev, pass, src, dst),
         Dtype::F32 => run_typed::<L, f32>(layer, &dev, pass, src, dst),
         Dtype::F64 => run_typed::<L, f64>(layer, &dev, pass, src, dst),
     })
@@ -450,12 +521,13 @@ pub(crate) fn call<'py, L: Module + CudaModule + Send>(
     layer: &Mutex<L>,
     pass: Pass<'_>,
     x: &Bound<'py, PyAny>,
-    interface: &Bound<'py, PyAny>,
+    source: &Source<'py>,
     inplace: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
     let (src_name, out_name) = pass.names();
-    let src = CudaArray::parse(interface, src_name)?;
+    // A DLPack tensor's deleter runs when its owner is dropped, at the end of the call.
+    let (src, _src_owner) = describe(x, source, src_name)?;
     if inplace && src.readonly {
         return Err(to_py_err(Error::ReadOnlyArray { argument: src_name }));
     }
@@ -476,10 +548,9 @@ pub(crate) fn call<'py, L: Module + CudaModule + Send>(
     } else {
         out_name.to_string()
     };
-    let work = CudaArray::parse(
-        &made.getattr(intern!(py, "__cuda_array_interface__"))?,
-        &made_name,
-    )?;
+    let made_source = interface(&made)?
+        .ok_or_else(|| PyValueError::new_err(format!("{made_name} is not a CUDA array")))?;
+    let (work, _work_owner) = describe(&made, &made_source, &made_name)?;
     check_made(&src, &work, src_name, &made_name)?;
     if !copy {
         execute(py, layer, pass, (&src, src_name), Some((&work, &made_name)))?;

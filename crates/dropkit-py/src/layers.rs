@@ -118,8 +118,8 @@ macro_rules! layer_class {
             /// array of input's dtype (float32 for integer and bool input), unless the layer
             /// works in place (inplace=True): then `input` is overwritten and returned.
             /// A CUDA array (PyTorch, CuPy, Numba: anything with __cuda_array_interface__,
-            /// float32 or float64) is computed on its GPU and the result is an array of its
-            /// framework on that GPU.
+            /// float16, float32 or float64; or a DLPack array on a CUDA device, bfloat16 too)
+            /// is computed on its GPU and the result is an array of its framework on that GPU.
             fn forward<'py>(
                 slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,

@@ -8,6 +8,7 @@
 mod calls;
 mod convert;
 mod device;
+mod dlpack;
 mod error;
 mod functional;
 mod guard;
@@ -191,6 +192,7 @@ fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_time_core_forward, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(dlpack::_dlpack_info, m)?)?;
     // `__all__`: every public name registered above (the package re-exports exactly these).
     let mut public = vec!["__version__".to_string()];
     for name in m.dict().keys() {

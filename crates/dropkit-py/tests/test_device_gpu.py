@@ -222,3 +222,19 @@ def test_cupy_arrays_too():
     y = gpu.forward(cupy.asarray(x))
     assert isinstance(y, cupy.ndarray) and y.dtype == np.float64
     np.testing.assert_array_equal(bits(cupy.asnumpy(y)), bits(cpu.forward(x)))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bfloat16_tensors_go_through_dlpack_and_match_the_f32_result_rounded(name):
+    # A bfloat16 layer's output is the float32 layer's on the widened values, rounded once
+    # (to nearest even, as torch's .to(torch.bfloat16)).
+    gpu, cpu, shape = pair(name)
+    xt = torch.randn(shape, device="cuda").to(torch.bfloat16)
+    gt = torch.randn(shape, device="cuda").to(torch.bfloat16)
+    yt = gpu.forward(xt)
+    assert yt.dtype == torch.bfloat16 and tuple(yt.shape) == shape
+    want = torch.from_numpy(cpu.forward(host(xt.float()))).to(torch.bfloat16)
+    assert torch.equal(yt.cpu().view(torch.int16), want.view(torch.int16))
+    gi = gpu.backward(xt, gt)
+    want = torch.from_numpy(cpu.backward(host(xt.float()), host(gt.float()))).to(torch.bfloat16)
+    assert torch.equal(gi.cpu().view(torch.int16), want.view(torch.int16))

@@ -79,7 +79,13 @@ class _CudaArray(Protocol):
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]: ...
 
-_Device = TypeVar("_Device", bound=_CudaArray)
+class _DlpackArray(Protocol):
+    """A DLPack array on a CUDA device (a bfloat16 torch.Tensor on a GPU, a jax.Array)."""
+
+    def __dlpack__(self, *, stream: Any = ...) -> Any: ...
+    def __dlpack_device__(self) -> tuple[int, int]: ...
+
+_Device = TypeVar("_Device", bound=Union[_CudaArray, _DlpackArray])
 
 class _Layer:
     """What every dropkit layer has (not a class of the module: for the stubs only)."""

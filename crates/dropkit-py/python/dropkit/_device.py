@@ -1,8 +1,9 @@
 """The framework side of dropkit's GPU path (not part of the API).
 
 A layer's ``forward``/``backward`` on a CUDA array (anything with ``__cuda_array_interface__``:
-a ``torch.Tensor`` on a GPU, a ``cupy.ndarray``, a Numba device array) runs in the extension
-from start to end (``src/device.rs`` describes the flow). The extension calls ``new_array``
+a ``torch.Tensor`` on a GPU, a ``cupy.ndarray``, a Numba device array; or a DLPack array on a
+CUDA device, such as a bfloat16 ``torch.Tensor``) runs in the extension from start to end
+(``src/device.rs`` describes the flow; ``src/dlpack.rs`` reads DLPack capsules). The extension calls ``new_array``
 below at most once per layer call, for the one thing that needs the array's own framework:
 the array the kernels write. The extension reads the input's ``__cuda_array_interface__``
 exactly once, and this module does not read it at all.

@@ -285,6 +285,30 @@ def test_inplace_writes_the_input_bumps_its_version_and_backpropagates(name):
     _same(leaf.grad, leaf2.grad)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+                                  "AlphaDropout", "FeatureAlphaDropout"])
+def test_inplace_without_autograd_writes_the_input_itself(monkeypatch, name, dtype):
+    if dtype == torch.bfloat16:
+        pytest.importorskip("ml_dtypes")
+    module, _, _, shape = CASES[name]
+    x = _x(shape, dtype)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = module(4)(x)
+    # No out-of-place result: the layer writes into the tensor's memory.
+    monkeypatch.setattr(_ops, "forward_op", None)
+    inp = x.clone()
+    ptr, version = inp.data_ptr(), inp._version
+    m = module(4)
+    m.inplace = True
+    with torch.no_grad():
+        out = m(inp)
+    assert out is inp and inp.data_ptr() == ptr and inp._version > version
+    _same(inp, expected)
+    assert m.draw == 1
+
+
 def test_inplace_on_a_leaf_that_requires_grad_is_refused_as_by_torch():
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         dt.Dropout(P, inplace=True, seed=1)(torch.ones(3, requires_grad=True))

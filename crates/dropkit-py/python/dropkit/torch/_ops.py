@@ -9,7 +9,9 @@ them in its graph (fake implementations give the output's shape, dtype and strid
 * ``dropkit::forward(x, key, kind, param) -> y``: the layer ``kind``'s training forward at
   ``key``; autograd keeps ``key`` (16 bytes) and nothing else;
 * ``dropkit::backward(grad, key, kind, param) -> grad_input``: the exact input gradient,
-  the mask or noise regenerated from ``key`` by dropkit's functional backward.
+  the mask or noise regenerated from ``key`` by dropkit's functional backward;
+* ``dropkit::forward_(x, key, kind, param)``: the forward written into ``x`` by the numpy
+  layer with ``inplace=True``, for in-place calls that autograd does not record.
 
 ``state`` is an int64 tensor ``[mode, seed, draw]``: mode 0 is a stream of the module's own at
 (seed, draw), which the forward advances by one draw; mode 1 draws from dropkit's process
@@ -104,6 +106,29 @@ def parameter_name(kind):
 def numpy_layer(kind, param, seed=None):
     """The numpy layer that ``kind`` equals (its constructor also checks the arguments)."""
     return _KINDS[kind][1](param, seed)
+
+
+def _inplace_layer_at(kind, param, seed, draw):
+    """``kind``'s numpy layer at (seed, draw), writing its forward into its input."""
+    make = {
+        "dropout": lambda: dropkit.Dropout(param, True, seed=seed),
+        "dropout1d": lambda: dropkit.SpatialDropout1D(
+            param, "NCHW", scale=True, seed=seed, inplace=True
+        ),
+        "dropout2d": lambda: dropkit.SpatialDropout2D(
+            param, "NCHW", scale=True, seed=seed, inplace=True
+        ),
+        "dropout3d": lambda: dropkit.SpatialDropout3D(
+            param, "NCHW", scale=True, seed=seed, inplace=True
+        ),
+        "alpha_dropout": lambda: dropkit.AlphaDropout(param, seed=seed, inplace=True),
+        "feature_alpha_dropout": lambda: dropkit.FeatureAlphaDropout(
+            param, "channels_first", seed=seed, inplace=True
+        ),
+    }[kind]
+    layer = make()
+    layer.generator_state = {"generator": "philox", "seed": seed, "draw": draw}
+    return layer
 
 
 def to_i64(v):
@@ -268,6 +293,20 @@ def forward_op(x: torch.Tensor, key: torch.Tensor, kind: str, param: float) -> t
 @forward_op.register_fake
 def _forward_fake(x, key, kind, param):
     return torch.empty_like(x)
+
+
+@torch.library.custom_op("dropkit::forward_", mutates_args=("x",))
+def forward_inplace_op(x: torch.Tensor, key: torch.Tensor, kind: str, param: float) -> None:
+    """``kind``'s training forward written into ``x`` (no buffer of its own; no autograd:
+    PyTorch registers none for an operator that mutates its inputs)."""
+    seed, draw = (to_u64(v) for v in key.tolist())
+    layer = _inplace_layer_at(kind, param, seed, draw)
+    layer.forward(device_array(x) if uses_device_path(x) else to_numpy(x))
+
+
+@forward_inplace_op.register_fake
+def _forward_inplace_fake(x, key, kind, param):
+    return None
 
 
 @torch.library.custom_op("dropkit::backward", mutates_args=())

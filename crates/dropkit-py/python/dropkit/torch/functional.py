@@ -94,12 +94,17 @@ def apply(input, state, kind, param, inplace=False):
             f"input of shape {tuple(input.shape)} is invalid for feature_alpha_dropout: "
             "accepted are (N, C, ...) inputs of at least 2 dimensions"
         )
-    y = _ops.forward_op(x, _ops.next_draw_op(state), kind, param)
+    key = _ops.next_draw_op(state)
+    if inplace and not (torch.is_grad_enabled() and input.requires_grad):
+        # Nothing to differentiate: the layer writes into the input itself.
+        _ops.forward_inplace_op(x, key, kind, param)
+        return input
+    y = _ops.forward_op(x, key, kind, param)
     if x is not input:
         y = y.squeeze(0)
     if inplace:
-        # Autograd sees an in-place copy: the input's version counter moves on, and its
-        # gradient flows through the op's backward.
+        # Under autograd: an in-place copy of the result, so the input's version counter
+        # moves on and its gradient flows through the op's backward.
         return input.copy_(y)
     return y
 

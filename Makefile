@@ -92,8 +92,17 @@ python-install: $(VENV)/.dev-installed
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
 		$(WHEELS)/dropkit-*.whl
 
-test-python: python-install
+test-python: python-install $(VENV)/.torch-installed
 	$(VENV_PY) -m pytest -q $(PY_CRATE)/tests
+
+# PyTorch for dropkit.torch's tests (crates/dropkit-py/tests/test_torch*.py), from PyPI with
+# its dependencies: PyPI's Linux wheel is built for CUDA and `import torch` fails without its
+# CUDA libraries (libcudart, libcublasLt) even on a CPU, so `pip install --no-deps torch` is not
+# enough (tried: see the README's PyTorch section for the size and the time it takes).
+$(VENV)/.torch-installed: $(PY_CRATE)/requirements-torch.txt $(VENV)/.dev-installed
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(PY_CRATE)/requirements-torch.txt
+	$(VENV_PY) -c 'import torch; assert float(torch.ones(3).sum()) == 3.0'
+	touch $@
 
 # Wheels to distribute, into dist/: a manylinux2014 (glibc >= 2.17) abi3 wheel for CPython
 # >= 3.9, linked by zig from PyPI whatever this machine's glibc (python-install's wheel needs

@@ -6,7 +6,7 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz candle-demo bench-candle
-.PHONY: ddp torch-digits
+.PHONY: ddp torch-digits bench-torch
 .PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm jvm-bigdl spark-demo
 
 demo:
@@ -155,6 +155,11 @@ ddp: python-install $(VENV)/.torch-installed $(VENV)/.examples-installed
 torch-digits: python-install $(VENV)/.torch-installed $(VENV)/.examples-installed
 	mkdir -p target
 	$(VENV_PY) examples/python/torch_digits.py --plot target/torch_digits.png
+
+# dropkit.torch's modules against PyTorch's on 16M float32 and bfloat16 CPU elements, forward
+# + backward, in one run (the README's table: `--markdown`).
+bench-torch: python-install $(VENV)/.torch-installed
+	$(VENV_PY) scripts/bench_torch.py --markdown
 
 # The binding's overhead: Python forward against the Rust call on the same 1M-element array.
 bench-python: python-install

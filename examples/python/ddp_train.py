@@ -83,16 +83,16 @@ def worker(rank, world_size, port, seed, epochs, out_dir):
         first_mask = {}
 
         def record(module, inputs, output):
-            # The first training forward (draw 0): which elements the layer dropped.
+            # The layer's first training forward (its draw 0): its input and output.
             if not first_mask:
                 first_mask["input"] = inputs[0].detach().clone()
                 first_mask["output"] = output.detach().clone()
 
         hook = first_dropout.register_forward_hook(record)
-        # DDP copies rank 0's buffers to every rank when it wraps the model, and (by
-        # default) before every forward. A dropkit.torch layer's
-        # generator position is its buffer generator_state, so either would give every rank
-        # rank 0's stream: keep each rank's own positions, and do not broadcast buffers.
+        # DDP copies rank 0's buffers to every rank when it wraps the model, and (by default)
+        # before every forward. A dropkit.torch layer's generator position is its buffer
+        # generator_state, so either copy would give every rank rank 0's stream: keep each
+        # rank's own positions (restored after wrapping), and turn the per-forward copy off.
         own_streams = {name: buf.clone() for name, buf in net.named_buffers()
                        if name.endswith("generator_state")}
         ddp = DistributedDataParallel(net, **NO_FORWARD_BUFFER_SYNC)

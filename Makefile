@@ -6,6 +6,7 @@ NVRTC_LIB := $(CURDIR)/.nvrtc/nvidia/cuda_nvrtc/lib
 
 .PHONY: demo test test-rust lint bench bench-json bench-peers gpu-build gpu-check ptx
 .PHONY: test-python python-install wheel digits bench-python fuzz candle-demo bench-candle
+.PHONY: ddp torch-digits bench-torch
 .PHONY: jvm test-jvm test-jvm-if-javac jvm-demo test-bigdl bench-jvm jvm-bigdl spark-demo
 
 demo:
@@ -136,6 +137,29 @@ wheel: $(VENV)/.wheel-installed
 digits: python-install
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check "scikit-learn>=1.3" "matplotlib>=3.7"
 	$(VENV_PY) examples/python/digits_mlp.py --plot target/digits_mlp.png
+
+# What the torch examples add to .venv (PyTorch comes from $(VENV)/.torch-installed, the one
+# install that dropkit.torch's tests use too): the digits data (scikit-learn) and the plot.
+$(VENV)/.examples-installed: $(VENV)/.dev-installed
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check "scikit-learn>=1.3" "matplotlib>=3.7"
+	touch $@
+
+# torch.distributed (gloo, 2 processes on the CPUs) training on digits with dropkit.torch's
+# layers, each rank on its own stream (dropkit.rank_seed); trains twice, fails unless the two
+# runs' losses are identical.
+ddp: python-install $(VENV)/.torch-installed $(VENV)/.examples-installed
+	$(VENV_PY) examples/python/ddp_train.py
+
+# The same MLP with torch.nn's dropout and with dropkit.torch's: accuracy, time per step, bytes
+# kept for backward (saved-tensor hooks), plotted to target/torch_digits.png.
+torch-digits: python-install $(VENV)/.torch-installed $(VENV)/.examples-installed
+	mkdir -p target
+	$(VENV_PY) examples/python/torch_digits.py --plot target/torch_digits.png
+
+# dropkit.torch's modules against PyTorch's on 16M float32 and bfloat16 CPU elements, forward
+# + backward, in one run (the README's table: `--markdown`).
+bench-torch: python-install $(VENV)/.torch-installed
+	$(VENV_PY) scripts/bench_torch.py --markdown
 
 # The binding's overhead: Python forward against the Rust call on the same 1M-element array.
 bench-python: python-install

@@ -388,6 +388,14 @@ pub(crate) fn extract_draw(draw: &Bound<'_, PyAny>) -> PyResult<u64> {
     extract_u64(draw, "draw", false)
 }
 
+/// A data-parallel rank (`rank_seed`): a Python int in `[0, 2**64)`.
+///
+/// # Errors
+/// As [`extract_seed`], naming `rank`.
+pub(crate) fn extract_rank(rank: &Bound<'_, PyAny>) -> PyResult<u64> {
+    extract_u64(rank, "rank", false)
+}
+
 /// An int in `[0, 2**64)` (or anything with `__index__`, a numpy integer) given as `name`.
 /// `none_too`: the caller also takes `None` (the messages say so).
 ///

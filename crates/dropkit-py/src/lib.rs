@@ -48,6 +48,22 @@ fn set_seed(
     })
 }
 
+/// rank_seed(seed, rank) -> int
+///
+/// The seed of data-parallel rank `rank` in a job seeded with `seed`: seed XOR mix(rank),
+/// with mix a bijection of the 64-bit integers (SplitMix64's finalizer of
+/// rank * 0x9E3779B97F4A7C15). For one seed, distinct ranks get distinct seeds (Philox
+/// keys), so they never draw the same mask; rank 0 gets seed itself. seed and rank are ints
+/// in [0, 2**64).
+#[pyfunction]
+fn rank_seed(seed: &Bound<'_, PyAny>, rank: &Bound<'_, PyAny>) -> PyResult<u64> {
+    guarded("dropkit.rank_seed", || {
+        let seed = convert::extract_seed(seed)?;
+        let rank = convert::extract_rank(rank)?;
+        Ok(dropkit::rank_seed(seed, rank))
+    })
+}
+
 /// default_generator_state() -> dict
 ///
 /// The process-wide default generator's position, in the form of Layer.generator_state.
@@ -186,6 +202,7 @@ fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     layers::register(m)?;
     functional::register(m)?;
     m.add_function(wrap_pyfunction!(set_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(rank_seed, m)?)?;
     m.add_function(wrap_pyfunction!(default_generator_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_default_generator_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

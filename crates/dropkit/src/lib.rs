@@ -74,6 +74,12 @@
 //!   [`Module::generator_state`] / [`Module::set_generator_state`] read and replay positions
 //!   (a BigDL position at any word count in milliseconds, by MT19937 jump-ahead: see
 //!   [`rng::BigDlStream::at_position`]).
+//! - Data-parallel ranks: [`rank_seed`]`(seed, rank)` is rank `rank`'s Philox seed,
+//!   `seed XOR mix(rank)` with a bijective 64-bit `mix` (SplitMix64's finalizer of
+//!   `rank * 0x9E3779B97F4A7C15`, written out in its docs). For one
+//!   `seed`, distinct ranks get distinct Philox keys, so they never evaluate Philox on the
+//!   same `(counter, key)` and never share a `(key, draw)` pair or a mask; rank 0 keeps
+//!   `seed`, and every rank replays from `(seed, rank)`.
 //! - Empty tensors, every layer: a training forward on an empty tensor takes its one draw like
 //!   any other (a Philox layer's draw index advances by one, so the draws never depend on the
 //!   sizes of the inputs) and costs nothing else: no mask is built, not even a Spatial
@@ -178,4 +184,4 @@ pub use mask::{BitMask, MaskStorage};
 pub use module::{Layer, Module};
 pub use ops::FlatIo;
 pub use parallel::{num_threads, set_num_threads, MAX_THREADS};
-pub use rng::{set_seed, Generator, GeneratorKind, GeneratorState};
+pub use rng::{rank_seed, set_seed, Generator, GeneratorKind, GeneratorState};

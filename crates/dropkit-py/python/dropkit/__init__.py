@@ -20,7 +20,9 @@ called from several threads (each call is atomic with respect to its generator).
 
 Randomness: ``set_seed(n, generator="philox")`` seeds the process-wide default generator that
 layers without a seed of their own draw from; ``layer.generator_state`` reads and sets a
-layer's position, so a past mask can be replayed.
+layer's position, so a past mask can be replayed. ``rank_seed(seed, rank)`` is the seed of one
+data-parallel rank (one process of a distributed job): distinct ranks of one seed never share
+a mask, and rank 0 gets ``seed`` itself.
 
 Errors: a bad argument is a ValueError, misuse (backward before any training forward) a
 RuntimeError, an unsupported dtype a TypeError; messages name the parameter, the value and

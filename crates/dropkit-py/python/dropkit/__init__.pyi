@@ -31,6 +31,7 @@ __all__ = [
     "__version__",
     "default_generator_state",
     "num_threads",
+    "rank_seed",
     "set_default_generator_state",
     "set_num_threads",
     "set_seed",
@@ -291,6 +292,13 @@ class FeatureAlphaDropout(_WithP):
 
 def set_seed(seed: int, generator: _GeneratorName = "philox") -> None:
     """Seed the process-wide default generator and choose its algorithm."""
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of data-parallel rank ``rank`` in a job seeded with ``seed``: ``seed XOR
+    mix(rank)``, ``mix`` a bijection of the 64-bit ints (SplitMix64's finalizer of ``rank *
+    0x9E3779B97F4A7C15``). For one seed, distinct ranks get distinct seeds, so they never draw
+    the same mask; rank 0 gets ``seed``. Both in [0, 2**64); a negative or larger int is a
+    ValueError naming the parameter, a non-int a TypeError."""
 
 def default_generator_state() -> _GeneratorState:
     """The process-wide default generator's position."""

@@ -1,4 +1,5 @@
-//! Random generators: Philox4x32-10 (default, counter-based) and BigDL's MT19937 stream.
+//! Random generators: Philox4x32-10 (default, counter-based) and BigDL's MT19937 stream;
+//! per-rank seeds for data-parallel jobs ([`rank_seed`]).
 
 mod generator;
 mod jump;
@@ -6,6 +7,7 @@ mod mt19937;
 mod mt_params;
 pub mod normal;
 mod philox;
+mod rank;
 
 pub(crate) use generator::Randomness;
 pub use generator::{
@@ -14,3 +16,4 @@ pub use generator::{
 };
 pub use mt19937::{BigDlStream, Mt19937};
 pub use philox::{block, counter_of, keep_threshold, key_of_seed, philox4x32_10, word};
+pub use rank::rank_seed;

@@ -30,7 +30,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{ModuleT, Result, Tensor};
-use dropkit::functional::{DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs};
+use dropkit::functional::{
+    AlphaArgs, DropoutArgs, FeatureAlphaArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs,
+};
 use dropkit::{DataFormat, GeneratorState};
 
 use crate::ops::{apply, LayerArgs};
@@ -301,3 +303,57 @@ impl SpatialDropout3D {
         self
     }
 }
+
+/// [`dropkit::AlphaDropout`] as a candle module (PyTorch's `nn.AlphaDropout`, for SELU
+/// networks): training sets a dropped element to `a alpha' + b` and maps a kept one to
+/// `a x + b`, keeping a standard-normal input's mean and variance; evaluation is the identity.
+#[derive(Clone, Debug)]
+pub struct AlphaDropout(Noisy);
+
+impl AlphaDropout {
+    /// AlphaDropout with drop probability `p` and Philox seed `seed`, at draw 0.
+    ///
+    /// # Errors
+    /// `p` outside `[0, 1]` or NaN.
+    pub fn new(p: f32, seed: u64) -> Result<Self> {
+        let args = AlphaArgs {
+            p: f64::from(p),
+            ..AlphaArgs::default()
+        };
+        Noisy::new(LayerArgs::AlphaDropout(args), seed).map(AlphaDropout)
+    }
+}
+module_common!(AlphaDropout);
+
+/// [`dropkit::FeatureAlphaDropout`] as a candle module (PyTorch's `nn.FeatureAlphaDropout`):
+/// AlphaDropout with one keep draw per `(sample, channel)` of an input of rank 2 or more,
+/// `(N, C, ...)` (channels first, the default) or `(N, ..., C)`
+/// ([`FeatureAlphaDropout::with_data_format`]); evaluation is the identity (the rank is
+/// checked in both modes).
+#[derive(Clone, Debug)]
+pub struct FeatureAlphaDropout(Noisy);
+
+impl FeatureAlphaDropout {
+    /// FeatureAlphaDropout with drop probability `p` and Philox seed `seed`, at draw 0,
+    /// channels first.
+    ///
+    /// # Errors
+    /// `p` outside `[0, 1]` or NaN.
+    pub fn new(p: f32, seed: u64) -> Result<Self> {
+        let args = FeatureAlphaArgs {
+            p: f64::from(p),
+            ..FeatureAlphaArgs::default()
+        };
+        Noisy::new(LayerArgs::FeatureAlphaDropout(args), seed).map(FeatureAlphaDropout)
+    }
+
+    /// The channel axis: [`DataFormat::Nchw`] (channels first, the default) or
+    /// [`DataFormat::Nhwc`] (channels last; `"channels_last"` / `"NHWC"`.parse() reads it).
+    pub fn with_data_format(mut self, format: DataFormat) -> Self {
+        if let LayerArgs::FeatureAlphaDropout(a) = &mut self.0.args {
+            a.format = format;
+        }
+        self
+    }
+}
+module_common!(FeatureAlphaDropout);

@@ -8,8 +8,8 @@ use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use dropkit::functional::{self as f, SpatialArgs};
 use dropkit::{DataFormat, GeneratorState};
 use dropkit_candle::{
-    ops, Dropout, GaussianDropout, GaussianNoise, LayerArgs, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    ops, AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, LayerArgs,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{ArrayD, IxDyn};
 
@@ -75,6 +75,23 @@ fn each_training_forward_takes_the_next_draw() {
                 .with_scale(true)
                 .args(),
             vec![3, 10, 2, 2, 2],
+        ),
+        (
+            Box::new(AlphaDropout::new(0.3, 5).unwrap()),
+            AlphaDropout::new(0.3, 5).unwrap().args(),
+            vec![3, 10],
+        ),
+        (
+            Box::new(
+                FeatureAlphaDropout::new(0.3, 5)
+                    .unwrap()
+                    .with_data_format(DataFormat::Nhwc),
+            ),
+            FeatureAlphaDropout::new(0.3, 5)
+                .unwrap()
+                .with_data_format(DataFormat::Nhwc)
+                .args(),
+            vec![3, 2, 4, 10],
         ),
     ];
     for (module, args, shape) in modules {
@@ -147,6 +164,8 @@ fn evaluation_is_the_layers_evaluation_forward() {
         Box::new(GaussianDropout::new(0.3, 1).unwrap()),
         Box::new(GaussianNoise::new(0.3, 1).unwrap()),
         Box::new(SpatialDropout2D::new(0.3, 1).unwrap().with_scale(true)),
+        Box::new(AlphaDropout::new(0.3, 1).unwrap()),
+        Box::new(FeatureAlphaDropout::new(0.3, 1).unwrap()),
     ];
     for m in identity {
         assert_eq!(flat(&m.forward_t(&x, false).unwrap()), flat(&x));
@@ -187,6 +206,8 @@ fn constructors_check_their_arguments() {
             SpatialDropout1D::new(p, 0).unwrap_err(),
             SpatialDropout2D::new(p, 0).unwrap_err(),
             SpatialDropout3D::new(p, 0).unwrap_err(),
+            AlphaDropout::new(p, 0).unwrap_err(),
+            FeatureAlphaDropout::new(p, 0).unwrap_err(),
         ] {
             assert!(e.to_string().starts_with("p = "), "{e}");
         }
@@ -224,11 +245,16 @@ fn constructors_check_their_arguments() {
         .to_string()
         .contains("rank"));
     assert_eq!(layer.next_draw(), 1);
+    let feature = FeatureAlphaDropout::new(0.5, 0).unwrap();
+    for train in [true, false] {
+        let e = feature.forward_t(&x, train).unwrap_err().to_string();
+        assert!(e.contains("FeatureAlphaDropout takes input of rank"), "{e}");
+    }
     // Unsupported dtypes through a module.
     let layer = Dropout::new(0.5, 0).unwrap();
-    let h = Tensor::ones((2, 2), DType::F16, &Device::Cpu).unwrap();
+    let h = Tensor::ones((2, 2), DType::U32, &Device::Cpu).unwrap();
     let e = layer.forward_t(&h, true).unwrap_err().to_string();
-    assert!(e.contains("dtype f16 is not supported"), "{e}");
+    assert!(e.contains("dtype u32 is not supported"), "{e}");
 }
 
 #[test]

@@ -6,8 +6,8 @@ use crate::guard::{guarded, Failure, Outcome};
 use crate::layer::{free, handle, Handle, JvmLayer};
 use crate::memory::{with_arrays, with_windows, Elem, Window};
 use dropkit::{
-    Dropout, GaussianDropout, GaussianNoise, GeneratorKind, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, GeneratorKind,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use jni::objects::{
     JClass, JDoubleArray, JFloatArray, JIntArray, JObject, JPrimitiveArray, JString,
@@ -134,6 +134,37 @@ pub extern "system" fn Java_dropkit_Native_newSpatial<'l>(
                 )))
             }
         })
+    })
+}
+
+/// `Native.newAlphaDropout(p)`.
+#[no_mangle]
+pub extern "system" fn Java_dropkit_Native_newAlphaDropout(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    p: jdouble,
+) -> jlong {
+    new_layer(&mut env, "AlphaDropout", |_| {
+        Ok(Box::new(AlphaDropout::new(p)?))
+    })
+}
+
+/// `Native.newFeatureAlphaDropout(p, format)`: the format as the core reads it ("NCHW" or
+/// "channels_first", "NHWC" or "channels_last", in any case); the Java class passes a non-null
+/// one.
+#[no_mangle]
+pub extern "system" fn Java_dropkit_Native_newFeatureAlphaDropout<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    p: jdouble,
+    format: JString<'l>,
+) -> jlong {
+    new_layer(&mut env, "FeatureAlphaDropout", |env| {
+        if format.is_null() {
+            return Ok(Box::new(FeatureAlphaDropout::new(p)?));
+        }
+        let format: String = env.get_string(&format)?.into();
+        Ok(Box::new(FeatureAlphaDropout::with_format(p, &format)?))
     })
 }
 

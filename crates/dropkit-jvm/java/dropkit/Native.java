@@ -98,6 +98,10 @@ final class Native {
 
     static native long newSpatial(int dims, double initP, String format);
 
+    static native long newAlphaDropout(double p);
+
+    static native long newFeatureAlphaDropout(double p, String format);
+
     static native void free(long handle);
 
     static native void setSeed(long handle, long seed, int generator);

@@ -1,5 +1,6 @@
 //! The Rust layers' results that the Java tests (`make test-jvm`) compare the JVM classes
-//! against, bit for bit: for each layer below, each generator and each element type, a layer
+//! against, bit for bit: for each layer below (the alpha layers, and the layers that take a
+//! noise shape, with one), each generator and each element type, a layer
 //! seeded with `set_seed(2024, generator)` runs a training forward, its backward, a second
 //! training forward (the next draw) and an evaluation forward.
 //!
@@ -9,7 +10,10 @@
 //!
 //! `cargo run --release -p dropkit-jvm --example jvm_reference`
 
-use dropkit::{AlphaDropout, Element, FeatureAlphaDropout, GeneratorKind, Module};
+use dropkit::{
+    AlphaDropout, Dropout, Element, FeatureAlphaDropout, GaussianDropout, GaussianNoise,
+    GeneratorKind, Module,
+};
 use ndarray::{ArrayD, IxDyn};
 
 /// The bits of an element as hexadecimal.
@@ -63,10 +67,13 @@ fn main() -> dropkit::Result<()> {
         (GeneratorKind::Philox, "PHILOX"),
         (GeneratorKind::BigDl, "BIGDL"),
     ] {
-        let cases: [(&str, &[usize]); 3] = [
+        let cases: [(&str, &[usize]); 6] = [
             ("AlphaDropout", &[4, 33]),
             ("FeatureAlphaDropout_NCHW", &[3, 6, 2, 5]),
             ("FeatureAlphaDropout_channels_last", &[3, 2, 5, 6]),
+            ("Dropout_noise_shape", &[3, 4, 5]),
+            ("GaussianDropout_noise_shape", &[4, 6]),
+            ("GaussianNoise_noise_shape", &[4, 6]),
         ];
         for (case, shape) in cases {
             for ty in ["float", "double"] {
@@ -85,7 +92,16 @@ fn main() -> dropkit::Result<()> {
                     "FeatureAlphaDropout_NCHW" => {
                         each!(FeatureAlphaDropout::with_format(0.3, "NCHW")?)
                     }
-                    _ => each!(FeatureAlphaDropout::with_format(0.3, "channels_last")?),
+                    "FeatureAlphaDropout_channels_last" => {
+                        each!(FeatureAlphaDropout::with_format(0.3, "channels_last")?)
+                    }
+                    "Dropout_noise_shape" => {
+                        each!(Dropout::new(0.4)?.with_noise_shape(&[None, Some(1), None])?)
+                    }
+                    "GaussianDropout_noise_shape" => {
+                        each!(GaussianDropout::new(0.3)?.with_noise_shape(&[Some(1), None])?)
+                    }
+                    _ => each!(GaussianNoise::new(0.5)?.with_noise_shape(&[None, Some(1)])?),
                 }
             }
         }

@@ -202,7 +202,8 @@ public final class DropkitTests {
         });
     }
 
-    // ---- the alpha layers against the Rust layers (crates/dropkit-jvm/examples/jvm_reference.rs)
+    // ---- the alpha layers and noise shapes against the Rust layers
+    // (crates/dropkit-jvm/examples/jvm_reference.rs)
 
     /** {@code <case> <generator> <type> <pass>} to the bits of each element, as Rust printed. */
     static Map<String, long[]> rustReference() throws Exception {
@@ -243,8 +244,14 @@ public final class DropkitTests {
                 return new AlphaDropout(0.3);
             case "FeatureAlphaDropout_NCHW":
                 return new FeatureAlphaDropout(0.3, "NCHW");
-            default:
+            case "FeatureAlphaDropout_channels_last":
                 return new FeatureAlphaDropout(0.3, "channels_last");
+            case "Dropout_noise_shape":
+                return new Dropout(0.4, false, true, new int[] {-1, 1, -1});
+            case "GaussianDropout_noise_shape":
+                return new GaussianDropout(0.3, new int[] {1, -1});
+            default:
+                return new GaussianNoise(0.5, new int[] {-1, 1});
         }
     }
 
@@ -273,9 +280,12 @@ public final class DropkitTests {
             {"AlphaDropout", "4", "33"},
             {"FeatureAlphaDropout_NCHW", "3", "6", "2", "5"},
             {"FeatureAlphaDropout_channels_last", "3", "2", "5", "6"},
+            {"Dropout_noise_shape", "3", "4", "5"},
+            {"GaussianDropout_noise_shape", "4", "6"},
+            {"GaussianNoise_noise_shape", "4", "6"},
         };
-        t.test("the reference has every case: 3 layers x 2 generators x 2 types x 4 passes",
-                () -> Check.check(rust.size() == 48, rust.size() + " lines"));
+        t.test("the reference has every case: 6 layers x 2 generators x 2 types x 4 passes",
+                () -> Check.check(rust.size() == 96, rust.size() + " lines"));
         for (String[] c : cases) {
             int[] shape = new int[c.length - 1];
             for (int i = 1; i < c.length; i++) {
@@ -512,6 +522,41 @@ public final class DropkitTests {
                     () -> new FeatureAlphaDropout(0.5, "NWHC"), "NWHC", "NCHW");
             Check.expectMessage(NullPointerException.class,
                     () -> new FeatureAlphaDropout(0.5, null), "format");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new Dropout(0.5, false, true, new int[] {-1, -2}), "noiseShape[1]",
+                    "-2");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new GaussianDropout(0.5, new int[] {0, 3}), "noise_shape", "0");
+            Check.expectMessage(NullPointerException.class,
+                    () -> new GaussianNoise(0.5, null), "noiseShape");
+        });
+
+        t.test("noise shapes: shared draws along size-1 axes; a wrong one fails at forward",
+                () -> {
+            int[] shape = {6, 16};
+            int n = count(shape);
+            for (Generator g : Generator.values()) {
+                try (Dropout d = new Dropout(0.5, false, true, new int[] {-1, 1}).setSeed(2, g)) {
+                    float[] y = d.forward(iota(n), shape);
+                    for (int r = 0; r < 6; r++) {
+                        boolean dropped = y[r * 16] == 0;
+                        for (int c = 0; c < 16; c++) {
+                            Check.check((y[r * 16 + c] == 0) == dropped, g + " row " + r);
+                        }
+                    }
+                    Check.check(d.toString().contains("noise_shape"), d.toString());
+                }
+                try (GaussianNoise e = new GaussianNoise(1, new int[] {1, -1}).setSeed(2, g)) {
+                    float[] y = e.forward(new float[n], shape);
+                    for (int i = 16; i < n; i++) {
+                        Check.check(y[i] == y[i % 16], g + " column " + (i % 16));
+                    }
+                }
+            }
+            try (Dropout d = new Dropout(0.5, false, true, new int[] {-1, 3})) {
+                Check.expectMessage(IllegalArgumentException.class,
+                        () -> d.forward(iota(n), shape), "noise_shape");
+            }
         });
 
         t.test("AlphaDropout: kept a x + b, dropped a alpha' + b; backward a or 0; p = 1", () -> {

@@ -28,6 +28,7 @@
 //! sequence never depends on which calls failed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use candle_core::{ModuleT, Result, Tensor};
 use dropkit::functional::{
@@ -35,12 +36,14 @@ use dropkit::functional::{
 };
 use dropkit::{DataFormat, GeneratorState};
 
-use crate::ops::{apply, LayerArgs};
+use crate::ops::{apply_owned, owned_noise_shape, LayerArgs};
 
-/// What every module holds: its arguments (options and seed) and the next draw.
+/// What every module holds: its arguments (options and seed), a noise shape (Dropout and the
+/// Gaussian layers; shared with the ops that use it) and the next draw.
 #[derive(Debug)]
 struct Noisy {
     args: LayerArgs,
+    noise_shape: Option<Arc<[Option<usize>]>>,
     next_draw: AtomicU64,
 }
 
@@ -49,6 +52,7 @@ impl Noisy {
         args.validate()?;
         Ok(Noisy {
             args: args.with_key(seed, 0, true),
+            noise_shape: None,
             next_draw: AtomicU64::new(0),
         })
     }
@@ -61,11 +65,13 @@ impl Noisy {
         let seed = self.seed();
         if train {
             let draw = self.next_draw.fetch_add(1, Ordering::Relaxed);
-            apply(xs, &self.args.with_key(seed, draw, true))
+            let args = self.args.with_key(seed, draw, true);
+            apply_owned(xs, &args, self.noise_shape.clone())
         } else if self.args.eval_returns_input() {
             Ok(xs.clone())
         } else {
-            apply(xs, &self.args.with_key(seed, 0, false))
+            let args = self.args.with_key(seed, 0, false);
+            apply_owned(xs, &args, self.noise_shape.clone())
         }
     }
 
@@ -82,6 +88,7 @@ impl Clone for Noisy {
     fn clone(&self) -> Self {
         Noisy {
             args: self.args,
+            noise_shape: self.noise_shape.clone(),
             next_draw: AtomicU64::new(self.next_draw.load(Ordering::Relaxed)),
         }
     }
@@ -91,7 +98,8 @@ impl Clone for Noisy {
 macro_rules! module_common {
     ($ty:ident) => {
         impl $ty {
-            /// The arguments of the next training forward (its options, seed and draw).
+            /// The arguments of the next training forward (its options, seed and draw; a
+            /// noise shape the module owns is `noise_shape()`, not in these).
             pub fn args(&self) -> LayerArgs {
                 self.0.args.with_key(self.seed(), self.next_draw(), true)
             }
@@ -148,6 +156,28 @@ macro_rules! module_common {
     };
 }
 
+/// The noise shape methods of Dropout and the Gaussian modules.
+macro_rules! noise_shape_methods {
+    ($ty:ident, $what:literal) => {
+        impl $ty {
+            #[doc = concat!("Draws the ", $what, " over Keras's `noise_shape` and broadcasts it: an entry `None` takes the input's size on that axis, `Some(1)` shares one draw along it (the core's `with_noise_shape`). The module keeps a copy, which its ops share.")]
+            ///
+            /// # Errors
+            /// An entry of 0. (A noise shape that does not fit an input is an error of that
+            /// forward.)
+            pub fn with_noise_shape(mut self, noise_shape: &[Option<usize>]) -> Result<Self> {
+                self.0.noise_shape = Some(owned_noise_shape(&self.0.args, noise_shape)?);
+                Ok(self)
+            }
+
+            /// The noise shape, if the module has one.
+            pub fn noise_shape(&self) -> Option<&[Option<usize>]> {
+                self.0.noise_shape.as_deref()
+            }
+        }
+    };
+}
+
 /// [`dropkit::Dropout`] as a candle module: training keeps each element with probability
 /// `1 - p` and scales it by `1 / (1 - p)` (or not, [`Dropout::with_scale`]`(false)`: then
 /// evaluation multiplies by `1 - p`); evaluation is the identity.
@@ -189,6 +219,7 @@ impl Dropout {
     }
 }
 module_common!(Dropout);
+noise_shape_methods!(Dropout, "keep mask");
 
 /// [`dropkit::GaussianDropout`] as a candle module: training multiplies by
 /// `n ~ N(1, rate / (1 - rate))`; evaluation is the identity.
@@ -209,6 +240,7 @@ impl GaussianDropout {
     }
 }
 module_common!(GaussianDropout);
+noise_shape_methods!(GaussianDropout, "noise");
 
 /// [`dropkit::GaussianNoise`] as a candle module: training adds `e ~ N(0, stddev^2)`;
 /// evaluation is the identity.
@@ -229,6 +261,7 @@ impl GaussianNoise {
     }
 }
 module_common!(GaussianNoise);
+noise_shape_methods!(GaussianNoise, "noise");
 
 /// Declares a Spatial module.
 macro_rules! spatial_module {

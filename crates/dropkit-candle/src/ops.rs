@@ -1,7 +1,8 @@
 //! Every dropkit layer as a candle op with its backward: [`dropout`], [`gaussian_dropout`],
 //! [`gaussian_noise`], [`spatial_dropout1d`], [`spatial_dropout2d`], [`spatial_dropout3d`],
 //! [`alpha_dropout`], [`feature_alpha_dropout`] (the core layers' default options), and
-//! [`apply`] for any option ([`LayerArgs`]).
+//! [`apply`] for any option ([`LayerArgs`]), [`apply_with_noise_shape`] for Keras's noise
+//! shapes.
 //!
 //! Each op is a [`CustomOp1`] that holds only its arguments and its `(seed, draw)` key:
 //! its forward calls the core's functional forward ([`dropkit::functional`]), and its `bwd`
@@ -47,6 +48,8 @@
 //! # Devices
 //! CPU only: on another device the op fails with candle's "no cuda implementation" error.
 
+use std::sync::Arc;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 use dropkit::functional::{
@@ -74,9 +77,22 @@ pub(crate) fn candle_error(e: dropkit::Error) -> candle_core::Error {
     candle_core::Error::wrap(e)
 }
 
+/// `a` (a layer's functional arguments) with `noise_shape` in place of its own where that is
+/// `Some`.
+macro_rules! with_shape {
+    ($a:expr, $noise_shape:expr) => {{
+        let mut a = *$a;
+        if let Some(shape) = $noise_shape {
+            a.noise_shape = Some(shape);
+        }
+        a
+    }};
+}
+
 /// One layer's arguments for one call: the core's functional arguments (the options, the
 /// `(seed, draw)` key and the mode), one variant per layer. An op outlives the call that made
-/// it (candle keeps it for backward), so a noise shape here is a `'static` slice.
+/// it (candle keeps it for backward), so a noise shape here is a `'static` slice; for any
+/// other, [`apply_with_noise_shape`] keeps a copy.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerArgs {
     /// [`dropkit::Dropout`].
@@ -189,12 +205,25 @@ impl LayerArgs {
         }
     }
 
-    /// The core's functional forward.
-    fn forward<T: Element>(&self, x: &ArrayViewD<'_, T>) -> dropkit::Result<ArrayD<T>> {
+    /// Whether the layer takes a noise shape (Dropout and the Gaussian layers).
+    pub fn takes_noise_shape(&self) -> bool {
+        matches!(
+            self,
+            LayerArgs::Dropout(_) | LayerArgs::GaussianDropout(_) | LayerArgs::GaussianNoise(_)
+        )
+    }
+
+    /// The core's functional forward, with `noise_shape` in place of the arguments' own where
+    /// it is `Some`.
+    fn forward<T: Element>(
+        &self,
+        noise_shape: Option<&[Option<usize>]>,
+        x: &ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
         match self {
-            LayerArgs::Dropout(a) => f::dropout(x, a),
-            LayerArgs::GaussianDropout(a) => f::gaussian_dropout(x, a),
-            LayerArgs::GaussianNoise(a) => f::gaussian_noise(x, a),
+            LayerArgs::Dropout(a) => f::dropout(x, &with_shape!(a, noise_shape)),
+            LayerArgs::GaussianDropout(a) => f::gaussian_dropout(x, &with_shape!(a, noise_shape)),
+            LayerArgs::GaussianNoise(a) => f::gaussian_noise(x, &with_shape!(a, noise_shape)),
             LayerArgs::SpatialDropout1D(a) => f::spatial_dropout1d(x, a),
             LayerArgs::SpatialDropout2D(a) => f::spatial_dropout2d(x, a),
             LayerArgs::SpatialDropout3D(a) => f::spatial_dropout3d(x, a),
@@ -203,13 +232,22 @@ impl LayerArgs {
         }
     }
 
-    /// The core's functional backward (the input has the gradient's shape).
-    fn backward<T: Element>(&self, g: &ArrayViewD<'_, T>) -> dropkit::Result<ArrayD<T>> {
+    /// The core's functional backward (the input has the gradient's shape), with
+    /// `noise_shape` as in [`LayerArgs::forward`].
+    fn backward<T: Element>(
+        &self,
+        noise_shape: Option<&[Option<usize>]>,
+        g: &ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
         let shape = g.shape();
         match self {
-            LayerArgs::Dropout(a) => f::dropout_backward(shape, g, a),
-            LayerArgs::GaussianDropout(a) => f::gaussian_dropout_backward(shape, g, a),
-            LayerArgs::GaussianNoise(a) => f::gaussian_noise_backward(shape, g, a),
+            LayerArgs::Dropout(a) => f::dropout_backward(shape, g, &with_shape!(a, noise_shape)),
+            LayerArgs::GaussianDropout(a) => {
+                f::gaussian_dropout_backward(shape, g, &with_shape!(a, noise_shape))
+            }
+            LayerArgs::GaussianNoise(a) => {
+                f::gaussian_noise_backward(shape, g, &with_shape!(a, noise_shape))
+            }
             LayerArgs::SpatialDropout1D(a) => f::spatial_dropout1d_backward(shape, g, a),
             LayerArgs::SpatialDropout2D(a) => f::spatial_dropout2d_backward(shape, g, a),
             LayerArgs::SpatialDropout3D(a) => f::spatial_dropout3d_backward(shape, g, a),
@@ -226,12 +264,14 @@ enum Pass {
     Backward,
 }
 
-/// The op candle records: the arguments with their `(seed, draw)` key and the pass, nothing the
-/// size of the tensor (no mask, no noise).
-#[derive(Clone, Copy, Debug)]
+/// The op candle records: the arguments with their `(seed, draw)` key and the pass, and a noise
+/// shape the op owns (shared with the op of its backward), nothing the size of the tensor (no
+/// mask, no noise).
+#[derive(Clone, Debug)]
 struct NoiseOp {
     args: LayerArgs,
     pass: Pass,
+    noise_shape: Option<Arc<[Option<usize>]>>,
 }
 
 /// An ndarray view of a candle CPU buffer with the layout's shape, strides and offset.
@@ -255,9 +295,10 @@ fn view<'a, T>(data: &'a [T], layout: &Layout, op: &'static str) -> Result<Array
 /// Runs `op` on a buffer of element type `T`; the result is contiguous, row-major.
 fn run<T: Element + WithDType>(op: &NoiseOp, data: &[T], layout: &Layout) -> Result<CpuStorage> {
     let x = view(data, layout, op.args.name())?;
+    let noise_shape = op.noise_shape.as_deref();
     let out = match op.pass {
-        Pass::Forward => op.args.forward(&x),
-        Pass::Backward => op.args.backward(&x),
+        Pass::Forward => op.args.forward(noise_shape, &x),
+        Pass::Backward => op.args.backward(noise_shape, &x),
     }
     .map_err(candle_error)?;
     let n = out.len();
@@ -306,6 +347,7 @@ impl CustomOp1 for NoiseOp {
         let backward = NoiseOp {
             args: self.args,
             pass: Pass::Backward,
+            noise_shape: self.noise_shape.clone(),
         };
         grad_res.apply_op1(backward).map(Some)
     }
@@ -321,6 +363,59 @@ pub fn apply(xs: &Tensor, args: &LayerArgs) -> Result<Tensor> {
     xs.apply_op1(NoiseOp {
         args: *args,
         pass: Pass::Forward,
+        noise_shape: None,
+    })
+}
+
+/// A noise shape checked as the core checks it, owned (to be shared by the ops that use it).
+///
+/// # Errors
+/// A layer that takes no noise shape (the Spatial and alpha layers: their masks are per
+/// element or per channel), or an entry of 0 (the core's error).
+pub(crate) fn owned_noise_shape(
+    args: &LayerArgs,
+    noise_shape: &[Option<usize>],
+) -> Result<Arc<[Option<usize>]>> {
+    if !args.takes_noise_shape() {
+        return Err(candle_core::Error::msg(format!(
+            "{}: noise_shape is not accepted: Dropout, GaussianDropout and GaussianNoise take one",
+            args.name()
+        )));
+    }
+    dropkit::Dropout::new(0.5)
+        .and_then(|layer| layer.with_noise_shape(noise_shape))
+        .map_err(candle_error)?;
+    Ok(noise_shape.into())
+}
+
+/// [`apply`] with Keras's noise shape (Dropout, GaussianDropout and GaussianNoise): the mask
+/// or noise is drawn over `noise_shape` (an entry `None` takes the input's size, `Some(1)`
+/// shares one draw along that axis) and broadcast, as the core's `with_noise_shape`. The op
+/// owns a copy of `noise_shape` (in place of `args`' own), which its backward shares.
+///
+/// # Errors
+/// As [`apply`]; another layer; an entry of 0; a noise shape that does not fit the input
+/// (another rank, an entry neither 1 nor the input's size).
+pub fn apply_with_noise_shape(
+    xs: &Tensor,
+    args: &LayerArgs,
+    noise_shape: &[Option<usize>],
+) -> Result<Tensor> {
+    let noise_shape = owned_noise_shape(args, noise_shape)?;
+    apply_owned(xs, args, Some(noise_shape))
+}
+
+/// [`apply`] with an owned noise shape (already checked) or none.
+pub(crate) fn apply_owned(
+    xs: &Tensor,
+    args: &LayerArgs,
+    noise_shape: Option<Arc<[Option<usize>]>>,
+) -> Result<Tensor> {
+    args.validate()?;
+    xs.apply_op1(NoiseOp {
+        args: *args,
+        pass: Pass::Forward,
+        noise_shape,
     })
 }
 

@@ -105,6 +105,44 @@ fn each_training_forward_takes_the_next_draw() {
 }
 
 #[test]
+fn a_module_with_a_noise_shape_is_the_op_with_it() {
+    let x = values(&[3, 4, 10]);
+    let shape = [None, Some(1), None];
+    let layer = Dropout::new(0.4, 5)
+        .unwrap()
+        .with_noise_shape(&shape)
+        .unwrap();
+    assert_eq!(layer.noise_shape(), Some(&shape[..]));
+    let noise = GaussianNoise::new(0.3, 5)
+        .unwrap()
+        .with_noise_shape(&shape)
+        .unwrap();
+    let copy = noise.clone();
+    for draw in 0..3 {
+        let args = layer.args();
+        let y = layer.forward_t(&x, true).unwrap();
+        let want = ops::apply_with_noise_shape(&x, &args, &shape).unwrap();
+        assert_eq!(flat(&y), flat(&want), "draw {draw}");
+        let args = noise.args();
+        let y = noise.forward_t(&x, true).unwrap();
+        let want = ops::apply_with_noise_shape(&x, &args, &shape).unwrap();
+        assert_eq!(flat(&y), flat(&want), "draw {draw}");
+    }
+    assert_eq!(copy.noise_shape(), Some(&shape[..]));
+    assert!(Dropout::new(0.4, 5)
+        .unwrap()
+        .with_noise_shape(&[Some(0)])
+        .is_err());
+    let e = GaussianDropout::new(0.3, 5)
+        .unwrap()
+        .with_noise_shape(&[Some(2), None])
+        .unwrap()
+        .forward_t(&values(&[3, 4]), true)
+        .unwrap_err();
+    assert!(e.to_string().contains("noise_shape"), "{e}");
+}
+
+#[test]
 fn concurrent_forwards_take_distinct_draws() {
     let layer = Dropout::new(0.5, 3).unwrap();
     let x = values(&[8, 64]);

@@ -488,6 +488,81 @@ fn strided_and_offset_inputs_equal_their_contiguous_copy() {
     assert_eq!(flat(&y), flat(&want));
 }
 
+static NOISE_SHAPE: [Option<usize>; 3] = [None, Some(1), None];
+
+/// An op with an owned noise shape equals the core's functional API with that noise shape (and
+/// the op given it as a `'static` slice), forward and gradient, bit for bit.
+#[test]
+fn owned_noise_shapes_equal_the_core() {
+    for (args, _) in cases(8, 2).into_iter().take(7) {
+        if !args.takes_noise_shape() {
+            continue;
+        }
+        let with_static = match args {
+            LayerArgs::Dropout(a) => LayerArgs::Dropout(DropoutArgs {
+                noise_shape: Some(&NOISE_SHAPE),
+                ..a
+            }),
+            LayerArgs::GaussianDropout(a) => LayerArgs::GaussianDropout(GaussianDropoutArgs {
+                noise_shape: Some(&NOISE_SHAPE),
+                ..a
+            }),
+            LayerArgs::GaussianNoise(a) => LayerArgs::GaussianNoise(GaussianNoiseArgs {
+                noise_shape: Some(&NOISE_SHAPE),
+                ..a
+            }),
+            _ => unreachable!("takes_noise_shape"),
+        };
+        let shape = [3, 4, 5];
+        let x = Var::from_tensor(&values(&shape, DType::F32)).unwrap();
+        let owned: Vec<Option<usize>> = NOISE_SHAPE.to_vec();
+        let y = ops::apply_with_noise_shape(&x, &args, &owned).unwrap();
+        drop(owned); // the op keeps its own copy
+        let what = format!("{args:?} with a noise shape");
+        let want = core_forward(&with_static, &array::<f32>(&x));
+        assert_bits(
+            &elements::<f32>(&y),
+            &want.into_raw_vec_and_offset().0,
+            &what,
+        );
+        let by_static = ops::apply(&x, &with_static).unwrap();
+        assert_bits(&elements::<f32>(&y), &elements::<f32>(&by_static), &what);
+        // The draw is shared along axis 1 (the noise shape's 1).
+        let ys = array::<f32>(&y);
+        let xs = array::<f32>(&x);
+        for i in 0..3 {
+            for k in 0..5 {
+                let first = f64::from(ys[[i, 0, k]]) / f64::from(xs[[i, 0, k]]);
+                for j in 1..4 {
+                    let ratio = f64::from(ys[[i, j, k]]) / f64::from(xs[[i, j, k]]);
+                    if !matches!(args, LayerArgs::GaussianNoise(_)) {
+                        assert!((ratio - first).abs() <= 1e-6 * first.abs(), "{what}");
+                    }
+                }
+            }
+        }
+        let c = values(&shape, DType::F32).affine(-0.5, 0.25).unwrap();
+        let grads = (&y * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        let want = core_backward(&with_static, &array::<f32>(&c));
+        let g = grads.get(&x).unwrap();
+        assert_bits(
+            &elements::<f32>(g),
+            &want.into_raw_vec_and_offset().0,
+            &what,
+        );
+    }
+    // Errors: another layer, an entry of 0, a noise shape that does not fit the input.
+    let x = values(&[3, 4, 5], DType::F32);
+    let spatial = LayerArgs::SpatialDropout1D(SpatialArgs::default());
+    let e = ops::apply_with_noise_shape(&x, &spatial, &[None, Some(1), None]).unwrap_err();
+    assert!(e.to_string().contains("noise_shape is not accepted"), "{e}");
+    let d = LayerArgs::Dropout(DropoutArgs::default());
+    let e = ops::apply_with_noise_shape(&x, &d, &[None, Some(0), None]).unwrap_err();
+    assert!(e.to_string().contains("noise_shape"), "{e}");
+    let e = ops::apply_with_noise_shape(&x, &d, &[None, Some(2), None]).unwrap_err();
+    assert!(e.to_string().contains("noise_shape"), "{e}");
+}
+
 #[test]
 fn empty_tensors() {
     let x = Tensor::zeros((0, 5), DType::F32, &Device::Cpu).unwrap();

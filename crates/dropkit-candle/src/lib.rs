@@ -3,7 +3,8 @@
 //! dropkit's dropout-family layers for [candle](https://crates.io/crates/candle-core)
 //! training loops: every layer as a candle op with its backward ([`ops`]) and as a
 //! [`candle_core::ModuleT`] ([`Dropout`], [`GaussianDropout`], [`GaussianNoise`],
-//! [`SpatialDropout1D`], [`SpatialDropout2D`], [`SpatialDropout3D`]).
+//! [`SpatialDropout1D`], [`SpatialDropout2D`], [`SpatialDropout3D`], [`AlphaDropout`],
+//! [`FeatureAlphaDropout`]).
 //!
 //! `candle_nn::ops::dropout` draws a float tensor of uniforms, builds a float mask from it and
 //! multiplies: its backward keeps that mask, 4 bytes per `f32` element. The ops here keep only
@@ -17,6 +18,8 @@
 //! | [`GaussianNoise`] / [`ops::gaussian_noise`] | `x + e`, `e ~ N(0, stddev^2)` | `g` | identity |
 //! | [`SpatialDropout1D`] / [`ops::spatial_dropout1d`] | per (N, C) map: `x` kept, `0` dropped | `g * m` | `x * (1-p)` |
 //! | [`SpatialDropout2D`], [`SpatialDropout3D`] | as 1D, NCHW or NHWC | `g * m` | `x * (1-p)` |
+//! | [`AlphaDropout`] / [`ops::alpha_dropout`] | `a x + b` kept, `a alpha' + b` dropped | `g * a` kept, `0` dropped | identity |
+//! | [`FeatureAlphaDropout`] / [`ops::feature_alpha_dropout`] | as AlphaDropout, per (N, C) map, channels first or last | `g * a * m` | identity |
 //!
 //! The exact rounding is the core's (see [`dropkit`]); the Spatial layers take
 //! `with_scale(true)` for Keras' and PyTorch's convention.
@@ -35,7 +38,13 @@
 //!
 //! # Errors
 //! Candle errors whose message is the core's: it names the parameter, the bad value and what
-//! is accepted. An element type other than `f32` and `f64` is an error naming the dtype.
+//! is accepted. An element type other than `f32`, `f64`, `f16` and `bf16` is an error naming
+//! the dtype.
+//!
+//! # Element types
+//! `DType::F32`, `F64`, `F16` and `BF16`. candle stores its half types as the `half` crate's
+//! `f16` / `bf16`, the core's half element types (one `half` in the dependency tree), so a
+//! buffer goes to the core as it is: a half op computes in `f32` and rounds once.
 //! Nothing panics on user input.
 //!
 //! # Reproducibility
@@ -55,6 +64,7 @@ mod modules;
 pub mod ops;
 
 pub use modules::{
-    Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D,
+    SpatialDropout2D, SpatialDropout3D,
 };
 pub use ops::LayerArgs;

@@ -28,17 +28,22 @@
 //! sequence never depends on which calls failed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use candle_core::{ModuleT, Result, Tensor};
-use dropkit::functional::{DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs};
+use dropkit::functional::{
+    AlphaArgs, DropoutArgs, FeatureAlphaArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs,
+};
 use dropkit::{DataFormat, GeneratorState};
 
-use crate::ops::{apply, LayerArgs};
+use crate::ops::{apply_owned, owned_noise_shape, LayerArgs};
 
-/// What every module holds: its arguments (options and seed) and the next draw.
+/// What every module holds: its arguments (options and seed), a noise shape (Dropout and the
+/// Gaussian layers; shared with the ops that use it) and the next draw.
 #[derive(Debug)]
 struct Noisy {
     args: LayerArgs,
+    noise_shape: Option<Arc<[Option<usize>]>>,
     next_draw: AtomicU64,
 }
 
@@ -47,6 +52,7 @@ impl Noisy {
         args.validate()?;
         Ok(Noisy {
             args: args.with_key(seed, 0, true),
+            noise_shape: None,
             next_draw: AtomicU64::new(0),
         })
     }
@@ -59,11 +65,13 @@ impl Noisy {
         let seed = self.seed();
         if train {
             let draw = self.next_draw.fetch_add(1, Ordering::Relaxed);
-            apply(xs, &self.args.with_key(seed, draw, true))
+            let args = self.args.with_key(seed, draw, true);
+            apply_owned(xs, &args, self.noise_shape.clone())
         } else if self.args.eval_returns_input() {
             Ok(xs.clone())
         } else {
-            apply(xs, &self.args.with_key(seed, 0, false))
+            let args = self.args.with_key(seed, 0, false);
+            apply_owned(xs, &args, self.noise_shape.clone())
         }
     }
 
@@ -80,6 +88,7 @@ impl Clone for Noisy {
     fn clone(&self) -> Self {
         Noisy {
             args: self.args,
+            noise_shape: self.noise_shape.clone(),
             next_draw: AtomicU64::new(self.next_draw.load(Ordering::Relaxed)),
         }
     }
@@ -89,7 +98,8 @@ impl Clone for Noisy {
 macro_rules! module_common {
     ($ty:ident) => {
         impl $ty {
-            /// The arguments of the next training forward (its options, seed and draw).
+            /// The arguments of the next training forward (its options, seed and draw; a
+            /// noise shape the module owns is `noise_shape()`, not in these).
             pub fn args(&self) -> LayerArgs {
                 self.0.args.with_key(self.seed(), self.next_draw(), true)
             }
@@ -146,6 +156,28 @@ macro_rules! module_common {
     };
 }
 
+/// The noise shape methods of Dropout and the Gaussian modules.
+macro_rules! noise_shape_methods {
+    ($ty:ident, $what:literal) => {
+        impl $ty {
+            #[doc = concat!("Draws the ", $what, " over Keras's `noise_shape` and broadcasts it: an entry `None` takes the input's size on that axis, `Some(1)` shares one draw along it (the core's `with_noise_shape`). The module keeps a copy, which its ops share.")]
+            ///
+            /// # Errors
+            /// An entry of 0. (A noise shape that does not fit an input is an error of that
+            /// forward.)
+            pub fn with_noise_shape(mut self, noise_shape: &[Option<usize>]) -> Result<Self> {
+                self.0.noise_shape = Some(owned_noise_shape(&self.0.args, noise_shape)?);
+                Ok(self)
+            }
+
+            /// The noise shape, if the module has one.
+            pub fn noise_shape(&self) -> Option<&[Option<usize>]> {
+                self.0.noise_shape.as_deref()
+            }
+        }
+    };
+}
+
 /// [`dropkit::Dropout`] as a candle module: training keeps each element with probability
 /// `1 - p` and scales it by `1 / (1 - p)` (or not, [`Dropout::with_scale`]`(false)`: then
 /// evaluation multiplies by `1 - p`); evaluation is the identity.
@@ -187,6 +219,7 @@ impl Dropout {
     }
 }
 module_common!(Dropout);
+noise_shape_methods!(Dropout, "keep mask");
 
 /// [`dropkit::GaussianDropout`] as a candle module: training multiplies by
 /// `n ~ N(1, rate / (1 - rate))`; evaluation is the identity.
@@ -207,6 +240,7 @@ impl GaussianDropout {
     }
 }
 module_common!(GaussianDropout);
+noise_shape_methods!(GaussianDropout, "noise");
 
 /// [`dropkit::GaussianNoise`] as a candle module: training adds `e ~ N(0, stddev^2)`;
 /// evaluation is the identity.
@@ -227,6 +261,7 @@ impl GaussianNoise {
     }
 }
 module_common!(GaussianNoise);
+noise_shape_methods!(GaussianNoise, "noise");
 
 /// Declares a Spatial module.
 macro_rules! spatial_module {
@@ -301,3 +336,57 @@ impl SpatialDropout3D {
         self
     }
 }
+
+/// [`dropkit::AlphaDropout`] as a candle module (PyTorch's `nn.AlphaDropout`, for SELU
+/// networks): training sets a dropped element to `a alpha' + b` and maps a kept one to
+/// `a x + b`, keeping a standard-normal input's mean and variance; evaluation is the identity.
+#[derive(Clone, Debug)]
+pub struct AlphaDropout(Noisy);
+
+impl AlphaDropout {
+    /// AlphaDropout with drop probability `p` and Philox seed `seed`, at draw 0.
+    ///
+    /// # Errors
+    /// `p` outside `[0, 1]` or NaN.
+    pub fn new(p: f32, seed: u64) -> Result<Self> {
+        let args = AlphaArgs {
+            p: f64::from(p),
+            ..AlphaArgs::default()
+        };
+        Noisy::new(LayerArgs::AlphaDropout(args), seed).map(AlphaDropout)
+    }
+}
+module_common!(AlphaDropout);
+
+/// [`dropkit::FeatureAlphaDropout`] as a candle module (PyTorch's `nn.FeatureAlphaDropout`):
+/// AlphaDropout with one keep draw per `(sample, channel)` of an input of rank 2 or more,
+/// `(N, C, ...)` (channels first, the default) or `(N, ..., C)`
+/// ([`FeatureAlphaDropout::with_data_format`]); evaluation is the identity (the rank is
+/// checked in both modes).
+#[derive(Clone, Debug)]
+pub struct FeatureAlphaDropout(Noisy);
+
+impl FeatureAlphaDropout {
+    /// FeatureAlphaDropout with drop probability `p` and Philox seed `seed`, at draw 0,
+    /// channels first.
+    ///
+    /// # Errors
+    /// `p` outside `[0, 1]` or NaN.
+    pub fn new(p: f32, seed: u64) -> Result<Self> {
+        let args = FeatureAlphaArgs {
+            p: f64::from(p),
+            ..FeatureAlphaArgs::default()
+        };
+        Noisy::new(LayerArgs::FeatureAlphaDropout(args), seed).map(FeatureAlphaDropout)
+    }
+
+    /// The channel axis: [`DataFormat::Nchw`] (channels first, the default) or
+    /// [`DataFormat::Nhwc`] (channels last; `"channels_last"` / `"NHWC"`.parse() reads it).
+    pub fn with_data_format(mut self, format: DataFormat) -> Self {
+        if let LayerArgs::FeatureAlphaDropout(a) = &mut self.0.args {
+            a.format = format;
+        }
+        self
+    }
+}
+module_common!(FeatureAlphaDropout);

@@ -1,6 +1,8 @@
 //! Every dropkit layer as a candle op with its backward: [`dropout`], [`gaussian_dropout`],
-//! [`gaussian_noise`], [`spatial_dropout1d`], [`spatial_dropout2d`], [`spatial_dropout3d`]
-//! (the core layers' default options), and [`apply`] for any option ([`LayerArgs`]).
+//! [`gaussian_noise`], [`spatial_dropout1d`], [`spatial_dropout2d`], [`spatial_dropout3d`],
+//! [`alpha_dropout`], [`feature_alpha_dropout`] (the core layers' default options), and
+//! [`apply`] for any option ([`LayerArgs`]), [`apply_with_noise_shape`] for Keras's noise
+//! shapes.
 //!
 //! Each op is a [`CustomOp1`] that holds only its arguments and its `(seed, draw)` key:
 //! its forward calls the core's functional forward ([`dropkit::functional`]), and its `bwd`
@@ -27,7 +29,14 @@
 //! # Errors
 //! Candle errors carrying the core's message, which names the parameter, the bad value and
 //! what is accepted: a probability out of range or NaN, a negative stddev, a Spatial input of
-//! another rank; an element type other than `f32` and `f64` (the message names the dtype).
+//! another rank, a FeatureAlphaDropout input of rank below 2; an element type other than
+//! `f32`, `f64`, `f16` and `bf16` (the message names the dtype).
+//!
+//! # Element types
+//! `f32`, `f64`, and candle's `f16` and `bf16` (whose storage is the `half` crate's
+//! `half::f16` / `half::bf16`, the core's half element types): a half-precision op computes in
+//! `f32` and rounds once, as the core does, so its result is the `f32` op's on the same values
+//! rounded to the half type.
 //! Nothing panics on user input.
 //!
 //! # Reproducibility
@@ -39,10 +48,13 @@
 //! # Devices
 //! CPU only: on another device the op fails with candle's "no cuda implementation" error.
 
+use std::sync::Arc;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 use dropkit::functional::{
-    self as f, DropoutArgs, GaussianDropoutArgs, GaussianNoiseArgs, SpatialArgs,
+    self as f, AlphaArgs, DropoutArgs, FeatureAlphaArgs, GaussianDropoutArgs, GaussianNoiseArgs,
+    SpatialArgs,
 };
 use dropkit::Element;
 use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
@@ -65,9 +77,22 @@ pub(crate) fn candle_error(e: dropkit::Error) -> candle_core::Error {
     candle_core::Error::wrap(e)
 }
 
+/// `a` (a layer's functional arguments) with `noise_shape` in place of its own where that is
+/// `Some`.
+macro_rules! with_shape {
+    ($a:expr, $noise_shape:expr) => {{
+        let mut a = *$a;
+        if let Some(shape) = $noise_shape {
+            a.noise_shape = Some(shape);
+        }
+        a
+    }};
+}
+
 /// One layer's arguments for one call: the core's functional arguments (the options, the
 /// `(seed, draw)` key and the mode), one variant per layer. An op outlives the call that made
-/// it (candle keeps it for backward), so a noise shape here is a `'static` slice.
+/// it (candle keeps it for backward), so a noise shape here is a `'static` slice; for any
+/// other, [`apply_with_noise_shape`] keeps a copy.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerArgs {
     /// [`dropkit::Dropout`].
@@ -82,6 +107,10 @@ pub enum LayerArgs {
     SpatialDropout2D(SpatialArgs),
     /// [`dropkit::SpatialDropout3D`].
     SpatialDropout3D(SpatialArgs),
+    /// [`dropkit::AlphaDropout`].
+    AlphaDropout(AlphaArgs),
+    /// [`dropkit::FeatureAlphaDropout`] (`format`: where the channel axis is).
+    FeatureAlphaDropout(FeatureAlphaArgs),
 }
 
 impl LayerArgs {
@@ -94,6 +123,8 @@ impl LayerArgs {
             LayerArgs::SpatialDropout1D(_) => "dropkit-spatial-dropout1d",
             LayerArgs::SpatialDropout2D(_) => "dropkit-spatial-dropout2d",
             LayerArgs::SpatialDropout3D(_) => "dropkit-spatial-dropout3d",
+            LayerArgs::AlphaDropout(_) => "dropkit-alpha-dropout",
+            LayerArgs::FeatureAlphaDropout(_) => "dropkit-feature-alpha-dropout",
         }
     }
 
@@ -106,6 +137,8 @@ impl LayerArgs {
             LayerArgs::SpatialDropout1D(a)
             | LayerArgs::SpatialDropout2D(a)
             | LayerArgs::SpatialDropout3D(a) => (a.seed, a.draw, a.training),
+            LayerArgs::AlphaDropout(a) => (a.seed, a.draw, a.training),
+            LayerArgs::FeatureAlphaDropout(a) => (a.seed, a.draw, a.training),
         }
     }
 
@@ -125,6 +158,8 @@ impl LayerArgs {
             LayerArgs::SpatialDropout1D(a)
             | LayerArgs::SpatialDropout2D(a)
             | LayerArgs::SpatialDropout3D(a) => set!(a),
+            LayerArgs::AlphaDropout(a) => set!(a),
+            LayerArgs::FeatureAlphaDropout(a) => set!(a),
         }
         self
     }
@@ -146,45 +181,78 @@ impl LayerArgs {
             LayerArgs::SpatialDropout3D(a) => {
                 dropkit::SpatialDropout3D::with_data_format(a.p, a.format).map(drop)
             }
+            LayerArgs::AlphaDropout(a) => dropkit::AlphaDropout::new(a.p).map(drop),
+            LayerArgs::FeatureAlphaDropout(a) => {
+                dropkit::FeatureAlphaDropout::with_data_format(a.p, a.format).map(drop)
+            }
         };
         checked.map_err(candle_error)
     }
 
     /// Whether evaluation returns the input itself, with no op and no check: Dropout with
-    /// `scale` and the Gaussian layers. (A Spatial layer checks its input's rank in
-    /// evaluation too, so it always runs its op.)
+    /// `scale`, the Gaussian layers and AlphaDropout. (A Spatial layer and FeatureAlphaDropout
+    /// check their input's rank in evaluation too, so they always run their op.)
     pub fn eval_returns_input(&self) -> bool {
         match self {
             LayerArgs::Dropout(a) => a.scale,
-            LayerArgs::GaussianDropout(_) | LayerArgs::GaussianNoise(_) => true,
+            LayerArgs::GaussianDropout(_)
+            | LayerArgs::GaussianNoise(_)
+            | LayerArgs::AlphaDropout(_) => true,
             LayerArgs::SpatialDropout1D(_)
             | LayerArgs::SpatialDropout2D(_)
-            | LayerArgs::SpatialDropout3D(_) => false,
+            | LayerArgs::SpatialDropout3D(_)
+            | LayerArgs::FeatureAlphaDropout(_) => false,
         }
     }
 
-    /// The core's functional forward.
-    fn forward<T: Element>(&self, x: &ArrayViewD<'_, T>) -> dropkit::Result<ArrayD<T>> {
+    /// Whether the layer takes a noise shape (Dropout and the Gaussian layers).
+    pub fn takes_noise_shape(&self) -> bool {
+        matches!(
+            self,
+            LayerArgs::Dropout(_) | LayerArgs::GaussianDropout(_) | LayerArgs::GaussianNoise(_)
+        )
+    }
+
+    /// The core's functional forward, with `noise_shape` in place of the arguments' own where
+    /// it is `Some`.
+    fn forward<T: Element>(
+        &self,
+        noise_shape: Option<&[Option<usize>]>,
+        x: &ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
         match self {
-            LayerArgs::Dropout(a) => f::dropout(x, a),
-            LayerArgs::GaussianDropout(a) => f::gaussian_dropout(x, a),
-            LayerArgs::GaussianNoise(a) => f::gaussian_noise(x, a),
+            LayerArgs::Dropout(a) => f::dropout(x, &with_shape!(a, noise_shape)),
+            LayerArgs::GaussianDropout(a) => f::gaussian_dropout(x, &with_shape!(a, noise_shape)),
+            LayerArgs::GaussianNoise(a) => f::gaussian_noise(x, &with_shape!(a, noise_shape)),
             LayerArgs::SpatialDropout1D(a) => f::spatial_dropout1d(x, a),
             LayerArgs::SpatialDropout2D(a) => f::spatial_dropout2d(x, a),
             LayerArgs::SpatialDropout3D(a) => f::spatial_dropout3d(x, a),
+            LayerArgs::AlphaDropout(a) => f::alpha_dropout(x, a),
+            LayerArgs::FeatureAlphaDropout(a) => f::feature_alpha_dropout(x, a),
         }
     }
 
-    /// The core's functional backward (the input has the gradient's shape).
-    fn backward<T: Element>(&self, g: &ArrayViewD<'_, T>) -> dropkit::Result<ArrayD<T>> {
+    /// The core's functional backward (the input has the gradient's shape), with
+    /// `noise_shape` as in [`LayerArgs::forward`].
+    fn backward<T: Element>(
+        &self,
+        noise_shape: Option<&[Option<usize>]>,
+        g: &ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
         let shape = g.shape();
         match self {
-            LayerArgs::Dropout(a) => f::dropout_backward(shape, g, a),
-            LayerArgs::GaussianDropout(a) => f::gaussian_dropout_backward(shape, g, a),
-            LayerArgs::GaussianNoise(a) => f::gaussian_noise_backward(shape, g, a),
+            LayerArgs::Dropout(a) => f::dropout_backward(shape, g, &with_shape!(a, noise_shape)),
+            LayerArgs::GaussianDropout(a) => {
+                f::gaussian_dropout_backward(shape, g, &with_shape!(a, noise_shape))
+            }
+            LayerArgs::GaussianNoise(a) => {
+                f::gaussian_noise_backward(shape, g, &with_shape!(a, noise_shape))
+            }
             LayerArgs::SpatialDropout1D(a) => f::spatial_dropout1d_backward(shape, g, a),
             LayerArgs::SpatialDropout2D(a) => f::spatial_dropout2d_backward(shape, g, a),
             LayerArgs::SpatialDropout3D(a) => f::spatial_dropout3d_backward(shape, g, a),
+            LayerArgs::AlphaDropout(a) => f::alpha_dropout_backward(shape, g, a),
+            LayerArgs::FeatureAlphaDropout(a) => f::feature_alpha_dropout_backward(shape, g, a),
         }
     }
 }
@@ -196,12 +264,14 @@ enum Pass {
     Backward,
 }
 
-/// The op candle records: the arguments with their `(seed, draw)` key and the pass, nothing the
-/// size of the tensor (no mask, no noise).
-#[derive(Clone, Copy, Debug)]
+/// The op candle records: the arguments with their `(seed, draw)` key and the pass, and a noise
+/// shape the op owns (shared with the op of its backward), nothing the size of the tensor (no
+/// mask, no noise).
+#[derive(Clone, Debug)]
 struct NoiseOp {
     args: LayerArgs,
     pass: Pass,
+    noise_shape: Option<Arc<[Option<usize>]>>,
 }
 
 /// An ndarray view of a candle CPU buffer with the layout's shape, strides and offset.
@@ -225,9 +295,10 @@ fn view<'a, T>(data: &'a [T], layout: &Layout, op: &'static str) -> Result<Array
 /// Runs `op` on a buffer of element type `T`; the result is contiguous, row-major.
 fn run<T: Element + WithDType>(op: &NoiseOp, data: &[T], layout: &Layout) -> Result<CpuStorage> {
     let x = view(data, layout, op.args.name())?;
+    let noise_shape = op.noise_shape.as_deref();
     let out = match op.pass {
-        Pass::Forward => op.args.forward(&x),
-        Pass::Backward => op.args.backward(&x),
+        Pass::Forward => op.args.forward(noise_shape, &x),
+        Pass::Backward => op.args.backward(noise_shape, &x),
     }
     .map_err(candle_error)?;
     let n = out.len();
@@ -249,7 +320,7 @@ fn run<T: Element + WithDType>(op: &NoiseOp, data: &[T], layout: &Layout) -> Res
 /// The error for an element type the core does not compute in.
 fn unsupported(op: &'static str, dtype: DType) -> candle_core::Error {
     candle_core::Error::msg(format!(
-        "{op}: dtype {} is not supported: accepted are f32 and f64",
+        "{op}: dtype {} is not supported: accepted are f32, f64, f16 and bf16",
         dtype.as_str()
     ))
 }
@@ -260,10 +331,12 @@ impl CustomOp1 for NoiseOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        // One line per element type the core computes in (f16 and bf16 join here).
+        // One line per element type the core computes in.
         let out = match storage {
             CpuStorage::F32(data) => run(self, data, layout)?,
             CpuStorage::F64(data) => run(self, data, layout)?,
+            CpuStorage::F16(data) => run(self, data, layout)?,
+            CpuStorage::BF16(data) => run(self, data, layout)?,
             other => return Err(unsupported(self.name(), other.dtype())),
         };
         Ok((out, layout.shape().clone()))
@@ -274,6 +347,7 @@ impl CustomOp1 for NoiseOp {
         let backward = NoiseOp {
             args: self.args,
             pass: Pass::Backward,
+            noise_shape: self.noise_shape.clone(),
         };
         grad_res.apply_op1(backward).map(Some)
     }
@@ -289,6 +363,59 @@ pub fn apply(xs: &Tensor, args: &LayerArgs) -> Result<Tensor> {
     xs.apply_op1(NoiseOp {
         args: *args,
         pass: Pass::Forward,
+        noise_shape: None,
+    })
+}
+
+/// A noise shape checked as the core checks it, owned (to be shared by the ops that use it).
+///
+/// # Errors
+/// A layer that takes no noise shape (the Spatial and alpha layers: their masks are per
+/// element or per channel), or an entry of 0 (the core's error).
+pub(crate) fn owned_noise_shape(
+    args: &LayerArgs,
+    noise_shape: &[Option<usize>],
+) -> Result<Arc<[Option<usize>]>> {
+    if !args.takes_noise_shape() {
+        return Err(candle_core::Error::msg(format!(
+            "{}: noise_shape is not accepted: Dropout, GaussianDropout and GaussianNoise take one",
+            args.name()
+        )));
+    }
+    dropkit::Dropout::new(0.5)
+        .and_then(|layer| layer.with_noise_shape(noise_shape))
+        .map_err(candle_error)?;
+    Ok(noise_shape.into())
+}
+
+/// [`apply`] with Keras's noise shape (Dropout, GaussianDropout and GaussianNoise): the mask
+/// or noise is drawn over `noise_shape` (an entry `None` takes the input's size, `Some(1)`
+/// shares one draw along that axis) and broadcast, as the core's `with_noise_shape`. The op
+/// owns a copy of `noise_shape` (in place of `args`' own), which its backward shares.
+///
+/// # Errors
+/// As [`apply`]; another layer; an entry of 0; a noise shape that does not fit the input
+/// (another rank, an entry neither 1 nor the input's size).
+pub fn apply_with_noise_shape(
+    xs: &Tensor,
+    args: &LayerArgs,
+    noise_shape: &[Option<usize>],
+) -> Result<Tensor> {
+    let noise_shape = owned_noise_shape(args, noise_shape)?;
+    apply_owned(xs, args, Some(noise_shape))
+}
+
+/// [`apply`] with an owned noise shape (already checked) or none.
+pub(crate) fn apply_owned(
+    xs: &Tensor,
+    args: &LayerArgs,
+    noise_shape: Option<Arc<[Option<usize>]>>,
+) -> Result<Tensor> {
+    args.validate()?;
+    xs.apply_op1(NoiseOp {
+        args: *args,
+        pass: Pass::Forward,
+        noise_shape,
     })
 }
 
@@ -296,7 +423,7 @@ pub fn apply(xs: &Tensor, args: &LayerArgs) -> Result<Tensor> {
 /// bit-identical to [`dropkit::functional::dropout`] with `p as f64`.
 ///
 /// # Errors
-/// `p` outside `[0, 1]` or NaN; a dtype other than `f32` and `f64`.
+/// `p` outside `[0, 1]` or NaN; a dtype other than `f32`, `f64`, `f16` and `bf16`.
 pub fn dropout(xs: &Tensor, p: f32, seed: u64, draw: u64) -> Result<Tensor> {
     let args = DropoutArgs {
         p: f64::from(p),
@@ -312,7 +439,7 @@ pub fn dropout(xs: &Tensor, p: f32, seed: u64, draw: u64) -> Result<Tensor> {
 /// GaussianDropout's training forward at `(seed, draw)`: `x * n`, `n ~ N(1, rate / (1 - rate))`.
 ///
 /// # Errors
-/// `rate` outside `[0, 1)` or NaN; a dtype other than `f32` and `f64`.
+/// `rate` outside `[0, 1)` or NaN; a dtype other than `f32`, `f64`, `f16` and `bf16`.
 pub fn gaussian_dropout(xs: &Tensor, rate: f32, seed: u64, draw: u64) -> Result<Tensor> {
     let args = GaussianDropoutArgs {
         rate: f64::from(rate),
@@ -327,7 +454,7 @@ pub fn gaussian_dropout(xs: &Tensor, rate: f32, seed: u64, draw: u64) -> Result<
 /// GaussianNoise's training forward at `(seed, draw)`: `x + e`, `e ~ N(0, stddev^2)`.
 ///
 /// # Errors
-/// `stddev` negative or not finite; a dtype other than `f32` and `f64`.
+/// `stddev` negative or not finite; a dtype other than `f32`, `f64`, `f16` and `bf16`.
 pub fn gaussian_noise(xs: &Tensor, stddev: f32, seed: u64, draw: u64) -> Result<Tensor> {
     let args = GaussianNoiseArgs {
         stddev: f64::from(stddev),
@@ -354,7 +481,7 @@ fn spatial_args(p: f32, seed: u64, draw: u64) -> SpatialArgs {
 /// [`LayerArgs::SpatialDropout1D`].
 ///
 /// # Errors
-/// `p` outside `[0, 1]` or NaN; another rank; a dtype other than `f32` and `f64`.
+/// `p` outside `[0, 1]` or NaN; another rank; a dtype other than `f32`, `f64`, `f16` and `bf16`.
 pub fn spatial_dropout1d(xs: &Tensor, p: f32, seed: u64, draw: u64) -> Result<Tensor> {
     apply(
         xs,
@@ -386,4 +513,36 @@ pub fn spatial_dropout3d(xs: &Tensor, p: f32, seed: u64, draw: u64) -> Result<Te
         xs,
         &LayerArgs::SpatialDropout3D(spatial_args(p, seed, draw)),
     )
+}
+
+/// AlphaDropout's training forward at `(seed, draw)`: a kept element becomes `a x + b`, a
+/// dropped one `a alpha' + b` (PyTorch's `alpha_dropout`), bit-identical to
+/// [`dropkit::functional::alpha_dropout`] with `p as f64`.
+///
+/// # Errors
+/// `p` outside `[0, 1]` or NaN; a dtype other than `f32`, `f64`, `f16` and `bf16`.
+pub fn alpha_dropout(xs: &Tensor, p: f32, seed: u64, draw: u64) -> Result<Tensor> {
+    let args = AlphaArgs {
+        p: f64::from(p),
+        seed,
+        draw,
+        training: true,
+    };
+    apply(xs, &LayerArgs::AlphaDropout(args))
+}
+
+/// FeatureAlphaDropout's training forward at `(seed, draw)` on `(N, C, ...)` (channels first:
+/// one keep draw per `(sample, channel)`, PyTorch's `feature_alpha_dropout`). Channels last:
+/// [`apply`] with [`LayerArgs::FeatureAlphaDropout`] and [`dropkit::DataFormat::Nhwc`].
+///
+/// # Errors
+/// As [`alpha_dropout`]; an input of rank below 2.
+pub fn feature_alpha_dropout(xs: &Tensor, p: f32, seed: u64, draw: u64) -> Result<Tensor> {
+    let args = FeatureAlphaArgs {
+        p: f64::from(p),
+        seed,
+        draw,
+        ..FeatureAlphaArgs::default()
+    };
+    apply(xs, &LayerArgs::FeatureAlphaDropout(args))
 }

@@ -8,8 +8,8 @@ use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use dropkit::functional::{self as f, SpatialArgs};
 use dropkit::{DataFormat, GeneratorState};
 use dropkit_candle::{
-    ops, Dropout, GaussianDropout, GaussianNoise, LayerArgs, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    ops, AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, LayerArgs,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use ndarray::{ArrayD, IxDyn};
 
@@ -76,6 +76,23 @@ fn each_training_forward_takes_the_next_draw() {
                 .args(),
             vec![3, 10, 2, 2, 2],
         ),
+        (
+            Box::new(AlphaDropout::new(0.3, 5).unwrap()),
+            AlphaDropout::new(0.3, 5).unwrap().args(),
+            vec![3, 10],
+        ),
+        (
+            Box::new(
+                FeatureAlphaDropout::new(0.3, 5)
+                    .unwrap()
+                    .with_data_format(DataFormat::Nhwc),
+            ),
+            FeatureAlphaDropout::new(0.3, 5)
+                .unwrap()
+                .with_data_format(DataFormat::Nhwc)
+                .args(),
+            vec![3, 2, 4, 10],
+        ),
     ];
     for (module, args, shape) in modules {
         let x = values(&shape);
@@ -85,6 +102,44 @@ fn each_training_forward_takes_the_next_draw() {
             assert_eq!(flat(&y), flat(&want), "{args:?} draw {draw}");
         }
     }
+}
+
+#[test]
+fn a_module_with_a_noise_shape_is_the_op_with_it() {
+    let x = values(&[3, 4, 10]);
+    let shape = [None, Some(1), None];
+    let layer = Dropout::new(0.4, 5)
+        .unwrap()
+        .with_noise_shape(&shape)
+        .unwrap();
+    assert_eq!(layer.noise_shape(), Some(&shape[..]));
+    let noise = GaussianNoise::new(0.3, 5)
+        .unwrap()
+        .with_noise_shape(&shape)
+        .unwrap();
+    let copy = noise.clone();
+    for draw in 0..3 {
+        let args = layer.args();
+        let y = layer.forward_t(&x, true).unwrap();
+        let want = ops::apply_with_noise_shape(&x, &args, &shape).unwrap();
+        assert_eq!(flat(&y), flat(&want), "draw {draw}");
+        let args = noise.args();
+        let y = noise.forward_t(&x, true).unwrap();
+        let want = ops::apply_with_noise_shape(&x, &args, &shape).unwrap();
+        assert_eq!(flat(&y), flat(&want), "draw {draw}");
+    }
+    assert_eq!(copy.noise_shape(), Some(&shape[..]));
+    assert!(Dropout::new(0.4, 5)
+        .unwrap()
+        .with_noise_shape(&[Some(0)])
+        .is_err());
+    let e = GaussianDropout::new(0.3, 5)
+        .unwrap()
+        .with_noise_shape(&[Some(2), None])
+        .unwrap()
+        .forward_t(&values(&[3, 4]), true)
+        .unwrap_err();
+    assert!(e.to_string().contains("noise_shape"), "{e}");
 }
 
 #[test]
@@ -147,6 +202,8 @@ fn evaluation_is_the_layers_evaluation_forward() {
         Box::new(GaussianDropout::new(0.3, 1).unwrap()),
         Box::new(GaussianNoise::new(0.3, 1).unwrap()),
         Box::new(SpatialDropout2D::new(0.3, 1).unwrap().with_scale(true)),
+        Box::new(AlphaDropout::new(0.3, 1).unwrap()),
+        Box::new(FeatureAlphaDropout::new(0.3, 1).unwrap()),
     ];
     for m in identity {
         assert_eq!(flat(&m.forward_t(&x, false).unwrap()), flat(&x));
@@ -187,6 +244,8 @@ fn constructors_check_their_arguments() {
             SpatialDropout1D::new(p, 0).unwrap_err(),
             SpatialDropout2D::new(p, 0).unwrap_err(),
             SpatialDropout3D::new(p, 0).unwrap_err(),
+            AlphaDropout::new(p, 0).unwrap_err(),
+            FeatureAlphaDropout::new(p, 0).unwrap_err(),
         ] {
             assert!(e.to_string().starts_with("p = "), "{e}");
         }
@@ -224,11 +283,16 @@ fn constructors_check_their_arguments() {
         .to_string()
         .contains("rank"));
     assert_eq!(layer.next_draw(), 1);
+    let feature = FeatureAlphaDropout::new(0.5, 0).unwrap();
+    for train in [true, false] {
+        let e = feature.forward_t(&x, train).unwrap_err().to_string();
+        assert!(e.contains("FeatureAlphaDropout takes input of rank"), "{e}");
+    }
     // Unsupported dtypes through a module.
     let layer = Dropout::new(0.5, 0).unwrap();
-    let h = Tensor::ones((2, 2), DType::F16, &Device::Cpu).unwrap();
+    let h = Tensor::ones((2, 2), DType::U32, &Device::Cpu).unwrap();
     let e = layer.forward_t(&h, true).unwrap_err().to_string();
-    assert!(e.contains("dtype f16 is not supported"), "{e}");
+    assert!(e.contains("dtype u32 is not supported"), "{e}");
 }
 
 #[test]

@@ -6,8 +6,8 @@ use crate::guard::{guarded, Failure, Outcome};
 use crate::layer::{free, handle, Handle, JvmLayer};
 use crate::memory::{with_arrays, with_windows, Elem, Window};
 use dropkit::{
-    Dropout, GaussianDropout, GaussianNoise, GeneratorKind, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
+    AlphaDropout, Dropout, FeatureAlphaDropout, GaussianDropout, GaussianNoise, GeneratorKind,
+    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 };
 use jni::objects::{
     JClass, JDoubleArray, JFloatArray, JIntArray, JObject, JPrimitiveArray, JString,
@@ -55,6 +55,30 @@ fn check_input(layer: &dyn JvmLayer, input_len: jint, grad_len: usize) -> Outcom
     Ok(())
 }
 
+/// A Java noise shape (`null`: none): `-1` is Keras's `None` (the input's size on that axis),
+/// any other entry a size (the core refuses 0); below `-1` is an error naming the entry.
+fn noise_shape(env: &JNIEnv<'_>, shape: &JIntArray<'_>) -> Outcome<Option<Vec<Option<usize>>>> {
+    if shape.is_null() {
+        return Ok(None);
+    }
+    let len = env.get_array_length(shape)?;
+    let mut dims = vec![0; len as usize];
+    env.get_int_array_region(shape, 0, &mut dims)?;
+    dims.iter()
+        .enumerate()
+        .map(|(i, &d)| match d {
+            -1 => Ok(None),
+            d => usize::try_from(d).map(Some).map_err(|_| {
+                Failure::Argument(format!(
+                    "noiseShape[{i}] = {d} is invalid: accepted are -1 (the input's size on \
+                     that axis) and sizes >= 1"
+                ))
+            }),
+        })
+        .collect::<Outcome<Vec<_>>>()
+        .map(Some)
+}
+
 fn new_layer(
     env: &mut JNIEnv<'_>,
     call: &'static str,
@@ -63,45 +87,56 @@ fn new_layer(
     guarded(env, call, |env| Ok(Handle::into_raw(make(env)?)))
 }
 
-/// `Native.newDropout(initP, inplace, scale)`.
+/// `Native.newDropout(initP, inplace, scale, noiseShape)`.
 #[no_mangle]
-pub extern "system" fn Java_dropkit_Native_newDropout(
-    mut env: JNIEnv<'_>,
-    _class: JClass<'_>,
+pub extern "system" fn Java_dropkit_Native_newDropout<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
     init_p: jdouble,
     inplace: jboolean,
     scale: jboolean,
+    shape: JIntArray<'l>,
 ) -> jlong {
-    new_layer(&mut env, "Dropout", |_| {
-        Ok(Box::new(Dropout::with_options(
-            init_p,
-            inplace != JNI_FALSE,
-            scale != JNI_FALSE,
-        )?))
+    new_layer(&mut env, "Dropout", |env| {
+        let layer = Dropout::with_options(init_p, inplace != JNI_FALSE, scale != JNI_FALSE)?;
+        Ok(Box::new(match noise_shape(env, &shape)? {
+            Some(s) => layer.with_noise_shape(&s)?,
+            None => layer,
+        }))
     })
 }
 
-/// `Native.newGaussianDropout(rate)`.
+/// `Native.newGaussianDropout(rate, noiseShape)`.
 #[no_mangle]
-pub extern "system" fn Java_dropkit_Native_newGaussianDropout(
-    mut env: JNIEnv<'_>,
-    _class: JClass<'_>,
+pub extern "system" fn Java_dropkit_Native_newGaussianDropout<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
     rate: jdouble,
+    shape: JIntArray<'l>,
 ) -> jlong {
-    new_layer(&mut env, "GaussianDropout", |_| {
-        Ok(Box::new(GaussianDropout::new(rate)?))
+    new_layer(&mut env, "GaussianDropout", |env| {
+        let layer = GaussianDropout::new(rate)?;
+        Ok(Box::new(match noise_shape(env, &shape)? {
+            Some(s) => layer.with_noise_shape(&s)?,
+            None => layer,
+        }))
     })
 }
 
-/// `Native.newGaussianNoise(stddev)`.
+/// `Native.newGaussianNoise(stddev, noiseShape)`.
 #[no_mangle]
-pub extern "system" fn Java_dropkit_Native_newGaussianNoise(
-    mut env: JNIEnv<'_>,
-    _class: JClass<'_>,
+pub extern "system" fn Java_dropkit_Native_newGaussianNoise<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
     stddev: jdouble,
+    shape: JIntArray<'l>,
 ) -> jlong {
-    new_layer(&mut env, "GaussianNoise", |_| {
-        Ok(Box::new(GaussianNoise::new(stddev)?))
+    new_layer(&mut env, "GaussianNoise", |env| {
+        let layer = GaussianNoise::new(stddev)?;
+        Ok(Box::new(match noise_shape(env, &shape)? {
+            Some(s) => layer.with_noise_shape(&s)?,
+            None => layer,
+        }))
     })
 }
 
@@ -134,6 +169,37 @@ pub extern "system" fn Java_dropkit_Native_newSpatial<'l>(
                 )))
             }
         })
+    })
+}
+
+/// `Native.newAlphaDropout(p)`.
+#[no_mangle]
+pub extern "system" fn Java_dropkit_Native_newAlphaDropout(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    p: jdouble,
+) -> jlong {
+    new_layer(&mut env, "AlphaDropout", |_| {
+        Ok(Box::new(AlphaDropout::new(p)?))
+    })
+}
+
+/// `Native.newFeatureAlphaDropout(p, format)`: the format as the core reads it ("NCHW" or
+/// "channels_first", "NHWC" or "channels_last", in any case); the Java class passes a non-null
+/// one.
+#[no_mangle]
+pub extern "system" fn Java_dropkit_Native_newFeatureAlphaDropout<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    p: jdouble,
+    format: JString<'l>,
+) -> jlong {
+    new_layer(&mut env, "FeatureAlphaDropout", |env| {
+        if format.is_null() {
+            return Ok(Box::new(FeatureAlphaDropout::new(p)?));
+        }
+        let format: String = env.get_string(&format)?.into();
+        Ok(Box::new(FeatureAlphaDropout::with_format(p, &format)?))
     })
 }
 

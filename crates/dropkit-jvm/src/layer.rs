@@ -1,4 +1,4 @@
-//! A layer behind a Java handle: any of the six core layers as one object-safe trait,
+//! A layer behind a Java handle: any of the core layers as one object-safe trait,
 //! behind a lock of its own.
 
 use dropkit::{FlatIo, GeneratorKind, Module};

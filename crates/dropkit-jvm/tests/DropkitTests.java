@@ -1,7 +1,9 @@
 import static java.nio.charset.StandardCharsets.UTF_8;
 
+import dropkit.AlphaDropout;
 import dropkit.Dropkit;
 import dropkit.Dropout;
+import dropkit.FeatureAlphaDropout;
 import dropkit.GaussianDropout;
 import dropkit.GaussianNoise;
 import dropkit.Generator;
@@ -79,7 +81,7 @@ public final class DropkitTests {
         return a;
     }
 
-    /** Every constructor of the six layers with a drop probability / rate of 0.5. */
+    /** Every layer with a drop probability / rate of 0.5. */
     static Map<String, Supplier<Layer<?>>> layers() {
         Map<String, Supplier<Layer<?>>> m = new LinkedHashMap<>();
         m.put("Dropout", () -> new Dropout(0.5));
@@ -88,6 +90,8 @@ public final class DropkitTests {
         m.put("SpatialDropout1D", () -> new SpatialDropout1D(0.5));
         m.put("SpatialDropout2D", () -> new SpatialDropout2D(0.5, "NCHW"));
         m.put("SpatialDropout3D", () -> new SpatialDropout3D(0.5, "NHWC"));
+        m.put("AlphaDropout", () -> new AlphaDropout(0.5));
+        m.put("FeatureAlphaDropout", () -> new FeatureAlphaDropout(0.5, "channels_last"));
         return m;
     }
 
@@ -198,6 +202,128 @@ public final class DropkitTests {
         });
     }
 
+    // ---- the alpha layers and noise shapes against the Rust layers
+    // (crates/dropkit-jvm/examples/jvm_reference.rs)
+
+    /** {@code <case> <generator> <type> <pass>} to the bits of each element, as Rust printed. */
+    static Map<String, long[]> rustReference() throws Exception {
+        String cargo = System.getenv().getOrDefault("CARGO", "cargo");
+        ProcessBuilder pb = new ProcessBuilder(cargo, "run", "--quiet", "--release",
+                "-p", "dropkit-jvm", "--example", "jvm_reference");
+        pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+        Process p = pb.start();
+        String text;
+        try (InputStream in = p.getInputStream()) {
+            ByteArrayOutputStream buf = new ByteArrayOutputStream();
+            byte[] chunk = new byte[8192];
+            for (int n; (n = in.read(chunk)) > 0; ) {
+                buf.write(chunk, 0, n);
+            }
+            text = new String(buf.toByteArray(), UTF_8);
+        }
+        Check.check(p.waitFor() == 0, "cargo run --example jvm_reference failed");
+        Map<String, long[]> m = new LinkedHashMap<>();
+        for (String line : text.split("\n")) {
+            String[] w = line.trim().split(" ");
+            if (w.length < 4) {
+                continue;
+            }
+            long[] bits = new long[w.length - 4];
+            for (int i = 0; i < bits.length; i++) {
+                bits[i] = Long.parseUnsignedLong(w[4 + i], 16);
+            }
+            m.put(w[0] + " " + w[1] + " " + w[2] + " " + w[3], bits);
+        }
+        return m;
+    }
+
+    /** The Java layer of a reference case (as the Rust example builds it). */
+    static Layer<?> referenceLayer(String name) {
+        switch (name) {
+            case "AlphaDropout":
+                return new AlphaDropout(0.3);
+            case "FeatureAlphaDropout_NCHW":
+                return new FeatureAlphaDropout(0.3, "NCHW");
+            case "FeatureAlphaDropout_channels_last":
+                return new FeatureAlphaDropout(0.3, "channels_last");
+            case "Dropout_noise_shape":
+                return new Dropout(0.4, false, true, new int[] {-1, 1, -1});
+            case "GaussianDropout_noise_shape":
+                return new GaussianDropout(0.3, new int[] {1, -1});
+            default:
+                return new GaussianNoise(0.5, new int[] {-1, 1});
+        }
+    }
+
+    static void checkBits(Map<String, long[]> rust, String key, float[] got) {
+        long[] want = rust.get(key);
+        Check.check(want != null && want.length == got.length, key + ": lengths");
+        for (int i = 0; i < got.length; i++) {
+            long bits = Float.floatToRawIntBits(got[i]) & 0xffffffffL;
+            Check.check(bits == want[i], key + " element " + i + ": " + got[i] + " vs "
+                    + Float.intBitsToFloat((int) want[i]));
+        }
+    }
+
+    static void checkBits(Map<String, long[]> rust, String key, double[] got) {
+        long[] want = rust.get(key);
+        Check.check(want != null && want.length == got.length, key + ": lengths");
+        for (int i = 0; i < got.length; i++) {
+            Check.check(Double.doubleToRawLongBits(got[i]) == want[i], key + " element " + i
+                    + ": " + got[i] + " vs " + Double.longBitsToDouble(want[i]));
+        }
+    }
+
+    static void compareAlphaLayers(Check t) throws Exception {
+        Map<String, long[]> rust = rustReference();
+        String[][] cases = {
+            {"AlphaDropout", "4", "33"},
+            {"FeatureAlphaDropout_NCHW", "3", "6", "2", "5"},
+            {"FeatureAlphaDropout_channels_last", "3", "2", "5", "6"},
+            {"Dropout_noise_shape", "3", "4", "5"},
+            {"GaussianDropout_noise_shape", "4", "6"},
+            {"GaussianNoise_noise_shape", "4", "6"},
+        };
+        t.test("the reference has every case: 6 layers x 2 generators x 2 types x 4 passes",
+                () -> Check.check(rust.size() == 96, rust.size() + " lines"));
+        for (String[] c : cases) {
+            int[] shape = new int[c.length - 1];
+            for (int i = 1; i < c.length; i++) {
+                shape[i - 1] = Integer.parseInt(c[i]);
+            }
+            int n = count(shape);
+            for (Generator g : Generator.values()) {
+                String key = c[0] + " " + g;
+                t.test(key + ": forward, backward, next draw, evaluation = Rust, bit for bit",
+                        () -> {
+                    float[] x = new float[n];
+                    float[] grad = new float[n];
+                    double[] xd = new double[n];
+                    double[] gradD = new double[n];
+                    for (int i = 0; i < n; i++) {
+                        x[i] = (i + 1) / 4f - 4f;
+                        grad[i] = 1f + i / 2f;
+                        xd[i] = (i + 1) / 4.0 - 4.0;
+                        gradD[i] = 1.0 + i / 2.0;
+                    }
+                    try (Layer<?> l = referenceLayer(c[0]).setSeed(2024, g)) {
+                        checkBits(rust, key + " float forward", l.forward(x, shape));
+                        checkBits(rust, key + " float backward", l.backward(x, grad, shape));
+                        checkBits(rust, key + " float forward2", l.forward(x, shape));
+                        checkBits(rust, key + " float evaluate", l.evaluate().forward(x, shape));
+                    }
+                    try (Layer<?> l = referenceLayer(c[0]).setSeed(2024, g)) {
+                        checkBits(rust, key + " double forward", l.forward(xd, shape));
+                        checkBits(rust, key + " double backward", l.backward(xd, gradD, shape));
+                        checkBits(rust, key + " double forward2", l.forward(xd, shape));
+                        checkBits(rust, key + " double evaluate",
+                                l.evaluate().forward(xd, shape));
+                    }
+                });
+            }
+        }
+    }
+
     // ---- the tests
 
     public static void main(String[] args) throws Exception {
@@ -205,6 +331,7 @@ public final class DropkitTests {
         boolean withRust = !Arrays.asList(args).contains("--no-rust");
         if (withRust) {
             compareQuickstarts(t);
+            compareAlphaLayers(t);
         } else {
             System.out.println("skip the quickstart comparison (--no-rust)");
         }
@@ -274,7 +401,9 @@ public final class DropkitTests {
         t.test("float and double draw the same masks", () -> {
             for (Generator g : Generator.values()) {
                 for (Map.Entry<String, Supplier<Layer<?>>> e : layers().entrySet()) {
-                    if (e.getKey().startsWith("Gaussian")) {
+                    // The alpha layers set a dropped element to a non-zero value: the Rust
+                    // reference comparison covers their masks in both types.
+                    if (e.getKey().startsWith("Gaussian") || e.getKey().contains("Alpha")) {
                         continue;
                     }
                     int[] shape = shapeFor(e.getKey());
@@ -383,6 +512,107 @@ public final class DropkitTests {
                     () -> new SpatialDropout3D(-1, "NCHW"), "init_p", "-1");
             Check.expectMessage(NullPointerException.class,
                     () -> new SpatialDropout2D(0.5, null), "format");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new AlphaDropout(1.5), "p", "1.5");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new AlphaDropout(Double.NaN), "p", "NaN");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new FeatureAlphaDropout(-0.5), "p", "-0.5");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new FeatureAlphaDropout(0.5, "NWHC"), "NWHC", "NCHW");
+            Check.expectMessage(NullPointerException.class,
+                    () -> new FeatureAlphaDropout(0.5, null), "format");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new Dropout(0.5, false, true, new int[] {-1, -2}), "noiseShape[1]",
+                    "-2");
+            Check.expectMessage(IllegalArgumentException.class,
+                    () -> new GaussianDropout(0.5, new int[] {0, 3}), "noise_shape", "0");
+            Check.expectMessage(NullPointerException.class,
+                    () -> new GaussianNoise(0.5, null), "noiseShape");
+        });
+
+        t.test("noise shapes: shared draws along size-1 axes; a wrong one fails at forward",
+                () -> {
+            int[] shape = {6, 16};
+            int n = count(shape);
+            for (Generator g : Generator.values()) {
+                try (Dropout d = new Dropout(0.5, false, true, new int[] {-1, 1}).setSeed(2, g)) {
+                    float[] y = d.forward(iota(n), shape);
+                    for (int r = 0; r < 6; r++) {
+                        boolean dropped = y[r * 16] == 0;
+                        for (int c = 0; c < 16; c++) {
+                            Check.check((y[r * 16 + c] == 0) == dropped, g + " row " + r);
+                        }
+                    }
+                    Check.check(d.toString().contains("noise_shape"), d.toString());
+                }
+                try (GaussianNoise e = new GaussianNoise(1, new int[] {1, -1}).setSeed(2, g)) {
+                    float[] y = e.forward(new float[n], shape);
+                    for (int i = 16; i < n; i++) {
+                        Check.check(y[i] == y[i % 16], g + " column " + (i % 16));
+                    }
+                }
+            }
+            try (Dropout d = new Dropout(0.5, false, true, new int[] {-1, 3})) {
+                Check.expectMessage(IllegalArgumentException.class,
+                        () -> d.forward(iota(n), shape), "noise_shape");
+            }
+        });
+
+        t.test("AlphaDropout: kept a x + b, dropped a alpha' + b; backward a or 0; p = 1", () -> {
+            double p = 0.2;
+            double alpha = -1.7580993408473766;
+            double a = 1 / Math.sqrt((1 - p) * (1 + p * alpha * alpha));
+            double b = -a * alpha * p;
+            int n = 2000;
+            double[] x = iotaD(n);
+            double[] ones = new double[n];
+            Arrays.fill(ones, 1.0);
+            // The formula to a relative 1e-12 here (the bits are checked against Rust above).
+            try (AlphaDropout d = new AlphaDropout(p).setSeed(6, Generator.PHILOX)) {
+                double[] y = d.forward(x, new int[] {n});
+                double[] gi = d.backward(x, ones, new int[] {n});
+                int kept = 0;
+                for (int i = 0; i < n; i++) {
+                    boolean k = gi[i] != 0;
+                    kept += k ? 1 : 0;
+                    double want = k ? a * x[i] + b : a * alpha + b;
+                    Check.check(Math.abs(y[i] - want) <= 1e-12 * Math.abs(want),
+                            "value " + i + ": " + y[i] + " vs " + want);
+                    Check.check(gi[i] == 0 || Math.abs(gi[i] - a) <= 1e-12 * a, "gradient " + i);
+                }
+                // 2000 draws at keep 0.8: mean 1600, sd 17.9; 6 sd either side.
+                Check.check(kept > 1492 && kept < 1708, "kept " + kept + " of 2000");
+                Check.same(d.evaluate().forward(x, new int[] {n}), x, "evaluation");
+            }
+            try (AlphaDropout d = new AlphaDropout(1.0)) {
+                double[] y = d.forward(new double[] {1, Double.NaN, -3}, new int[] {3});
+                Check.same(y, new double[] {0, 0, 0}, "p = 1: all zeros");
+            }
+        });
+
+        t.test("FeatureAlphaDropout keeps SpatialDropout2D's channels; rank >= 2 in both modes",
+                () -> {
+            int[] shape = {3, 8, 2, 2};
+            int n = count(shape);
+            for (Generator g : Generator.values()) {
+                try (FeatureAlphaDropout f = new FeatureAlphaDropout(0.5).setSeed(3, g);
+                        SpatialDropout2D s = new SpatialDropout2D(0.5).setSeed(3, g)) {
+                    float[] yf = f.forward(iota(n), shape);
+                    float[] ys = s.forward(iota(n), shape);
+                    for (int i = 0; i < n; i++) {
+                        Check.check((ys[i] == 0) == (yf[i] < 0), g + " element " + i);
+                    }
+                }
+            }
+            try (FeatureAlphaDropout f = new FeatureAlphaDropout()) {
+                Check.check(f.toString().contains("NCHW"), f.toString());
+                Check.expectMessage(IllegalArgumentException.class,
+                        () -> f.forward(iota(8), new int[] {8}), "FeatureAlphaDropout", "rank");
+                f.evaluate();
+                Check.expectMessage(IllegalArgumentException.class,
+                        () -> f.forward(iota(8), new int[] {8}), "FeatureAlphaDropout", "rank");
+            }
         });
 
         t.test("bad shapes: negative, mismatched, wrong rank, backward before forward", () -> {
@@ -463,7 +693,8 @@ public final class DropkitTests {
                     Check.check(l.forward(new float[0], empty).length == 0, "empty");
                     Check.check(l.backward(new float[0], new float[0], empty).length == 0,
                             "empty backward");
-                    if (!e.getKey().startsWith("Spatial")) {
+                    if (!e.getKey().startsWith("Spatial")
+                            && !e.getKey().startsWith("FeatureAlpha")) {
                         Check.check(l.forward(new float[] {2}, new int[0]).length == 1, "scalar");
                     }
                 }

@@ -14,9 +14,33 @@
 //! the draw and runs it; a backward records the training forward without running it, so
 //! nothing is computed twice.
 //!
-//! Arrays of any layout and rank, `f32` or `f64`; results are in standard layout. Backward
-//! takes the input's shape (the gradient of every dropout-family layer does not depend on
-//! the input's values).
+//! Arrays of any layout and rank, of any [`Element`] type (`f32`, `f64`, `half::f16`,
+//! `half::bf16`). Backward takes the input's shape (the gradient of every dropout-family
+//! layer does not depend on the input's values).
+//!
+//! # Layout of the results
+//! A result is a fresh array, and its values do not depend on the argument's layout (the mask
+//! follows the logical row-major index). Its memory order is the argument's (the input's for
+//! a forward, `grad_output`'s for a backward) where that argument is a permutation of a
+//! contiguous row-major array, such as a transpose, a Fortran-order array or channels-last
+//! data viewed as NCHW: the result then has the same strides, so it is not in standard
+//! layout. Every other argument (standard layout, a slice, a step, negative strides, a
+//! broadcast) gives a result in standard layout. Call `as_standard_layout()` on a result
+//! where row-major memory is needed.
+//!
+//! ```
+//! use dropkit::functional::{dropout, DropoutArgs};
+//! use ndarray::Array2;
+//!
+//! let x = Array2::from_shape_fn((3, 5), |(i, j)| (i * 5 + j + 1) as f32);
+//! let args = DropoutArgs { p: 0.5, seed: 3, ..Default::default() };
+//! let t = x.t(); // (5, 3), column-major in memory
+//! let y = dropout(&t, &args)?;
+//! assert_eq!(y.strides(), t.strides()); // the input's memory order
+//! assert!(!y.is_standard_layout());
+//! assert_eq!(y, dropout(&t.as_standard_layout(), &args)?); // the same values
+//! # Ok::<(), dropkit::Error>(())
+//! ```
 //!
 //! # Example
 //! ```
@@ -360,7 +384,6 @@ pub fn gaussian_noise_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     backward_at(layer, key, input_shape, grad_output)
 }
 
-/// Declares the forward and backward functions of a Spatial layer.
 /// AlphaDropout's forward at `(args.seed, args.draw)`: bit-identical to
 /// [`crate::AlphaDropout`] at that draw.
 ///
@@ -416,6 +439,7 @@ pub fn feature_alpha_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimensio
     backward_at(layer, key, input_shape, grad_output)
 }
 
+/// Declares the forward and backward functions of a Spatial layer.
 macro_rules! spatial_functions {
     ($forward:ident, $backward:ident, $layer:ident, |$args:ident| $make:expr) => {
         #[doc = concat!("[`crate::", stringify!($layer), "`]'s forward at `(args.seed, args.draw)`, bit-identical to the layer at that draw.")]

@@ -90,13 +90,18 @@ final class Native {
         }
     }
 
-    static native long newDropout(double initP, boolean inplace, boolean scale);
+    static native long newDropout(
+            double initP, boolean inplace, boolean scale, int[] noiseShape);
 
-    static native long newGaussianDropout(double rate);
+    static native long newGaussianDropout(double rate, int[] noiseShape);
 
-    static native long newGaussianNoise(double stddev);
+    static native long newGaussianNoise(double stddev, int[] noiseShape);
 
     static native long newSpatial(int dims, double initP, String format);
+
+    static native long newAlphaDropout(double p);
+
+    static native long newFeatureAlphaDropout(double p, String format);
 
     static native void free(long handle);
 

@@ -149,8 +149,9 @@ def new_state(seed, draw=0):
     return torch.tensor([MODE_OWN, to_i64(seed), to_i64(draw)], dtype=torch.int64)
 
 
-# One reservation of a draw at a time from this package (reading the default generator's
-# position and moving it on are two calls).
+# One reservation of a draw at a time from this package: reading the default generator's
+# position and moving it on are two calls, so a numpy layer without a seed drawing in another
+# thread between them could take the same draw.
 _default_lock = threading.Lock()
 
 
@@ -237,8 +238,8 @@ def device_array(t):
 
 
 def _as_tensor(y, like):
-    # The layer classes answer a CUDA array with the same framework's array; a numpy array
-    # comes back only for memory they read as host memory.
+    # The layer classes answer a CUDA tensor with a tensor of the same device; a numpy array
+    # comes back for host memory (the tests route CPU tensors through this path).
     if isinstance(y, np.ndarray):
         y = from_result(y, like)
     return _in_format(y, like)

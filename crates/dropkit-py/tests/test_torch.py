@@ -180,7 +180,11 @@ def test_eval_mode_is_the_identity_and_draws_nothing(name):
     "module, numpy_layer, shape",
     [
         (dt.Dropout1d, lambda s: dropkit.SpatialDropout1D(P, "NCHW", scale=True, seed=s), (6, 7)),
-        (dt.Dropout2d, lambda s: dropkit.SpatialDropout2D(P, "NCHW", scale=True, seed=s), (6, 3, 5)),
+        (
+            dt.Dropout2d,
+            lambda s: dropkit.SpatialDropout2D(P, "NCHW", scale=True, seed=s),
+            (6, 3, 5),
+        ),
         (
             dt.Dropout3d,
             lambda s: dropkit.SpatialDropout3D(P, "NCHW", scale=True, seed=s),

@@ -284,6 +284,24 @@ fn dropout_layer(args: &DropoutArgs<'_>) -> Result<Dropout> {
     }
 }
 
+/// The GaussianDropout layer of `args` (its noise shape checked).
+fn gaussian_dropout_layer(args: &GaussianDropoutArgs<'_>) -> Result<GaussianDropout> {
+    let layer = GaussianDropout::new(args.rate)?;
+    match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape),
+        None => Ok(layer),
+    }
+}
+
+/// The GaussianNoise layer of `args` (its noise shape checked).
+fn gaussian_noise_layer(args: &GaussianNoiseArgs<'_>) -> Result<GaussianNoise> {
+    let layer = GaussianNoise::new(args.stddev)?;
+    match args.noise_shape {
+        Some(noise_shape) => layer.with_noise_shape(noise_shape),
+        None => Ok(layer),
+    }
+}
+
 /// Dropout's forward at `(args.seed, args.draw)`: bit-identical to [`crate::Dropout`]
 /// (`Dropout::with_options(p, false, scale)`) at that draw.
 ///
@@ -322,11 +340,7 @@ pub fn gaussian_dropout<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
     args: &GaussianDropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
-    let layer = GaussianDropout::new(args.rate)?;
-    let layer = match args.noise_shape {
-        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
-        None => layer,
-    };
+    let layer = gaussian_dropout_layer(args)?;
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -339,11 +353,7 @@ pub fn gaussian_dropout_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     grad_output: &ArrayBase<S, D>,
     args: &GaussianDropoutArgs<'_>,
 ) -> Result<Array<T, D>> {
-    let layer = GaussianDropout::new(args.rate)?;
-    let layer = match args.noise_shape {
-        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
-        None => layer,
-    };
+    let layer = gaussian_dropout_layer(args)?;
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }
@@ -357,11 +367,7 @@ pub fn gaussian_noise<T: Element, S: Data<Elem = T>, D: Dimension>(
     input: &ArrayBase<S, D>,
     args: &GaussianNoiseArgs<'_>,
 ) -> Result<Array<T, D>> {
-    let layer = GaussianNoise::new(args.stddev)?;
-    let layer = match args.noise_shape {
-        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
-        None => layer,
-    };
+    let layer = gaussian_noise_layer(args)?;
     forward_at(layer, (args.seed, args.draw, args.training), input)
 }
 
@@ -375,11 +381,7 @@ pub fn gaussian_noise_backward<T: Element, S: Data<Elem = T>, D: Dimension>(
     grad_output: &ArrayBase<S, D>,
     args: &GaussianNoiseArgs<'_>,
 ) -> Result<Array<T, D>> {
-    let layer = GaussianNoise::new(args.stddev)?;
-    let layer = match args.noise_shape {
-        Some(noise_shape) => layer.with_noise_shape(noise_shape)?,
-        None => layer,
-    };
+    let layer = gaussian_noise_layer(args)?;
     let key = (args.seed, args.draw, args.training);
     backward_at(layer, key, input_shape, grad_output)
 }

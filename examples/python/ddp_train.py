@@ -16,7 +16,6 @@ ranks' masks differ. It prints the loss per epoch per rank.
 """
 
 import argparse
-import inspect
 import json
 import os
 import socket
@@ -36,12 +35,6 @@ from dropkit.torch import functional as dkf
 
 BATCH = 32  # per rank
 P_DROP = 0.3
-# DDP's switch for the buffer broadcast before each forward (renamed in newer PyTorch).
-NO_FORWARD_BUFFER_SYNC = (
-    {"forward_sync_buffers": False}
-    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-    else {"broadcast_buffers": False}
-)
 
 
 def data():
@@ -89,17 +82,11 @@ def worker(rank, world_size, port, seed, epochs, out_dir):
                 first_mask["output"] = output.detach().clone()
 
         hook = first_dropout.register_forward_hook(record)
-        # DDP copies rank 0's buffers to every rank when it wraps the model, and (by default)
-        # before every forward. A dropkit.torch layer's generator position is its buffer
-        # generator_state, so either copy would give every rank rank 0's stream: keep each
-        # rank's own positions (restored after wrapping), and turn the per-forward copy off.
-        own_streams = {name: buf.clone() for name, buf in net.named_buffers()
-                       if name.endswith("generator_state")}
-        ddp = DistributedDataParallel(net, **NO_FORWARD_BUFFER_SYNC)
-        with torch.no_grad():
-            for name, buf in net.named_buffers():
-                if name in own_streams:
-                    buf.copy_(own_streams[name])
+        # DDP copies rank 0's buffers to every rank when it wraps the model and before every
+        # forward; a dropkit.torch layer's generator position is its buffer generator_state.
+        # keep_rank_streams tells DDP to leave those buffers alone, so each rank keeps the
+        # stream rank_seed gave it (the check below fails without it).
+        ddp = DistributedDataParallel(dkt.keep_rank_streams(net))
         opt = torch.optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
         losses = []
         for epoch in range(epochs):

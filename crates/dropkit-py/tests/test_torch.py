@@ -414,3 +414,59 @@ def test_cuda_tensors_equal_the_cpu_result(name):
 def test_importing_dropkit_does_not_import_torch():
     code = "import sys, dropkit, dropkit.functional; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_keep_rank_streams_names_every_generator_buffer_once_and_keeps_others():
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 4),
+        dt.Dropout(0.5, seed=1),
+        torch.nn.Sequential(dt.GaussianNoise(0.1)),
+        torch.nn.BatchNorm1d(4),
+    )
+    model._ddp_params_and_buffers_to_ignore = ["0.bias"]
+    assert dt.keep_rank_streams(model) is model
+    dt.keep_rank_streams(model)
+    assert model._ddp_params_and_buffers_to_ignore == [
+        "0.bias", "1.generator_state", "2.0.generator_state"]
+    lone = dt.Dropout(0.5)
+    dt.keep_rank_streams(lone)
+    assert lone._ddp_params_and_buffers_to_ignore == ["generator_state"]
+
+
+_DDP_SCRIPT = r'''
+import os, sys
+import torch, torch.distributed as dist, torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+import dropkit, dropkit.torch as dt
+
+def worker(rank, keep, port, out):
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    seed = dropkit.rank_seed(7, rank)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 64), dt.Dropout(0.5, seed=seed))
+    ddp = DistributedDataParallel(dt.keep_rank_streams(net) if keep else net)
+    y = ddp(torch.ones(4, 8))
+    torch.save((y != 0).detach(), os.path.join(out, f"{rank}.pt"))
+    dist.destroy_process_group()
+
+if __name__ == "__main__":
+    keep, port, out = sys.argv[1] == "1", int(sys.argv[2]), sys.argv[3]
+    mp.spawn(worker, args=(keep, port, out), nprocs=2)
+'''
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_data_parallel_ranks_keep_their_streams_only_with_keep_rank_streams(tmp_path, keep):
+    import socket
+
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_SCRIPT)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([sys.executable, str(script), "1" if keep else "0", str(port),
+                    str(tmp_path)], check=True, timeout=300)
+    masks = [torch.load(tmp_path / f"{r}.pt") for r in range(2)]
+    # DDP's wrap copies rank 0's buffers: without keep_rank_streams rank 1 draws rank 0's mask.
+    assert torch.equal(masks[0], masks[1]) != keep

@@ -21,6 +21,10 @@ its graph. CPU tensors are read and written without a copy (float16, bfloat16 wi
 installed, float32, float64; any strides; outputs in the input's memory format); CUDA tensors
 go through dropkit's CUDA path. ``dropkit.torch.functional`` has the same as functions.
 
+Data-parallel training: seed each rank's layers with ``dropkit.rank_seed(seed, rank)`` and call
+``keep_rank_streams(model)`` before ``DistributedDataParallel(model)``, which would otherwise
+copy rank 0's generator buffers (and so its masks) to every rank.
+
 Importing ``dropkit`` alone does not import torch; importing ``dropkit.torch`` does.
 """
 
@@ -34,6 +38,7 @@ from .modules import (
     FeatureAlphaDropout,
     GaussianDropout,
     GaussianNoise,
+    keep_rank_streams,
 )
 
 __all__ = [
@@ -46,4 +51,5 @@ __all__ = [
     "GaussianDropout",
     "GaussianNoise",
     "functional",
+    "keep_rank_streams",
 ]

@@ -1,6 +1,6 @@
 """Type stubs of dropkit.torch."""
 
-from typing import Optional
+from typing import Optional, TypeVar
 
 import torch
 
@@ -16,6 +16,7 @@ __all__ = [
     "GaussianDropout",
     "GaussianNoise",
     "functional",
+    "keep_rank_streams",
 ]
 
 class _Layer(torch.nn.Module):
@@ -52,3 +53,7 @@ class GaussianNoise(_Layer):
     def __init__(self, stddev: float, *, seed: Optional[int] = None) -> None: ...
     @property
     def stddev(self) -> float: ...
+
+_M = TypeVar("_M", bound=torch.nn.Module)
+
+def keep_rank_streams(model: _M) -> _M: ...

@@ -14,6 +14,7 @@ __all__ = [
     "FeatureAlphaDropout",
     "GaussianDropout",
     "GaussianNoise",
+    "keep_rank_streams",
 ]
 
 
@@ -138,3 +139,26 @@ class GaussianNoise(_Layer):
     def stddev(self):
         """The noise's standard deviation."""
         return self._param
+
+
+def keep_rank_streams(model):
+    """Marks every dropkit generator buffer of ``model`` as one DistributedDataParallel must
+    not synchronize, and returns ``model``. Call it before wrapping the model.
+
+    DDP copies rank 0's buffers to every rank when it wraps a model and, by default, before
+    every forward. A layer's generator position is its buffer ``generator_state``, so that
+    copy would put every rank on rank 0's stream: the same masks on every rank. With the
+    buffers ignored, each rank keeps the stream it was built with (seed each rank's layers
+    with ``dropkit.rank_seed(seed, rank)``), and the other buffers are still synchronized.
+    """
+    ignored = list(getattr(model, "_ddp_params_and_buffers_to_ignore", ()))
+    for prefix, module in model.named_modules():
+        name = f"{prefix}.generator_state" if prefix else "generator_state"
+        if isinstance(module, _Layer) and name not in ignored:
+            ignored.append(name)
+    # DDP's documented hook for this (its only one in PyTorch 2.x): the fully qualified names
+    # of the parameters and buffers it must leave alone.
+    torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        model, ignored
+    )
+    return model

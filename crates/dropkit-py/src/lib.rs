@@ -90,6 +90,19 @@ fn set_default_generator_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyRe
     })
 }
 
+/// _take_default_philox_draw() -> tuple[int, int] | None
+///
+/// Takes the process default generator's next draw, (seed, draw), and moves it on, in one
+/// step (as a layer without a seed does): for dropkit.torch, which runs the draw itself
+/// through dropkit.functional. None, with nothing taken, when the default generator is
+/// "bigdl".
+#[pyfunction]
+fn _take_default_philox_draw(py: Python<'_>) -> PyResult<Option<(u64, u64)>> {
+    guarded("dropkit._take_default_philox_draw", || {
+        Ok(py.detach(dropkit::rng::take_default_philox_draw))
+    })
+}
+
 /// set_num_threads(n)
 ///
 /// Sets how many threads the CPU kernels use (default: all cores, or RAYON_NUM_THREADS).
@@ -205,6 +218,7 @@ fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rank_seed, m)?)?;
     m.add_function(wrap_pyfunction!(default_generator_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_default_generator_state, m)?)?;
+    m.add_function(wrap_pyfunction!(_take_default_philox_draw, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_time_core_forward, m)?)?;

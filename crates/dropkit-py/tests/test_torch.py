@@ -470,3 +470,30 @@ def test_data_parallel_ranks_keep_their_streams_only_with_keep_rank_streams(tmp_
     masks = [torch.load(tmp_path / f"{r}.pt") for r in range(2)]
     # DDP's wrap copies rank 0's buffers: without keep_rank_streams rank 1 draws rank 0's mask.
     assert torch.equal(masks[0], masks[1]) != keep
+
+
+def test_threads_mixing_modules_and_numpy_layers_never_share_a_default_draw():
+    import threading
+
+    dropkit.set_seed(11)
+    x = torch.ones(64)
+    a = np.ones(64, dtype=np.float32)
+    rounds, workers = 200, 4
+    taken = [[] for _ in range(workers)]
+
+    def run(k):
+        module, layer = dt.Dropout(0.5), dropkit.Dropout(0.5)
+        for _ in range(rounds):
+            module(x)
+            taken[k].append(module.draw)
+            layer.forward(a)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    torch_draws = [d for ds in taken for d in ds]
+    assert len(set(torch_draws)) == len(torch_draws)
+    # Every forward, module or numpy layer, took a draw of its own.
+    assert dropkit.default_generator_state()["draw"] == 2 * rounds * workers

@@ -658,6 +658,35 @@ fn generator_states_count_draws_and_words() {
 // ---------------------------------------------------------------- the default generator
 
 #[test]
+fn take_default_philox_draw_is_the_draw_a_layer_without_a_seed_would_take() {
+    let _guard = lock_globals();
+    let x = Array::from_elem(IxDyn(&[256]), 1.0f32);
+    set_seed(5, GeneratorKind::Philox);
+    assert_eq!(dropkit::rng::take_default_philox_draw(), Some((5, 0)));
+    assert_eq!(dropkit::rng::take_default_philox_draw(), Some((5, 1)));
+    // The layer's forward takes draw 2, which the functional API reproduces.
+    let y = Dropout::new(0.5).unwrap().forward(&x).unwrap();
+    let args = dropkit::functional::DropoutArgs {
+        p: 0.5,
+        seed: 5,
+        draw: 2,
+        ..Default::default()
+    };
+    assert_same_bits(
+        &dropkit::functional::dropout(&x, &args).unwrap(),
+        &y,
+        "draw 2",
+    );
+    assert_eq!(default_state(), GeneratorState::Philox { seed: 5, draw: 3 });
+    // BigDL's stream has no (seed, draw) key: nothing is taken.
+    set_seed(5, GeneratorKind::BigDl);
+    let before = default_state();
+    assert_eq!(dropkit::rng::take_default_philox_draw(), None);
+    assert_eq!(default_state(), before);
+    set_seed(dropkit::rng::DEFAULT_SEED, GeneratorKind::Philox);
+}
+
+#[test]
 fn default_generator_seeding_state_and_atomic_draws() {
     let _guard = lock_globals();
     let x = Array::from_elem(IxDyn(&[256]), 1.0f32);

@@ -263,6 +263,22 @@ pub fn set_default_state(state: GeneratorState) -> crate::Result<()> {
     Ok(())
 }
 
+/// Takes the default generator's next Philox draw, `(seed, draw)`, and moves it past that
+/// draw, in one step under its lock: what a layer without a seed of its own does at a
+/// training forward, for callers (framework bindings) that run the draw themselves through
+/// [`crate::functional`]. `None`, with nothing taken, when the default generator is BigDL's
+/// (a sequential stream has no `(seed, draw)` key).
+pub fn take_default_philox_draw() -> Option<(u64, u64)> {
+    with_default(|g| match g {
+        Generator::Philox { seed, next_draw } => {
+            let draw = *next_draw;
+            *next_draw = draw.wrapping_add(1);
+            Some((*seed, draw))
+        }
+        Generator::BigDl(_) => None,
+    })
+}
+
 /// Runs `f` on the default generator with its lock held: a Philox draw holds it only for
 /// the index increment when `f` is [`Generator::draw`]'s quick part, a BigDL draw for the
 /// whole generation (the stream is sequential).

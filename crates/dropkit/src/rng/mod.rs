@@ -11,8 +11,8 @@ mod rank;
 
 pub(crate) use generator::Randomness;
 pub use generator::{
-    default_state, set_default_state, set_seed, Draw, Generator, GeneratorKind, GeneratorState,
-    RngSource, DEFAULT_SEED,
+    default_state, set_default_state, set_seed, take_default_philox_draw, Draw, Generator,
+    GeneratorKind, GeneratorState, RngSource, DEFAULT_SEED,
 };
 pub use mt19937::{BigDlStream, Mt19937};
 pub use philox::{block, counter_of, keep_threshold, key_of_seed, philox4x32_10, word};

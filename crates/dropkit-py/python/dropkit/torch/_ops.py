@@ -24,12 +24,11 @@ CPU tensors reach the numpy path without a copy (bfloat16 as an int16 view reint
 ``__cuda_array_interface__`` (the extension's device path).
 """
 
-import threading
-
 import numpy as np
 import torch
 
 import dropkit
+from dropkit import _dropkit
 from dropkit import functional as F
 
 MODE_OWN = 0
@@ -149,26 +148,18 @@ def new_state(seed, draw=0):
     return torch.tensor([MODE_OWN, to_i64(seed), to_i64(draw)], dtype=torch.int64)
 
 
-# One reservation of a draw at a time from this package: reading the default generator's
-# position and moving it on are two calls, so a numpy layer without a seed drawing in another
-# thread between them could take the same draw.
-_default_lock = threading.Lock()
-
-
 def _take_default_draw():
-    with _default_lock:
+    """The process default generator's next (seed, draw), taken in one step under the core's
+    lock, as a numpy layer without a seed takes it (so no two callers get the same draw)."""
+    taken = _dropkit._take_default_philox_draw()
+    if taken is None:
         state = dropkit.default_generator_state()
-        if state["generator"] != "philox":
-            raise RuntimeError(
-                "dropkit.torch: a layer without a seed draws from the process default "
-                f"generator, which is {state['generator']!r} now; dropkit.torch takes the "
-                "'philox' generator only (dropkit.set_seed(n) or a seed of the layer's own)"
-            )
-        seed, draw = state["seed"], state["draw"]
-        dropkit.set_default_generator_state(
-            {"generator": "philox", "seed": seed, "draw": (draw + 1) % (1 << 64)}
+        raise RuntimeError(
+            "dropkit.torch: a layer without a seed draws from the process default "
+            f"generator, which is {state['generator']!r} now; dropkit.torch takes the "
+            "'philox' generator only (dropkit.set_seed(n) or a seed of the layer's own)"
         )
-    return seed, draw
+    return taken
 
 
 def _advance(state):

@@ -6,7 +6,8 @@
 #    half path: tests/cuda.rs's half_precision_* tests), including the 2^32 + 37 element test;
 # 2. gpu_bench, then scripts/gpu_peers.py (PyTorch), which prints the table (also in table.md);
 # 3. the Python package's tests (tests/test_device_gpu.py: PyTorch CUDA tensors) with the
-#    wheel from .gpu;
+#    wheel from .gpu, then scripts/bench_torch.py on CUDA: every dropkit.torch module against
+#    its PyTorch counterpart (float32, bfloat16) and a transformer block's peak memory;
 # 4. the same tests with the kernels compiled by NVRTC and one block per SM (many grid-stride
 #    passes), if NVRTC is found;
 # 5. the library's unit tests (device detection, NVRTC, the host emulation);
@@ -70,6 +71,15 @@ if [ -n "$wheel" ]; then
         && PYTHONPATH="$site" timeout 150 python3 -m pytest -q -rs -p no:cacheprovider \
             crates/dropkit-py/tests 2>&1 | tail -25 | tee "$OUT/python.log"
     [ "${PIPESTATUS[0]}" = 0 ] || fail "Python tests"
+else
+    echo "skipped: no .gpu/dropkit-*.whl (make gpu-build builds it)"
+fi
+
+step "PyTorch: dropkit.torch against torch.nn on CUDA (forward+backward, transformer peak memory)"
+if [ -n "$wheel" ]; then
+    PYTHONPATH="$site" timeout 180 python3 scripts/bench_torch.py --device cuda --repeats 5 \
+        --transformer --markdown 2>&1 | tee -a "$OUT/python.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || fail "bench_torch.py --device cuda"
 else
     echo "skipped: no .gpu/dropkit-*.whl (make gpu-build builds it)"
 fi

@@ -68,7 +68,7 @@ wheel=$(ls "$BIN"/dropkit-*.whl 2>/dev/null | head -1)
 if [ -n "$wheel" ]; then
     site=$(mktemp -d)
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheel" \
-        && PYTHONPATH="$site" timeout 150 python3 -m pytest -q -rs -p no:cacheprovider \
+        && PYTHONPATH="$site" timeout 300 python3 -m pytest -q -rs -p no:cacheprovider \
             crates/dropkit-py/tests 2>&1 | tail -25 | tee "$OUT/python.log"
     [ "${PIPESTATUS[0]}" = 0 ] || fail "Python tests"
 else

@@ -11,7 +11,7 @@ use crate::rng::{keep_threshold, Randomness};
 use crate::Element;
 
 use super::chunk::BitsPtr;
-use super::{reference, Chunk, Plan};
+use super::{portable, reference, Chunk, Plan};
 
 /// `x * factor` or a copy.
 pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T::Compute>) {
@@ -174,6 +174,17 @@ pub(crate) fn dropout_with<T: Element>(
 pub(crate) fn noise_broadcast<T: Element>(
     io: FlatIo<'_, T>,
     r: &mut Randomness<'_>,
+    noise: (f64, f64, NoiseOp),
+    len: usize,
+    map: MaskMap,
+) -> Result<()> {
+    noise_broadcast_with(Plan::best(), io, r, noise, len, map)
+}
+
+pub(crate) fn noise_broadcast_with<T: Element>(
+    plan: Plan,
+    io: FlatIo<'_, T>,
+    r: &mut Randomness<'_>,
     (mean, stddev, op): (f64, f64, NoiseOp),
     len: usize,
     map: MaskMap,
@@ -184,8 +195,16 @@ pub(crate) fn noise_broadcast<T: Element>(
     };
     // The values stay in the compute type: a half layer broadcasts the f32 layer's noise.
     let mut values = crate::alloc::filled("the noise over the noise shape", len, identity)?;
-    noise::<T::Compute>(FlatIo::InPlace(&mut values), r, mean, stddev, op);
-    reference::combine_broadcast::<T>(io, &values, map, op);
+    noise_with::<T::Compute>(plan, FlatIo::InPlace(&mut values), r, mean, stddev, op);
+    plan.run(Chunk::of(io), |start, c| {
+        // SAFETY: every chunk is a disjoint sub-range of the io; `values` covers the whole
+        // noise shape, so every index the map gives is in it.
+        unsafe {
+            T::in_compute(plan.path, c, start, |start, c| {
+                portable::combine_broadcast(c, start, &values, map, op)
+            })
+        }
+    });
     Ok(())
 }
 

@@ -28,7 +28,9 @@ pub(crate) use chunk::Chunk;
 pub(crate) use entry::{apply_mask, dropout, keep_bits, multiply, noise, noise_broadcast, scale};
 // With an explicit plan: the tests run every path, chunk size and thread split through these.
 #[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use entry::{apply_mask_with, dropout_with, multiply_with, noise_with, scale_with};
+pub(crate) use entry::{
+    apply_mask_with, dropout_with, multiply_with, noise_broadcast_with, noise_with, scale_with,
+};
 pub(crate) use isa::{best_path, Path};
 pub(crate) use plan::Plan;
 pub(crate) use table::KernelTable;

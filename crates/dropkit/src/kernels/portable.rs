@@ -5,7 +5,7 @@
 //! Each kernel is safe Rust over the chunk's slices; its `unsafe` entry (the signature the
 //! kernel table and the SIMD tails call) only turns the chunk's pointers into those slices.
 
-use crate::ops::{FlatIo, Kept, MaskMap, NoiseOp};
+use crate::ops::{mask_index, FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::{self, normal};
 use crate::Element;
 
@@ -90,6 +90,29 @@ fn dropout_slices<T: Element>(
             kept.dropped()
         }
     });
+}
+
+/// `x op values[map(i)]` on elements `i` in `start .. start + c.len`: noise values drawn over
+/// a noise shape (one per noise-shape element), broadcast through `map`.
+///
+/// `values` must hold every noise-shape element the chunk maps to (else this panics).
+///
+/// # Safety
+/// As [`Chunk::io`].
+pub(crate) unsafe fn combine_broadcast<T: Element>(
+    c: Chunk<T>,
+    start: usize,
+    values: &[T],
+    map: MaskMap,
+    op: NoiseOp,
+) {
+    // SAFETY: the caller's contract on `c`.
+    let io = unsafe { c.io() };
+    let e = |k: usize| values[mask_index(map, start + k)];
+    match op {
+        NoiseOp::Mul => each_element!(io, |k, x| x * e(k)),
+        NoiseOp::Add => each_element!(io, |k, x| x + e(k)),
+    }
 }
 
 /// Applies stored mask bits on elements `start .. start + c.len`, one run of elements that

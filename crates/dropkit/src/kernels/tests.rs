@@ -84,6 +84,10 @@ on_every_path! {
     noise_f64 => check_noise::<f64>;
     noise_many_blocks => check_noise_many_blocks;
     spatial_maps => check_spatial_maps;
+    noise_broadcast => |plans| {
+        check_noise_broadcast::<f32>(plans);
+        check_noise_broadcast::<f64>(plans);
+    };
     scale => |plans| {
         check_scale::<f32>(plans);
         check_scale::<f64>(plans);
@@ -687,4 +691,51 @@ fn avx512_streaming_stores_write_exactly_the_output_at_any_alignment() {
     }
     check_avx512_streams_at::<f32>();
     check_avx512_streams_at::<f64>();
+}
+
+/// Noise drawn over a noise shape and broadcast (every kind of map a noise shape resolves
+/// to), against the reference: the values by `reference::noise`, then
+/// `reference::combine_broadcast`.
+fn check_noise_broadcast<T: Element<Compute = T>>(plans: &[Plan]) {
+    let cases: [(&[usize], &[Option<usize>]); 5] = [
+        (&[3, 5, 7], &[None, None, None]),
+        (&[3, 5, 70], &[None, None, Some(1)]),
+        (&[4, 9, 5], &[None, Some(1), None]),
+        (&[2, 3, 4, 65], &[Some(1), None, Some(1), None]),
+        (&[6, 2, 3, 11], &[None, Some(1), None, Some(1)]),
+    ];
+    for (shape, noise_shape) in cases {
+        let at = crate::ops::broadcast_layout("test", "noise_shape", shape, noise_shape).unwrap();
+        let n: usize = shape.iter().product();
+        let x = data::<T>(n);
+        for (mean, stddev, op) in [(1.0, 0.7, NoiseOp::Mul), (0.0, 0.2, NoiseOp::Add)] {
+            let r = || Randomness::Philox { seed: 5, draw: 9 };
+            let one = match op {
+                NoiseOp::Mul => T::one(),
+                NoiseOp::Add => T::zero(),
+            };
+            let mut values = vec![one; at.len];
+            reference::noise(FlatIo::InPlace(&mut values), &mut r(), mean, stddev, op);
+            let mut want = x.clone();
+            reference::combine_broadcast::<T>(FlatIo::InPlace(&mut want), &values, at.map, op);
+            for &plan in plans {
+                let mut got = vec![T::zero(); n];
+                let io = FlatIo::Copy {
+                    src: &x,
+                    dst: &mut got,
+                };
+                noise_broadcast_with(plan, io, &mut r(), (mean, stddev, op), at.len, at.map)
+                    .unwrap();
+                assert!(
+                    same(&got, &want),
+                    "{plan:?} {shape:?} {noise_shape:?} {op:?}"
+                );
+                let mut inplace = x.clone();
+                let io = FlatIo::InPlace(&mut inplace);
+                noise_broadcast_with(plan, io, &mut r(), (mean, stddev, op), at.len, at.map)
+                    .unwrap();
+                assert!(same(&inplace, &want), "in place {plan:?} {shape:?} {op:?}");
+            }
+        }
+    }
 }

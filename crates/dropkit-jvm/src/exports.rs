@@ -350,59 +350,47 @@ fn backward_arrays<T: Elem>(
     })
 }
 
-/// `Native.forwardF(handle, input, output, shape)`; the same array twice is in place.
-#[no_mangle]
-pub extern "system" fn Java_dropkit_Native_forwardF<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    input: JFloatArray<'l>,
-    output: JFloatArray<'l>,
-    dims: JIntArray<'l>,
-) {
-    forward_arrays(&mut env, h, &input, &output, &dims)
+macro_rules! array_exports {
+    ($array:ident, $forward:ident, $backward:ident) => {
+        /// `Native.forward*(handle, input, output, shape)`; the same array twice is in place.
+        #[no_mangle]
+        pub extern "system" fn $forward<'l>(
+            mut env: JNIEnv<'l>,
+            _class: JClass<'l>,
+            h: jlong,
+            input: $array<'l>,
+            output: $array<'l>,
+            dims: JIntArray<'l>,
+        ) {
+            forward_arrays(&mut env, h, &input, &output, &dims)
+        }
+
+        /// `Native.backward*(handle, inputLength, gradOutput, gradInput, shape)`.
+        #[no_mangle]
+        pub extern "system" fn $backward<'l>(
+            mut env: JNIEnv<'l>,
+            _class: JClass<'l>,
+            h: jlong,
+            input_len: jint,
+            grad_output: $array<'l>,
+            grad_input: $array<'l>,
+            dims: JIntArray<'l>,
+        ) {
+            backward_arrays(&mut env, h, input_len, &grad_output, &grad_input, &dims)
+        }
+    };
 }
 
-/// `Native.forwardD(handle, input, output, shape)`.
-#[no_mangle]
-pub extern "system" fn Java_dropkit_Native_forwardD<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    input: JDoubleArray<'l>,
-    output: JDoubleArray<'l>,
-    dims: JIntArray<'l>,
-) {
-    forward_arrays(&mut env, h, &input, &output, &dims)
-}
-
-/// `Native.backwardF(handle, inputLength, gradOutput, gradInput, shape)`.
-#[no_mangle]
-pub extern "system" fn Java_dropkit_Native_backwardF<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    input_len: jint,
-    grad_output: JFloatArray<'l>,
-    grad_input: JFloatArray<'l>,
-    dims: JIntArray<'l>,
-) {
-    backward_arrays(&mut env, h, input_len, &grad_output, &grad_input, &dims)
-}
-
-/// `Native.backwardD(handle, inputLength, gradOutput, gradInput, shape)`.
-#[no_mangle]
-pub extern "system" fn Java_dropkit_Native_backwardD<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    input_len: jint,
-    grad_output: JDoubleArray<'l>,
-    grad_input: JDoubleArray<'l>,
-    dims: JIntArray<'l>,
-) {
-    backward_arrays(&mut env, h, input_len, &grad_output, &grad_input, &dims)
-}
+array_exports!(
+    JFloatArray,
+    Java_dropkit_Native_forwardF,
+    Java_dropkit_Native_backwardF
+);
+array_exports!(
+    JDoubleArray,
+    Java_dropkit_Native_forwardD,
+    Java_dropkit_Native_backwardD
+);
 
 /// A buffer argument: the buffer, its position and its remaining length.
 type Buf<'a, 'l> = (&'a str, &'a JObject<'l>, jint, jint);

@@ -384,27 +384,34 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, const dk_map& map, dk_u64 idx[4]) {
     } else if (map.kind == DK_MAP_BROADCAST) {
         // i0's coordinate in each group, innermost first (the outermost one is what is left),
         // and its mask index; then the next element is the innermost coordinate plus one,
-        // carried outwards.
+        // carried outwards. The loops run over all DK_MAP_GROUPS slots, skipping those past
+        // groups, so that once unrolled every coord[k] is a register, not local memory.
         const int groups = (int)map.groups;
-        dk_u64 coord[DK_MAP_GROUPS];
+        dk_u64 coord[DK_MAP_GROUPS] = {0, 0, 0, 0, 0, 0, 0, 0};
         dk_u64 rest = i0, m = 0;
-        for (int k = groups - 1; k > 0; --k) {
-            const dk_u64 q = dk_div(rest, map.dims[k]);
-            coord[k] = rest - q * map.dims[k];
-            m += coord[k] * map.strides[k];
-            rest = q;
+#pragma unroll
+        for (int k = DK_MAP_GROUPS - 1; k > 0; --k) {
+            if (k < groups) {
+                const dk_u64 q = dk_div(rest, map.dims[k]);
+                coord[k] = rest - q * map.dims[k];
+                m += coord[k] * map.strides[k];
+                rest = q;
+            }
         }
         coord[0] = rest;
         m += rest * map.strides[0];
         for (int j = 0; j < 4; ++j) {
             idx[j] = m;
-            for (int k = groups - 1; k >= 0; --k) {
-                m += map.strides[k];
-                if (++coord[k] < map.dims[k] || k == 0) {
-                    break;
+#pragma unroll
+            for (int k = DK_MAP_GROUPS - 1; k >= 0; --k) {
+                if (k < groups) {
+                    m += map.strides[k];
+                    if (++coord[k] < map.dims[k] || k == 0) {
+                        break;
+                    }
+                    m -= map.dims[k] * map.strides[k];
+                    coord[k] = 0;
                 }
-                m -= map.dims[k] * map.strides[k];
-                coord[k] = 0;
             }
         }
     } else {

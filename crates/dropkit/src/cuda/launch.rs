@@ -69,6 +69,7 @@ pub(crate) struct DeviceMap {
 unsafe impl DeviceRepr for DeviceMap {}
 
 impl DeviceMap {
+    /// The kernels' form of `map` (unused fields: sizes 1, strides 0).
     pub(crate) fn new(map: MaskMap) -> Self {
         let mut m = DeviceMap {
             kind: 0,

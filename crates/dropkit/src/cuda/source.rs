@@ -203,6 +203,16 @@ mod tests {
         }
     }
 
+    /// Every kernel keeps its arrays (loaded groups, the general map's coordinates) in
+    /// registers: a `.local` depot would be per-thread memory traffic in the element loop.
+    #[test]
+    fn shipped_ptx_uses_no_local_memory() {
+        let local = KERNELS_PTX
+            .lines()
+            .find(|l| !l.trim_start().starts_with("//") && l.contains(".local"));
+        assert_eq!(local, None, "kernels.ptx uses local memory");
+    }
+
     #[test]
     fn the_launches_size_grids_for_the_sources_unroll() {
         let line = KERNELS_CU

@@ -186,6 +186,41 @@ def test_empty_tensors_work_and_take_a_draw_like_the_cpu():
     assert gpu.generator_state == cpu.generator_state
 
 
+# Keras-style noise shapes: the Spatial maps, and the general broadcast map (the device's own
+# kernel) with 3 to 8 alternating groups of axes and size-1 axes.
+NOISE_SHAPES = [
+    ((4, 6, 5, 7), (None, None, 1, 1)),
+    ((4, 5, 7, 6), (None, 1, 1, None)),
+    ((5, 7, 9), (1, None, 1)),
+    ((3, 4, 5, 6), (None, 1, None, 1)),
+    ((2, 3, 2, 3, 2, 3), (None, 1, None, 1, None, 1)),
+    ((2, 3, 2, 3, 2, 3, 2, 3), (1, None, 1, None, 1, None, 1, None)),
+    ((2, 1, 3, 1, 5, 3), (None, 1, 1, None, None, 1)),
+]
+NOISE_LAYERS = {
+    "Dropout": lambda noise: dropkit.Dropout(0.3, seed=7, noise_shape=noise),
+    "GaussianDropout": lambda noise: dropkit.GaussianDropout(0.3, seed=7, noise_shape=noise),
+    "GaussianNoise": lambda noise: dropkit.GaussianNoise(0.5, seed=7, noise_shape=noise),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(NOISE_LAYERS))
+@pytest.mark.parametrize("shape,noise", NOISE_SHAPES)
+@pytest.mark.parametrize("np_dtype", [np.float16, np.float32, np.float64])
+def test_noise_shapes_match_the_cpu_bit_for_bit(layer, shape, noise, np_dtype):
+    gpu, cpu = NOISE_LAYERS[layer](noise), NOISE_LAYERS[layer](noise)
+    rng = np.random.default_rng(9)
+    for _ in range(2):  # two draws
+        x = rng.standard_normal(shape).astype(np_dtype)
+        g = rng.standard_normal(shape).astype(np_dtype)
+        xt, gt = torch.from_numpy(x).cuda(), torch.from_numpy(g).cuda()
+        yt = gpu.forward(xt)
+        assert isinstance(yt, torch.Tensor) and yt.device == xt.device
+        np.testing.assert_array_equal(bits(host(yt)), bits(cpu.forward(x)))
+        np.testing.assert_array_equal(bits(host(gpu.backward(xt, gt))), bits(cpu.backward(x, g)))
+        assert gpu.generator_state == cpu.generator_state
+
+
 def test_device_errors_are_clear():
     layer = dropkit.Dropout(0.5, seed=1)
     with pytest.raises(TypeError, match="<f2"):

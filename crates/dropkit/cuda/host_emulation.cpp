@@ -12,17 +12,25 @@
 //   N w0 w1 w2 w3              -> the normals of those words (f32 bits)
 //   K32 x mode k add           -> dk_kept on f32 bits;  K64 likewise on f64 bits
 //   G32 x mean stddev n op     -> dk_noise_value on f32 bits (n: f32 bits); G64 likewise
-//   M map inner channels i0    -> the four mask indices of elements i0 .. i0 + 3
+//   M MAP i0                   -> the four mask indices of elements i0 .. i0 + 3
 //   H x                        -> x (f32 bits) rounded to f16 and to bf16 (16-bit patterns)
 //   W h                        -> h (16 bits) widened from f16 and from bf16 (f32 bits)
+// A mask map (MAP above and below) is its dk_map fields: kind inner channels groups, then
+// groups dims, then groups strides (groups 0 for kinds 0-2).
 // Kernel launches (T is f32, f64, f16 or bf16; x[i] is input(i), below; grid and block are
 // the launch shape, in hex like every number; inplace 1 makes y the same buffer as x; the
 // constants k, add, dropped, mean, stddev are of the compute type: f32 bits for f16/bf16):
 //   KD T grid block inplace masked n seed draw threshold mode k add dropped
 //                                                         -> y bits [| mask words]
-//   KA T grid block inplace n map inner channels mode k add dropped words.. -> y bits
+//   KA T grid block inplace n MAP mode k add dropped words..    -> y bits
 //   KN T grid block inplace n seed draw mean stddev op          -> y bits
 //   KS T grid block inplace n k                                 -> y bits
+//   KV T grid block len seed draw mean stddev op
+//                          -> dk_noise_values_T: the len values (compute-type bits)
+//   KG T grid block inplace n len seed draw mean stddev op MAP
+//                          -> y bits: dk_noise_values_T over len, then dk_noise_broadcast_T
+//                             through MAP (the CUDA backend's noise_broadcast, both on one
+//                             launch shape)
 //   KB grid block len seed draw threshold                       -> mask words
 
 #include <chrono>
@@ -236,13 +244,42 @@ static std::string join_words(const std::vector<unsigned>& v) {
     return s;
 }
 
+// A MAP: kind inner channels groups dims.. strides.. (at most DK_MAP_GROUPS of each).
+static bool read_map(std::istringstream& in, dk_map* map) {
+    *map = dk_map{};
+    in >> map->kind >> map->inner >> map->channels >> map->groups;
+    if (!in || map->groups > DK_MAP_GROUPS) {
+        return false;
+    }
+    for (unsigned k = 0; k < map->groups; ++k) {
+        in >> map->dims[k];
+    }
+    for (unsigned k = 0; k < map->groups; ++k) {
+        in >> map->strides[k];
+    }
+    return (bool)in;
+}
+
 // One kernel request after its type: the shared fields, then the kernel's own.
 template <typename S>
 static std::string kernel_request(const std::string& op, std::istringstream& in) {
     typedef typename Elem<S>::C C;
-    unsigned grid, block, inplace;
+    unsigned grid, block, inplace = 0;
     unsigned long long n;
-    in >> grid >> block >> inplace;
+    in >> grid >> block;
+    if (op == "KV") {
+        unsigned long long seed, draw, mean, stddev;
+        unsigned o;
+        in >> n >> seed >> draw >> mean >> stddev >> o;
+        // Garbage first: the kernel must write every value.
+        std::vector<C> values(n, (C)-7);
+        emulate_launch(grid, block, [&] {
+            dk_noise_values<C>(values.data(), n, seed, draw, value_of(C(), mean),
+                               value_of(C(), stddev), o);
+        });
+        return join_bits(values);
+    }
+    in >> inplace;
     if (op == "KD") {
         unsigned masked, mode;
         unsigned long long seed, draw, threshold, k, add, dropped;
@@ -263,9 +300,14 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         return r;
     }
     if (op == "KA") {
-        unsigned map, mode;
-        unsigned long long inner, channels, k, add, dropped;
-        in >> n >> map >> inner >> channels >> mode >> k >> add >> dropped;
+        dk_map map;
+        unsigned mode;
+        unsigned long long k, add, dropped;
+        in >> n;
+        if (!read_map(in, &map)) {
+            return "error: bad map";
+        }
+        in >> mode >> k >> add >> dropped;
         std::vector<unsigned> mask;
         unsigned w;
         while (in >> w) {
@@ -274,8 +316,8 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         std::vector<S> x = input<S>(n), y(n, Elem<S>::from((C)-7));
         S* out = inplace ? x.data() : y.data();
         emulate_launch(grid, block, [&] {
-            dk_apply_mask<S, C>(x.data(), out, mask.data(), n, map, inner, channels, mode,
-                               value_of(C(), k), value_of(C(), add), value_of(C(), dropped));
+            dk_apply_mask<S, C>(x.data(), out, mask.data(), n, map, mode, value_of(C(), k),
+                                value_of(C(), add), value_of(C(), dropped));
         });
         return join_bits(inplace ? x : y);
     }
@@ -288,6 +330,26 @@ static std::string kernel_request(const std::string& op, std::istringstream& in)
         emulate_launch(grid, block, [&] {
             dk_noise<S, C>(x.data(), out, n, seed, draw, value_of(C(), mean),
                                value_of(C(), stddev), o);
+        });
+        return join_bits(inplace ? x : y);
+    }
+    if (op == "KG") {
+        unsigned long long len, seed, draw, mean, stddev;
+        unsigned o;
+        dk_map map;
+        in >> n >> len >> seed >> draw >> mean >> stddev >> o;
+        if (!read_map(in, &map)) {
+            return "error: bad map";
+        }
+        std::vector<C> values(len, (C)-7);
+        emulate_launch(grid, block, [&] {
+            dk_noise_values<C>(values.data(), len, seed, draw, value_of(C(), mean),
+                               value_of(C(), stddev), o);
+        });
+        std::vector<S> x = input<S>(n), y(n, Elem<S>::from((C)-7));
+        S* out = inplace ? x.data() : y.data();
+        emulate_launch(grid, block, [&] {
+            dk_noise_broadcast<S, C>(x.data(), out, values.data(), n, map, o);
         });
         return join_bits(inplace ? x : y);
     }
@@ -374,10 +436,14 @@ int main() {
             std::snprintf(out, sizeof out, "%x %x", __float_as_uint(dk_f16_to_f32(h)),
                           __float_as_uint(dk_bf16_to_f32(h)));
         } else if (op == "M") {
-            unsigned map;
-            unsigned long long inner, channels, i0, idx[4];
-            in >> map >> inner >> channels >> i0;
-            dk_mask_index4(i0, map, inner, channels, idx);
+            dk_map map;
+            unsigned long long i0, idx[4];
+            if (!read_map(in, &map)) {
+                std::puts("error: bad map");
+                continue;
+            }
+            in >> i0;
+            dk_mask_index4(i0, map, idx);
             std::snprintf(out, sizeof out, "%llx %llx %llx %llx", idx[0], idx[1], idx[2], idx[3]);
         } else if (op == "KB") {
             unsigned grid, block;

@@ -217,14 +217,20 @@ DK_DEVICE double dk_mul(double x, double k) { return __dmul_rn(x, k); }
 #define DK_NOISE_MUL 0u
 #define DK_NOISE_ADD 1u
 
-// T(mean) + T(stddev) * T(n), then x * e or x + e.
-DK_DEVICE float dk_noise_value(float x, float mean, float stddev, float n, dk_u32 op) {
-    const float e = __fadd_rn(mean, __fmul_rn(stddev, n));
+// x * e or x + e.
+DK_DEVICE float dk_noise_combine(float x, float e, dk_u32 op) {
     return op == DK_NOISE_ADD ? __fadd_rn(x, e) : __fmul_rn(x, e);
 }
-DK_DEVICE double dk_noise_value(double x, double mean, double stddev, float n, dk_u32 op) {
-    const double e = __dadd_rn(mean, __dmul_rn(stddev, (double)n));
+DK_DEVICE double dk_noise_combine(double x, double e, dk_u32 op) {
     return op == DK_NOISE_ADD ? __dadd_rn(x, e) : __dmul_rn(x, e);
+}
+
+// T(mean) + T(stddev) * T(n), then x * e or x + e.
+DK_DEVICE float dk_noise_value(float x, float mean, float stddev, float n, dk_u32 op) {
+    return dk_noise_combine(x, __fadd_rn(mean, __fmul_rn(stddev, n)), op);
+}
+DK_DEVICE double dk_noise_value(double x, double mean, double stddev, float n, dk_u32 op) {
+    return dk_noise_combine(x, __dadd_rn(mean, __dmul_rn(stddev, (double)n)), op);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -313,13 +319,30 @@ DK_DEVICE void dk_narrow(float v, dk_bfloat16* out) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Data element -> mask element (kernels/mod.rs MaskMap): 0 elementwise, 1 channels first
-// (i / inner), 2 channels last ((i / (inner * C)) * C + i % C). The four elements of a group
-// are mapped with one division (or two) and increments.
+// Data element -> mask element (ops.rs MaskMap): 0 elementwise, 1 channels first
+// (i / inner), 2 channels last ((i / (inner * C)) * C + i % C), 3 a general broadcast of a
+// noise shape (ops.rs BroadcastMap: the data's axes merged into groups, outermost first, each
+// with its size and its stride in the mask, 0 for a broadcast group; element i's mask index
+// is the sum of its coordinates in the groups times their strides). The four elements of a
+// group are mapped with one division (or two; groups - 1 for a broadcast) and increments.
 
 #define DK_MAP_ELEMENTWISE 0u
 #define DK_MAP_CHANNELS_FIRST 1u
 #define DK_MAP_CHANNELS_LAST 2u
+#define DK_MAP_BROADCAST 3u
+#define DK_MAP_GROUPS 8 // ops.rs BROADCAST_GROUPS
+
+// A map, passed to the kernels by value; src/cuda/launch.rs (DeviceMap) has the same layout.
+// inner and channels are used by kinds 1 and 2, groups, dims and strides by kind 3.
+struct dk_map {
+    dk_u32 kind;
+    dk_u32 groups;
+    dk_u64 inner;
+    dk_u64 channels;
+    dk_u64 dims[DK_MAP_GROUPS];
+    dk_u64 strides[DK_MAP_GROUPS];
+};
+static_assert(sizeof(dk_map) == 152, "dk_map's layout is DeviceMap's (src/cuda/launch.rs)");
 
 DK_DEVICE dk_u64 dk_div(dk_u64 a, dk_u64 b) {
     // 32-bit division is several times cheaper; the result is the same.
@@ -330,9 +353,9 @@ DK_DEVICE dk_u64 dk_div(dk_u64 a, dk_u64 b) {
 }
 
 // Mask indices of elements i0 .. i0 + 3 (indices past the end are computed but unused).
-DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channels,
-                              dk_u64 idx[4]) {
-    if (map == DK_MAP_CHANNELS_FIRST) {
+DK_DEVICE void dk_mask_index4(dk_u64 i0, const dk_map& map, dk_u64 idx[4]) {
+    const dk_u64 inner = map.inner, channels = map.channels;
+    if (map.kind == DK_MAP_CHANNELS_FIRST) {
         dk_u64 q = dk_div(i0, inner);
         dk_u64 r = i0 - q * inner;
         for (int j = 0; j < 4; ++j) {
@@ -342,7 +365,7 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channe
                 ++q;
             }
         }
-    } else if (map == DK_MAP_CHANNELS_LAST) {
+    } else if (map.kind == DK_MAP_CHANNELS_LAST) {
         // i = (n * inner + t) * C + c: q = i / C = n * inner + t, c = i % C.
         const dk_u64 q = dk_div(i0, channels);
         dk_u64 c = i0 - q * channels;
@@ -355,6 +378,39 @@ DK_DEVICE void dk_mask_index4(dk_u64 i0, dk_u32 map, dk_u64 inner, dk_u64 channe
                 if (++t == inner) {
                     t = 0;
                     ++n;
+                }
+            }
+        }
+    } else if (map.kind == DK_MAP_BROADCAST) {
+        // i0's coordinate in each group, innermost first (the outermost one is what is left),
+        // and its mask index; then the next element is the innermost coordinate plus one,
+        // carried outwards. The loops run over all DK_MAP_GROUPS slots, skipping those past
+        // groups, so that once unrolled every coord[k] is a register, not local memory.
+        const int groups = (int)map.groups;
+        dk_u64 coord[DK_MAP_GROUPS] = {0, 0, 0, 0, 0, 0, 0, 0};
+        dk_u64 rest = i0, m = 0;
+#pragma unroll
+        for (int k = DK_MAP_GROUPS - 1; k > 0; --k) {
+            if (k < groups) {
+                const dk_u64 q = dk_div(rest, map.dims[k]);
+                coord[k] = rest - q * map.dims[k];
+                m += coord[k] * map.strides[k];
+                rest = q;
+            }
+        }
+        coord[0] = rest;
+        m += rest * map.strides[0];
+        for (int j = 0; j < 4; ++j) {
+            idx[j] = m;
+#pragma unroll
+            for (int k = DK_MAP_GROUPS - 1; k >= 0; --k) {
+                if (k < groups) {
+                    m += map.strides[k];
+                    if (++coord[k] < map.dims[k] || k == 0) {
+                        break;
+                    }
+                    m -= map.dims[k] * map.strides[k];
+                    coord[k] = 0;
                 }
             }
         }
@@ -596,16 +652,15 @@ DK_DEVICE void dk_thread_loop(const S* x, S* y, dk_u64 n, F f) {
 
 // A stored mask: y = keep(mask[map(i)]) ? kept(x) : dropped.
 template <typename S, typename C>
-DK_DEVICE void dk_apply_mask(const S* x, S* y, const dk_u32* mask, dk_u64 n, dk_u32 map,
-                             dk_u64 inner, dk_u64 channels, dk_u32 mode, C k, C add,
-                             C dropped) {
+DK_DEVICE void dk_apply_mask(const S* x, S* y, const dk_u32* mask, dk_u64 n, const dk_map& map,
+                             dk_u32 mode, C k, C add, C dropped) {
     dk_thread_loop<S, C>(x, y, n, [&](dk_u64 g, C* v) {
         dk_u32 nibble;
-        if (map == DK_MAP_ELEMENTWISE) {
+        if (map.kind == DK_MAP_ELEMENTWISE) {
             nibble = (mask[g >> 3] >> ((dk_u32)(g & 7) * 4u)) & 0xfu;
         } else {
             dk_u64 idx[4];
-            dk_mask_index4(4 * g, map, inner, channels, idx);
+            dk_mask_index4(4 * g, map, idx);
             nibble = 0;
             for (int j = 0; j < 4; ++j) {
                 if (4 * g + j < n) {
@@ -632,6 +687,42 @@ DK_DEVICE void dk_noise(const S* x, S* y, dk_u64 n, dk_u64 seed, dk_u64 draw, C 
     });
 }
 
+// The noise values of a noise shape of len elements (GaussianDropout's and GaussianNoise's
+// noise_shape), in the compute type C: value i is what dk_noise gives element i of an input
+// of ones (op 0) or zeros (op 1), identity op e = e, as the CPU's kernels::noise_broadcast
+// computes them.
+template <typename C>
+DK_DEVICE void dk_noise_values(C* values, dk_u64 len, dk_u64 seed, dk_u64 draw, C mean,
+                               C stddev, dk_u32 op) {
+    const C identity = op == DK_NOISE_ADD ? (C)0 : (C)1;
+    const dk_u64 groups = (len + 3) / 4;
+    for (dk_u64 g = dk_thread_id(); g < groups; g += dk_thread_count()) {
+        float nr[4];
+        dk_normals4(dk_philox(g, draw, seed), nr);
+        C v[4];
+        for (int j = 0; j < 4; ++j) {
+            v[j] = dk_noise_value(identity, mean, stddev, nr[j], op);
+        }
+        dk_store4(values, g, len, v);
+    }
+}
+
+// The noise values broadcast to the data: y = x * values[map(i)] (op 0) or
+// x + values[map(i)] (op 1), in the compute type, rounded once.
+template <typename S, typename C>
+DK_DEVICE void dk_noise_broadcast(const S* x, S* y, const C* values, dk_u64 n, const dk_map& map,
+                                  dk_u32 op) {
+    dk_thread_loop<S, C>(x, y, n, [&](dk_u64 g, C* v) {
+        dk_u64 idx[4];
+        dk_mask_index4(4 * g, map, idx);
+        for (int j = 0; j < 4; ++j) {
+            if (4 * g + j < n) {
+                v[j] = dk_noise_combine(v[j], values[idx[j]], op);
+            }
+        }
+    });
+}
+
 // y = x * k (evaluation without scale).
 template <typename S, typename C>
 DK_DEVICE void dk_scale(const S* x, S* y, dk_u64 n, C k) {
@@ -654,14 +745,22 @@ DK_DEVICE void dk_scale(const S* x, S* y, dk_u64 n, C k) {
         dk_dropout<S, C>(x, y, mask, n, seed, draw, threshold, mode, k, add, dropped);          \
     }                                                                                           \
     extern "C" __global__ void dk_apply_mask_##SUFFIX(const S* x, S* y, const dk_u32* mask,     \
-                                                      dk_u64 n, dk_u32 map, dk_u64 inner,       \
-                                                      dk_u64 channels, dk_u32 mode, C k,        \
+                                                      dk_u64 n, dk_map map, dk_u32 mode, C k,   \
                                                       C add, C dropped) {                       \
-        dk_apply_mask<S, C>(x, y, mask, n, map, inner, channels, mode, k, add, dropped);        \
+        dk_apply_mask<S, C>(x, y, mask, n, map, mode, k, add, dropped);                         \
     }                                                                                           \
     extern "C" __global__ void dk_noise_##SUFFIX(const S* x, S* y, dk_u64 n, dk_u64 seed,       \
                                                  dk_u64 draw, C mean, C stddev, dk_u32 op) {    \
         dk_noise<S, C>(x, y, n, seed, draw, mean, stddev, op);                                  \
+    }                                                                                           \
+    extern "C" __global__ void dk_noise_values_##SUFFIX(C* values, dk_u64 len, dk_u64 seed,     \
+                                                        dk_u64 draw, C mean, C stddev,          \
+                                                        dk_u32 op) {                            \
+        dk_noise_values<C>(values, len, seed, draw, mean, stddev, op);                          \
+    }                                                                                           \
+    extern "C" __global__ void dk_noise_broadcast_##SUFFIX(const S* x, S* y, const C* values,   \
+                                                           dk_u64 n, dk_map map, dk_u32 op) {   \
+        dk_noise_broadcast<S, C>(x, y, values, n, map, op);                                     \
     }                                                                                           \
     extern "C" __global__ void dk_scale_##SUFFIX(const S* x, S* y, dk_u64 n, C k) {             \
         dk_scale<S, C>(x, y, n, k);                                                             \

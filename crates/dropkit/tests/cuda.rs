@@ -365,27 +365,85 @@ fn alpha_case<T: Bits>(dev: &CudaDevice) {
     }
 }
 
-/// Dropout with noise shapes: the Spatial maps and the general broadcast map (which the
-/// device backend expands to one bit per element).
-fn noise_shape_case<T: Bits>(dev: &CudaDevice) {
+/// Keras-style noise shapes: the Spatial maps (channels first and last), and the general
+/// broadcast map (the device kernels' map kind 3) with 3 to 8 alternating groups of axes,
+/// size-1 axes and sizes that are not multiples of 4.
+fn noise_shapes() -> Vec<(Vec<usize>, Vec<Option<usize>>)> {
     let one = Some(1);
-    for (shape, noise) in [
+    let alternating = |dims: &[usize], first: Option<usize>| {
+        let noise = (0..dims.len())
+            .map(|k| if k % 2 == 0 { first } else { first.xor(one) })
+            .collect::<Vec<_>>();
+        (dims.to_vec(), noise)
+    };
+    vec![
         (vec![4, 17, 129, 131], vec![None, None, one, one]),
         (vec![4, 129, 131, 17], vec![None, one, one, None]),
         (vec![3, 17, 5, 131], vec![one, None, one, None]),
+        alternating(&[5, 7, 9], one),
+        alternating(&[2, 3, 2, 3, 2, 3], None),
+        alternating(&[3, 2, 5, 2, 3, 2, 3], one),
+        alternating(&[2, 3, 2, 3, 2, 3, 2, 3], None),
         (
-            vec![2, 3, 2, 3, 2, 3],
-            vec![None, one, None, one, None, one],
+            vec![2, 1, 3, 1, 5, 3],
+            vec![None, one, one, None, None, one],
         ),
-    ] {
+        (vec![1, 7, 1, 11, 13], vec![one, one, None, None, one]),
+        alternating(&[16, 3, 129, 131], one),
+    ]
+}
+
+/// Dropout with noise shapes: its mask through the Spatial maps and the general map.
+fn noise_shape_case<T: Bits>(dev: &CudaDevice) {
+    for (shape, noise) in noise_shapes() {
         let what = format!("Dropout<{}> noise_shape {noise:?} on {shape:?}", T::NAME);
         let make = || Dropout::new(0.3).unwrap().with_noise_shape(&noise).unwrap();
         compare_layer::<_, T>(dev, &make, &shape, &what);
     }
 }
 
+/// GaussianDropout and GaussianNoise with noise shapes: the noise values drawn over the noise
+/// shape on the device and broadcast, forward and backward (regenerated).
+fn gaussian_noise_shape_case<T: Bits>(dev: &CudaDevice) {
+    for (shape, noise) in noise_shapes() {
+        let what = format!(
+            "GaussianDropout<{}> noise_shape {noise:?} on {shape:?}",
+            T::NAME
+        );
+        let make = || {
+            GaussianDropout::new(0.3)
+                .unwrap()
+                .with_noise_shape(&noise)
+                .unwrap()
+        };
+        compare_layer::<_, T>(dev, &make, &shape, &what);
+        let what = format!(
+            "GaussianNoise<{}> noise_shape {noise:?} on {shape:?}",
+            T::NAME
+        );
+        let make = || {
+            GaussianNoise::new(0.5)
+                .unwrap()
+                .with_noise_shape(&noise)
+                .unwrap()
+        };
+        compare_layer::<_, T>(dev, &make, &shape, &what);
+    }
+}
+
 #[test]
-fn gaussian_noise_shapes_are_refused_on_the_device_before_the_draw() {
+fn gaussian_noise_shapes_match_the_cpu_bit_for_bit() {
+    let dev = gpu!();
+    gaussian_noise_shape_case::<f32>(&dev);
+    gaussian_noise_shape_case::<f64>(&dev);
+    gaussian_noise_shape_case::<f16>(&dev);
+    gaussian_noise_shape_case::<bf16>(&dev);
+}
+
+/// A noise shape on the device with the BigDL generator is refused before the draw, as
+/// without one.
+#[test]
+fn gaussian_noise_shapes_refuse_the_bigdl_generator_before_the_draw() {
     let dev = gpu!();
     let x = DeviceTensor::from_array(&dev, &input::<f32>(&[3, 4, 5], 1)).unwrap();
     let noise = [None, Some(1), None];
@@ -397,15 +455,24 @@ fn gaussian_noise_shapes_are_refused_on_the_device_before_the_draw() {
         .unwrap()
         .with_noise_shape(&noise)
         .unwrap();
-    a.set_seed(1, GeneratorKind::Philox);
-    b.set_seed(1, GeneratorKind::Philox);
-    for (e, state) in [
-        (a.forward_cuda(&x).unwrap_err(), a.generator_state()),
-        (b.forward_cuda(&x).unwrap_err(), b.generator_state()),
+    a.set_seed(1, GeneratorKind::BigDl);
+    b.set_seed(1, GeneratorKind::BigDl);
+    let (before_a, before_b) = (a.generator_state(), b.generator_state());
+    for (e, state, before) in [
+        (
+            a.forward_cuda(&x).unwrap_err(),
+            a.generator_state(),
+            before_a,
+        ),
+        (
+            b.forward_cuda(&x).unwrap_err(),
+            b.generator_state(),
+            before_b,
+        ),
     ] {
-        assert!(matches!(e, Error::Cuda { .. }), "{e:?}");
-        assert!(e.to_string().contains("noise_shape"), "{e}");
-        assert_eq!(state, dropkit::GeneratorState::Philox { seed: 1, draw: 0 });
+        assert!(matches!(e, Error::CudaUnavailable { .. }), "{e:?}");
+        assert!(e.to_string().contains("BigDL"), "{e}");
+        assert_eq!(state, before);
     }
 }
 

@@ -54,10 +54,6 @@ impl<T: Element> Backend for FlatIo<'_, T> {
         Ok(())
     }
 
-    fn accepts_noise_broadcast(_: &'static str) -> Result<()> {
-        Ok(())
-    }
-
     fn noise_broadcast(self, r: &mut Randomness<'_>, noise: Noise, at: MaskLayout) -> Result<()> {
         let Noise { mean, stddev, op } = noise;
         kernels::noise_broadcast(self, r, (mean, stddev, op), at.len, at.map)

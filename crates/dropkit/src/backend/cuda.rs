@@ -100,21 +100,6 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
 
     fn apply_mask(self, mask: &SavedMask, map: MaskMap, kept: Kept<T::Compute>) -> Result<()> {
         let dev = self.device();
-        if let MaskMap::Broadcast(b) = map {
-            // The general noise_shape map: the mask expanded on the host to one bit per
-            // element (the same bits), then applied element-wise.
-            let host = match mask {
-                SavedMask::Host(bits) => bits.clone(),
-                SavedMask::Device(bits) => bits.to_host()?,
-            };
-            let n = DeviceIo::len(&self);
-            let mut expanded = crate::BitMask::zeros(n)?;
-            for i in 0..n {
-                expanded.set(i, host.get(b.index(i)));
-            }
-            let bits = DeviceBits::from_host(&dev, &expanded)?;
-            return launch::apply_mask(self, &bits, MaskMap::Elementwise, kept);
-        }
         match mask {
             SavedMask::Device(bits) if bits.device().same_device(&dev) => {
                 launch::apply_mask(self, bits, map, kept)
@@ -130,17 +115,23 @@ impl<T: CudaElement> Backend for DeviceIo<'_, T> {
         }
     }
 
-    fn accepts_noise_broadcast(layer: &'static str) -> Result<()> {
-        Err(crate::Error::Cuda {
-            message: format!(
-                "{layer} with a noise_shape runs on the CPU only (no device kernel broadcasts \
-                 noise yet); use a host array"
-            ),
-        })
-    }
-
-    fn noise_broadcast(self, _: &mut Randomness<'_>, _: Noise, _: MaskLayout) -> Result<()> {
-        Self::accepts_noise_broadcast("a layer")
+    /// The noise values over the noise shape go to a device buffer (freed after the launch);
+    /// nothing is kept: backward regenerates them from the draw.
+    fn noise_broadcast(self, r: &mut Randomness<'_>, noise: Noise, at: MaskLayout) -> Result<()> {
+        let Randomness::Philox { seed, draw } = r else {
+            return Err(bigdl_on_device("Gaussian noise"));
+        };
+        let (mean, stddev) = (
+            T::Compute::from_f64(noise.mean),
+            T::Compute::from_f64(noise.stddev),
+        );
+        launch::noise_broadcast(
+            self,
+            (*seed, *draw),
+            (mean, stddev, noise.op),
+            at.len,
+            at.map,
+        )
     }
 
     /// Noise is never kept on the device: backward regenerates it from the draw.

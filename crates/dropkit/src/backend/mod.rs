@@ -87,16 +87,9 @@ pub trait Backend: Sized {
     /// `at.map`; nothing is kept.
     ///
     /// # Errors
-    /// [`crate::Error::OutOfMemory`]; what [`Backend::accepts_noise_broadcast`] refuses.
+    /// [`crate::Error::OutOfMemory`] (a host buffer of the noise values);
+    /// [`crate::Error::Cuda`] (a device buffer of them, a launch).
     fn noise_broadcast(self, r: &mut Randomness<'_>, noise: Noise, at: MaskLayout) -> Result<()>;
-
-    /// Refuses, before anything is drawn, [`Backend::noise_broadcast`] on a backend without
-    /// it.
-    ///
-    /// # Errors
-    /// [`crate::Error::Cuda`] naming `layer` on the CUDA backend, which has no kernel for it
-    /// yet.
-    fn accepts_noise_broadcast(layer: &'static str) -> Result<()>;
 
     /// `x * factors`, element by element, with host-memory factors (kept noise). A backend
     /// whose memory is not the host's gives the io back untouched (`Err`): the caller then

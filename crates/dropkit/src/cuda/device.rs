@@ -70,6 +70,10 @@ pub(crate) struct Kernels {
     pub(crate) dropout: [CudaFunction; 4],
     pub(crate) apply_mask: [CudaFunction; 4],
     pub(crate) noise: [CudaFunction; 4],
+    /// The noise over a noise shape, in the compute type (`dk_noise_values_*`).
+    pub(crate) noise_values: [CudaFunction; 4],
+    /// That noise broadcast to the data (`dk_noise_broadcast_*`).
+    pub(crate) noise_broadcast: [CudaFunction; 4],
     pub(crate) scale: [CudaFunction; 4],
     pub(crate) keep_bits: CudaFunction,
 }
@@ -175,6 +179,8 @@ impl CudaDevice {
             dropout: typed("dk_dropout")?,
             apply_mask: typed("dk_apply_mask")?,
             noise: typed("dk_noise")?,
+            noise_values: typed("dk_noise_values")?,
+            noise_broadcast: typed("dk_noise_broadcast")?,
             scale: typed("dk_scale")?,
             keep_bits: f("dk_keep_bits")?,
         };

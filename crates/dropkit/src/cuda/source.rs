@@ -167,9 +167,16 @@ mod tests {
             Some(fnv1a64(KERNELS_CU)),
             "kernels.cu changed since kernels.ptx was generated: run `make ptx`"
         );
-        let typed = ["dk_dropout", "dk_apply_mask", "dk_noise", "dk_scale"]
-            .into_iter()
-            .flat_map(|k| ["f32", "f64", "f16", "bf16"].map(|t| format!("{k}_{t}")));
+        let typed = [
+            "dk_dropout",
+            "dk_apply_mask",
+            "dk_noise",
+            "dk_noise_values",
+            "dk_noise_broadcast",
+            "dk_scale",
+        ]
+        .into_iter()
+        .flat_map(|k| ["f32", "f64", "f16", "bf16"].map(|t| format!("{k}_{t}")));
         for name in typed.chain(["dk_keep_bits".to_string()]) {
             assert!(
                 KERNELS_PTX.contains(&format!(".entry {name}(")),
@@ -194,6 +201,16 @@ mod tests {
                 });
             assert!(!used, "kernels.ptx has a {ty} instruction");
         }
+    }
+
+    /// Every kernel keeps its arrays (loaded groups, the general map's coordinates) in
+    /// registers: a `.local` depot would be per-thread memory traffic in the element loop.
+    #[test]
+    fn shipped_ptx_uses_no_local_memory() {
+        let local = KERNELS_PTX
+            .lines()
+            .find(|l| !l.trim_start().starts_with("//") && l.contains(".local"));
+        assert_eq!(local, None, "kernels.ptx uses local memory");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::ops::Kept;
+use crate::ops::{Kept, MaskMap};
 use crate::rng::{self, normal};
 use crate::Element;
 
@@ -333,20 +333,77 @@ fn kernels_cu_arithmetic_matches_the_rust_reference_bit_for_bit() {
             1 << 40,
         ]);
         for i0 in starts {
+            let (inner, channels) = (inner as usize, channels as usize);
             for (map, f) in [
-                (1u32, &(|i: u64| i / inner) as &dyn Fn(u64) -> u64),
-                (2, &|i: u64| {
+                (
+                    MaskMap::ChannelsFirst { inner },
+                    &(|i: u64| i / inner as u64) as &dyn Fn(u64) -> u64,
+                ),
+                (MaskMap::ChannelsLast { channels, inner }, &|i: u64| {
+                    let (inner, channels) = (inner as u64, channels as u64);
                     (i / (inner * channels)) * channels + i % channels
                 }),
             ] {
-                req.push(format!("M {map:x} {inner:x} {channels:x} {i0:x}"));
+                req.push(format!("M {} {i0:x}", map_spec(map)));
                 want.push((0..4).map(|j| f(i0 + j)).collect::<Vec<u64>>());
             }
+        }
+    }
+    // The general broadcast map against ops.rs's (BroadcastMap::index): 3 to 8 groups, sizes
+    // that carry across several groups within four elements, and data past 2^32 elements.
+    let one = Some(1);
+    let alternating = |dims: &[usize], first: Option<usize>| -> (Vec<usize>, Vec<Option<usize>>) {
+        let noise = (0..dims.len())
+            .map(|k| if k % 2 == 0 { first } else { first.xor(one) })
+            .collect();
+        (dims.to_vec(), noise)
+    };
+    let shapes = [
+        alternating(&[3, 5, 7], one),
+        alternating(&[2, 3, 4, 5], None),
+        alternating(&[1 << 12, 3, 1 << 10, 5, 1 << 9], one),
+        alternating(&[2, 1, 3, 1, 2, 3, 2, 3, 2, 3], None),
+        alternating(&[2, 3, 2, 3, 2, 3, 2, 3], one),
+        alternating(&[5, 1 << 20, 3, 1 << 12], None),
+        alternating(&[7, 2, 2, 3, 1, 2, 2, 3, 2], one),
+    ];
+    for (shape, noise) in &shapes {
+        let at = crate::ops::broadcast_layout("L", "input", shape, noise).unwrap();
+        let MaskMap::Broadcast(b) = at.map else {
+            panic!(
+                "{shape:?} {noise:?} is not a general broadcast: {:?}",
+                at.map
+            )
+        };
+        assert!((3..=8).contains(&b.groups), "{b:?}");
+        let total = shape.iter().product::<usize>() as u64;
+        let starts = (0..80u64)
+            .map(|g| 4 * g)
+            .chain((1..40).filter_map(|g| total.checked_sub(4 * g)))
+            .chain([(1 << 32) - 4, (1 << 32) + 8, 1 << 33])
+            .filter(|&i0| i0 + 4 <= total);
+        for i0 in starts {
+            req.push(format!("M {} {i0:x}", map_spec(at.map)));
+            want.push(
+                (0..4)
+                    .map(|j| crate::ops::mask_index(at.map, (i0 + j) as usize) as u64)
+                    .collect(),
+            );
         }
     }
     for ((r, got), want) in req.iter().zip(ask(&exe, &req)).zip(want) {
         assert_eq!(got, want, "{r}");
     }
+}
+
+/// A mask map as the harness's requests write it (`MAP` in host_emulation.cpp).
+fn map_spec(map: MaskMap) -> String {
+    super::launch::DeviceMap::new(map)
+        .fields()
+        .iter()
+        .map(|v| format!("{v:x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The inputs of the harness's kernel requests (`input` in host_emulation.cpp): values of
@@ -431,37 +488,43 @@ const KERNEL_SIZES: [usize; 16] = [
 
 /// Every kernel of kernels.cu, run on the host (threads for GPU threads, a barrier for the
 /// warp shuffle), against the CPU reference kernels: outputs and mask words bit for bit.
+/// Hex fields joined by spaces, as the harness answers.
+fn join(v: &[u64]) -> String {
+    v.iter()
+        .map(|b| format!("{b:x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs a CPU kernel on `x` as a copy and in place, checks that both give the same bits, and
+/// returns them.
+fn run<T: HostBits>(x: &[T], f: &mut dyn FnMut(crate::ops::FlatIo<'_, T>)) -> Vec<u64> {
+    use crate::ops::FlatIo;
+    let mut y = vec![T::zero(); x.len()];
+    f(FlatIo::Copy {
+        src: x,
+        dst: &mut y,
+    });
+    let mut z = x.to_vec();
+    f(FlatIo::InPlace(&mut z));
+    assert_eq!(
+        y.iter().map(|v| v.bits()).collect::<Vec<_>>(),
+        z.iter().map(|v| v.bits()).collect::<Vec<_>>()
+    );
+    y.iter().map(|v| v.bits()).collect::<Vec<u64>>()
+}
+
 fn kernels_case<T: HostBits>(exe: &Path)
 where
     T::Compute: HostBits,
 {
     use crate::kernels;
-    use crate::ops::{FlatIo, MaskMap, NoiseOp};
+    use crate::ops::NoiseOp;
     use crate::rng::Randomness;
 
     let (seed, draw) = (0x0123_4567_89ab_cdef_u64, 0x1_0000_0003_u64);
     let mut req = Vec::new();
     let mut want: Vec<String> = Vec::new();
-    let join = |v: &[u64]| {
-        v.iter()
-            .map(|b| format!("{b:x}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let run = |x: &[T], f: &mut dyn FnMut(FlatIo<'_, T>)| {
-        let mut y = vec![T::zero(); x.len()];
-        f(FlatIo::Copy {
-            src: x,
-            dst: &mut y,
-        });
-        let mut z = x.to_vec();
-        f(FlatIo::InPlace(&mut z));
-        assert_eq!(
-            y.iter().map(|v| v.bits()).collect::<Vec<_>>(),
-            z.iter().map(|v| v.bits()).collect::<Vec<_>>()
-        );
-        y.iter().map(|v| v.bits()).collect::<Vec<u64>>()
-    };
     for (si, &n) in KERNEL_SIZES.iter().enumerate() {
         let (grid, block) = LAUNCHES[si % LAUNCHES.len()];
         let x = kernel_input::<T>(n);
@@ -496,25 +559,16 @@ where
             }
         }
         // A stored mask through each map (the Spatial layers' shapes have inner * C | n).
-        for (map, kind, inner, channels, len) in [
-            (MaskMap::Elementwise, 0, 1, 1, n),
-            (MaskMap::ChannelsFirst { inner: 1 }, 1, 1, 1, n),
-            (MaskMap::ChannelsFirst { inner: 3 }, 1, 3, 1, n.div_ceil(3)),
-            (
-                MaskMap::ChannelsFirst { inner: 64 },
-                1,
-                64,
-                1,
-                n.div_ceil(64),
-            ),
+        for (map, len) in [
+            (MaskMap::Elementwise, n),
+            (MaskMap::ChannelsFirst { inner: 1 }, n),
+            (MaskMap::ChannelsFirst { inner: 3 }, n.div_ceil(3)),
+            (MaskMap::ChannelsFirst { inner: 64 }, n.div_ceil(64)),
             (
                 MaskMap::ChannelsLast {
                     channels: 5,
                     inner: 2,
                 },
-                2,
-                2,
-                5,
                 n.div_ceil(10) * 5,
             ),
             (
@@ -522,9 +576,6 @@ where
                     channels: 1,
                     inner: 7,
                 },
-                2,
-                7,
-                1,
                 n.div_ceil(7),
             ),
         ] {
@@ -537,9 +588,10 @@ where
                 let (mode, k, add, dropped) = kept_arg(kept);
                 let y = run(&x, &mut |io| kernels::apply_mask(io, &mask, map, kept));
                 req.push(format!(
-                    "KA {} {grid:x} {block:x} {inplace:x} {n:x} {kind:x} {inner:x} \
-                     {channels:x} {mode:x} {k:x} {add:x} {dropped:x} {}",
+                    "KA {} {grid:x} {block:x} {inplace:x} {n:x} {} {mode:x} {k:x} {add:x} \
+                     {dropped:x} {}",
                     T::TAG,
+                    map_spec(map),
                     join(&words32(&mask))
                 ));
                 want.push(join(&y));
@@ -585,6 +637,120 @@ where
     }
 }
 
+/// Keras-style noise shapes (ops.rs `broadcast_layout`): Spatial-shaped ones (the
+/// channels-first and channels-last maps) and general ones of 3 to 8 alternating groups, with
+/// size-1 axes, on lengths that are and are not multiples of 4.
+fn noise_shapes() -> Vec<(Vec<usize>, Vec<Option<usize>>)> {
+    let one = Some(1);
+    let alternating = |dims: &[usize], first: Option<usize>| {
+        let noise = (0..dims.len())
+            .map(|k| if k % 2 == 0 { first } else { first.xor(one) })
+            .collect::<Vec<_>>();
+        (dims.to_vec(), noise)
+    };
+    vec![
+        (vec![3, 5, 7], vec![None, None, one]),
+        (vec![2, 7, 3, 5], vec![None, one, one, None]),
+        alternating(&[3, 5, 7], one),
+        alternating(&[2, 3, 4, 5], None),
+        alternating(&[3, 2, 3, 2, 3], one),
+        alternating(&[2, 3, 2, 3, 2, 3], None),
+        alternating(&[3, 2, 3, 2, 3, 2, 3], one),
+        alternating(&[2, 3, 2, 3, 2, 3, 2, 3], None),
+        (
+            vec![2, 1, 3, 1, 5, 3],
+            vec![None, one, one, None, None, one],
+        ),
+        (vec![1, 7, 1, 11, 13], vec![one, one, None, None, one]),
+        alternating(&[7, 3, 11, 13], one),
+        alternating(&[5, 3, 3, 2, 7, 2, 3], None),
+    ]
+}
+
+/// GaussianDropout's and GaussianNoise's noise shapes and Dropout's general mask map on the
+/// emulated threads, against the CPU kernels bit for bit: the noise values over the noise
+/// shape (`dk_noise_values_*`), their broadcast (`dk_noise_broadcast_*`, copy and in place)
+/// and a stored mask through the same map (`dk_apply_mask_*`), one to several blocks.
+fn broadcast_case<T: HostBits>(exe: &Path)
+where
+    T::Compute: HostBits,
+{
+    use crate::kernels;
+    use crate::ops::{broadcast_layout, FlatIo, NoiseOp};
+    use crate::rng::Randomness;
+
+    let (seed, draw) = (0x0fed_cba9_8765_4321_u64, 0x2_0000_0001_u64);
+    let mut req = Vec::new();
+    let mut want: Vec<String> = Vec::new();
+    let mut general = 0;
+    for (ci, (shape, noise)) in noise_shapes().into_iter().enumerate() {
+        let at = broadcast_layout("L", "input", &shape, &noise).unwrap();
+        general += usize::from(matches!(at.map, MaskMap::Broadcast(_)));
+        let n: usize = shape.iter().product();
+        let x = kernel_input::<T>(n);
+        for (mean, stddev, op, opk) in [
+            (1.0, (0.3f64 / 0.7).sqrt(), NoiseOp::Mul, 0),
+            (0.0, 0.2, NoiseOp::Add, 1),
+        ] {
+            let (m, s) = (
+                T::Compute::from_f64(mean).bits(),
+                T::Compute::from_f64(stddev).bits(),
+            );
+            let r = || Randomness::Philox { seed, draw };
+            // The values alone: the unbroadcast noise kernel on ones (or zeros).
+            let identity = match op {
+                NoiseOp::Mul => <T::Compute as num_traits::One>::one(),
+                NoiseOp::Add => <T::Compute as num_traits::Zero>::zero(),
+            };
+            let mut values = vec![identity; at.len];
+            kernels::noise(FlatIo::InPlace(&mut values), &mut r(), mean, stddev, op);
+            let (grid, block) = LAUNCHES[ci % LAUNCHES.len()];
+            req.push(format!(
+                "KV {} {grid:x} {block:x} {:x} {seed:x} {draw:x} {m:x} {s:x} {opk:x}",
+                T::TAG,
+                at.len
+            ));
+            want.push(join(&values.iter().map(|v| v.bits()).collect::<Vec<u64>>()));
+            let y = run(&x, &mut |io| {
+                kernels::noise_broadcast(io, &mut r(), (mean, stddev, op), at.len, at.map).unwrap()
+            });
+            for inplace in [0, 1] {
+                let (grid, block) = LAUNCHES[(ci + inplace + 1) % LAUNCHES.len()];
+                req.push(format!(
+                    "KG {} {grid:x} {block:x} {inplace:x} {n:x} {:x} {seed:x} {draw:x} {m:x} \
+                     {s:x} {opk:x} {}",
+                    T::TAG,
+                    at.len,
+                    map_spec(at.map)
+                ));
+                want.push(join(&y));
+            }
+        }
+        // A stored mask through the same map (Dropout with this noise shape).
+        let mask = kernels::keep_bits(&mut Randomness::Philox { seed, draw }, at.len, 0.5).unwrap();
+        for (inplace, kept) in [
+            (0, Kept::Div(T::Compute::from_f64(0.7))),
+            (1, crate::ops::alpha_forward_kept(0.5)),
+        ] {
+            let (mode, k, add, dropped) = kept_arg(kept);
+            let y = run(&x, &mut |io| kernels::apply_mask(io, &mask, at.map, kept));
+            let (grid, block) = LAUNCHES[(ci + inplace) % LAUNCHES.len()];
+            req.push(format!(
+                "KA {} {grid:x} {block:x} {inplace:x} {n:x} {} {mode:x} {k:x} {add:x} \
+                 {dropped:x} {}",
+                T::TAG,
+                map_spec(at.map),
+                join(&words32(&mask))
+            ));
+            want.push(join(&y));
+        }
+    }
+    assert_eq!(general, 10, "the general map's cases");
+    for ((r, got), want) in req.iter().zip(ask_lines(exe, &req)).zip(want) {
+        assert_eq!(got, want, "{r}");
+    }
+}
+
 /// Runs every kernel case (f32, f64, f16, bf16) on the harness built with `defines`, or says why it
 /// cannot be built.
 fn kernel_cases_with(defines: &[&str]) {
@@ -594,6 +760,10 @@ fn kernel_cases_with(defines: &[&str]) {
             kernels_case::<f64>(&exe);
             kernels_case::<half::f16>(&exe);
             kernels_case::<half::bf16>(&exe);
+            broadcast_case::<f32>(&exe);
+            broadcast_case::<f64>(&exe);
+            broadcast_case::<half::f16>(&exe);
+            broadcast_case::<half::bf16>(&exe);
         }
         Err(why) => {
             eprintln!("skipped: the CUDA source's host emulation needs a C++ compiler: {why}");

@@ -105,7 +105,8 @@ impl GaussianDropout {
     /// Draws the noise over `noise_shape` and broadcasts it (Keras's `noise_shape`, as
     /// [`crate::Dropout::with_noise_shape`]): the noise value of noise-shape element `i` is
     /// the one the layer without a noise shape draws for element `i`; backward multiplies by
-    /// the same values (regenerated: a layer with a noise shape keeps no noise). CPU only.
+    /// the same values (regenerated: a layer with a noise shape keeps no noise). On the CPU
+    /// and on CUDA devices.
     ///
     /// # Errors
     /// [`crate::Error::InvalidNoiseShape`] for an entry of 0.
@@ -155,9 +156,7 @@ impl LayerImpl for GaussianDropout {
 
     fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         if at.map != MaskMap::Elementwise {
-            // A noise shape: the noise over it, broadcast; backward regenerates it. A backend
-            // without it refuses before the draw.
-            B::accepts_noise_broadcast(self.core.name)?;
+            // A noise shape: the noise over it, broadcast; backward regenerates it.
             let noise = Noise::multiplicative(self.stddev);
             let ((), draw) = self
                 .core

@@ -57,7 +57,8 @@ impl GaussianNoise {
 
     /// Draws the noise over `noise_shape` and broadcasts it (Keras's `noise_shape`, as
     /// [`crate::Dropout::with_noise_shape`]): the noise value of noise-shape element `i` is
-    /// the one the layer without a noise shape draws for element `i`. CPU only.
+    /// the one the layer without a noise shape draws for element `i`. On the CPU and on CUDA
+    /// devices.
     ///
     /// # Errors
     /// [`crate::Error::InvalidNoiseShape`] for an entry of 0.
@@ -104,10 +105,6 @@ impl LayerImpl for GaussianNoise {
 
     fn train_forward<B: Backend>(&mut self, shape: &[usize], at: MaskLayout, io: B) -> Result<()> {
         let stddev = self.stddev;
-        if at.map != MaskMap::Elementwise {
-            // A backend without noise broadcasting refuses before the draw.
-            B::accepts_noise_broadcast(self.core.name)?;
-        }
         let ((), draw) = self.core.draw_on::<B, _>(|r| {
             if stddev == 0.0 {
                 // Zero noise is the identity, bit for bit (x + 0 would turn -0.0 into +0.0);

@@ -1,8 +1,9 @@
 //! `dropkit.functional`: the core's stateless functions ([`dropkit::functional`]) on numpy
-//! arrays. Each function is one core call on the arrays the layer classes would read (the
-//! same dtype and layout rules, [`convert::prepare`]), with the GIL released while it
-//! computes. The submodule is `_dropkit._functional`; `python/dropkit/functional.py`
-//! re-exports it as `dropkit.functional`.
+//! arrays and CPU DLPack tensors. Each function is one core call on the arrays the layer
+//! classes would read (the same dtype and layout rules, [`convert::prepare`], and the same
+//! host DLPack path, `host.rs`), with the GIL released while it computes. The submodule is
+//! `_dropkit._functional`; `python/dropkit/functional.py` re-exports it as
+//! `dropkit.functional`.
 //!
 //! CUDA arrays are not taken yet: one is a `TypeError` that says so.
 
@@ -11,16 +12,16 @@ use dropkit::functional::{
     SpatialArgs,
 };
 use dropkit::{DataFormat, Element};
-use ndarray::{ArrayD, ArrayViewD};
-use numpy::prelude::*;
-use numpy::PyArrayDyn;
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use crate::convert::{self, each_float};
-use crate::device;
-use crate::error::{borrow_err, to_py_err};
+use crate::calls::{self, Compute};
+use crate::convert;
+use crate::device::{self, Route};
+use crate::error::to_py_err;
 use crate::guard::guarded;
+use crate::host;
 
 /// Which function, with its arguments.
 #[derive(Clone, Copy, Debug)]
@@ -67,18 +68,15 @@ impl Call<'_> {
     }
 }
 
-/// A `TypeError` for a CUDA array given to the functional API (numpy only for now).
-fn refuse_device(call: &str, argument: &str, x: &Bound<'_, PyAny>) -> PyResult<()> {
-    if device::interface(x)?.is_none() {
-        return Ok(());
-    }
+/// A `TypeError` for a CUDA array given to the functional API (host arrays only for now).
+fn refused(call: &str, argument: &str, x: &Bound<'_, PyAny>) -> PyErr {
     let ty = x.get_type();
     let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
     let name = ty.qualname().map(|n| n.to_string()).unwrap_or_default();
-    Err(PyTypeError::new_err(format!(
+    PyTypeError::new_err(format!(
         "{call}: {argument} is a CUDA array ({module}.{name}); dropkit.functional takes numpy \
-         arrays only for now (the layer classes take CUDA arrays)"
-    )))
+         arrays and CPU DLPack tensors only for now (the layer classes take CUDA arrays)"
+    ))
 }
 
 /// The seed and the draw: ints in `[0, 2**64)`, named in the errors.
@@ -86,38 +84,65 @@ fn key(seed: &Bound<'_, PyAny>, draw: &Bound<'_, PyAny>) -> PyResult<(u64, u64)>
     Ok((convert::extract_seed(seed)?, convert::extract_draw(draw)?))
 }
 
-fn forward_typed<'py, T: Element + numpy::Element>(
-    array: &Bound<'py, PyArrayDyn<T>>,
-    call: Call,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = array.py();
-    let ro = array.try_readonly().map_err(|e| borrow_err("input", e))?;
-    let view = ro.as_array();
-    let out = py.detach(|| call.forward(&view)).map_err(to_py_err)?;
-    Ok(out.into_pyarray(py).into_any())
+/// A function's forward, as the numpy and host paths run it (with the GIL released).
+struct Forward<'a>(Call<'a>);
+
+/// A function's backward, for an input of the given shape.
+struct Backward<'a> {
+    call: Call<'a>,
+    input_shape: &'a [usize],
 }
 
-fn backward_typed<'py, T: Element + numpy::Element>(
-    shape: &[usize],
-    grad: &Bound<'py, PyArrayDyn<T>>,
-    call: Call,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = grad.py();
-    let ro = grad
-        .try_readonly()
-        .map_err(|e| borrow_err("grad_output", e))?;
-    let view = ro.as_array();
-    let out = py
-        .detach(|| call.backward(shape, &view))
-        .map_err(to_py_err)?;
-    Ok(out.into_pyarray(py).into_any())
+impl Compute for Forward<'_> {
+    fn new_array<T: Element>(
+        &self,
+        py: Python<'_>,
+        x: ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
+        py.detach(|| self.0.forward(&x))
+    }
+
+    /// Not used: the functions return new arrays.
+    fn in_place<T: Element>(
+        &self,
+        py: Python<'_>,
+        mut x: ArrayViewMutD<'_, T>,
+    ) -> dropkit::Result<()> {
+        let y = self.new_array(py, x.view())?;
+        x.assign(&y);
+        Ok(())
+    }
+}
+
+impl Compute for Backward<'_> {
+    fn new_array<T: Element>(
+        &self,
+        py: Python<'_>,
+        g: ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
+        py.detach(|| self.call.backward(self.input_shape, &g))
+    }
+
+    /// Not used: the functions return new arrays.
+    fn in_place<T: Element>(
+        &self,
+        py: Python<'_>,
+        mut g: ArrayViewMutD<'_, T>,
+    ) -> dropkit::Result<()> {
+        let y = self.new_array(py, g.view())?;
+        g.assign(&y);
+        Ok(())
+    }
 }
 
 /// A forward: checks, converts and computes (the arguments in `call` are checked by the core).
 fn forward<'py>(name: &str, input: &Bound<'py, PyAny>, call: Call) -> PyResult<Bound<'py, PyAny>> {
-    refuse_device(name, "input", input)?;
-    let prepared = convert::prepare(input, "input", false)?;
-    each_float!(&prepared.array, a => forward_typed(a, call))
+    let c = Forward(call);
+    match device::route(input)? {
+        Route::Device(_) => Err(refused(name, "input", input)),
+        Route::Host => host::call(&c, input, "input", false),
+        Route::Numpy => calls::run(&c, input, "input", false),
+    }
 }
 
 /// A backward: only `input`'s shape is read; the result has grad_output's dtype.
@@ -127,11 +152,24 @@ fn backward<'py>(
     grad_output: &Bound<'py, PyAny>,
     call: Call,
 ) -> PyResult<Bound<'py, PyAny>> {
-    refuse_device(name, "input", input)?;
-    refuse_device(name, "grad_output", grad_output)?;
-    let shape = convert::shape_of(input, "input")?;
-    let prepared = convert::prepare(grad_output, "grad_output", false)?;
-    each_float!(&prepared.array, g => backward_typed(&shape, g, call))
+    if let Route::Device(_) = device::route(input)? {
+        return Err(refused(name, "input", input));
+    }
+    let route = device::route(grad_output)?;
+    let input_shape = match route {
+        Route::Device(_) => return Err(refused(name, "grad_output", grad_output)),
+        Route::Host => host::input_shape(input)?,
+        Route::Numpy => convert::shape_of(input, "input")?,
+    };
+    let c = Backward {
+        call,
+        input_shape: &input_shape,
+    };
+    if let Route::Host = route {
+        host::call(&c, grad_output, "grad_output", false)
+    } else {
+        calls::run(&c, grad_output, "grad_output", false)
+    }
 }
 
 /// The Spatial arguments.

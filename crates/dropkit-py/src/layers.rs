@@ -9,11 +9,12 @@ use dropkit::Module;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::calls::{backward, configured, forward, locked};
+use crate::calls::{backward, configured, forward, locked, Backward, Forward};
 use crate::convert;
 use crate::device;
 use crate::error::to_py_err;
 use crate::guard::guarded;
+use crate::host;
 use crate::saving;
 
 /// Declares a layer class: the struct (a core layer in a mutex, plus whether forward and
@@ -126,16 +127,19 @@ macro_rules! layer_class {
             ) -> PyResult<Bound<'py, PyAny>> {
                 guarded(concat!(stringify!($name), ".forward"), || {
                     let this = slf.get();
-                    if let Some(interface) = device::interface(input)? {
-                        return device::call(
+                    match device::route(input)? {
+                        device::Route::Device(source) => device::call(
                             &this.layer,
                             device::Pass::Forward,
                             input,
-                            &interface,
+                            &source,
                             this.inplace,
-                        );
+                        ),
+                        device::Route::Host => {
+                            host::call(&Forward(&this.layer), input, "input", this.inplace)
+                        }
+                        device::Route::Numpy => forward(&this.layer, input, this.inplace),
                     }
-                    forward(&this.layer, input, this.inplace)
                 })
             }
 
@@ -152,17 +156,29 @@ macro_rules! layer_class {
             ) -> PyResult<Bound<'py, PyAny>> {
                 guarded(concat!(stringify!($name), ".backward"), || {
                     let this = slf.get();
-                    if let Some(interface) = device::interface(grad_output)? {
-                        let input_shape = device::shape_of(input)?;
-                        return device::call(
-                            &this.layer,
-                            device::Pass::Backward(&input_shape),
-                            grad_output,
-                            &interface,
-                            this.inplace,
-                        );
+                    match device::route(grad_output)? {
+                        device::Route::Device(source) => {
+                            let input_shape = device::shape_of(input)?;
+                            device::call(
+                                &this.layer,
+                                device::Pass::Backward(&input_shape),
+                                grad_output,
+                                &source,
+                                this.inplace,
+                            )
+                        }
+                        device::Route::Host => {
+                            let input_shape = host::input_shape(input)?;
+                            let c = Backward {
+                                layer: &this.layer,
+                                input_shape: &input_shape,
+                            };
+                            host::call(&c, grad_output, "grad_output", this.inplace)
+                        }
+                        device::Route::Numpy => {
+                            backward(&this.layer, input, grad_output, this.inplace)
+                        }
                     }
-                    backward(&this.layer, input, grad_output, this.inplace)
                 })
             }
 

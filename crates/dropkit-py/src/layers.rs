@@ -121,6 +121,9 @@ macro_rules! layer_class {
             /// A CUDA array (PyTorch, CuPy, Numba: anything with __cuda_array_interface__,
             /// float16, float32 or float64; or a DLPack array on a CUDA device, bfloat16 too)
             /// is computed on its GPU and the result is an array of its framework on that GPU.
+            /// A CPU tensor that is not a numpy array but offers DLPack (a bfloat16
+            /// torch.Tensor) is read in place, and the result is an array of its framework
+            /// (its from_dlpack; a numpy array for a framework without one).
             fn forward<'py>(
                 slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,
@@ -148,7 +151,8 @@ macro_rules! layer_class {
             /// The gradient with respect to the input of the last forward, given the
             /// gradient with respect to its output. Only `input`'s shape is read. A new array
             /// of grad_output's dtype, unless the layer works in place: then `grad_output`
-            /// is overwritten and returned. A CUDA grad_output is computed on its GPU.
+            /// is overwritten and returned. A CUDA grad_output is computed on its GPU; a CPU
+            /// DLPack grad_output gives an array of its framework.
             fn backward<'py>(
                 slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,

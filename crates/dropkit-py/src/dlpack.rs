@@ -23,6 +23,8 @@ use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::guard::guarded;
+
 /// DLPack's `kDLCPU`.
 pub(crate) const KDL_CPU: i32 = 1;
 /// DLPack's `kDLCUDA`.
@@ -581,23 +583,9 @@ impl Exported {
     }
 }
 
-#[pymethods]
 impl Exported {
-    /// __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) -> capsule
-    ///
-    /// The array as an unversioned DLPack capsule, once (a second call is a BufferError).
-    /// `stream` is ignored (host memory: nothing to wait for); `dl_device` must be None or
-    /// (1, 0); `copy` is accepted either way (nothing else holds the array).
-    #[pyo3(signature = (*, stream = None, max_version = None, dl_device = None, copy = None))]
-    fn __dlpack__(
-        &self,
-        py: Python<'_>,
-        stream: Option<Bound<'_, PyAny>>,
-        max_version: Option<Bound<'_, PyAny>>,
-        dl_device: Option<(i32, i32)>,
-        copy: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        let _ = (stream, max_version, copy);
+    /// The capsule of `__dlpack__`.
+    fn export(&self, py: Python<'_>, dl_device: Option<(i32, i32)>) -> PyResult<Py<PyAny>> {
         if let Some(device) = dl_device.filter(|&d| d != (KDL_CPU, 0)) {
             return Err(PyBufferError::new_err(format!(
                 "dl_device = {device:?}: this array is on the CPU, (1, 0), and dropkit does not \
@@ -624,29 +612,54 @@ impl Exported {
         // SAFETY: a new reference, checked non-null above.
         Ok(unsafe { Bound::from_owned_ptr(py, capsule) }.unbind())
     }
+}
+
+#[pymethods]
+impl Exported {
+    /// __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) -> capsule
+    ///
+    /// The array as an unversioned DLPack capsule, once (a second call is a BufferError).
+    /// `stream` is ignored (host memory: nothing to wait for); `dl_device` must be None or
+    /// (1, 0); `copy` is accepted either way (nothing else holds the array).
+    #[pyo3(signature = (*, stream = None, max_version = None, dl_device = None, copy = None))]
+    fn __dlpack__(
+        &self,
+        py: Python<'_>,
+        stream: Option<Bound<'_, PyAny>>,
+        max_version: Option<Bound<'_, PyAny>>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Py<PyAny>> {
+        let _ = (stream, max_version, copy);
+        guarded("dropkit._Exported.__dlpack__", || {
+            self.export(py, dl_device)
+        })
+    }
 
     /// __dlpack_device__() -> (1, 0): kDLCPU.
-    fn __dlpack_device__(&self) -> (i32, i32) {
-        (KDL_CPU, 0)
+    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
+        guarded("dropkit._Exported.__dlpack_device__", || Ok((KDL_CPU, 0)))
     }
 
     /// The array's shape.
     #[getter]
-    fn shape(&self) -> Vec<usize> {
-        self.shape.clone()
+    fn shape(&self) -> PyResult<Vec<usize>> {
+        guarded("dropkit._Exported.shape", || Ok(self.shape.clone()))
     }
 
     /// The array's dtype name: float16, bfloat16, float32 or float64.
     #[getter]
-    fn dtype(&self) -> &'static str {
-        self.dtype.name()
+    fn dtype(&self) -> PyResult<&'static str> {
+        guarded("dropkit._Exported.dtype", || Ok(self.dtype.name()))
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "dropkit._dropkit._Exported(shape={:?}, dtype={})",
-            self.shape,
-            self.dtype.name()
-        )
+    fn __repr__(&self) -> PyResult<String> {
+        guarded("dropkit._Exported.__repr__", || {
+            Ok(format!(
+                "dropkit._dropkit._Exported(shape={:?}, dtype={})",
+                self.shape,
+                self.dtype.name()
+            ))
+        })
     }
 }

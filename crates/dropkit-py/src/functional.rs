@@ -176,7 +176,8 @@ fn backward<'py>(
 fn spatial(
     p: f64,
     format: &str,
-    (seed, draw): (u64, u64),
+    seed: u64,
+    draw: u64,
     training: bool,
     scale: bool,
 ) -> PyResult<SpatialArgs> {
@@ -193,39 +194,57 @@ fn spatial(
 
 /// Declares a function and its backward, `$forward(input, ...)` and
 /// `$backward(input, grad_output, ...)`, with the Python signature `(input[, grad_output],
-/// $sig)`: `$params` are the arguments besides the arrays, in that order; `$call` builds the
-/// [`Call`] from them (checking `seed` and `draw` with [`key`]).
+/// <args>, *, seed, draw, training=True, <options>)`: `args` are the arguments before the `*`
+/// and `options` the keyword-only ones after `training`, each as its signature text and its
+/// parameters; every function has `seed`, `draw` (checked with [`key`]: `u64`s in `call`) and
+/// `training`, named by `call`'s closure parameters, which build the [`Call`].
 macro_rules! functional {
     (
         $forward:ident / $backward:ident,
         doc: $doc:expr, backward_doc: $backward_doc:expr,
-        sig: ($($sig:tt)*),
-        params: ($($(#[$attr:meta])* $param:ident: $ty:ty),*),
-        call: $call:expr
+        args: ($($asig:tt)*) ($($(#[$aattr:meta])* $arg:ident: $aty:ty),*),
+        options: ($($osig:tt)*) ($($(#[$oattr:meta])* $opt:ident: $oty:ty),*),
+        call: |$seed:ident, $draw:ident, $training:ident| $call:expr
     ) => {
         #[doc = $doc]
         #[pyfunction]
-        #[pyo3(signature = (input, $($sig)*))]
+        #[pyo3(signature = (input, $($asig)*, *, $seed, $draw, $training = true, $($osig)*))]
         #[allow(clippy::too_many_arguments)] // the Python signature
         fn $forward<'py>(
             input: &Bound<'py, PyAny>,
-            $($(#[$attr])* $param: $ty,)*
+            $($(#[$aattr])* $arg: $aty,)*
+            $seed: &Bound<'py, PyAny>,
+            $draw: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::training)] $training: bool,
+            $($(#[$oattr])* $opt: $oty,)*
         ) -> PyResult<Bound<'py, PyAny>> {
             const NAME: &str = concat!("dropkit.functional.", stringify!($forward));
-            guarded(NAME, || forward(NAME, input, $call))
+            guarded(NAME, || {
+                let ($seed, $draw) = key($seed, $draw)?;
+                forward(NAME, input, $call)
+            })
         }
 
         #[doc = $backward_doc]
         #[pyfunction]
-        #[pyo3(signature = (input, grad_output, $($sig)*))]
+        #[pyo3(signature = (
+            input, grad_output, $($asig)*, *, $seed, $draw, $training = true, $($osig)*
+        ))]
         #[allow(clippy::too_many_arguments)] // the Python signature
         fn $backward<'py>(
             input: &Bound<'py, PyAny>,
             grad_output: &Bound<'py, PyAny>,
-            $($(#[$attr])* $param: $ty,)*
+            $($(#[$aattr])* $arg: $aty,)*
+            $seed: &Bound<'py, PyAny>,
+            $draw: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::training)] $training: bool,
+            $($(#[$oattr])* $opt: $oty,)*
         ) -> PyResult<Bound<'py, PyAny>> {
             const NAME: &str = concat!("dropkit.functional.", stringify!($backward));
-            guarded(NAME, || backward(NAME, input, grad_output, $call))
+            guarded(NAME, || {
+                let ($seed, $draw) = key($seed, $draw)?;
+                backward(NAME, input, grad_output, $call)
+            })
         }
     };
 }
@@ -244,17 +263,14 @@ functional!(
           The gradient of dropout(input, p, seed=seed, draw=draw, ...) with respect to its input,\n\
           given grad_output (the mask regenerated from the draw). Only input's shape is read; the\n\
           result has grad_output's dtype.",
-    sig: (p = 0.5, *, seed, draw, training = true, scale = true, noise_shape = None),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (p = 0.5) (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64
+    ),
+    options: (scale = true, noise_shape = None) (
         #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    call: |seed, draw, training| {
         let noise_shape = noise_shape.as_deref();
         Call::Dropout(DropoutArgs { p, seed, draw, training, scale, noise_shape })
     }
@@ -270,16 +286,13 @@ functional!(
           training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_dropout at the same arguments: grad_output * n, the noise\n\
           regenerated from the draw.",
-    sig: (rate, *, seed, draw, training = true, noise_shape = None),
-    params: (
-        #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (rate) (
+        #[pyo3(from_py_with = convert::arg::rate)] rate: f64
+    ),
+    options: (noise_shape = None) (
         #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    call: |seed, draw, training| {
         let noise_shape = noise_shape.as_deref();
         Call::GaussianDropout(GaussianDropoutArgs { rate, seed, draw, training, noise_shape })
     }
@@ -294,16 +307,13 @@ functional!(
     backward_doc: "gaussian_noise_backward(input, grad_output, stddev, *, seed, draw, \
           training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_noise: a copy of grad_output (after the same checks).",
-    sig: (stddev, *, seed, draw, training = true, noise_shape = None),
-    params: (
-        #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (stddev) (
+        #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64
+    ),
+    options: (noise_shape = None) (
         #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    call: |seed, draw, training| {
         let noise_shape = noise_shape.as_deref();
         Call::GaussianNoise(GaussianNoiseArgs { stddev, seed, draw, training, noise_shape })
     }
@@ -317,15 +327,15 @@ functional!(
     backward_doc: "spatial_dropout1d_backward(input, grad_output, p=0.5, *, seed, draw, \
           training=True, scale=False) -> array\n\n\
           The gradient of spatial_dropout1d at the same arguments.",
-    sig: (p = 0.5, *, seed, draw, training = true, scale = false),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (p = 0.5) (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64
+    ),
+    options: (scale = false) (
         #[pyo3(from_py_with = convert::arg::scale)] scale: bool
     ),
-    call: Call::Spatial1D(spatial(p, "NHWC", key(seed, draw)?, training, scale)?)
+    call: |seed, draw, training| {
+        Call::Spatial1D(spatial(p, "NHWC", seed, draw, training, scale)?)
+    }
 );
 
 /// The 2D and 3D Spatial functions: the same arguments, a layer of another rank.
@@ -348,16 +358,16 @@ macro_rules! spatial_functional {
                 stringify!($forward),
                 " at the same arguments."
             ),
-            sig: (p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false),
-            params: (
+            args: (p = 0.5, data_format = "NCHW") (
                 #[pyo3(from_py_with = convert::arg::p)] p: f64,
-                #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-                seed: &Bound<'_, PyAny>,
-                draw: &Bound<'_, PyAny>,
-                #[pyo3(from_py_with = convert::arg::training)] training: bool,
+                #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str
+            ),
+            options: (scale = false) (
                 #[pyo3(from_py_with = convert::arg::scale)] scale: bool
             ),
-            call: Call::$variant(spatial(p, data_format, key(seed, draw)?, training, scale)?)
+            call: |seed, draw, training| {
+                Call::$variant(spatial(p, data_format, seed, draw, training, scale)?)
+            }
         );
     };
 }
@@ -383,17 +393,11 @@ functional!(
           training=True) -> array\n\n\
           The gradient of alpha_dropout at the same arguments: grad_output * a where kept, 0\n\
           where dropped (the mask regenerated from the draw).",
-    sig: (p = 0.5, *, seed, draw, training = true),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    args: (p = 0.5) (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
-        Call::Alpha(AlphaArgs { p, seed, draw, training })
-    }
+    options: () (),
+    call: |seed, draw, training| Call::Alpha(AlphaArgs { p, seed, draw, training })
 );
 
 functional!(
@@ -405,16 +409,12 @@ functional!(
     backward_doc: "feature_alpha_dropout_backward(input, grad_output, p=0.5, \
           data_format=\"channels_first\", *, seed, draw, training=True) -> array\n\n\
           The gradient of feature_alpha_dropout at the same arguments.",
-    sig: (p = 0.5, data_format = "channels_first", *, seed, draw, training = true),
-    params: (
+    args: (p = 0.5, data_format = "channels_first") (
         #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    options: () (),
+    call: |seed, draw, training| {
         let format: DataFormat = data_format.parse().map_err(to_py_err)?;
         Call::FeatureAlpha(FeatureAlphaArgs { p, format, seed, draw, training })
     }

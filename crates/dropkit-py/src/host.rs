@@ -327,11 +327,18 @@ fn in_place<C: Compute, T: DlElement>(c: &C, py: Python<'_>, layout: &Layout) ->
 ///
 /// # Errors
 /// As `convert::shape_of` for a numpy array; `TypeError` when another object has no shape of
-/// non-negative ints.
+/// non-negative ints; `ValueError` for a shape of more elements than an array can have.
 pub(crate) fn input_shape(input: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     if input.cast::<numpy::PyUntypedArray>().is_ok() {
-        convert::shape_of(input, "input")
-    } else {
-        crate::device::shape_of(input)
+        return convert::shape_of(input, "input");
     }
+    let shape = crate::device::shape_of(input)?;
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if count.is_none_or(|n| isize::try_from(n).is_err()) {
+        return Err(PyValueError::new_err(format!(
+            "input has shape {shape:?}, whose element count overflows: no array has that many \
+             elements"
+        )));
+    }
+    Ok(shape)
 }

@@ -310,6 +310,9 @@ def test_backward_reads_the_shape_of_any_input_and_keeps_the_draw():
         np.testing.assert_array_equal(_bits(got), _bits(want))
     with pytest.raises(TypeError, match="input has no shape"):
         layer.backward(object(), _tensor(prod, g_placed))
+    with pytest.raises(ValueError, match=r"input has shape \[1099511627776, 1099511627776\], "
+                                         "whose element count overflows"):
+        layer.backward(types.SimpleNamespace(shape=(1 << 40, 1 << 40)), _tensor(prod, g_placed))
     assert len(prod.deleted) == 4  # the input's capsule is never asked for
 
 

@@ -491,3 +491,34 @@ def test_torch_results_own_their_memory():
     assert torch.equal(y.view(torch.int16), z.view(torch.int16))
     del y  # frees the core's array through the DLPack deleter
     gc.collect()
+
+
+class _Wrapped:
+    """A numpy array behind DLPack only: numpy's own producer (DLPack 1.0 from numpy 2.1:
+    versioned capsules with the read-only flag)."""
+
+    def __init__(self, a):
+        self.a = a
+        self.shape = a.shape
+
+    def __dlpack__(self, **kwargs):
+        return self.a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.a.__dlpack_device__()
+
+
+def test_numpy_as_a_dlpack_producer_and_its_read_only_flag():
+    a = _data((5, 8), np.float32, salt=18)[:, ::-2]
+    want = dropkit.Dropout(0.5, seed=4).forward(a)
+    np.testing.assert_array_equal(dropkit.Dropout(0.5, seed=4).forward(_Wrapped(a)), want)
+    b = a.copy()
+    dropkit.Dropout(0.5, True, seed=4).forward(_Wrapped(b))
+    np.testing.assert_array_equal(b, want)
+    if tuple(int(v) for v in np.__version__.split(".")[:2]) < (2, 1):
+        pytest.skip("numpy < 2.1 gives no versioned capsule")
+    info = _dropkit._dlpack_info(a.__dlpack__(max_version=(1, 0)))
+    assert info["versioned"] and not info["readonly"]
+    a.flags.writeable = False
+    with pytest.raises(ValueError, match="input is read-only"):
+        dropkit.Dropout(0.5, True, seed=4).forward(_Wrapped(a))

@@ -8,14 +8,15 @@
 //! layer method) and returns to Python once; the steps that need the array's framework are
 //! calls from here into Python, never back into Rust:
 //!
-//! 1. [`interface`] reads `x.__cuda_array_interface__`, the only read of it in the call (a
+//! 1. [`route`] reads `x.__cuda_array_interface__`, the only read of it in the call (a
 //!    numpy array is not asked). An `AttributeError` means a host array, which the numpy path
 //!    takes, unless `x.__dlpack_device__()` is a CUDA device (then DLPack, as also for a
-//!    `TypeError` or `KeyError` of the interface, PyTorch's for bfloat16); any other error
-//!    is the framework's and is raised as it is (PyTorch's for a tensor that requires grad).
-//!    A DLPack array (`dlpack.rs`) is exported once with `__dlpack__(stream=1)`, its capsule
-//!    consumed and read into the same [`CudaArray`], and its deleter runs at the end of the
-//!    call.
+//!    `TypeError` or `KeyError` of the interface, PyTorch's for bfloat16) or the CPU (then
+//!    the host path, `host.rs`); any other error is the framework's and is raised as it is
+//!    (PyTorch's for a tensor that requires grad). A DLPack array (`dlpack.rs`) is exported
+//!    once with `__dlpack__(stream=1, max_version=(1, 0))`, its capsule consumed and read
+//!    into the same [`CudaArray`] (read-only when a versioned tensor says so), and its deleter
+//!    runs at the end of the call.
 //! 2. [`call`] parses that dict once into a [`CudaArray`]: pointer, shape, dtype, read-only
 //!    flag, contiguity, strides, stream. Every later step reads the struct. A malformed dict is
 //!    an error naming its field; a dtype other than float16/float32/float64 a `TypeError`; in
@@ -50,37 +51,50 @@ use crate::convert;
 use crate::dlpack::{self, DlArray, DlDtype as Dtype, Managed, KDL_CPU, KDL_CUDA};
 use crate::error::to_py_err;
 
-/// How `x` is described when it is a device array (not a numpy array): its
-/// `__cuda_array_interface__` when it has one; else (the attribute raises `AttributeError`,
-/// or refuses the dtype, see [`refuses_dtype`]) DLPack when `x.__dlpack_device__()` is a
-/// CUDA device; `None` for a host array (no interface, or a `kDLCPU` DLPack array).
+/// Which path takes `x`: a device array is described by its `__cuda_array_interface__`
+/// when it has one; else (the attribute raises `AttributeError`, or refuses the dtype, see
+/// [`refuses_dtype`]) by DLPack when `x.__dlpack_device__()` is a CUDA device. A DLPack array
+/// on the CPU (`kDLCPU`) that is not a numpy array takes the host path (`host.rs`); anything
+/// else the numpy path, which takes numpy arrays and refuses the rest.
 ///
 /// # Errors
 /// What the attribute raises, other than `AttributeError` (PyTorch's error for a tensor that
-/// requires grad), and its dtype error when DLPack offers no CUDA device; `TypeError` for a
-/// DLPack device other than CUDA and the CPU.
-pub(crate) fn interface<'py>(x: &Bound<'py, PyAny>) -> PyResult<Option<Source<'py>>> {
+/// requires grad), and its dtype error when DLPack offers neither a CUDA device nor the CPU;
+/// `TypeError` for a DLPack device other than CUDA and the CPU.
+pub(crate) fn route<'py>(x: &Bound<'py, PyAny>) -> PyResult<Route<'py>> {
     if x.cast::<numpy::PyUntypedArray>().is_ok() {
-        return Ok(None);
+        return Ok(Route::Numpy);
     }
     let py = x.py();
     match x.getattr(intern!(py, "__cuda_array_interface__")) {
-        Ok(cai) => Ok(Some(Source::Interface(cai))),
+        Ok(cai) => Ok(Route::Device(Source::Interface(cai))),
         Err(e) if e.is_instance_of::<PyAttributeError>(py) || refuses_dtype(py, &e) => {
             match dlpack::device(x)? {
-                Some((KDL_CUDA, _)) => Ok(Some(Source::Dlpack)),
-                Some((t, id)) if t != KDL_CPU => Err(PyTypeError::new_err(format!(
+                Some((KDL_CUDA, _)) => Ok(Route::Device(Source::Dlpack)),
+                Some((KDL_CPU, _)) => Ok(Route::Host),
+                Some((t, id)) => Err(PyTypeError::new_err(format!(
                     "a {} on DLPack device ({t}, {id}), {}: dropkit takes CUDA (kDLCUDA) device \
                      arrays and host arrays",
                     type_name(x),
                     dlpack::device_name(t)
                 ))),
-                _ if refuses_dtype(py, &e) => Err(e),
-                _ => Ok(None),
+                None if refuses_dtype(py, &e) => Err(e),
+                None => Ok(Route::Numpy),
             }
         }
         Err(e) => Err(e),
     }
+}
+
+/// The path an array argument takes (see [`route`]).
+pub(crate) enum Route<'py> {
+    /// The numpy path (`calls.rs`): numpy arrays, and anything else, which it refuses.
+    Numpy,
+    /// The device path ([`call`]).
+    Device(Source<'py>),
+    /// A DLPack array in host memory (`kDLCPU`) that is not a numpy array: the host path
+    /// (`host.rs`).
+    Host,
 }
 
 /// Whether `e`, raised by `__cuda_array_interface__`, may be a refused dtype: a `TypeError`,
@@ -164,8 +178,8 @@ struct CudaArray {
 }
 
 impl CudaArray {
-    /// A DLPack tensor's description: writeable (unversioned DLPack has no read-only flag),
-    /// its data ready on [`DLPACK_STREAM`].
+    /// A DLPack tensor's description: read-only when its versioned tensor says so
+    /// (unversioned DLPack has no read-only flag), its data ready on [`DLPACK_STREAM`].
     fn from_dlpack(a: DlArray) -> CudaArray {
         let contiguous = a
             .strides
@@ -175,7 +189,7 @@ impl CudaArray {
             ptr: a.ptr,
             shape: a.shape,
             dtype: a.dtype,
-            readonly: false,
+            readonly: a.readonly,
             contiguous,
             strides: a.strides,
             stream: Some(DLPACK_STREAM),
@@ -515,7 +529,7 @@ fn execute<L: Module + CudaModule + Send>(
 }
 
 /// The device forward of `layer` on `x` (`pass` is `Forward`), or its backward (`x` is
-/// grad_output), where `interface` is `x.__cuda_array_interface__` as [`interface`] read it.
+/// grad_output), where `source` is how [`route`] found `x` described.
 /// Returns `x` overwritten (`inplace`) or a new array of `x`'s framework.
 pub(crate) fn call<'py, L: Module + CudaModule + Send>(
     layer: &Mutex<L>,
@@ -548,8 +562,11 @@ pub(crate) fn call<'py, L: Module + CudaModule + Send>(
     } else {
         out_name.to_string()
     };
-    let made_source = interface(&made)?
-        .ok_or_else(|| PyValueError::new_err(format!("{made_name} is not a CUDA array")))?;
+    let Route::Device(made_source) = route(&made)? else {
+        return Err(PyValueError::new_err(format!(
+            "{made_name} is not a CUDA array"
+        )));
+    };
     let (work, _work_owner) = describe(&made, &made_source, &made_name)?;
     check_made(&src, &work, src_name, &made_name)?;
     if !copy {

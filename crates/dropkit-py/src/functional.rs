@@ -1,8 +1,9 @@
 //! `dropkit.functional`: the core's stateless functions ([`dropkit::functional`]) on numpy
-//! arrays. Each function is one core call on the arrays the layer classes would read (the
-//! same dtype and layout rules, [`convert::prepare`]), with the GIL released while it
-//! computes. The submodule is `_dropkit._functional`; `python/dropkit/functional.py`
-//! re-exports it as `dropkit.functional`.
+//! arrays and CPU DLPack tensors. Each function is one core call on the arrays the layer
+//! classes would read (the same dtype and layout rules, [`convert::prepare`], and the same
+//! host DLPack path, `host.rs`), with the GIL released while it computes. The submodule is
+//! `_dropkit._functional`; `python/dropkit/functional.py` re-exports it as
+//! `dropkit.functional`.
 //!
 //! CUDA arrays are not taken yet: one is a `TypeError` that says so.
 
@@ -11,16 +12,16 @@ use dropkit::functional::{
     SpatialArgs,
 };
 use dropkit::{DataFormat, Element};
-use ndarray::{ArrayD, ArrayViewD};
-use numpy::prelude::*;
-use numpy::PyArrayDyn;
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use crate::convert::{self, each_float};
-use crate::device;
-use crate::error::{borrow_err, to_py_err};
+use crate::calls::{self, Compute};
+use crate::convert;
+use crate::device::{self, Route};
+use crate::error::to_py_err;
 use crate::guard::guarded;
+use crate::host;
 
 /// Which function, with its arguments.
 #[derive(Clone, Copy, Debug)]
@@ -67,18 +68,15 @@ impl Call<'_> {
     }
 }
 
-/// A `TypeError` for a CUDA array given to the functional API (numpy only for now).
-fn refuse_device(call: &str, argument: &str, x: &Bound<'_, PyAny>) -> PyResult<()> {
-    if device::interface(x)?.is_none() {
-        return Ok(());
-    }
+/// A `TypeError` for a CUDA array given to the functional API (host arrays only for now).
+fn refused(call: &str, argument: &str, x: &Bound<'_, PyAny>) -> PyErr {
     let ty = x.get_type();
     let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
     let name = ty.qualname().map(|n| n.to_string()).unwrap_or_default();
-    Err(PyTypeError::new_err(format!(
+    PyTypeError::new_err(format!(
         "{call}: {argument} is a CUDA array ({module}.{name}); dropkit.functional takes numpy \
-         arrays only for now (the layer classes take CUDA arrays)"
-    )))
+         arrays and CPU DLPack tensors only for now (the layer classes take CUDA arrays)"
+    ))
 }
 
 /// The seed and the draw: ints in `[0, 2**64)`, named in the errors.
@@ -86,38 +84,65 @@ fn key(seed: &Bound<'_, PyAny>, draw: &Bound<'_, PyAny>) -> PyResult<(u64, u64)>
     Ok((convert::extract_seed(seed)?, convert::extract_draw(draw)?))
 }
 
-fn forward_typed<'py, T: Element + numpy::Element>(
-    array: &Bound<'py, PyArrayDyn<T>>,
-    call: Call,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = array.py();
-    let ro = array.try_readonly().map_err(|e| borrow_err("input", e))?;
-    let view = ro.as_array();
-    let out = py.detach(|| call.forward(&view)).map_err(to_py_err)?;
-    Ok(out.into_pyarray(py).into_any())
+/// A function's forward, as the numpy and host paths run it (with the GIL released).
+struct Forward<'a>(Call<'a>);
+
+/// A function's backward, for an input of the given shape.
+struct Backward<'a> {
+    call: Call<'a>,
+    input_shape: &'a [usize],
 }
 
-fn backward_typed<'py, T: Element + numpy::Element>(
-    shape: &[usize],
-    grad: &Bound<'py, PyArrayDyn<T>>,
-    call: Call,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = grad.py();
-    let ro = grad
-        .try_readonly()
-        .map_err(|e| borrow_err("grad_output", e))?;
-    let view = ro.as_array();
-    let out = py
-        .detach(|| call.backward(shape, &view))
-        .map_err(to_py_err)?;
-    Ok(out.into_pyarray(py).into_any())
+impl Compute for Forward<'_> {
+    fn new_array<T: Element>(
+        &self,
+        py: Python<'_>,
+        x: ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
+        py.detach(|| self.0.forward(&x))
+    }
+
+    /// Not used: the functions return new arrays.
+    fn in_place<T: Element>(
+        &self,
+        py: Python<'_>,
+        mut x: ArrayViewMutD<'_, T>,
+    ) -> dropkit::Result<()> {
+        let y = self.new_array(py, x.view())?;
+        x.assign(&y);
+        Ok(())
+    }
+}
+
+impl Compute for Backward<'_> {
+    fn new_array<T: Element>(
+        &self,
+        py: Python<'_>,
+        g: ArrayViewD<'_, T>,
+    ) -> dropkit::Result<ArrayD<T>> {
+        py.detach(|| self.call.backward(self.input_shape, &g))
+    }
+
+    /// Not used: the functions return new arrays.
+    fn in_place<T: Element>(
+        &self,
+        py: Python<'_>,
+        mut g: ArrayViewMutD<'_, T>,
+    ) -> dropkit::Result<()> {
+        let y = self.new_array(py, g.view())?;
+        g.assign(&y);
+        Ok(())
+    }
 }
 
 /// A forward: checks, converts and computes (the arguments in `call` are checked by the core).
 fn forward<'py>(name: &str, input: &Bound<'py, PyAny>, call: Call) -> PyResult<Bound<'py, PyAny>> {
-    refuse_device(name, "input", input)?;
-    let prepared = convert::prepare(input, "input", false)?;
-    each_float!(&prepared.array, a => forward_typed(a, call))
+    let c = Forward(call);
+    match device::route(input)? {
+        Route::Device(_) => Err(refused(name, "input", input)),
+        Route::Host => host::call(&c, input, "input", false),
+        Route::Numpy => calls::run(&c, input, "input", false),
+    }
 }
 
 /// A backward: only `input`'s shape is read; the result has grad_output's dtype.
@@ -127,18 +152,32 @@ fn backward<'py>(
     grad_output: &Bound<'py, PyAny>,
     call: Call,
 ) -> PyResult<Bound<'py, PyAny>> {
-    refuse_device(name, "input", input)?;
-    refuse_device(name, "grad_output", grad_output)?;
-    let shape = convert::shape_of(input, "input")?;
-    let prepared = convert::prepare(grad_output, "grad_output", false)?;
-    each_float!(&prepared.array, g => backward_typed(&shape, g, call))
+    if let Route::Device(_) = device::route(input)? {
+        return Err(refused(name, "input", input));
+    }
+    let route = device::route(grad_output)?;
+    let input_shape = match route {
+        Route::Device(_) => return Err(refused(name, "grad_output", grad_output)),
+        Route::Host => host::input_shape(input)?,
+        Route::Numpy => convert::shape_of(input, "input")?,
+    };
+    let c = Backward {
+        call,
+        input_shape: &input_shape,
+    };
+    if let Route::Host = route {
+        host::call(&c, grad_output, "grad_output", false)
+    } else {
+        calls::run(&c, grad_output, "grad_output", false)
+    }
 }
 
 /// The Spatial arguments.
 fn spatial(
     p: f64,
     format: &str,
-    (seed, draw): (u64, u64),
+    seed: u64,
+    draw: u64,
     training: bool,
     scale: bool,
 ) -> PyResult<SpatialArgs> {
@@ -155,39 +194,57 @@ fn spatial(
 
 /// Declares a function and its backward, `$forward(input, ...)` and
 /// `$backward(input, grad_output, ...)`, with the Python signature `(input[, grad_output],
-/// $sig)`: `$params` are the arguments besides the arrays, in that order; `$call` builds the
-/// [`Call`] from them (checking `seed` and `draw` with [`key`]).
+/// <args>, *, seed, draw, training=True, <options>)`: `args` are the arguments before the `*`
+/// and `options` the keyword-only ones after `training`, each as its signature text and its
+/// parameters; every function has `seed`, `draw` (checked with [`key`]: `u64`s in `call`) and
+/// `training`, named by `call`'s closure parameters, which build the [`Call`].
 macro_rules! functional {
     (
         $forward:ident / $backward:ident,
         doc: $doc:expr, backward_doc: $backward_doc:expr,
-        sig: ($($sig:tt)*),
-        params: ($($(#[$attr:meta])* $param:ident: $ty:ty),*),
-        call: $call:expr
+        args: ($($asig:tt)*) ($($(#[$aattr:meta])* $arg:ident: $aty:ty),*),
+        options: ($($osig:tt)*) ($($(#[$oattr:meta])* $opt:ident: $oty:ty),*),
+        call: |$seed:ident, $draw:ident, $training:ident| $call:expr
     ) => {
         #[doc = $doc]
         #[pyfunction]
-        #[pyo3(signature = (input, $($sig)*))]
+        #[pyo3(signature = (input, $($asig)*, *, $seed, $draw, $training = true, $($osig)*))]
         #[allow(clippy::too_many_arguments)] // the Python signature
         fn $forward<'py>(
             input: &Bound<'py, PyAny>,
-            $($(#[$attr])* $param: $ty,)*
+            $($(#[$aattr])* $arg: $aty,)*
+            $seed: &Bound<'py, PyAny>,
+            $draw: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::training)] $training: bool,
+            $($(#[$oattr])* $opt: $oty,)*
         ) -> PyResult<Bound<'py, PyAny>> {
             const NAME: &str = concat!("dropkit.functional.", stringify!($forward));
-            guarded(NAME, || forward(NAME, input, $call))
+            guarded(NAME, || {
+                let ($seed, $draw) = key($seed, $draw)?;
+                forward(NAME, input, $call)
+            })
         }
 
         #[doc = $backward_doc]
         #[pyfunction]
-        #[pyo3(signature = (input, grad_output, $($sig)*))]
+        #[pyo3(signature = (
+            input, grad_output, $($asig)*, *, $seed, $draw, $training = true, $($osig)*
+        ))]
         #[allow(clippy::too_many_arguments)] // the Python signature
         fn $backward<'py>(
             input: &Bound<'py, PyAny>,
             grad_output: &Bound<'py, PyAny>,
-            $($(#[$attr])* $param: $ty,)*
+            $($(#[$aattr])* $arg: $aty,)*
+            $seed: &Bound<'py, PyAny>,
+            $draw: &Bound<'py, PyAny>,
+            #[pyo3(from_py_with = convert::arg::training)] $training: bool,
+            $($(#[$oattr])* $opt: $oty,)*
         ) -> PyResult<Bound<'py, PyAny>> {
             const NAME: &str = concat!("dropkit.functional.", stringify!($backward));
-            guarded(NAME, || backward(NAME, input, grad_output, $call))
+            guarded(NAME, || {
+                let ($seed, $draw) = key($seed, $draw)?;
+                backward(NAME, input, grad_output, $call)
+            })
         }
     };
 }
@@ -206,17 +263,14 @@ functional!(
           The gradient of dropout(input, p, seed=seed, draw=draw, ...) with respect to its input,\n\
           given grad_output (the mask regenerated from the draw). Only input's shape is read; the\n\
           result has grad_output's dtype.",
-    sig: (p = 0.5, *, seed, draw, training = true, scale = true, noise_shape = None),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (p = 0.5) (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64
+    ),
+    options: (scale = true, noise_shape = None) (
         #[pyo3(from_py_with = convert::arg::scale)] scale: bool,
         #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    call: |seed, draw, training| {
         let noise_shape = noise_shape.as_deref();
         Call::Dropout(DropoutArgs { p, seed, draw, training, scale, noise_shape })
     }
@@ -232,16 +286,13 @@ functional!(
           training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_dropout at the same arguments: grad_output * n, the noise\n\
           regenerated from the draw.",
-    sig: (rate, *, seed, draw, training = true, noise_shape = None),
-    params: (
-        #[pyo3(from_py_with = convert::arg::rate)] rate: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (rate) (
+        #[pyo3(from_py_with = convert::arg::rate)] rate: f64
+    ),
+    options: (noise_shape = None) (
         #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    call: |seed, draw, training| {
         let noise_shape = noise_shape.as_deref();
         Call::GaussianDropout(GaussianDropoutArgs { rate, seed, draw, training, noise_shape })
     }
@@ -256,16 +307,13 @@ functional!(
     backward_doc: "gaussian_noise_backward(input, grad_output, stddev, *, seed, draw, \
           training=True, noise_shape=None) -> array\n\n\
           The gradient of gaussian_noise: a copy of grad_output (after the same checks).",
-    sig: (stddev, *, seed, draw, training = true, noise_shape = None),
-    params: (
-        #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (stddev) (
+        #[pyo3(from_py_with = convert::arg::stddev)] stddev: f64
+    ),
+    options: (noise_shape = None) (
         #[pyo3(from_py_with = convert::arg::noise_shape)] noise_shape: Option<Vec<Option<usize>>>
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    call: |seed, draw, training| {
         let noise_shape = noise_shape.as_deref();
         Call::GaussianNoise(GaussianNoiseArgs { stddev, seed, draw, training, noise_shape })
     }
@@ -279,15 +327,15 @@ functional!(
     backward_doc: "spatial_dropout1d_backward(input, grad_output, p=0.5, *, seed, draw, \
           training=True, scale=False) -> array\n\n\
           The gradient of spatial_dropout1d at the same arguments.",
-    sig: (p = 0.5, *, seed, draw, training = true, scale = false),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool,
+    args: (p = 0.5) (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64
+    ),
+    options: (scale = false) (
         #[pyo3(from_py_with = convert::arg::scale)] scale: bool
     ),
-    call: Call::Spatial1D(spatial(p, "NHWC", key(seed, draw)?, training, scale)?)
+    call: |seed, draw, training| {
+        Call::Spatial1D(spatial(p, "NHWC", seed, draw, training, scale)?)
+    }
 );
 
 /// The 2D and 3D Spatial functions: the same arguments, a layer of another rank.
@@ -310,16 +358,16 @@ macro_rules! spatial_functional {
                 stringify!($forward),
                 " at the same arguments."
             ),
-            sig: (p = 0.5, data_format = "NCHW", *, seed, draw, training = true, scale = false),
-            params: (
+            args: (p = 0.5, data_format = "NCHW") (
                 #[pyo3(from_py_with = convert::arg::p)] p: f64,
-                #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-                seed: &Bound<'_, PyAny>,
-                draw: &Bound<'_, PyAny>,
-                #[pyo3(from_py_with = convert::arg::training)] training: bool,
+                #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str
+            ),
+            options: (scale = false) (
                 #[pyo3(from_py_with = convert::arg::scale)] scale: bool
             ),
-            call: Call::$variant(spatial(p, data_format, key(seed, draw)?, training, scale)?)
+            call: |seed, draw, training| {
+                Call::$variant(spatial(p, data_format, seed, draw, training, scale)?)
+            }
         );
     };
 }
@@ -345,17 +393,11 @@ functional!(
           training=True) -> array\n\n\
           The gradient of alpha_dropout at the same arguments: grad_output * a where kept, 0\n\
           where dropped (the mask regenerated from the draw).",
-    sig: (p = 0.5, *, seed, draw, training = true),
-    params: (
-        #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+    args: (p = 0.5) (
+        #[pyo3(from_py_with = convert::arg::p)] p: f64
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
-        Call::Alpha(AlphaArgs { p, seed, draw, training })
-    }
+    options: () (),
+    call: |seed, draw, training| Call::Alpha(AlphaArgs { p, seed, draw, training })
 );
 
 functional!(
@@ -367,16 +409,12 @@ functional!(
     backward_doc: "feature_alpha_dropout_backward(input, grad_output, p=0.5, \
           data_format=\"channels_first\", *, seed, draw, training=True) -> array\n\n\
           The gradient of feature_alpha_dropout at the same arguments.",
-    sig: (p = 0.5, data_format = "channels_first", *, seed, draw, training = true),
-    params: (
+    args: (p = 0.5, data_format = "channels_first") (
         #[pyo3(from_py_with = convert::arg::p)] p: f64,
-        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str,
-        seed: &Bound<'_, PyAny>,
-        draw: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = convert::arg::training)] training: bool
+        #[pyo3(from_py_with = convert::arg::data_format)] data_format: &str
     ),
-    call: {
-        let (seed, draw) = key(seed, draw)?;
+    options: () (),
+    call: |seed, draw, training| {
         let format: DataFormat = data_format.parse().map_err(to_py_err)?;
         Call::FeatureAlpha(FeatureAlphaArgs { p, format, seed, draw, training })
     }

@@ -9,11 +9,12 @@ use dropkit::Module;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::calls::{backward, configured, forward, locked};
+use crate::calls::{backward, configured, forward, locked, Backward, Forward};
 use crate::convert;
 use crate::device;
 use crate::error::to_py_err;
 use crate::guard::guarded;
+use crate::host;
 use crate::saving;
 
 /// Declares a layer class: the struct (a core layer in a mutex, plus whether forward and
@@ -120,22 +121,28 @@ macro_rules! layer_class {
             /// A CUDA array (PyTorch, CuPy, Numba: anything with __cuda_array_interface__,
             /// float16, float32 or float64; or a DLPack array on a CUDA device, bfloat16 too)
             /// is computed on its GPU and the result is an array of its framework on that GPU.
+            /// A CPU tensor that is not a numpy array but offers DLPack (a bfloat16
+            /// torch.Tensor) is read in place, and the result is an array of its framework
+            /// (its from_dlpack; a numpy array for a framework without one).
             fn forward<'py>(
                 slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 guarded(concat!(stringify!($name), ".forward"), || {
                     let this = slf.get();
-                    if let Some(interface) = device::interface(input)? {
-                        return device::call(
+                    match device::route(input)? {
+                        device::Route::Device(source) => device::call(
                             &this.layer,
                             device::Pass::Forward,
                             input,
-                            &interface,
+                            &source,
                             this.inplace,
-                        );
+                        ),
+                        device::Route::Host => {
+                            host::call(&Forward(&this.layer), input, "input", this.inplace)
+                        }
+                        device::Route::Numpy => forward(&this.layer, input, this.inplace),
                     }
-                    forward(&this.layer, input, this.inplace)
                 })
             }
 
@@ -144,7 +151,8 @@ macro_rules! layer_class {
             /// The gradient with respect to the input of the last forward, given the
             /// gradient with respect to its output. Only `input`'s shape is read. A new array
             /// of grad_output's dtype, unless the layer works in place: then `grad_output`
-            /// is overwritten and returned. A CUDA grad_output is computed on its GPU.
+            /// is overwritten and returned. A CUDA grad_output is computed on its GPU; a CPU
+            /// DLPack grad_output gives an array of its framework.
             fn backward<'py>(
                 slf: &Bound<'py, Self>,
                 input: &Bound<'py, PyAny>,
@@ -152,17 +160,29 @@ macro_rules! layer_class {
             ) -> PyResult<Bound<'py, PyAny>> {
                 guarded(concat!(stringify!($name), ".backward"), || {
                     let this = slf.get();
-                    if let Some(interface) = device::interface(grad_output)? {
-                        let input_shape = device::shape_of(input)?;
-                        return device::call(
-                            &this.layer,
-                            device::Pass::Backward(&input_shape),
-                            grad_output,
-                            &interface,
-                            this.inplace,
-                        );
+                    match device::route(grad_output)? {
+                        device::Route::Device(source) => {
+                            let input_shape = device::shape_of(input)?;
+                            device::call(
+                                &this.layer,
+                                device::Pass::Backward(&input_shape),
+                                grad_output,
+                                &source,
+                                this.inplace,
+                            )
+                        }
+                        device::Route::Host => {
+                            let input_shape = host::input_shape(input)?;
+                            let c = Backward {
+                                layer: &this.layer,
+                                input_shape: &input_shape,
+                            };
+                            host::call(&c, grad_output, "grad_output", this.inplace)
+                        }
+                        device::Route::Numpy => {
+                            backward(&this.layer, input, grad_output, this.inplace)
+                        }
                     }
-                    backward(&this.layer, input, grad_output, this.inplace)
                 })
             }
 

@@ -12,6 +12,7 @@ mod dlpack;
 mod error;
 mod functional;
 mod guard;
+mod host;
 mod layers;
 mod saving;
 
@@ -224,6 +225,7 @@ fn _dropkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_time_core_forward, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::_dlpack_info, m)?)?;
+    m.add_class::<dlpack::Exported>()?;
     // `__all__`: every public name registered above (the package re-exports exactly these).
     let mut public = vec!["__version__".to_string()];
     for name in m.dict().keys() {

@@ -171,8 +171,8 @@ class _FakeCuda:
     __cuda_array_interface__ = {"shape": (2,), "typestr": "<f4", "data": (0, False), "version": 3}
 
 
-def test_cuda_arrays_are_a_type_error_saying_numpy_only():
-    with pytest.raises(TypeError, match="numpy arrays only"):
+def test_cuda_arrays_are_a_type_error_saying_host_arrays_only():
+    with pytest.raises(TypeError, match="numpy arrays and CPU DLPack tensors only"):
         F.dropout(_FakeCuda(), seed=0, draw=0)
     with pytest.raises(TypeError, match="grad_output is a CUDA array"):
         F.dropout_backward(np.ones(2), _FakeCuda(), seed=0, draw=0)

@@ -81,7 +81,10 @@ class _CudaArray(Protocol):
     def __cuda_array_interface__(self) -> dict[str, Any]: ...
 
 class _DlpackArray(Protocol):
-    """A DLPack array on a CUDA device (a bfloat16 torch.Tensor on a GPU, a jax.Array)."""
+    """A DLPack array on a CUDA device (a bfloat16 torch.Tensor on a GPU, a jax.Array), or
+    on the CPU when it is not a numpy array (a bfloat16 torch.Tensor on the CPU: float16,
+    bfloat16, float32 and float64, read in place through DLPack; the result an array of its
+    framework through its from_dlpack, else a numpy array)."""
 
     def __dlpack__(self, *, stream: Any = ...) -> Any: ...
     def __dlpack_device__(self) -> tuple[int, int]: ...
@@ -97,14 +100,17 @@ class _Layer:
         bool input); with inplace=True, ``input`` overwritten and returned."""
     @overload
     def forward(self, input: _Device) -> _Device:
-        """On a CUDA array: computed on its GPU, an array of its framework."""
+        """On a CUDA array: computed on its GPU, an array of its framework. On a CPU DLPack
+        tensor (a bfloat16 torch.Tensor): an array of its framework, or ``input``
+        overwritten with inplace=True."""
     @overload
     def backward(self, input: Any, grad_output: _ArrayIn) -> _ArrayOut:
         """The input gradient of the last forward (only ``input``'s shape is read); a new
         array of grad_output's dtype, or with inplace=True ``grad_output`` overwritten."""
     @overload
     def backward(self, input: Any, grad_output: _Device) -> _Device:
-        """On a CUDA grad_output: computed on its GPU, an array of its framework."""
+        """On a CUDA grad_output: computed on its GPU, an array of its framework; on a CPU
+        DLPack tensor, an array of its framework (or grad_output overwritten)."""
     def training(self: _Self) -> _Self:
         """Training mode (the initial mode); returns the layer."""
     def evaluate(self: _Self) -> _Self:

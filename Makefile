@@ -93,16 +93,17 @@ python-install: $(VENV)/.dev-installed
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
 		$(WHEELS)/dropkit-*.whl
 
-test-python: python-install $(VENV)/.torch-installed
+test-python: python-install $(VENV)/.frameworks-installed
 	$(VENV_PY) -m pytest -q $(PY_CRATE)/tests
 
-# PyTorch for dropkit.torch's tests (crates/dropkit-py/tests/test_torch*.py), from PyPI with
-# its dependencies: PyPI's Linux wheel is built for CUDA and `import torch` fails without its
+# PyTorch for dropkit.torch's tests (crates/dropkit-py/tests/test_torch*.py) and JAX for its
+# arrays read through DLPack (test_host_dlpack.py), from PyPI with their dependencies: PyPI's Linux wheel is built for CUDA and `import torch` fails without its
 # CUDA libraries (libcudart, libcublasLt) even on a CPU, so `pip install --no-deps torch` is not
 # enough (tried: see the README's PyTorch section for the size and the time it takes).
-$(VENV)/.torch-installed: $(PY_CRATE)/requirements-torch.txt $(VENV)/.dev-installed
-	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(PY_CRATE)/requirements-torch.txt
+$(VENV)/.frameworks-installed: $(PY_CRATE)/requirements-frameworks.txt $(VENV)/.dev-installed
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(PY_CRATE)/requirements-frameworks.txt
 	$(VENV_PY) -c 'import torch; assert float(torch.ones(3).sum()) == 3.0'
+	$(VENV_PY) -c 'import jax.numpy as jnp; assert float(jnp.ones(3).sum()) == 3.0'
 	touch $@
 
 # Wheels to distribute, into dist/: a manylinux2014 (glibc >= 2.17) abi3 wheel for CPython
@@ -138,7 +139,7 @@ digits: python-install
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check "scikit-learn>=1.3" "matplotlib>=3.7"
 	$(VENV_PY) examples/python/digits_mlp.py --plot target/digits_mlp.png
 
-# What the torch examples add to .venv (PyTorch comes from $(VENV)/.torch-installed, the one
+# What the torch examples add to .venv (PyTorch comes from $(VENV)/.frameworks-installed, the one
 # install that dropkit.torch's tests use too): the digits data (scikit-learn) and the plot.
 $(VENV)/.examples-installed: $(VENV)/.dev-installed
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check "scikit-learn>=1.3" "matplotlib>=3.7"
@@ -147,18 +148,18 @@ $(VENV)/.examples-installed: $(VENV)/.dev-installed
 # torch.distributed (gloo, 2 processes on the CPUs) training on digits with dropkit.torch's
 # layers, each rank on its own stream (dropkit.rank_seed); trains twice, fails unless the two
 # runs' losses are identical.
-ddp: python-install $(VENV)/.torch-installed $(VENV)/.examples-installed
+ddp: python-install $(VENV)/.frameworks-installed $(VENV)/.examples-installed
 	$(VENV_PY) examples/python/ddp_train.py
 
 # The same MLP with torch.nn's dropout and with dropkit.torch's: accuracy, time per step, bytes
 # kept for backward (saved-tensor hooks), plotted to target/torch_digits.png.
-torch-digits: python-install $(VENV)/.torch-installed $(VENV)/.examples-installed
+torch-digits: python-install $(VENV)/.frameworks-installed $(VENV)/.examples-installed
 	mkdir -p target
 	$(VENV_PY) examples/python/torch_digits.py --plot target/torch_digits.png
 
 # dropkit.torch's modules against PyTorch's on 16M float32 and bfloat16 CPU elements, forward
 # + backward, in one run (the README's table: `--markdown`).
-bench-torch: python-install $(VENV)/.torch-installed
+bench-torch: python-install $(VENV)/.frameworks-installed
 	$(VENV_PY) scripts/bench_torch.py --markdown
 
 # The binding's overhead: Python forward against the Rust call on the same 1M-element array.

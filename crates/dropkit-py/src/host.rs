@@ -9,8 +9,10 @@
 //!    max_version=(1, 0))`), reads its `DLManagedTensor` (or `DLManagedTensorVersioned`) and
 //!    keeps the consumed tensor until the call returns: its deleter runs exactly once, when
 //!    the call ends, also on every error. The tensor must be on the CPU and of a dtype the
-//!    core takes (float16, bfloat16, float32, float64); in place it must be writeable (the
-//!    versioned read-only flag) and no two of its elements may share memory.
+//!    core takes (float16, bfloat16, float32, float64); in place it must say it is writeable
+//!    (a DLPack 1.0 capsule with its read-only flag clear: an unversioned capsule does not
+//!    say, and JAX hands immutable arrays over that way) and no two of its elements may share
+//!    memory.
 //! 3. Not in place, one call of the Python helper `dropkit._device.host_output(x, dtype)`
 //!    says, before anything is drawn, how the result goes back: the framework's
 //!    `from_dlpack` (`torch.from_dlpack`), or a numpy array (`None`; bfloat16 with
@@ -44,8 +46,9 @@ use crate::error::to_py_err;
 /// # Errors
 /// What `__dlpack__` raises; `TypeError` for a dtype other than the four float types, and
 /// when nothing can hold the result; `ValueError` for a capsule on another device, a tensor
-/// whose layout overflows, and in place for a read-only tensor or one whose elements share
-/// memory; the core's errors.
+/// whose layout overflows, and in place for a read-only tensor, one whose capsule does not
+/// say whether it is (DLPack before 1.0), or one whose elements share memory; the core's
+/// errors.
 pub(crate) fn call<'py, C: Compute>(
     c: &C,
     x: &Bound<'py, PyAny>,
@@ -67,6 +70,9 @@ pub(crate) fn call<'py, C: Compute>(
     if inplace {
         if a.readonly {
             return Err(to_py_err(Error::ReadOnlyArray { argument }));
+        }
+        if !a.versioned {
+            return Err(PyValueError::new_err(unknown_writability(argument, x)));
         }
         if convert::elements_share_memory(&a.shape, &layout.strides, layout.itemsize) {
             return Err(convert::shared_memory_error(
@@ -93,6 +99,21 @@ pub(crate) fn call<'py, C: Compute>(
         DlDtype::F32 => new_array::<C, f32>(c, py, &layout, &how),
         DlDtype::F64 => new_array::<C, f64>(c, py, &layout, &how),
     }
+}
+
+/// The message refusing to write in place a tensor handed over without DLPack 1.0's read-only
+/// flag: an unversioned capsule does not say whether its memory may be written (JAX's arrays
+/// are immutable, yet their capsules are unversioned).
+fn unknown_writability(argument: &str, x: &Bound<'_, PyAny>) -> String {
+    let kind = x
+        .get_type()
+        .fully_qualified_name()
+        .map_or_else(|_| "?".to_string(), |n| n.to_string());
+    format!(
+        "{argument} (a {kind}) gave a DLPack capsule without DLPack 1.0's read-only flag, so \
+         dropkit cannot tell whether its memory may be written: in place takes numpy arrays \
+         and DLPack 1.0 tensors that say they are writeable (PyTorch's); use inplace=False"
+    )
 }
 
 /// Where a DLPack tensor's elements lie, checked: every element's address is

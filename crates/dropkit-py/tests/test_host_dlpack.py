@@ -1,8 +1,8 @@
 """CPU tensors that are not numpy arrays, read through DLPack (the host path, src/host.rs):
 capsules made with ctypes over memory of the test's own (``_dlpack.py``: any strides, byte
 offsets, the read-only flag of DLPack 1.0, bad dtypes, deleters counted), and PyTorch CPU
-tensors (bfloat16 above all, whose dtype numpy lacks) through the layer classes and the
-functional API, bit for bit the float32 result rounded once."""
+tensors and JAX CPU arrays (bfloat16 above all, whose dtype numpy lacks) through the layer
+classes and the functional API, bit for bit the float32 result rounded once."""
 
 import sys
 import types
@@ -164,14 +164,14 @@ def test_a_bfloat16_capsule_is_read_with_its_layout_and_deleted_once(layout, ver
 def test_in_place_writes_the_tensor_memory_in_its_layout(layout):
     values, placed = _placed(layout, salt=1)
     prod = Producer()
-    x = _tensor(prod, placed)
+    x = _tensor(prod, placed, versioned=True)
     layer = dropkit.GaussianNoise(0.5, inplace=True, seed=4)
     assert layer.forward(x) is x
     want = _rounded(dropkit.GaussianNoise(0.5, seed=4).forward(values.astype(np.float32)))
     np.testing.assert_array_equal(_bits(placed.read()), _bits(want))
     # backward in place: grad_output's memory, its input a numpy array
     g_values, g_placed = _placed(layout, salt=2)
-    g = _tensor(prod, g_placed)
+    g = _tensor(prod, g_placed, versioned=True)
     assert layer.backward(values, g) is g
     np.testing.assert_array_equal(_bits(g_placed.read()), _bits(g_values))  # GaussianNoise
     assert len(prod.deleted) == 2
@@ -189,10 +189,32 @@ def test_zero_strides_are_read_and_refused_in_place():
     before = layer.generator_state
     with pytest.raises(ValueError, match=r"input has elements that share memory \(shape "
                                          r"\(4, 5\), strides \(0, 2\) bytes\)"):
-        layer.forward(HostTensor(prod, placed))
+        layer.forward(HostTensor(prod, placed, versioned=True))
     assert layer.generator_state == before
     np.testing.assert_array_equal(_bits(placed.read()), _bits(values))
     assert len(prod.deleted) == 2
+
+
+def test_an_unversioned_tensor_is_read_but_refused_in_place_and_deleted_once():
+    """A capsule without DLPack 1.0's read-only flag does not say whether its memory may be
+    written (JAX's immutable arrays come that way): it is read, but not written in place."""
+    values, placed = _placed("transposed", salt=6)
+    prod = Producer()
+    x = _tensor(prod, placed)
+    y = dropkit.Dropout(0.5, seed=1).forward(x)
+    want = _rounded(dropkit.Dropout(0.5, seed=1).forward(values.astype(np.float32)))
+    np.testing.assert_array_equal(_bits(y), _bits(want))
+    layer = dropkit.Dropout(0.5, inplace=True, seed=1)
+    before = layer.generator_state
+    message = (r"input \(a test_host_dlpack.HostTensor\) gave a DLPack capsule without "
+               r"DLPack 1.0's read-only flag, .* use inplace=False")
+    with pytest.raises(ValueError, match=message):
+        layer.forward(x)
+    with pytest.raises(ValueError, match=r"grad_output \(a test_host_dlpack.HostTensor\)"):
+        layer.backward(values, x)
+    assert layer.generator_state == before
+    np.testing.assert_array_equal(_bits(placed.read()), _bits(values))
+    assert len(prod.deleted) == 3
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -282,7 +304,7 @@ def test_a_versioned_tensor_of_another_major_version_is_refused_and_deleted_once
 
 def test_empty_tensors_need_no_memory():
     prod = Producer()
-    x = HostTensor(prod, shape=(0, 3), dtype=(BFLOAT, 16, 1), data=0)
+    x = HostTensor(prod, shape=(0, 3), dtype=(BFLOAT, 16, 1), data=0, versioned=True)
     y = dropkit.Dropout(0.5, seed=1).forward(x)
     assert y.shape == (0, 3) and y.dtype == BF16
     assert dropkit.Dropout(0.5, True, seed=1).forward(x) is x
@@ -341,7 +363,8 @@ def test_without_ml_dtypes_a_bfloat16_result_is_a_type_error_before_any_draw(mon
     assert layer.generator_state == before
     assert len(prod.deleted) == 1
     # in place needs no result: it works
-    assert dropkit.Dropout(0.5, True, seed=1).forward(_tensor(prod, placed)) is not None
+    x = _tensor(prod, placed, versioned=True)
+    assert dropkit.Dropout(0.5, True, seed=1).forward(x) is not None
 
 
 def _framework(monkeypatch):
@@ -522,3 +545,57 @@ def test_numpy_as_a_dlpack_producer_and_its_read_only_flag():
     a.flags.writeable = False
     with pytest.raises(ValueError, match="input is read-only"):
         dropkit.Dropout(0.5, True, seed=4).forward(_Wrapped(a))
+
+
+# JAX CPU arrays (immutable: read through DLPack, results handed back as jax arrays, never
+# written in place).
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:  # the capsule and PyTorch tests run without JAX
+    jax = None
+needs_jax = pytest.mark.skipif(jax is None, reason="JAX is not installed")
+
+
+@needs_jax
+@pytest.mark.parametrize("case", list(CASES))
+def test_jax_bfloat16_through_every_layer_is_float32_rounded(case):
+    make, shape = CASES[case]
+    x, g = _data(shape, salt=21), _data(shape, salt=22)
+    xj, gj = jnp.asarray(x), jnp.asarray(g)
+    assert xj.dtype == jnp.bfloat16
+    bf, single = make(seed=6), make(seed=6)
+    for training in (True, False):
+        for layer in (bf, single):
+            layer.training() if training else layer.evaluate()
+        y = bf.forward(xj)
+        assert isinstance(y, jax.Array) and y.dtype == jnp.bfloat16 and y.shape == xj.shape
+        want = _rounded(single.forward(x.astype(np.float32)))
+        np.testing.assert_array_equal(_bits(np.asarray(y)), _bits(want))
+        gx = bf.backward(xj, gj)
+        assert isinstance(gx, jax.Array) and gx.dtype == jnp.bfloat16
+        want = _rounded(single.backward(x, g.astype(np.float32)))
+        np.testing.assert_array_equal(_bits(np.asarray(gx)), _bits(want))
+    np.testing.assert_array_equal(_bits(np.asarray(xj)), _bits(x))  # inputs untouched
+
+
+@needs_jax
+def test_jax_arrays_are_refused_in_place_untouched_and_work_in_the_functional_api():
+    x = _data((5, 7), salt=23)
+    xj = jnp.asarray(x)
+    layer = dropkit.Dropout(0.5, inplace=True, seed=2)
+    before = layer.generator_state
+    with pytest.raises(ValueError, match=r"without DLPack 1.0's read-only flag"):
+        layer.forward(xj)
+    assert layer.generator_state == before
+    np.testing.assert_array_equal(_bits(np.asarray(xj)), _bits(x))
+    y = F.dropout(xj, 0.5, seed=2, draw=0)
+    assert isinstance(y, jax.Array) and y.dtype == jnp.bfloat16
+    want = _rounded(dropkit.Dropout(0.5, seed=2).forward(x.astype(np.float32)))
+    np.testing.assert_array_equal(_bits(np.asarray(y)), _bits(want))
+    # float32 JAX arrays keep their dtype.
+    y32 = dropkit.GaussianNoise(0.3, seed=2).forward(jnp.asarray(x.astype(np.float32)))
+    assert isinstance(y32, jax.Array) and y32.dtype == jnp.float32
+    want = dropkit.GaussianNoise(0.3, seed=2).forward(x.astype(np.float32))
+    np.testing.assert_array_equal(_bits(np.asarray(y32)), _bits(want))

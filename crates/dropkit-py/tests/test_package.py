@@ -106,3 +106,18 @@ def test_module_docs():
         if name != "__version__":
             assert getattr(dropkit, name).__doc__, name
     assert dropkit.__version__.count(".") == 2
+
+
+def test_mypy_stubtest_finds_no_issues(tmp_path):
+    """mypy's stubtest compares every stub in the installed package (dropkit, its functional
+    module and dropkit.torch) with what the modules define at run time."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("mypy")
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "dropkit", "--mypy-config-file", "/dev/null"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Success: no issues found" in run.stdout

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 import dropkit
-from dropkit import _dropkit
+from dropkit import _dropkit  # type: ignore[attr-defined]  # the extension module has no stub
 from dropkit import functional as F
 
 MODE_OWN = 0

@@ -5,7 +5,7 @@
 //! Each kernel is safe Rust over the chunk's slices; its `unsafe` entry (the signature the
 //! kernel table and the SIMD tails call) only turns the chunk's pointers into those slices.
 
-use crate::ops::{mask_index, FlatIo, Kept, MaskMap, NoiseOp};
+use crate::ops::{BroadcastMap, FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::{self, normal};
 use crate::Element;
 
@@ -95,6 +95,11 @@ fn dropout_slices<T: Element>(
 /// `x op values[map(i)]` on elements `i` in `start .. start + c.len`: noise values drawn over
 /// a noise shape (one per noise-shape element), broadcast through `map`.
 ///
+/// One run of the map's innermost group at a time ([`BroadcastMap::for_each_run`]): a run
+/// along a broadcast group combines with one value, a run along a drawn group with
+/// consecutive values (a Spatial map's `inner` elements with one value, a channels-last
+/// sample's `C` elements with `C` values, the element-wise map in one pass).
+///
 /// `values` must hold every noise-shape element the chunk maps to (else this panics).
 ///
 /// # Safety
@@ -108,10 +113,78 @@ pub(crate) unsafe fn combine_broadcast<T: Element>(
 ) {
     // SAFETY: the caller's contract on `c`.
     let io = unsafe { c.io() };
-    let e = |k: usize| values[mask_index(map, start + k)];
+    combine_broadcast_slices(io, start, values, map, op);
+}
+
+/// [`combine_broadcast`] on slices.
+pub(super) fn combine_broadcast_slices<T: Element>(
+    mut io: FlatIo<'_, T>,
+    start: usize,
+    values: &[T],
+    map: MaskMap,
+    op: NoiseOp,
+) {
+    let n = io.len();
+    BroadcastMap::of(map).for_each_run(start, n, |k, len, m, drawn| {
+        if drawn {
+            combine_values(&mut io, k, &values[m..m + len], op);
+        } else {
+            combine_value(&mut io, k, len, values[m], op);
+        }
+    });
+}
+
+/// Elements `k .. k + values.len()`: `x op value`, each with its own value.
+#[inline(always)]
+fn combine_values<T: Element>(io: &mut FlatIo<'_, T>, k: usize, values: &[T], op: NoiseOp) {
+    let range = k..k + values.len();
+    // One loop per operation and io, each a plain zip the compiler vectorizes.
+    macro_rules! zip {
+        ($x:ident, $e:ident => $body:expr) => {
+            match io {
+                FlatIo::InPlace(buf) => buf[range].iter_mut().zip(values).for_each(|(v, &$e)| {
+                    *v = {
+                        let $x = *v;
+                        $body
+                    }
+                }),
+                FlatIo::Copy { src, dst } => dst[range.clone()]
+                    .iter_mut()
+                    .zip(&src[range])
+                    .zip(values)
+                    .for_each(|((d, &$x), &$e)| *d = $body),
+            }
+        };
+    }
     match op {
-        NoiseOp::Mul => each_element!(io, |k, x| x * e(k)),
-        NoiseOp::Add => each_element!(io, |k, x| x + e(k)),
+        NoiseOp::Mul => zip!(x, e => x * e),
+        NoiseOp::Add => zip!(x, e => x + e),
+    }
+}
+
+/// Elements `k .. k + len`: `x op value`, one value for all.
+#[inline(always)]
+fn combine_value<T: Element>(io: &mut FlatIo<'_, T>, k: usize, len: usize, e: T, op: NoiseOp) {
+    let range = k..k + len;
+    macro_rules! each {
+        ($x:ident => $body:expr) => {
+            match io {
+                FlatIo::InPlace(buf) => buf[range].iter_mut().for_each(|v| {
+                    *v = {
+                        let $x = *v;
+                        $body
+                    }
+                }),
+                FlatIo::Copy { src, dst } => dst[range.clone()]
+                    .iter_mut()
+                    .zip(&src[range])
+                    .for_each(|(d, &$x)| *d = $body),
+            }
+        };
+    }
+    match op {
+        NoiseOp::Mul => each!(x => x * e),
+        NoiseOp::Add => each!(x => x + e),
     }
 }
 
@@ -135,7 +208,7 @@ pub(crate) unsafe fn apply_mask<T: Element>(
 }
 
 /// [`apply_mask`] on slices.
-fn apply_mask_slices<T: Element>(
+pub(super) fn apply_mask_slices<T: Element>(
     mut io: FlatIo<'_, T>,
     start: usize,
     mask: &[u64],
@@ -152,13 +225,28 @@ fn apply_mask_slices<T: Element>(
                 kept.dropped()
             }
         }),
-        MaskMap::Broadcast(b) => each_element!(io, |k, x| {
-            if bit(b.index(start + k)) {
-                kept.apply(x)
-            } else {
-                kept.dropped()
-            }
-        }),
+        MaskMap::Broadcast(b) => {
+            // Run by run: a broadcast innermost group is one mask element for the whole run;
+            // a drawn one reads consecutive bits, unpacked a block at a time for `select`.
+            const BLOCK: usize = 256;
+            let mut keep = [false; BLOCK];
+            b.for_each_run(start, n, |k, len, m, drawn| {
+                if !drawn {
+                    run(&mut io, k, len, bit(m), kept);
+                    return;
+                }
+                let mut done = 0;
+                while done < len {
+                    let part = (len - done).min(BLOCK);
+                    let first = m + done;
+                    for (j, slot) in keep[..part].iter_mut().enumerate() {
+                        *slot = bit(first + j);
+                    }
+                    select(&mut io, k + done, &keep[..part], kept);
+                    done += part;
+                }
+            });
+        }
         MaskMap::ChannelsFirst { inner } => {
             let mut k = 0;
             while k < n {

@@ -226,26 +226,51 @@ pub(super) fn apply_mask_slices<T: Element>(
             }
         }),
         MaskMap::Broadcast(b) => {
-            // Run by run: a broadcast innermost group is one mask element for the whole run;
-            // a drawn one reads consecutive bits, unpacked a block at a time for `select`.
-            const BLOCK: usize = 256;
+            // Run by run. A run of at least `LONG` elements along a broadcast group is one
+            // mask bit for the whole run (applied, or filled without reading the source).
+            // Shorter runs are unpacked into a block of keep flags (one bit repeated along a
+            // broadcast group, consecutive bits along a drawn one) that `select` applies
+            // branch-free once the block is full: a branch per short run would mispredict.
+            const BLOCK: usize = 1024;
+            const LONG: usize = 512;
             let mut keep = [false; BLOCK];
+            let mut filled = 0;
+            let mut from = 0;
             b.for_each_run(start, n, |k, len, m, drawn| {
-                if !drawn {
+                if !drawn && len >= LONG {
+                    if filled > 0 {
+                        select(&mut io, from, &keep[..filled], kept);
+                        filled = 0;
+                    }
                     run(&mut io, k, len, bit(m), kept);
                     return;
                 }
                 let mut done = 0;
                 while done < len {
-                    let part = (len - done).min(BLOCK);
-                    let first = m + done;
-                    for (j, slot) in keep[..part].iter_mut().enumerate() {
-                        *slot = bit(first + j);
+                    if filled == 0 {
+                        from = k + done;
                     }
-                    select(&mut io, k + done, &keep[..part], kept);
+                    let part = (len - done).min(BLOCK - filled);
+                    let slots = &mut keep[filled..filled + part];
+                    if drawn {
+                        let first = m + done;
+                        for (j, slot) in slots.iter_mut().enumerate() {
+                            *slot = bit(first + j);
+                        }
+                    } else {
+                        slots.fill(bit(m));
+                    }
+                    filled += part;
                     done += part;
+                    if filled == BLOCK {
+                        select(&mut io, from, &keep, kept);
+                        filled = 0;
+                    }
                 }
             });
+            if filled > 0 {
+                select(&mut io, from, &keep[..filled], kept);
+            }
         }
         MaskMap::ChannelsFirst { inner } => {
             let mut k = 0;

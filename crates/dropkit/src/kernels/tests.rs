@@ -747,7 +747,8 @@ fn check_noise_broadcast<T: Element<Compute = T>>(plans: &[Plan]) {
 /// Keras noise shapes for the run-by-run loops, from a seeded generator: ranks 1 to 8, each
 /// axis 1 to 7 long and drawn (`None`) or broadcast (`Some(1)`), at most 30,000 elements;
 /// then shapes that alternate 8 groups (with and without size-1 axes between them) and two
-/// whose innermost drawn group is hundreds of elements long. Each
+/// whose innermost drawn group is hundreds of elements long, one whose innermost broadcast
+/// group is. Each
 /// resolves to any of the maps (element-wise, Spatial or general).
 fn random_noise_shapes(count: usize, seed: u64) -> Vec<(Vec<usize>, Vec<Option<usize>>)> {
     let mut z = seed;
@@ -784,6 +785,8 @@ fn random_noise_shapes(count: usize, seed: u64) -> Vec<(Vec<usize>, Vec<Option<u
     // Drawn innermost groups longer than the bits unpacked at once.
     shapes.push((vec![3, 2, 3, 700], vec![b, d, b, d]));
     shapes.push((vec![2, 3, 2, 2, 600], vec![d, b, d, b, d]));
+    // Broadcast innermost groups long enough to be applied as whole runs.
+    shapes.push((vec![2, 3, 2, 600], vec![d, b, d, b]));
     shapes
 }
 

@@ -294,6 +294,23 @@ impl BroadcastMap {
         b
     }
 
+    /// When the innermost group is drawn (`C` long) and the one above it broadcast, the mask
+    /// elements repeat with period `C` along both: element `i` of a run of this coarser map
+    /// (the two groups merged into one broadcast group) reads mask element `m + i % C`,
+    /// where `m` is the run's mask element. Returns that map and `C`, else `None`.
+    pub(crate) fn repeating(&self) -> Option<(BroadcastMap, usize)> {
+        let last = self.groups.checked_sub(1)?;
+        let above = last.checked_sub(1)?;
+        if self.strides[last] != 1 || self.strides[above] != 0 {
+            return None;
+        }
+        let mut coarse = *self;
+        coarse.groups = last;
+        coarse.dims[above] = self.dims[above].checked_mul(self.dims[last])?;
+        coarse.dims[last] = 1;
+        Some((coarse, self.dims[last]))
+    }
+
     /// Cuts data elements `start .. start + n` into runs of the innermost group (the first
     /// and last may be partial) and calls `f(k, len, m, drawn)` for each, in order: the run
     /// is elements `start + k .. start + k + len`; when `drawn` (the innermost group is

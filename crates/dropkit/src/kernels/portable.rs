@@ -98,7 +98,8 @@ fn dropout_slices<T: Element>(
 /// One run of the map's innermost group at a time ([`BroadcastMap::for_each_run`]): a run
 /// along a broadcast group combines with one value, a run along a drawn group with
 /// consecutive values (a Spatial map's `inner` elements with one value, a channels-last
-/// sample's `C` elements with `C` values, the element-wise map in one pass).
+/// sample's `C` elements with `C` values, the element-wise map in one pass); short runs are
+/// gathered into blocks first.
 ///
 /// `values` must hold every noise-shape element the chunk maps to (else this panics).
 ///
@@ -124,14 +125,70 @@ pub(super) fn combine_broadcast_slices<T: Element>(
     map: MaskMap,
     op: NoiseOp,
 ) {
+    // Runs shorter than `SHORT` (a few channels, a short innermost group) cost more in
+    // their own loop than their elements: their values are gathered into a block, which is
+    // combined in one zip when full.
+    const BLOCK: usize = 1024;
+    const SHORT: usize = 32;
+    let mut block = [T::zero(); BLOCK];
+    let mut filled = 0;
+    let mut from = 0;
     let n = io.len();
-    BroadcastMap::of(map).for_each_run(start, n, |k, len, m, drawn| {
-        if drawn {
-            combine_values(&mut io, k, &values[m..m + len], op);
-        } else {
-            combine_value(&mut io, k, len, values[m], op);
+    let b = BroadcastMap::of(map);
+    if let Some((coarse, period)) = b.repeating().filter(|&(_, c)| c < SHORT) {
+        // A few channels repeated along a broadcast group (channels-last): each run of the
+        // coarser map repeats its `period` values into a block, combined a block at a time.
+        let whole = period * (BLOCK / period);
+        coarse.for_each_run(start, n, |k, len, m, _| {
+            // Only as much of the block as this run reads (a short run fills little).
+            let mut phase = (start + k) % period;
+            let used = (phase + len).min(whole);
+            let repeated = values[m..m + period].iter().cycle();
+            for (slot, &v) in block[..used].iter_mut().zip(repeated) {
+                *slot = v;
+            }
+            let mut done = 0;
+            while done < len {
+                let part = (whole - phase).min(len - done);
+                combine_values(&mut io, k + done, &block[phase..phase + part], op);
+                done += part;
+                phase = 0;
+            }
+        });
+        return;
+    }
+    b.for_each_run(start, n, |k, len, m, drawn| {
+        if len >= SHORT {
+            if filled > 0 {
+                combine_values(&mut io, from, &block[..filled], op);
+                filled = 0;
+            }
+            if drawn {
+                combine_values(&mut io, k, &values[m..m + len], op);
+            } else {
+                combine_value(&mut io, k, len, values[m], op);
+            }
+            return;
         }
+        // A short run fits in what is left of the block, or in the next one.
+        if filled + len > BLOCK {
+            combine_values(&mut io, from, &block[..filled], op);
+            filled = 0;
+        }
+        if filled == 0 {
+            from = k;
+        }
+        let slots = &mut block[filled..filled + len];
+        if drawn {
+            slots.copy_from_slice(&values[m..m + len]);
+        } else {
+            slots.fill(values[m]);
+        }
+        filled += len;
     });
+    if filled > 0 {
+        combine_values(&mut io, from, &block[..filled], op);
+    }
 }
 
 /// Elements `k .. k + values.len()`: `x op value`, each with its own value.

@@ -748,7 +748,7 @@ fn check_noise_broadcast<T: Element<Compute = T>>(plans: &[Plan]) {
 /// axis 1 to 7 long and drawn (`None`) or broadcast (`Some(1)`), at most 30,000 elements;
 /// then shapes that alternate 8 groups (with and without size-1 axes between them) and two
 /// whose innermost drawn group is hundreds of elements long, one whose innermost broadcast
-/// group is. Each
+/// group is, two with a few drawn channels under a long broadcast group. Each
 /// resolves to any of the maps (element-wise, Spatial or general).
 fn random_noise_shapes(count: usize, seed: u64) -> Vec<(Vec<usize>, Vec<Option<usize>>)> {
     let mut z = seed;
@@ -787,6 +787,9 @@ fn random_noise_shapes(count: usize, seed: u64) -> Vec<(Vec<usize>, Vec<Option<u
     shapes.push((vec![2, 3, 2, 2, 600], vec![d, b, d, b, d]));
     // Broadcast innermost groups long enough to be applied as whole runs.
     shapes.push((vec![2, 3, 2, 600], vec![d, b, d, b]));
+    // A few drawn channels repeated along a broadcast group longer than a block of values.
+    shapes.push((vec![2, 400, 3], vec![d, b, d]));
+    shapes.push((vec![3, 2, 500, 5], vec![b, d, b, d]));
     shapes
 }
 

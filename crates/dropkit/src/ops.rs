@@ -295,9 +295,10 @@ impl BroadcastMap {
     }
 
     /// When the innermost group is drawn (`C` long) and the one above it broadcast, the mask
-    /// elements repeat with period `C` along both: element `i` of a run of this coarser map
-    /// (the two groups merged into one broadcast group) reads mask element `m + i % C`,
-    /// where `m` is the run's mask element. Returns that map and `C`, else `None`.
+    /// elements repeat with period `C` along both. The coarser map merges the two groups into
+    /// one broadcast group: data element `i` in one of its runs (see [`Self::for_each_run`])
+    /// reads mask element `m + i % C`, `m` being the run's. Returns that map and `C`, else
+    /// `None`.
     pub(crate) fn repeating(&self) -> Option<(BroadcastMap, usize)> {
         let last = self.groups.checked_sub(1)?;
         let above = last.checked_sub(1)?;

@@ -13,7 +13,9 @@
 //! instruction set the kernels ran on and the copy bandwidth; `-- --json` prints one JSON
 //! object per line (with `isa` and the row's copy GB/s, `copy_gbps`). `-- --quick` runs only
 //! the 64 MiB f32 rows, `-- --half` only the 64 MiB f16 and bf16 rows (a copy of the same
-//! 2-byte elements is their baseline). `DROPKIT_KERNEL=avx512|avx2|portable` forces a kernel path where the
+//! 2-byte elements is their baseline), `-- --noise-shapes` only the 64 MiB f32 rows of the
+//! layers with a Keras noise shape (Dropout and GaussianDropout over `(1, C, H, 1)`,
+//! GaussianNoise over `(N, C, 1, 1)`, on an input of `(N, 64, 64, 64)`). `DROPKIT_KERNEL=avx512|avx2|portable` forces a kernel path where the
 //! CPU has it.
 
 use std::hint::black_box;
@@ -176,6 +178,43 @@ macro_rules! each {
     };
 }
 
+/// A list of named layers (each call makes them afresh).
+type Layers = fn() -> Vec<(&'static str, AnyLayer)>;
+
+/// The layers with a noise shape, by their row names: `(1, C, H, 1)` is the general
+/// broadcast map (drawn over the middle axes, shared along the first and last), `(N, C, 1, 1)`
+/// a Spatial layer's map.
+fn noise_shape_layers() -> Vec<(&'static str, AnyLayer)> {
+    let middle = [Some(1), None, None, Some(1)];
+    let maps = [None, None, Some(1), Some(1)];
+    vec![
+        (
+            "Dropout[1,C,H,1]",
+            AnyLayer::Dropout(
+                Dropout::new(0.3)
+                    .and_then(|l| l.with_noise_shape(&middle))
+                    .expect("p"),
+            ),
+        ),
+        (
+            "GaussianDropout[1,C,H,1]",
+            AnyLayer::GaussianDropout(
+                GaussianDropout::new(0.3)
+                    .and_then(|l| l.with_noise_shape(&middle))
+                    .expect("rate"),
+            ),
+        ),
+        (
+            "GaussianNoise[N,C,1,1]",
+            AnyLayer::GaussianNoise(
+                GaussianNoise::new(0.2)
+                    .and_then(|l| l.with_noise_shape(&maps))
+                    .expect("stddev"),
+            ),
+        ),
+    ]
+}
+
 fn layers() -> Vec<(&'static str, AnyLayer)> {
     vec![
         ("Dropout", AnyLayer::Dropout(Dropout::new(0.3).expect("p"))),
@@ -218,6 +257,7 @@ fn shape(layer: &str, elements: usize) -> Vec<usize> {
         "SpatialDropout1D" => vec![8, inner, 8],
         "SpatialDropout2D" | "FeatureAlpha2D" => vec![8, 8, inner / 64, 64],
         "SpatialDropout3D" => vec![8, 8, inner / 256, 16, 16],
+        _ if layer.contains('[') => vec![elements >> 18, 64, 64, 64],
         _ => vec![elements],
     }
 }
@@ -233,7 +273,13 @@ struct Row {
     baseline_s: f64,
 }
 
-fn measure<T: Element>(bytes_each: usize, elements: usize, threads: usize, rows: &mut Vec<Row>) {
+fn measure<T: Element>(
+    bytes_each: usize,
+    elements: usize,
+    threads: usize,
+    layers: &[Layers],
+    rows: &mut Vec<Row>,
+) {
     set_num_threads(threads).expect("threads");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -264,7 +310,7 @@ fn measure<T: Element>(bytes_each: usize, elements: usize, threads: usize, rows:
         &single
     };
     let fresh_pool = if fresh[0] <= fresh[1] { &pool } else { &single };
-    for (name, mut layer) in layers() {
+    for (name, mut layer) in layers.iter().flat_map(|l| l()) {
         let x: ArrayD<T> =
             Array::from_shape_vec(IxDyn(&shape(name, elements)), src.clone()).expect("shape");
         let mut out = ArrayD::<T>::zeros(x.raw_dim());
@@ -324,6 +370,8 @@ fn main() {
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
     let half = args.iter().any(|a| a == "--half");
+    let shaped = args.iter().any(|a| a == "--noise-shapes");
+    let every: &[Layers] = &[layers, noise_shape_layers];
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut thread_counts = vec![1];
     if all > 1 {
@@ -331,16 +379,20 @@ fn main() {
     }
     let mut rows = Vec::new();
     for &threads in &thread_counts {
+        if shaped {
+            measure::<f32>(4, 16 << 20, threads, &[noise_shape_layers], &mut rows);
+            continue;
+        }
         if !half {
-            measure::<f32>(4, 16 << 20, threads, &mut rows);
+            measure::<f32>(4, 16 << 20, threads, every, &mut rows);
         }
         if !quick && !half {
-            measure::<f32>(4, 1 << 18, threads, &mut rows);
-            measure::<f64>(8, 8 << 20, threads, &mut rows);
+            measure::<f32>(4, 1 << 18, threads, every, &mut rows);
+            measure::<f64>(8, 8 << 20, threads, every, &mut rows);
         }
         if !quick {
-            measure::<f16>(2, 32 << 20, threads, &mut rows);
-            measure::<bf16>(2, 32 << 20, threads, &mut rows);
+            measure::<f16>(2, 32 << 20, threads, every, &mut rows);
+            measure::<bf16>(2, 32 << 20, threads, every, &mut rows);
         }
     }
     let isa = isa();
@@ -374,13 +426,13 @@ fn main() {
         );
     }
     println!(
-        "{:<17} {:<13} {:<5} {:>6} {:>3} {:>10} {:>7} {:>8} {:>6}",
+        "{:<24} {:<13} {:<5} {:>6} {:>3} {:>10} {:>7} {:>8} {:>6}",
         "layer", "op", "dtype", "MiB", "thr", "median ms", "GB/s", "Gelem/s", "ratio"
     );
     for r in &rows {
         let bytes_each = bytes_of(r.dtype);
         println!(
-            "{:<17} {:<13} {:<5} {:>6} {:>3} {:>10.3} {:>7.1} {:>8.2} {:>6.2}",
+            "{:<24} {:<13} {:<5} {:>6} {:>3} {:>10.3} {:>7.1} {:>8.2} {:>6.2}",
             r.layer,
             r.op,
             short(r.dtype),

@@ -267,6 +267,102 @@ impl BroadcastMap {
         }
         m
     }
+
+    /// `map` as groups: the Spatial and element-wise maps are special cases of the general
+    /// one (`(N, C, inner)` is drawn `N * C`, broadcast `inner`; `(N, inner, C)` is drawn `N`,
+    /// broadcast `inner`, drawn `C`), with an outermost group that never wraps (its size is
+    /// `usize::MAX`: the map does not know the data's length, and needs no bound on it).
+    pub(crate) fn of(map: MaskMap) -> Self {
+        let mut b = BroadcastMap {
+            groups: 0,
+            dims: [1; BROADCAST_GROUPS],
+            strides: [0; BROADCAST_GROUPS],
+        };
+        let groups: &[(usize, usize)] = match map {
+            MaskMap::Broadcast(b) => return b,
+            MaskMap::Elementwise => &[(usize::MAX, 1)],
+            MaskMap::ChannelsFirst { inner } => &[(usize::MAX, 1), (inner, 0)],
+            MaskMap::ChannelsLast { channels, inner } => {
+                &[(usize::MAX, channels), (inner, 0), (channels, 1)]
+            }
+        };
+        b.groups = groups.len();
+        for (k, &(dim, stride)) in groups.iter().enumerate() {
+            b.dims[k] = dim;
+            b.strides[k] = stride;
+        }
+        b
+    }
+
+    /// When the innermost group is drawn (`C` long) and the one above it broadcast, the mask
+    /// elements repeat with period `C` along both. The coarser map merges the two groups into
+    /// one broadcast group: data element `i` in one of its runs (see [`Self::for_each_run`])
+    /// reads mask element `m + i % C`, `m` being the run's. Returns that map and `C`, else
+    /// `None`.
+    pub(crate) fn repeating(&self) -> Option<(BroadcastMap, usize)> {
+        let last = self.groups.checked_sub(1)?;
+        let above = last.checked_sub(1)?;
+        if self.strides[last] != 1 || self.strides[above] != 0 {
+            return None;
+        }
+        let mut coarse = *self;
+        coarse.groups = last;
+        coarse.dims[above] = self.dims[above].checked_mul(self.dims[last])?;
+        coarse.dims[last] = 1;
+        Some((coarse, self.dims[last]))
+    }
+
+    /// Cuts data elements `start .. start + n` into runs of the innermost group (the first
+    /// and last may be partial) and calls `f(k, len, m, drawn)` for each, in order: the run
+    /// is elements `start + k .. start + k + len`; when `drawn` (the innermost group is
+    /// drawn) they read mask elements `m .. m + len`, else all read mask element `m`.
+    ///
+    /// The index of the first run is computed with divisions, each later one by counting
+    /// the outer groups up (an odometer), so a run costs a few additions whatever its length.
+    #[inline(always)]
+    pub(crate) fn for_each_run(
+        &self,
+        start: usize,
+        n: usize,
+        mut f: impl FnMut(usize, usize, usize, bool),
+    ) {
+        let Some(last) = self.groups.checked_sub(1) else {
+            // No group: every element reads mask element 0.
+            if n > 0 {
+                f(0, n, 0, false);
+            }
+            return;
+        };
+        let inner = self.dims[last].max(1);
+        let step = self.strides[last];
+        debug_assert!(step <= 1, "an innermost drawn group has stride 1");
+        // The outer groups' digits of the first run, and its first mask element.
+        let mut digits = [0usize; BROADCAST_GROUPS];
+        let mut rest = start / inner;
+        let mut base = 0;
+        for g in (0..last).rev() {
+            digits[g] = rest % self.dims[g];
+            rest /= self.dims[g];
+            base += digits[g] * self.strides[g];
+        }
+        let mut offset = start % inner;
+        let mut k = 0;
+        while k < n {
+            let len = (inner - offset).min(n - k);
+            f(k, len, base + offset * step, step != 0);
+            k += len;
+            offset = 0;
+            for g in (0..last).rev() {
+                digits[g] += 1;
+                base += self.strides[g];
+                if digits[g] < self.dims[g] {
+                    break;
+                }
+                digits[g] = 0;
+                base -= self.dims[g] * self.strides[g];
+            }
+        }
+    }
 }
 
 /// The mask of data of `shape` drawn over `noise_shape` (Keras's semantics: an entry `None`

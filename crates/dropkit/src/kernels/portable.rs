@@ -5,7 +5,7 @@
 //! Each kernel is safe Rust over the chunk's slices; its `unsafe` entry (the signature the
 //! kernel table and the SIMD tails call) only turns the chunk's pointers into those slices.
 
-use crate::ops::{mask_index, FlatIo, Kept, MaskMap, NoiseOp};
+use crate::ops::{BroadcastMap, FlatIo, Kept, MaskMap, NoiseOp};
 use crate::rng::{self, normal};
 use crate::Element;
 
@@ -95,6 +95,12 @@ fn dropout_slices<T: Element>(
 /// `x op values[map(i)]` on elements `i` in `start .. start + c.len`: noise values drawn over
 /// a noise shape (one per noise-shape element), broadcast through `map`.
 ///
+/// One run of the map's innermost group at a time ([`BroadcastMap::for_each_run`]): a run
+/// along a broadcast group combines with one value, a run along a drawn group with
+/// consecutive values (a Spatial map's `inner` elements with one value, a channels-last
+/// sample's `C` elements with `C` values, the element-wise map in one pass); short runs are
+/// gathered into blocks first.
+///
 /// `values` must hold every noise-shape element the chunk maps to (else this panics).
 ///
 /// # Safety
@@ -108,10 +114,134 @@ pub(crate) unsafe fn combine_broadcast<T: Element>(
 ) {
     // SAFETY: the caller's contract on `c`.
     let io = unsafe { c.io() };
-    let e = |k: usize| values[mask_index(map, start + k)];
+    combine_broadcast_slices(io, start, values, map, op);
+}
+
+/// [`combine_broadcast`] on slices.
+pub(super) fn combine_broadcast_slices<T: Element>(
+    mut io: FlatIo<'_, T>,
+    start: usize,
+    values: &[T],
+    map: MaskMap,
+    op: NoiseOp,
+) {
+    // Runs shorter than `SHORT` (a few channels, a short innermost group) cost more in
+    // their own loop than their elements: their values are gathered into a block, which is
+    // combined in one zip when full.
+    const BLOCK: usize = 1024;
+    const SHORT: usize = 32;
+    let mut block = [T::zero(); BLOCK];
+    let mut filled = 0;
+    let mut from = 0;
+    let n = io.len();
+    let b = BroadcastMap::of(map);
+    if let Some((coarse, period)) = b.repeating().filter(|&(_, c)| c < SHORT) {
+        // A few channels repeated along a broadcast group (channels-last): each run of the
+        // coarser map repeats its `period` values into a block, combined a block at a time.
+        let whole = period * (BLOCK / period);
+        coarse.for_each_run(start, n, |k, len, m, _| {
+            // Only as much of the block as this run reads (a short run fills little).
+            let mut phase = (start + k) % period;
+            let used = (phase + len).min(whole);
+            let repeated = values[m..m + period].iter().cycle();
+            for (slot, &v) in block[..used].iter_mut().zip(repeated) {
+                *slot = v;
+            }
+            let mut done = 0;
+            while done < len {
+                let part = (whole - phase).min(len - done);
+                combine_values(&mut io, k + done, &block[phase..phase + part], op);
+                done += part;
+                phase = 0;
+            }
+        });
+        return;
+    }
+    b.for_each_run(start, n, |k, len, m, drawn| {
+        if len >= SHORT {
+            if filled > 0 {
+                combine_values(&mut io, from, &block[..filled], op);
+                filled = 0;
+            }
+            if drawn {
+                combine_values(&mut io, k, &values[m..m + len], op);
+            } else {
+                combine_value(&mut io, k, len, values[m], op);
+            }
+            return;
+        }
+        // A short run fits in what is left of the block, or in the next one.
+        if filled + len > BLOCK {
+            combine_values(&mut io, from, &block[..filled], op);
+            filled = 0;
+        }
+        if filled == 0 {
+            from = k;
+        }
+        let slots = &mut block[filled..filled + len];
+        if drawn {
+            slots.copy_from_slice(&values[m..m + len]);
+        } else {
+            slots.fill(values[m]);
+        }
+        filled += len;
+    });
+    if filled > 0 {
+        combine_values(&mut io, from, &block[..filled], op);
+    }
+}
+
+/// Elements `k .. k + values.len()`: `x op value`, each with its own value.
+#[inline(always)]
+fn combine_values<T: Element>(io: &mut FlatIo<'_, T>, k: usize, values: &[T], op: NoiseOp) {
+    let range = k..k + values.len();
+    // One loop per operation and io, each a plain zip the compiler vectorizes.
+    macro_rules! zip {
+        ($x:ident, $e:ident => $body:expr) => {
+            match io {
+                FlatIo::InPlace(buf) => buf[range].iter_mut().zip(values).for_each(|(v, &$e)| {
+                    *v = {
+                        let $x = *v;
+                        $body
+                    }
+                }),
+                FlatIo::Copy { src, dst } => dst[range.clone()]
+                    .iter_mut()
+                    .zip(&src[range])
+                    .zip(values)
+                    .for_each(|((d, &$x), &$e)| *d = $body),
+            }
+        };
+    }
     match op {
-        NoiseOp::Mul => each_element!(io, |k, x| x * e(k)),
-        NoiseOp::Add => each_element!(io, |k, x| x + e(k)),
+        NoiseOp::Mul => zip!(x, e => x * e),
+        NoiseOp::Add => zip!(x, e => x + e),
+    }
+}
+
+/// Elements `k .. k + len`: `x op value`, one value for all.
+#[inline(always)]
+fn combine_value<T: Element>(io: &mut FlatIo<'_, T>, k: usize, len: usize, e: T, op: NoiseOp) {
+    let range = k..k + len;
+    macro_rules! each {
+        ($x:ident => $body:expr) => {
+            match io {
+                FlatIo::InPlace(buf) => buf[range].iter_mut().for_each(|v| {
+                    *v = {
+                        let $x = *v;
+                        $body
+                    }
+                }),
+                FlatIo::Copy { src, dst } => dst[range.clone()]
+                    .iter_mut()
+                    .zip(&src[range])
+                    .for_each(|(d, &$x)| *d = $body),
+            }
+        };
+    }
+    match op {
+        NoiseOp::Mul => each!(x => x * e),
+        NoiseOp::Add => each!(x => x + e),
     }
 }
 
@@ -135,7 +265,7 @@ pub(crate) unsafe fn apply_mask<T: Element>(
 }
 
 /// [`apply_mask`] on slices.
-fn apply_mask_slices<T: Element>(
+pub(super) fn apply_mask_slices<T: Element>(
     mut io: FlatIo<'_, T>,
     start: usize,
     mask: &[u64],
@@ -152,13 +282,53 @@ fn apply_mask_slices<T: Element>(
                 kept.dropped()
             }
         }),
-        MaskMap::Broadcast(b) => each_element!(io, |k, x| {
-            if bit(b.index(start + k)) {
-                kept.apply(x)
-            } else {
-                kept.dropped()
+        MaskMap::Broadcast(b) => {
+            // Run by run. A run of at least `LONG` elements along a broadcast group is one
+            // mask bit for the whole run (applied, or filled without reading the source).
+            // Shorter runs are unpacked into a block of keep flags (one bit repeated along a
+            // broadcast group, consecutive bits along a drawn one) that `select` applies
+            // branch-free once the block is full: a branch per short run would mispredict.
+            const BLOCK: usize = 1024;
+            const LONG: usize = 512;
+            let mut keep = [false; BLOCK];
+            let mut filled = 0;
+            let mut from = 0;
+            b.for_each_run(start, n, |k, len, m, drawn| {
+                if !drawn && len >= LONG {
+                    if filled > 0 {
+                        select(&mut io, from, &keep[..filled], kept);
+                        filled = 0;
+                    }
+                    run(&mut io, k, len, bit(m), kept);
+                    return;
+                }
+                let mut done = 0;
+                while done < len {
+                    if filled == 0 {
+                        from = k + done;
+                    }
+                    let part = (len - done).min(BLOCK - filled);
+                    let slots = &mut keep[filled..filled + part];
+                    if drawn {
+                        let first = m + done;
+                        for (j, slot) in slots.iter_mut().enumerate() {
+                            *slot = bit(first + j);
+                        }
+                    } else {
+                        slots.fill(bit(m));
+                    }
+                    filled += part;
+                    done += part;
+                    if filled == BLOCK {
+                        select(&mut io, from, &keep, kept);
+                        filled = 0;
+                    }
+                }
+            });
+            if filled > 0 {
+                select(&mut io, from, &keep[..filled], kept);
             }
-        }),
+        }
         MaskMap::ChannelsFirst { inner } => {
             let mut k = 0;
             while k < n {

@@ -96,6 +96,10 @@ on_every_path! {
         check_multiply::<f32>(plans);
         check_multiply::<f64>(plans);
     };
+    noise_shapes_f32 => check_noise_shapes::<f32>;
+    noise_shapes_f64 => check_noise_shapes::<f64>;
+    noise_shapes_f16 => check_noise_shapes::<crate::half::f16>;
+    noise_shapes_bf16 => check_noise_shapes::<crate::half::bf16>;
 }
 
 const LENGTHS: [usize; 12] = [0, 1, 3, 4, 31, 32, 63, 64, 65, 200, 1000, 4099];
@@ -735,6 +739,294 @@ fn check_noise_broadcast<T: Element<Compute = T>>(plans: &[Plan]) {
                 noise_broadcast_with(plan, io, &mut r(), (mean, stddev, op), at.len, at.map)
                     .unwrap();
                 assert!(same(&inplace, &want), "in place {plan:?} {shape:?} {op:?}");
+            }
+        }
+    }
+}
+
+/// Keras noise shapes for the run-by-run loops, from a seeded generator: ranks 1 to 8, each
+/// axis 1 to 7 long and drawn (`None`) or broadcast (`Some(1)`), at most 30,000 elements;
+/// then shapes that alternate 8 groups (with and without size-1 axes between them) and two
+/// whose innermost drawn group is hundreds of elements long, one whose innermost broadcast
+/// group is, two with a few drawn channels under a long broadcast group. Each
+/// resolves to any of the maps (element-wise, Spatial or general).
+fn random_noise_shapes(count: usize, seed: u64) -> Vec<(Vec<usize>, Vec<Option<usize>>)> {
+    let mut z = seed;
+    let mut next = |below: u64| {
+        z = z
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((z >> 33) % below) as usize
+    };
+    let mut shapes = Vec::new();
+    while shapes.len() < count {
+        // Ranks 1-6 three times in four, 7-8 otherwise.
+        let rank = if next(4) < 3 {
+            1 + next(6)
+        } else {
+            7 + next(2)
+        };
+        let shape: Vec<usize> = (0..rank).map(|_| 1 + next(7)).collect();
+        if shape.iter().product::<usize>() > 30_000 {
+            continue;
+        }
+        let noise = (0..rank)
+            .map(|_| if next(2) == 0 { None } else { Some(1) })
+            .collect();
+        shapes.push((shape, noise));
+    }
+    let (d, b) = (None, Some(1));
+    shapes.push((vec![2, 3, 2, 3, 2, 3, 2, 3], vec![d, b, d, b, d, b, d, b]));
+    shapes.push((vec![3, 2, 3, 2, 3, 2, 3, 5], vec![b, d, b, d, b, d, b, d]));
+    shapes.push((
+        vec![2, 1, 3, 2, 1, 2, 3, 2, 2, 1, 3],
+        vec![d, b, b, d, d, b, d, b, d, d, b],
+    ));
+    // Drawn innermost groups longer than the bits unpacked at once.
+    shapes.push((vec![3, 2, 3, 700], vec![b, d, b, d]));
+    shapes.push((vec![2, 3, 2, 2, 600], vec![d, b, d, b, d]));
+    // Broadcast innermost groups long enough to be applied as whole runs.
+    shapes.push((vec![2, 3, 2, 600], vec![d, b, d, b]));
+    // A few drawn channels repeated along a broadcast group longer than a block of values.
+    shapes.push((vec![2, 400, 3], vec![d, b, d]));
+    shapes.push((vec![3, 2, 500, 5], vec![b, d, b, d]));
+    shapes
+}
+
+/// The layout of a noise shape, and the data's length.
+fn layout_of(shape: &[usize], noise: &[Option<usize>]) -> (crate::ops::MaskLayout, usize) {
+    let at = crate::ops::broadcast_layout("test", "noise_shape", shape, noise).unwrap();
+    (at, shape.iter().product())
+}
+
+/// Chunk starts (multiples of 64) and lengths over `n` elements: every start for short data,
+/// about 24 spread over it for long data; lengths of one and three blocks of 64 and to the end.
+fn chunk_cuts(n: usize) -> Vec<(usize, usize)> {
+    let blocks = n.div_ceil(64);
+    let step = blocks.div_ceil(24).max(1);
+    let mut cuts = Vec::new();
+    for s in (0..blocks).step_by(step).map(|b| b * 64) {
+        for len in [64, 192, n - s] {
+            cuts.push((s, len.min(n - s)));
+        }
+    }
+    cuts
+}
+
+#[test]
+fn broadcast_runs_cover_each_chunk_with_the_reference_index() {
+    let mut maps: Vec<(MaskMap, usize)> = random_noise_shapes(300, 11)
+        .iter()
+        .map(|(shape, noise)| {
+            let (at, n) = layout_of(shape, noise);
+            (at.map, n)
+        })
+        .collect();
+    maps.extend([
+        (MaskMap::Elementwise, 1000),
+        (MaskMap::ChannelsFirst { inner: 7 }, 700),
+        (MaskMap::ChannelsFirst { inner: 1 }, 300),
+        (
+            MaskMap::ChannelsLast {
+                channels: 5,
+                inner: 9,
+            },
+            4 * 9 * 5,
+        ),
+        (
+            MaskMap::ChannelsLast {
+                channels: 1,
+                inner: 70,
+            },
+            3 * 70,
+        ),
+    ]);
+    let mut kinds = [0usize; 4];
+    for (map, n) in maps {
+        kinds[match map {
+            MaskMap::Elementwise => 0,
+            MaskMap::ChannelsFirst { .. } => 1,
+            MaskMap::ChannelsLast { .. } => 2,
+            MaskMap::Broadcast(_) => 3,
+        }] += 1;
+        let b = crate::ops::BroadcastMap::of(map);
+        // Any start, not only multiples of 64: the runs do not depend on it.
+        for (start, len) in chunk_cuts(n)
+            .into_iter()
+            .chain((0..n.min(70)).map(|s| (s, n - s)))
+        {
+            let mut next = 0;
+            b.for_each_run(start, len, |k, run, m, drawn| {
+                assert_eq!(k, next, "{map:?} start {start}: runs in order, no gap");
+                assert!(run > 0, "{map:?} start {start}: an empty run");
+                for j in 0..run {
+                    let want = crate::ops::mask_index(map, start + k + j);
+                    let got = if drawn { m + j } else { m };
+                    assert_eq!(got, want, "{map:?} element {}", start + k + j);
+                }
+                next = k + run;
+            });
+            assert_eq!(next, len, "{map:?} start {start}: the runs cover the chunk");
+        }
+    }
+    assert!(kinds.iter().all(|&k| k > 0), "every kind of map: {kinds:?}");
+}
+
+/// The portable run loops on chunks cut at many starts (the chunk's first element index
+/// passed as the kernels get it), in place and into a copy, against the reference's result
+/// on the whole tensor: `apply_mask` for every kept rule, `combine_broadcast` for both ops.
+fn check_runs_on_chunks<T: Element<Compute = T>>() {
+    for (shape, noise) in random_noise_shapes(120, 5) {
+        let (at, n) = layout_of(&shape, &noise);
+        let x = data::<T>(n);
+        let what = format!("{} {shape:?} {noise:?} {:?}", T::NAME, at.map);
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed: 3, draw: 1 }, at.len, 0.4)
+            .unwrap();
+        let values = ordinary::<T>(at.len, 17);
+        let mut wants = Vec::new();
+        for (_, kept) in kepts::<T>().into_iter().filter(|(p, _)| *p == 0.3) {
+            let mut want = vec![T::zero(); n];
+            let io = FlatIo::Copy {
+                src: &x,
+                dst: &mut want,
+            };
+            reference::apply_mask(io, &mask, at.map, kept);
+            wants.push((Some(kept), None, want));
+        }
+        for op in [NoiseOp::Mul, NoiseOp::Add] {
+            let mut want = x.clone();
+            reference::combine_broadcast::<T>(FlatIo::InPlace(&mut want), &values, at.map, op);
+            wants.push((None, Some(op), want));
+        }
+        for (kept, op, want) in &wants {
+            let run = |io: FlatIo<'_, T>, start: usize| match (kept, op) {
+                (Some(kept), _) => {
+                    portable::apply_mask_slices(io, start, mask.words(), at.map, *kept)
+                }
+                (None, Some(op)) => {
+                    portable::combine_broadcast_slices(io, start, &values, at.map, *op)
+                }
+                (None, None) => unreachable!("each case is a kept rule or an op"),
+            };
+            for (s, len) in chunk_cuts(n) {
+                let range = s..s + len;
+                let mut got = vec![T::one(); len];
+                let io = FlatIo::Copy {
+                    src: &x[range.clone()],
+                    dst: &mut got,
+                };
+                run(io, s);
+                let case = format!("{what} {kept:?} {op:?} chunk {s}+{len}");
+                assert!(same(&got, &want[range.clone()]), "{case}");
+                let mut inplace = x[range.clone()].to_vec();
+                run(FlatIo::InPlace(&mut inplace), s);
+                assert!(same(&inplace, &want[range]), "in place {case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn broadcast_runs_equal_the_reference_on_chunks_f32() {
+    check_runs_on_chunks::<f32>();
+}
+
+#[test]
+fn broadcast_runs_equal_the_reference_on_chunks_f64() {
+    check_runs_on_chunks::<f64>();
+}
+
+/// Bit equality of two outputs of any element type (through the exact widening; NaN
+/// payloads compare through the compute type).
+fn same_any<T: Element>(a: &[T], b: &[T]) -> bool {
+    let bits = |v: &T| {
+        num_traits::ToPrimitive::to_f64(&v.widen())
+            .unwrap()
+            .to_bits()
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| bits(x) == bits(y))
+}
+
+/// The plans of `plans` and more thread splits: chunks of 2, 5 and 7 blocks of 64 on the
+/// pool.
+fn more_splits(plans: &[Plan]) -> Vec<Plan> {
+    let mut all = plans.to_vec();
+    for chunk in [128, 320, 448] {
+        all.push(Plan {
+            chunk,
+            min_parallel: 0,
+            ..plans[0]
+        });
+    }
+    all
+}
+
+/// Random noise shapes through the entry points (each chunk of each plan on the pool, half
+/// types through their `f32` blocks), in place and into a copy, against the reference: a
+/// stored mask under every kept rule, and Gaussian noise drawn over the noise shape.
+fn check_noise_shapes<T: Element>(plans: &[Plan])
+where
+    T::Compute: Element<Compute = T::Compute>,
+{
+    let plans = more_splits(plans);
+    for (shape, noise) in random_noise_shapes(40, 23) {
+        let (at, n) = layout_of(&shape, &noise);
+        let x: Vec<T> = data::<T::Compute>(n)
+            .into_iter()
+            .map(|v| T::narrow(v))
+            .collect();
+        let what = format!("{} {shape:?} {noise:?} {:?}", T::NAME, at.map);
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed: 8, draw: 6 }, at.len, 0.3)
+            .unwrap();
+        let rules = kepts::<T::Compute>()
+            .into_iter()
+            .filter(|(p, _)| *p == 0.3 || *p == 1.0);
+        for (p, kept) in rules {
+            let mut want = vec![T::zero(); n];
+            let io = FlatIo::Copy {
+                src: &x,
+                dst: &mut want,
+            };
+            reference::apply_mask(io, &mask, at.map, kept);
+            for &plan in &plans {
+                let mut got = vec![T::one(); n];
+                let io = FlatIo::Copy {
+                    src: &x,
+                    dst: &mut got,
+                };
+                apply_mask_with(plan, io, &mask, at.map, kept);
+                let case = format!("{what} {plan:?} p={p} {kept:?}");
+                assert!(same_any(&got, &want), "{case}");
+                let mut inplace = x.clone();
+                apply_mask_with(plan, FlatIo::InPlace(&mut inplace), &mask, at.map, kept);
+                assert!(same_any(&inplace, &want), "in place {case}");
+            }
+        }
+        for (mean, stddev, op) in [(1.0, 0.7, NoiseOp::Mul), (0.0, 0.2, NoiseOp::Add)] {
+            let r = || Randomness::Philox { seed: 4, draw: 2 };
+            let identity = match op {
+                NoiseOp::Mul => <T::Compute as num_traits::One>::one(),
+                NoiseOp::Add => <T::Compute as num_traits::Zero>::zero(),
+            };
+            let mut values = vec![identity; at.len];
+            let io = FlatIo::InPlace(&mut values);
+            reference::noise::<T::Compute>(io, &mut r(), mean, stddev, op);
+            let mut want = x.clone();
+            reference::combine_broadcast::<T>(FlatIo::InPlace(&mut want), &values, at.map, op);
+            for &plan in &plans {
+                let mut got = vec![T::zero(); n];
+                let io = FlatIo::Copy {
+                    src: &x,
+                    dst: &mut got,
+                };
+                noise_broadcast_with(plan, io, &mut r(), (mean, stddev, op), at.len, at.map)
+                    .unwrap();
+                assert!(same_any(&got, &want), "{what} {plan:?} {op:?}");
+                let mut inplace = x.clone();
+                let io = FlatIo::InPlace(&mut inplace);
+                noise_broadcast_with(plan, io, &mut r(), (mean, stddev, op), at.len, at.map)
+                    .unwrap();
+                assert!(same_any(&inplace, &want), "in place {what} {plan:?} {op:?}");
             }
         }
     }

@@ -708,3 +708,54 @@ pub(crate) fn philox8_lane(block: u64, draw: u64, seed: u64, lane: usize) -> [u3
     let out = unsafe { run(block, draw, seed) };
     [out[0][lane], out[1][lane], out[2][lane], out[3][lane]]
 }
+
+/// `src` widened 8 elements at a time by [`Lanes8::load8`] (for tests; `src.len()` a multiple
+/// of 8).
+#[cfg(test)]
+pub(crate) fn widen8<T: Lanes8>(src: &[T]) -> Vec<f32> {
+    assert!(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c"));
+    assert!(src.len().is_multiple_of(8));
+    #[target_feature(enable = "avx2,f16c")]
+    fn run<T: Lanes8>(src: &[T], dst: &mut [f32]) {
+        for (s, d) in src.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
+            // SAFETY: AVX2 and F16C are enabled; 8 elements each side.
+            unsafe { _mm256_storeu_ps(d.as_mut_ptr(), T::load8(s.as_ptr())) };
+        }
+    }
+    let mut dst = vec![0.0; src.len()];
+    // SAFETY: the CPU has AVX2 and F16C (asserted above).
+    unsafe { run(src, &mut dst) };
+    dst
+}
+
+/// `src` rounded 8 values at a time by [`Lanes8::store8`], plain and non-temporal stores (for
+/// tests; `src.len()` a multiple of 8).
+#[cfg(test)]
+pub(crate) fn round8<T: Lanes8>(src: &[f32]) -> [Vec<T>; 2] {
+    assert!(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c"));
+    assert!(src.len().is_multiple_of(8));
+    #[target_feature(enable = "avx2,f16c")]
+    fn run<T: Lanes8, const NT: bool>(src: &[f32], dst: &mut [T]) {
+        for (s, d) in src.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
+            // SAFETY: AVX2 and F16C are enabled; 8 elements each side (16-byte aligned with
+            // NT: the caller's buffer is).
+            unsafe { T::store8::<NT>(d.as_mut_ptr(), _mm256_loadu_ps(s.as_ptr())) };
+        }
+        _mm_sfence();
+    }
+    std::array::from_fn(|k| {
+        // 16-byte aligned storage for the non-temporal stores.
+        let mut buf = vec![0u128; src.len().div_ceil(8)];
+        // SAFETY: `buf` holds `src.len()` 2-byte elements, 16-byte aligned, and any bits are
+        // a valid half value; the CPU has AVX2 and F16C (asserted above).
+        unsafe {
+            let dst = std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), src.len());
+            if k == 0 {
+                run::<T, false>(src, dst);
+            } else {
+                run::<T, true>(src, dst);
+            }
+            dst.to_vec()
+        }
+    })
+}

@@ -429,13 +429,13 @@ mod f16c {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `f32` values that exercise rounding: every half bit pattern widened, the values
     /// halfway between neighbours (ties) and just beside them, subnormals, overflow to
     /// infinity, NaNs with payloads, and a spread of arbitrary bit patterns.
-    fn probe_values() -> Vec<f32> {
+    pub(crate) fn probe_values() -> Vec<f32> {
         let mut v = Vec::new();
         for bits in 0..=u16::MAX {
             for w in [

@@ -1183,3 +1183,77 @@ fn avx512_half_stores_write_exactly_the_output_at_any_alignment() {
     check_avx512_half_stores::<::half::f16>();
     check_avx512_half_stores::<::half::bf16>();
 }
+
+/// The vector conversions on their own: every half bit pattern widened, and `f32` values that
+/// exercise rounding (ties, neighbours of ties, subnormals, overflow, NaNs with payloads in
+/// the bits a half keeps and in those it drops) rounded, each against the scalar oracle bit
+/// for bit. (Through the kernels, a NaN's dropped bits are always zero, so the kernel checks
+/// cannot see those.)
+#[cfg(target_arch = "x86_64")]
+fn check_vector_conversions<T: HalfBits + avx2::Lanes8 + avx512::Half16>(avx512: bool) {
+    let every: Vec<T> = (0..=u16::MAX).map(T::of_bits).collect();
+    let mut values = half::tests::probe_values();
+    values.truncate(values.len() / 16 * 16);
+    let widened: Vec<u32> = every.iter().map(|&h| Element::widen(h).to_bits()).collect();
+    let rounded: Vec<u16> = values.iter().map(|&v| T::narrow(v).bits()).collect();
+    let first_difference = |got: &[u32], want: &[u32]| (0..want.len()).find(|&i| got[i] != want[i]);
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+        let got: Vec<u32> = avx2::widen8(&every).iter().map(|v| v.to_bits()).collect();
+        assert_eq!(
+            first_difference(&got, &widened),
+            None,
+            "AVX2 widening {}",
+            T::NAME
+        );
+        for (k, got) in avx2::round8::<T>(&values).into_iter().enumerate() {
+            let got: Vec<u32> = got.iter().map(|h| u32::from(h.bits())).collect();
+            let want: Vec<u32> = rounded.iter().map(|&b| u32::from(b)).collect();
+            let at = first_difference(&got, &want);
+            assert_eq!(
+                at,
+                None,
+                "AVX2 rounding {} (stores {k}) of {:?}",
+                T::NAME,
+                at.map(|i| values[i].to_bits())
+            );
+        }
+    } else {
+        eprintln!("skipped: no AVX2 with F16C on this CPU");
+    }
+    if avx512 {
+        let got: Vec<u32> = avx512::probe::widen16(&every)
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(
+            first_difference(&got, &widened),
+            None,
+            "AVX-512 widening {}",
+            T::NAME
+        );
+        let got: Vec<u32> = avx512::probe::round16::<T>(&values)
+            .into_iter()
+            .map(u32::from)
+            .collect();
+        let want: Vec<u32> = rounded.iter().map(|&b| u32::from(b)).collect();
+        let at = first_difference(&got, &want);
+        assert_eq!(
+            at,
+            None,
+            "AVX-512 rounding {} of {:?}",
+            T::NAME,
+            at.map(|i| values[i].to_bits())
+        );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn vector_half_conversions_are_the_oracles_bit_for_bit() {
+    let avx512 = avx512::probe::available();
+    if !avx512 {
+        eprintln!("skipped: no AVX-512 on this CPU");
+    }
+    check_vector_conversions::<::half::f16>(avx512);
+    check_vector_conversions::<::half::bf16>(avx512);
+}

@@ -27,4 +27,6 @@ pub(crate) mod probe;
 mod store;
 
 pub(crate) use element::Avx512Element;
+#[cfg(test)]
+pub(crate) use element::Half16;
 pub(crate) use kernels::{apply_bits, dropout, multiply, noise, scale};

@@ -332,12 +332,13 @@ impl<T: Half16> Avx512Element for T {
     ) {
         // SAFETY: the caller guarantees 64 readable and writable elements and AVX-512F.
         unsafe {
-            for pair in 0..2 {
-                let [lo, hi] = [2 * pair, 2 * pair + 1].map(|v| {
-                    let k = (bits >> (16 * v)) as __mmask16;
-                    T::round16(kept16(T::load16(src.add(16 * v)), k, kept))
-                });
-                out.put(dst.add(32 * pair).cast(), join(lo, hi));
+            // No closures here: a closure would not get the kernel's target features, and
+            // the intrinsics in it would become calls.
+            for at in [0, 32] {
+                let (k_lo, k_hi) = ((bits >> at) as __mmask16, (bits >> (at + 16)) as __mmask16);
+                let lo = T::round16(kept16(T::load16(src.add(at)), k_lo, kept));
+                let hi = T::round16(kept16(T::load16(src.add(at + 16)), k_hi, kept));
+                out.put(dst.add(at).cast(), join(lo, hi));
             }
         }
     }
@@ -356,9 +357,10 @@ impl<T: Half16> Avx512Element for T {
         unsafe {
             let (m, s) = (_mm512_set1_ps(mean), _mm512_set1_ps(stddev));
             for pair in 0..2 {
-                let [lo, hi] = [2 * pair, 2 * pair + 1]
-                    .map(|v| T::round16(noise16(T::load16(src.add(16 * v)), n[v], m, s, op)));
-                out.put(dst.add(32 * pair).cast(), join(lo, hi));
+                let (v, at) = (2 * pair, 32 * pair);
+                let lo = T::round16(noise16(T::load16(src.add(at)), n[v], m, s, op));
+                let hi = T::round16(noise16(T::load16(src.add(at + 16)), n[v + 1], m, s, op));
+                out.put(dst.add(at).cast(), join(lo, hi));
             }
         }
     }
@@ -372,11 +374,12 @@ impl<T: Half16> Avx512Element for T {
     ) {
         // SAFETY: the caller guarantees 32 readable and writable elements and AVX-512F.
         unsafe {
-            let [lo, hi] = [0, 16].map(|at| {
-                let x = T::load16(src.add(at));
-                T::round16(factor.map_or(x, |f| _mm512_mul_ps(x, _mm512_set1_ps(f))))
-            });
-            out.put(dst.cast(), join(lo, hi));
+            let (mut lo, mut hi) = (T::load16(src), T::load16(src.add(16)));
+            if let Some(f) = factor {
+                let f = _mm512_set1_ps(f);
+                (lo, hi) = (_mm512_mul_ps(lo, f), _mm512_mul_ps(hi, f));
+            }
+            out.put(dst.cast(), join(T::round16(lo), T::round16(hi)));
         }
     }
 
@@ -390,11 +393,9 @@ impl<T: Half16> Avx512Element for T {
         // SAFETY: the caller guarantees 32 readable elements at src and factors, 32 writable
         // at dst, and AVX-512F.
         unsafe {
-            let [lo, hi] = [0, 16].map(|at| {
-                let y = _mm512_mul_ps(T::load16(src.add(at)), _mm512_loadu_ps(factors.add(at)));
-                T::round16(y)
-            });
-            out.put(dst.cast(), join(lo, hi));
+            let lo = _mm512_mul_ps(T::load16(src), _mm512_loadu_ps(factors));
+            let hi = _mm512_mul_ps(T::load16(src.add(16)), _mm512_loadu_ps(factors.add(16)));
+            out.put(dst.cast(), join(T::round16(lo), T::round16(hi)));
         }
     }
 }

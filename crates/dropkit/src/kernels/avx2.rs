@@ -177,7 +177,9 @@ pub(crate) trait Avx2Element: crate::Element {
 
 /// The element types whose 8 elements load into 8 `f32` lanes and store from them: `f32`
 /// itself, and the half types, widened exactly on the load and rounded once (to nearest,
-/// ties to even) on the store. They share one [`Avx2Element`] body, the `f32` one.
+/// ties to even) on the store. They share one [`Avx2Element`] body, the `f32` one. The kernel
+/// table does not pick the `bf16` kernels (on AVX2, `bf16` measured faster on blocks); the
+/// tests check their conversions.
 pub(crate) trait Lanes8: crate::Element<Compute = f32> {
     /// As [`Avx2Element::F16C`].
     const F16C: bool = false;

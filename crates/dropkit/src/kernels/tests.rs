@@ -996,8 +996,8 @@ on_every_path! {
     };
 }
 
-/// On the AVX2 and AVX-512 paths the half types run their own kernels, not the blocks (the
-/// checks above then test those); the portable path runs the blocks.
+/// On AVX-512 (and `f16` on AVX2 with F16C) the half types run their own kernels, not the
+/// blocks (the checks above then test those); the other paths run the blocks.
 #[test]
 fn half_types_run_their_vector_kernels_on_the_simd_paths() {
     fn check<T: HalfBits>(vector_on_avx2: bool) {
@@ -1035,7 +1035,8 @@ fn half_types_run_their_vector_kernels_on_the_simd_paths() {
     check::<::half::f16>(std::is_x86_feature_detected!("f16c"));
     #[cfg(not(target_arch = "x86_64"))]
     check::<::half::f16>(false);
-    check::<::half::bf16>(true);
+    // bf16 on AVX2 runs the blocks (measured faster there, see `table.rs`).
+    check::<::half::bf16>(false);
 }
 
 /// The half types' AVX-512 kernels with non-temporal stores on outputs at every 4-byte

@@ -10,7 +10,8 @@ use std::arch::x86_64::*;
 use crate::rng::key_of_seed;
 use crate::rng::normal::{C10, C2, C4, C6, C8, L3, L5, L7, L9, LN2_HI, LN2_LO, S1, S3, S5, S7, S9};
 
-use super::{portable, Chunk};
+use super::table::portable_kernels;
+use super::Chunk;
 use crate::ops::{Kept, NoiseOp};
 
 // Philox4x32's multipliers (as vector lanes) and Weyl key increments, shared with the
@@ -150,72 +151,190 @@ unsafe fn store_pd<const NT: bool>(p: *mut f64, v: __m256d) {
     }
 }
 
-/// Element types with an AVX2 body: 32 elements from 32 keep bits, or from 32 normals.
+/// Element types with an AVX2 body: 32 elements from 32 keep bits, or from 32 normals, with
+/// the constants in the compute type.
 pub(crate) trait Avx2Element: crate::Element {
+    /// Whether the kernels of this type need F16C (run `*_f16c`).
+    const F16C: bool = false;
+
     /// Writes `kept`-applied or dropped elements `0..32` of `src` to `dst` by `bits`.
     unsafe fn masked32<const NT: bool>(
         src: *const Self,
         dst: *mut Self,
         bits: u32,
-        kept: Kept<Self>,
+        kept: Kept<Self::Compute>,
     );
     /// Writes `x * (mean + stddev * n)` or `x + (...)` for 32 elements, `n` in element order.
     unsafe fn noise32<const NT: bool>(
         src: *const Self,
         dst: *mut Self,
         n: [__m256; 4],
-        mean: Self,
-        stddev: Self,
+        mean: Self::Compute,
+        stddev: Self::Compute,
         op: NoiseOp,
     );
 }
 
-impl Avx2Element for f32 {
+/// The element types whose 8 elements load into 8 `f32` lanes and store from them: `f32`
+/// itself, and the half types, widened exactly on the load and rounded once (to nearest,
+/// ties to even) on the store. They share one [`Avx2Element`] body, the `f32` one. The kernel
+/// table does not pick the `bf16` kernels (on AVX2, `bf16` measured faster on blocks); the
+/// tests check their conversions.
+pub(crate) trait Lanes8: crate::Element<Compute = f32> {
+    /// As [`Avx2Element::F16C`].
+    const F16C: bool = false;
+
+    /// Elements `0..8` at `p`, in `f32`.
+    unsafe fn load8(p: *const Self) -> __m256;
+
+    /// Stores `v` as 8 elements at `p`: plainly, or (`NT`) non-temporally, which needs `p`
+    /// 16-byte aligned.
+    unsafe fn store8<const NT: bool>(p: *mut Self, v: __m256);
+}
+
+impl Lanes8 for f32 {
     #[inline(always)]
-    unsafe fn masked32<const NT: bool>(src: *const f32, dst: *mut f32, bits: u32, kept: Kept<f32>) {
-        // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
+    unsafe fn load8(p: *const f32) -> __m256 {
+        // SAFETY: the caller guarantees 8 readable elements and AVX.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+
+    #[inline(always)]
+    unsafe fn store8<const NT: bool>(p: *mut f32, v: __m256) {
+        // SAFETY: the caller's contract is `store_ps`'s.
+        unsafe { store_ps::<NT>(p, v) }
+    }
+}
+
+/// Stores 8 half elements (16 bytes) at `p`, plainly or (`NT`) non-temporally (`p` 16-byte
+/// aligned).
+#[inline(always)]
+unsafe fn store_halves<const NT: bool>(p: *mut u16, h: __m128i) {
+    // SAFETY: the caller guarantees 16 writable bytes at p (16-byte aligned when NT).
+    unsafe {
+        if NT {
+            _mm_stream_si128(p.cast(), h);
+        } else {
+            _mm_storeu_si128(p.cast(), h);
+        }
+    }
+}
+
+impl Lanes8 for half::f16 {
+    const F16C: bool = true;
+
+    #[inline(always)]
+    unsafe fn load8(p: *const half::f16) -> __m256 {
+        // SAFETY: the caller guarantees 8 readable elements, and F16C and AVX (the f16
+        // kernels enable them).
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+    }
+
+    #[inline(always)]
+    unsafe fn store8<const NT: bool>(p: *mut half::f16, v: __m256) {
+        // SAFETY: as above, for writes; `vcvtps2ph` with rounding to nearest even.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+            store_halves::<NT>(p.cast(), h);
+        }
+    }
+}
+
+impl Lanes8 for half::bf16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const half::bf16) -> __m256 {
+        // SAFETY: the caller guarantees 8 readable elements and AVX2.
+        unsafe {
+            // The bits as the high half of an f32; a NaN made quiet, as `half::bf16_widen`.
+            let w = _mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast())));
+            let magnitude = _mm256_and_si256(w, _mm256_set1_epi32(0x7FFF_FFFF));
+            let nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7F80_0000));
+            let quiet = _mm256_and_si256(nan, _mm256_set1_epi32(0x0040_0000));
+            _mm256_castsi256_ps(_mm256_or_si256(w, quiet))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store8<const NT: bool>(p: *mut half::bf16, v: __m256) {
+        // SAFETY: the caller guarantees 8 writable elements (16-byte aligned when NT) and
+        // AVX2.
+        unsafe {
+            // `half::bf16_round` lane by lane: + 0x7FFF + the lowest kept bit, the high half;
+            // a NaN's high half with the quiet bit set.
+            let x = _mm256_castps_si256(v);
+            let high = _mm256_srli_epi32::<16>(x);
+            let odd = _mm256_and_si256(high, _mm256_set1_epi32(1));
+            let bias = _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), odd);
+            let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(x, bias));
+            let quiet = _mm256_or_si256(high, _mm256_set1_epi32(0x0040));
+            let magnitude = _mm256_and_si256(x, _mm256_set1_epi32(0x7FFF_FFFF));
+            let nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7F80_0000));
+            let bits = _mm256_blendv_epi8(rounded, quiet, nan);
+            // Every lane is below 2^16: the unsigned saturating pack is exact.
+            let h = _mm_packus_epi32(
+                _mm256_castsi256_si128(bits),
+                _mm256_extracti128_si256::<1>(bits),
+            );
+            store_halves::<NT>(p.cast(), h);
+        }
+    }
+}
+
+/// `kept` applied to the 8 floats `x` where `lanes` is all ones, else the dropped value.
+#[inline(always)]
+unsafe fn kept8(x: __m256, lanes: __m256, kept: Kept<f32>) -> __m256 {
+    // SAFETY: register arithmetic; the caller enabled AVX2.
+    unsafe {
+        match kept {
+            Kept::Identity => _mm256_and_ps(lanes, x),
+            Kept::Div(k) => _mm256_and_ps(lanes, _mm256_div_ps(x, _mm256_set1_ps(k))),
+            Kept::Mul(k) => _mm256_and_ps(lanes, _mm256_mul_ps(x, _mm256_set1_ps(k))),
+            Kept::Affine { mul, add, dropped } => {
+                // x * mul, then + add: two roundings, as the reference.
+                let y = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(mul)), _mm256_set1_ps(add));
+                _mm256_blendv_ps(_mm256_set1_ps(dropped), y, lanes)
+            }
+        }
+    }
+}
+
+impl<T: Lanes8> Avx2Element for T {
+    const F16C: bool = <T as Lanes8>::F16C;
+
+    #[inline(always)]
+    unsafe fn masked32<const NT: bool>(src: *const T, dst: *mut T, bits: u32, kept: Kept<f32>) {
+        // SAFETY: the caller guarantees 32 readable and writable elements (16-byte aligned
+        // when NT) and the type's features.
         unsafe {
             for v in 0..4 {
-                let x = _mm256_loadu_ps(src.add(8 * v));
-                let lanes = lanes8((bits >> (8 * v)) & 0xff);
-                let y = match kept {
-                    Kept::Identity => _mm256_and_ps(lanes, x),
-                    Kept::Div(k) => _mm256_and_ps(lanes, _mm256_div_ps(x, _mm256_set1_ps(k))),
-                    Kept::Mul(k) => _mm256_and_ps(lanes, _mm256_mul_ps(x, _mm256_set1_ps(k))),
-                    Kept::Affine { mul, add, dropped } => {
-                        // x * mul, then + add: two roundings, as the reference.
-                        let y = _mm256_add_ps(
-                            _mm256_mul_ps(x, _mm256_set1_ps(mul)),
-                            _mm256_set1_ps(add),
-                        );
-                        _mm256_blendv_ps(_mm256_set1_ps(dropped), y, lanes)
-                    }
-                };
-                store_ps::<NT>(dst.add(8 * v), y);
+                let x = T::load8(src.add(8 * v));
+                let y = kept8(x, lanes8((bits >> (8 * v)) & 0xff), kept);
+                T::store8::<NT>(dst.add(8 * v), y);
             }
         }
     }
 
     #[inline(always)]
     unsafe fn noise32<const NT: bool>(
-        src: *const f32,
-        dst: *mut f32,
+        src: *const T,
+        dst: *mut T,
         n: [__m256; 4],
         mean: f32,
         stddev: f32,
         op: NoiseOp,
     ) {
-        // SAFETY: the caller guarantees 32 readable and writable elements and AVX2.
+        // SAFETY: the caller guarantees 32 readable and writable elements (16-byte aligned
+        // when NT) and the type's features.
         unsafe {
             let (m, s) = (_mm256_set1_ps(mean), _mm256_set1_ps(stddev));
             for (v, nv) in n.into_iter().enumerate() {
                 let e = _mm256_add_ps(m, _mm256_mul_ps(s, nv));
-                let x = _mm256_loadu_ps(src.add(8 * v));
+                let x = T::load8(src.add(8 * v));
                 let y = match op {
                     NoiseOp::Mul => _mm256_mul_ps(x, e),
                     NoiseOp::Add => _mm256_add_ps(x, e),
                 };
-                store_ps::<NT>(dst.add(8 * v), y);
+                T::store8::<NT>(dst.add(8 * v), y);
             }
         }
     }
@@ -275,121 +394,6 @@ impl Avx2Element for f64 {
                 }
             }
         }
-    }
-}
-
-/// Fused Dropout on a chunk starting at element `start` (a multiple of 64): 64 elements per
-/// step, then the scalar tail. `threshold` must be below `2^32` (the caller handles p = 1).
-///
-/// # Safety
-/// As [`portable::dropout`]; the CPU must have AVX2, FMA and BMI2; with `NT`, `c.dst` must be
-/// 16-byte aligned.
-#[target_feature(enable = "avx2,fma,bmi2")]
-pub(crate) unsafe fn dropout<T: Avx2Element, const NT: bool>(
-    c: Chunk<T>,
-    start: u64,
-    seed: u64,
-    draw: u64,
-    threshold: u64,
-    kept: Kept<T>,
-    bits: *mut u64,
-) {
-    debug_assert!(start.is_multiple_of(64) && threshold < (1 << 32));
-    let key = key_of_seed(seed);
-    let biased = _mm256_set1_epi32((threshold as u32 ^ 0x8000_0000) as i32);
-    let steps = c.len / 128;
-    for s in 0..steps {
-        let block = start / 4 + 32 * s as u64;
-        // SAFETY: AVX2 and BMI2 are enabled for this function.
-        let w = unsafe { philox8::<4>(block, draw, key) };
-        for h in 0..2 {
-            // SAFETY: AVX2 and BMI2 are enabled for this function.
-            let (lo, hi) = unsafe {
-                (
-                    keep_bits32(&w[2 * h], biased),
-                    keep_bits32(&w[2 * h + 1], biased),
-                )
-            };
-            let at = 128 * s + 64 * h;
-            // SAFETY: elements at .. at + 64 lie inside the chunk; mask word at / 64 inside its bound.
-            unsafe {
-                T::masked32::<NT>(c.src.add(at), c.dst.add(at), lo, kept);
-                T::masked32::<NT>(c.src.add(at + 32), c.dst.add(at + 32), hi, kept);
-                if !bits.is_null() {
-                    bits.add(at / 64)
-                        .write(u64::from(lo) | (u64::from(hi) << 32));
-                }
-            }
-        }
-    }
-    if NT {
-        // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
-        _mm_sfence();
-    }
-    let done = 128 * steps;
-    if done < c.len {
-        let tail_bits = if bits.is_null() {
-            bits
-        } else {
-            bits.wrapping_add(2 * steps)
-        };
-        // SAFETY: the tail is the rest of the chunk, starting at a multiple of 64.
-        unsafe {
-            portable::dropout(
-                c.offset(done),
-                start + done as u64,
-                seed,
-                draw,
-                threshold,
-                kept,
-                tail_bits,
-            )
-        };
-    }
-}
-
-/// Stored bits on a chunk (element-wise map), 64 elements per mask word.
-///
-/// # Safety
-/// As [`portable::apply_mask`]; `start` a multiple of 64; the CPU must have AVX2; with `NT`,
-/// `c.dst` must be 16-byte aligned.
-#[target_feature(enable = "avx2,fma,bmi2")]
-pub(crate) unsafe fn apply_bits<T: Avx2Element, const NT: bool>(
-    c: Chunk<T>,
-    start: usize,
-    mask: &[u64],
-    kept: Kept<T>,
-) {
-    let steps = c.len / 64;
-    for s in 0..steps {
-        let word = mask[start / 64 + s];
-        // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk.
-        unsafe {
-            T::masked32::<NT>(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
-            T::masked32::<NT>(
-                c.src.add(64 * s + 32),
-                c.dst.add(64 * s + 32),
-                (word >> 32) as u32,
-                kept,
-            );
-        }
-    }
-    if NT {
-        // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
-        _mm_sfence();
-    }
-    let done = 64 * steps;
-    if done < c.len {
-        // SAFETY: the rest of the chunk.
-        unsafe {
-            portable::apply_mask(
-                c.offset(done),
-                start + done,
-                mask,
-                crate::ops::MaskMap::Elementwise,
-                kept,
-            )
-        };
     }
 }
 
@@ -491,66 +495,200 @@ unsafe fn normals32(w: [__m256i; 4]) -> [__m256; 4] {
     }
 }
 
-/// Gaussian noise on a chunk starting at element `start` (a multiple of 4).
-///
-/// # Safety
-/// As [`portable::noise`]; the CPU must have AVX2 and FMA; with `NT`, `c.dst` must be
-/// 16-byte aligned.
-#[target_feature(enable = "avx2,fma,bmi2")]
-pub(crate) unsafe fn noise<T: Avx2Element, const NT: bool>(
-    c: Chunk<T>,
-    start: u64,
-    seed: u64,
-    draw: u64,
-    mean: T,
-    stddev: T,
-    op: NoiseOp,
-) {
-    debug_assert!(start.is_multiple_of(4));
-    let key = key_of_seed(seed);
-    let steps = c.len / 64;
-    for s in 0..steps {
-        // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk; AVX2 and FMA are enabled.
-        unsafe {
-            let [a, b] = philox8::<2>(start / 4 + 16 * s as u64, draw, key);
-            T::noise32::<NT>(
-                c.src.add(64 * s),
-                c.dst.add(64 * s),
-                normals32(a),
-                mean,
-                stddev,
-                op,
-            );
-            T::noise32::<NT>(
-                c.src.add(64 * s + 32),
-                c.dst.add(64 * s + 32),
-                normals32(b),
-                mean,
-                stddev,
-                op,
-            );
+/// The AVX2 kernels (Dropout, stored element-wise bits, noise), compiled for the features
+/// `$features`: once for AVX2, FMA and BMI2, once with F16C too (the `f16` kernels, which
+/// widen and round with it). `$doc` is a line of each one's documentation.
+macro_rules! avx2_kernels {
+    ($features:literal, $doc:literal, $dropout:ident, $apply_bits:ident, $noise:ident) => {
+        /// Fused Dropout on a chunk starting at element `start` (a multiple of 64): 64 elements
+        /// per step, then the scalar tail. `threshold` must be below `2^32` (the caller handles
+        /// p = 1).
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// As [`super::portable::dropout`]; the CPU must have the features the kernel is
+        /// compiled for (F16C too for a type whose [`Avx2Element::F16C`] is set); with `NT`,
+        /// `c.dst` must be 16-byte aligned.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $dropout<T: Avx2Element, const NT: bool>(
+            c: Chunk<T>,
+            start: u64,
+            seed: u64,
+            draw: u64,
+            threshold: u64,
+            kept: Kept<T::Compute>,
+            bits: *mut u64,
+        ) {
+            debug_assert!(start.is_multiple_of(64) && threshold < (1 << 32));
+            let key = key_of_seed(seed);
+            let biased = _mm256_set1_epi32((threshold as u32 ^ 0x8000_0000) as i32);
+            let steps = c.len / 128;
+            for s in 0..steps {
+                let block = start / 4 + 32 * s as u64;
+                // SAFETY: AVX2 and BMI2 are enabled for this function.
+                let w = unsafe { philox8::<4>(block, draw, key) };
+                for h in 0..2 {
+                    // SAFETY: AVX2 and BMI2 are enabled for this function.
+                    let (lo, hi) = unsafe {
+                        (
+                            keep_bits32(&w[2 * h], biased),
+                            keep_bits32(&w[2 * h + 1], biased),
+                        )
+                    };
+                    let at = 128 * s + 64 * h;
+                    // SAFETY: elements at .. at + 64 lie inside the chunk; mask word at / 64
+                    // inside its bound.
+                    unsafe {
+                        T::masked32::<NT>(c.src.add(at), c.dst.add(at), lo, kept);
+                        T::masked32::<NT>(c.src.add(at + 32), c.dst.add(at + 32), hi, kept);
+                        if !bits.is_null() {
+                            bits.add(at / 64)
+                                .write(u64::from(lo) | (u64::from(hi) << 32));
+                        }
+                    }
+                }
+            }
+            if NT {
+                // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+                _mm_sfence();
+            }
+            let done = 128 * steps;
+            if done < c.len {
+                let tail_bits = if bits.is_null() {
+                    bits
+                } else {
+                    bits.wrapping_add(2 * steps)
+                };
+                // SAFETY: the tail is the rest of the chunk, starting at a multiple of 64.
+                unsafe {
+                    (portable_kernels::<T>().dropout)(
+                        c.offset(done),
+                        start + done as u64,
+                        seed,
+                        draw,
+                        threshold,
+                        kept,
+                        tail_bits,
+                    )
+                };
+            }
         }
-    }
-    if NT {
-        // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
-        _mm_sfence();
-    }
-    let done = 64 * steps;
-    if done < c.len {
-        // SAFETY: the rest of the chunk.
-        unsafe {
-            portable::noise(
-                c.offset(done),
-                start + done as u64,
-                seed,
-                draw,
-                mean,
-                stddev,
-                op,
-            )
-        };
-    }
+
+        /// Stored bits on a chunk (element-wise map), 64 elements per mask word.
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// As [`super::portable::apply_mask`]; `start` a multiple of 64;
+        /// the CPU must have the features the kernel is compiled for (F16C too for a type whose
+        /// [`Avx2Element::F16C`] is set); with `NT`, `c.dst` must be 16-byte aligned.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $apply_bits<T: Avx2Element, const NT: bool>(
+            c: Chunk<T>,
+            start: usize,
+            mask: &[u64],
+            kept: Kept<T::Compute>,
+        ) {
+            let steps = c.len / 64;
+            for s in 0..steps {
+                let word = mask[start / 64 + s];
+                // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk.
+                unsafe {
+                    T::masked32::<NT>(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
+                    T::masked32::<NT>(
+                        c.src.add(64 * s + 32),
+                        c.dst.add(64 * s + 32),
+                        (word >> 32) as u32,
+                        kept,
+                    );
+                }
+            }
+            if NT {
+                // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+                _mm_sfence();
+            }
+            let done = 64 * steps;
+            if done < c.len {
+                // SAFETY: the rest of the chunk.
+                unsafe {
+                    (portable_kernels::<T>().apply_bits)(c.offset(done), start + done, mask, kept)
+                };
+            }
+        }
+
+        /// Gaussian noise on a chunk starting at element `start` (a multiple of 4).
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// As [`super::portable::noise`]; the CPU must have the features the kernel is compiled
+        /// for (F16C too for a type whose [`Avx2Element::F16C`] is set); with `NT`, `c.dst` must
+        /// be 16-byte aligned.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $noise<T: Avx2Element, const NT: bool>(
+            c: Chunk<T>,
+            start: u64,
+            seed: u64,
+            draw: u64,
+            mean: T::Compute,
+            stddev: T::Compute,
+            op: NoiseOp,
+        ) {
+            debug_assert!(start.is_multiple_of(4));
+            let key = key_of_seed(seed);
+            let steps = c.len / 64;
+            for s in 0..steps {
+                // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk; AVX2 and FMA are
+                // enabled.
+                unsafe {
+                    let [a, b] = philox8::<2>(start / 4 + 16 * s as u64, draw, key);
+                    T::noise32::<NT>(
+                        c.src.add(64 * s),
+                        c.dst.add(64 * s),
+                        normals32(a),
+                        mean,
+                        stddev,
+                        op,
+                    );
+                    T::noise32::<NT>(
+                        c.src.add(64 * s + 32),
+                        c.dst.add(64 * s + 32),
+                        normals32(b),
+                        mean,
+                        stddev,
+                        op,
+                    );
+                }
+            }
+            if NT {
+                // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+                _mm_sfence();
+            }
+            let done = 64 * steps;
+            if done < c.len {
+                // SAFETY: the rest of the chunk.
+                unsafe {
+                    (portable_kernels::<T>().noise)(
+                        c.offset(done),
+                        start + done as u64,
+                        seed,
+                        draw,
+                        mean,
+                        stddev,
+                        op,
+                    )
+                };
+            }
+        }
+    };
 }
+
+avx2_kernels!("avx2,fma,bmi2", "", dropout, apply_bits, noise);
+avx2_kernels!(
+    "avx2,fma,bmi2,f16c",
+    "The same kernel with F16C enabled too (the `f16` kernels), for a CPU that has it.",
+    dropout_f16c,
+    apply_bits_f16c,
+    noise_f16c
+);
 
 /// Words of one Philox block through the vector path (for tests).
 #[cfg(test)]
@@ -571,4 +709,55 @@ pub(crate) fn philox8_lane(block: u64, draw: u64, seed: u64, lane: usize) -> [u3
     // SAFETY: AVX2 was detected above.
     let out = unsafe { run(block, draw, seed) };
     [out[0][lane], out[1][lane], out[2][lane], out[3][lane]]
+}
+
+/// `src` widened 8 elements at a time by [`Lanes8::load8`] (for tests; `src.len()` a multiple
+/// of 8).
+#[cfg(test)]
+pub(crate) fn widen8<T: Lanes8>(src: &[T]) -> Vec<f32> {
+    assert!(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c"));
+    assert!(src.len().is_multiple_of(8));
+    #[target_feature(enable = "avx2,f16c")]
+    fn run<T: Lanes8>(src: &[T], dst: &mut [f32]) {
+        for (s, d) in src.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
+            // SAFETY: AVX2 and F16C are enabled; 8 elements each side.
+            unsafe { _mm256_storeu_ps(d.as_mut_ptr(), T::load8(s.as_ptr())) };
+        }
+    }
+    let mut dst = vec![0.0; src.len()];
+    // SAFETY: the CPU has AVX2 and F16C (asserted above).
+    unsafe { run(src, &mut dst) };
+    dst
+}
+
+/// `src` rounded 8 values at a time by [`Lanes8::store8`], plain and non-temporal stores (for
+/// tests; `src.len()` a multiple of 8).
+#[cfg(test)]
+pub(crate) fn round8<T: Lanes8>(src: &[f32]) -> [Vec<T>; 2] {
+    assert!(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c"));
+    assert!(src.len().is_multiple_of(8));
+    #[target_feature(enable = "avx2,f16c")]
+    fn run<T: Lanes8, const NT: bool>(src: &[f32], dst: &mut [T]) {
+        for (s, d) in src.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
+            // SAFETY: AVX2 and F16C are enabled; 8 elements each side (16-byte aligned with
+            // NT: the caller's buffer is).
+            unsafe { T::store8::<NT>(d.as_mut_ptr(), _mm256_loadu_ps(s.as_ptr())) };
+        }
+        _mm_sfence();
+    }
+    std::array::from_fn(|k| {
+        // 16-byte aligned storage for the non-temporal stores.
+        let mut buf = vec![0u128; src.len().div_ceil(8)];
+        // SAFETY: `buf` holds `src.len()` 2-byte elements, 16-byte aligned, and any bits are
+        // a valid half value; the CPU has AVX2 and F16C (asserted above).
+        unsafe {
+            let dst = std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), src.len());
+            if k == 0 {
+                run::<T, false>(src, dst);
+            } else {
+                run::<T, true>(src, dst);
+            }
+            dst.to_vec()
+        }
+    })
 }

@@ -1,8 +1,10 @@
 //! The entry points the layers call. Each resolves, once per call, the kernel it runs (for
-//! its element type's compute type, the plan's path and whether stores stream:
-//! [`super::KernelTable::compute_kernels`]), then runs it over the plan's chunks, on one thread or on
-//! the pool. A chunk reaches the kernel as a chunk of the compute type
-//! ([`super::KernelTable::in_compute`]: itself, or half-precision blocks widened to `f32`).
+//! its element type, the plan's path and whether stores stream: [`Plan::kernels`], through
+//! [`super::KernelTable::kernels`]), then runs it over the plan's chunks, on one thread or on
+//! the pool. The kernels take the chunk as stored and the constants in the compute type (a
+//! half-precision kernel widens, computes in `f32` and rounds once). The broadcast of noise
+//! over a noise shape, which has no kernel in the table, reaches its loop as chunks of the
+//! compute type ([`super::KernelTable::in_compute`]).
 
 use crate::error::Result;
 use crate::mask::BitMask;
@@ -21,11 +23,11 @@ pub(crate) fn scale<T: Element>(io: FlatIo<'_, T>, factor: Option<T::Compute>) {
 pub(crate) fn scale_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factor: Option<T::Compute>) {
     let factor = factor.filter(|&f| f != <T::Compute as num_traits::One>::one());
     let whole = Chunk::of(io);
-    let scale = T::compute_kernels(&plan, &whole).scale;
-    plan.run(whole, |start, c| {
+    let scale = plan.kernels(&whole).scale;
+    plan.run(whole, |_, c| {
         // SAFETY: every chunk is a disjoint sub-range of the io; the kernel was resolved by
         // this plan for this output.
-        unsafe { T::in_compute(plan.path, c, start, |_, c| scale(c, factor)) }
+        unsafe { scale(c, factor) }
     });
 }
 
@@ -37,15 +39,11 @@ pub(crate) fn multiply<T: Element>(io: FlatIo<'_, T>, factors: &[T::Compute]) {
 pub(crate) fn multiply_with<T: Element>(plan: Plan, io: FlatIo<'_, T>, factors: &[T::Compute]) {
     assert_eq!(io.len(), factors.len(), "one factor per element");
     let whole = Chunk::of(io);
-    let multiply = T::compute_kernels(&plan, &whole).multiply;
+    let multiply = plan.kernels(&whole).multiply;
     plan.run(whole, |start, c| {
-        // SAFETY: every chunk is a disjoint sub-range of the io, and the factors each block
-        // gets are its own; the kernel was resolved by this plan for this output.
-        unsafe {
-            T::in_compute(plan.path, c, start, |start, c| {
-                multiply(c, &factors[start..start + c.len])
-            })
-        }
+        // SAFETY: every chunk is a disjoint sub-range of the io, and the factors it gets are
+        // its own; the kernel was resolved by this plan for this output.
+        unsafe { multiply(c, &factors[start..start + c.len]) }
     });
 }
 
@@ -74,24 +72,20 @@ pub(crate) fn apply_mask_with<T: Element>(
     let kept = kept.simplified();
     let words = mask.words();
     let whole = Chunk::of(io);
-    let kernels = T::compute_kernels(&plan, &whole);
+    let kernels = plan.kernels(&whole);
     if map == MaskMap::Elementwise {
         let apply = kernels.apply_bits;
         plan.run(whole, |start, c| {
-            // SAFETY: a disjoint sub-range starting at a multiple of 64 (so are its blocks);
-            // `words` covers it; the kernel was resolved by this plan for this output.
-            unsafe { T::in_compute(plan.path, c, start, |start, c| apply(c, start, words, kept)) }
+            // SAFETY: a disjoint sub-range starting at a multiple of 64; `words` covers it;
+            // the kernel was resolved by this plan for this output.
+            unsafe { apply(c, start, words, kept) }
         });
     } else {
         let apply = kernels.apply_mask;
         plan.run(whole, |start, c| {
             // SAFETY: a disjoint sub-range; the mask covers every element it maps to; the
             // kernel was resolved by this plan for this output.
-            unsafe {
-                T::in_compute(plan.path, c, start, |start, c| {
-                    apply(c, start, words, map, kept)
-                })
-            }
+            unsafe { apply(c, start, words, map, kept) }
         });
     }
 }
@@ -152,16 +146,14 @@ pub(crate) fn dropout_with<T: Element>(
             .map_or(std::ptr::null_mut(), |m| m.words_mut().as_mut_ptr()),
     );
     let whole = Chunk::of(io);
-    let dropout = T::compute_kernels(&plan, &whole).dropout;
+    let dropout = plan.kernels(&whole).dropout;
     plan.run(whole, |start, c| {
-        // SAFETY: a disjoint sub-range starting at a multiple of 64 (so are its blocks),
-        // whose mask words (if any) are its own; the threshold is below 2^32; the kernel was
-        // resolved by this plan for this output.
+        // SAFETY: a disjoint sub-range starting at a multiple of 64, whose mask words (if
+        // any) are its own; the threshold is below 2^32; the kernel was resolved by this plan
+        // for this output.
         unsafe {
-            T::in_compute(plan.path, c, start, |start, c| {
-                let b = bits.at(start / 64);
-                dropout(c, start as u64, seed, draw, threshold, kept, b)
-            })
+            let b = bits.at(start / 64);
+            dropout(c, start as u64, seed, draw, threshold, kept, b)
         }
     });
     Ok(mask)
@@ -233,14 +225,10 @@ pub(crate) fn noise_with<T: Element>(
     };
     let (m, s) = (T::Compute::from_f64(mean), T::Compute::from_f64(stddev));
     let whole = Chunk::of(io);
-    let noise = T::compute_kernels(&plan, &whole).noise;
+    let noise = plan.kernels(&whole).noise;
     plan.run(whole, |start, c| {
-        // SAFETY: a disjoint sub-range starting at a multiple of 64 (so are its blocks); the
-        // kernel was resolved by this plan for this output.
-        unsafe {
-            T::in_compute(plan.path, c, start, |start, c| {
-                noise(c, start as u64, seed, draw, m, s, op)
-            })
-        }
+        // SAFETY: a disjoint sub-range starting at a multiple of 64; the kernel was resolved
+        // by this plan for this output.
+        unsafe { noise(c, start as u64, seed, draw, m, s, op) }
     });
 }

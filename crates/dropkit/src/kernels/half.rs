@@ -1,9 +1,14 @@
 //! The half-precision element types (`half::f16`, `half::bf16`) on the CPU. They compute in
-//! `f32` and round once: a chunk is cut into cache-resident blocks ([`BLOCK`] elements, a
-//! multiple of 64 so a block owns whole mask words), each block is widened into an `f32`
-//! scratch, the `f32` kernel runs on the scratch in place with the block's first element
-//! index (a mask or a noise value is a pure function of the element index, so it is the
-//! `f32` layer's), and the block is rounded back to the half type.
+//! `f32` and round once. The AVX-512 kernels of Dropout, stored element-wise masks, noise,
+//! scale and multiply (and the AVX2 ones of the first three for `f16`, where the CPU has F16C)
+//! do that in registers: they load 2-byte elements, widen them, run the `f32` bodies'
+//! operations and round before they store (see `avx2.rs` and `avx512/element.rs`). Every other
+//! kernel, and every kernel on the other paths (the portable one, `bf16` on AVX2), runs on
+//! blocks ([`blocks`]): a chunk is cut into cache-resident blocks ([`BLOCK`]
+//! elements, a multiple of 64 so a block owns whole mask words), each block is widened into
+//! an `f32` scratch, the `f32` kernel of the path runs on the scratch in place with the
+//! block's first element index (a mask or a noise value is a pure function of the element
+//! index, so it is the `f32` layer's), and the block is rounded back to the half type.
 //!
 //! The conversions: the scalar ones of the `half` crate ([`Element::widen`] and
 //! [`Element::narrow`]) are the oracle. The fast ones are F16C's (`vcvtph2ps` / `vcvtps2ph`,
@@ -13,7 +18,9 @@
 
 use half::{bf16, f16};
 
+use super::table::{KernelTable, Kernels};
 use super::{Chunk, Path};
+use crate::ops::{Kept, MaskMap, NoiseOp};
 use crate::Element;
 
 /// Elements per block: 4096 (16 KiB of `f32` scratch, 8 KiB of half input), so a block and
@@ -71,9 +78,177 @@ pub(crate) unsafe fn in_blocks<T: HalfConvert>(
     }
 }
 
+/// A [`Path`] as a type: the block kernels of a path are functions (table entries) of their
+/// own.
+trait OnPath {
+    const PATH: Path;
+}
+
+/// [`Path::Portable`] as a type.
+#[derive(Debug)]
+struct OnPortable;
+impl OnPath for OnPortable {
+    const PATH: Path = Path::Portable;
+}
+
+/// [`Path::Avx2`] as a type.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug)]
+struct OnAvx2;
+#[cfg(target_arch = "x86_64")]
+impl OnPath for OnAvx2 {
+    const PATH: Path = Path::Avx2;
+}
+
+/// [`Path::Avx512`] as a type.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug)]
+struct OnAvx512;
+#[cfg(target_arch = "x86_64")]
+impl OnPath for OnAvx512 {
+    const PATH: Path = Path::Avx512;
+}
+
+/// The kernels of a half type that run the `f32` kernels of `path` on blocks
+/// ([`in_blocks`]); the conversions are the fast ones where `path` has them.
+pub(crate) fn blocks<T: HalfConvert>(path: Path) -> Kernels<T> {
+    match path {
+        Path::Portable => blocks_on::<T, OnPortable>(),
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => blocks_on::<T, OnAvx2>(),
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => blocks_on::<T, OnAvx512>(),
+    }
+}
+
+/// [`blocks`] of the path `P`.
+fn blocks_on<T: HalfConvert, P: OnPath>() -> Kernels<T> {
+    Kernels {
+        dropout: dropout_blocks::<T, P>,
+        apply_bits: apply_bits_blocks::<T, P>,
+        apply_mask: apply_mask_blocks::<T, P>,
+        noise: noise_blocks::<T, P>,
+        scale: scale_blocks::<T, P>,
+        multiply: multiply_blocks::<T, P>,
+    }
+}
+
+/// The `f32` kernels the blocks of path `P` run (they write the scratch, so they never
+/// stream).
+fn f32_kernels<P: OnPath>() -> Kernels<f32> {
+    f32::kernels(P::PATH, false)
+}
+
+/// Dropout on blocks: the `f32` kernel on each block, with the block's first element and its
+/// mask words.
+///
+/// # Safety
+/// As [`super::portable::dropout`] (on the chunk as stored); the CPU has `P`'s features.
+unsafe fn dropout_blocks<T: HalfConvert, P: OnPath>(
+    c: Chunk<T>,
+    start: u64,
+    seed: u64,
+    draw: u64,
+    threshold: u64,
+    kept: Kept<f32>,
+    bits: *mut u64,
+) {
+    let dropout = f32_kernels::<P>().dropout;
+    let first = start as usize;
+    // SAFETY: the caller's contract; each block is the scratch, valid for its length, and
+    // its mask words are the chunk's from its own first word on.
+    unsafe {
+        in_blocks(P::PATH, c, first, |at, b| {
+            // A block starts `at - first` elements (a multiple of 64) into the chunk.
+            let words = if bits.is_null() {
+                bits
+            } else {
+                bits.wrapping_add((at - first) / 64)
+            };
+            dropout(b, at as u64, seed, draw, threshold, kept, words)
+        })
+    }
+}
+
+/// A stored element-wise mask on blocks.
+///
+/// # Safety
+/// As [`super::portable::apply_mask`]; `start` a multiple of 64; the CPU has `P`'s features.
+unsafe fn apply_bits_blocks<T: HalfConvert, P: OnPath>(
+    c: Chunk<T>,
+    start: usize,
+    mask: &[u64],
+    kept: Kept<f32>,
+) {
+    let apply = f32_kernels::<P>().apply_bits;
+    // SAFETY: the caller's contract; each block is the scratch, valid for its length.
+    unsafe { in_blocks(P::PATH, c, start, |at, b| apply(b, at, mask, kept)) }
+}
+
+/// A stored mask under any map on blocks.
+///
+/// # Safety
+/// As [`super::portable::apply_mask`]; the CPU has `P`'s features.
+unsafe fn apply_mask_blocks<T: HalfConvert, P: OnPath>(
+    c: Chunk<T>,
+    start: usize,
+    mask: &[u64],
+    map: MaskMap,
+    kept: Kept<f32>,
+) {
+    let apply = f32_kernels::<P>().apply_mask;
+    // SAFETY: the caller's contract; each block is the scratch, valid for its length.
+    unsafe { in_blocks(P::PATH, c, start, |at, b| apply(b, at, mask, map, kept)) }
+}
+
+/// Gaussian noise on blocks.
+///
+/// # Safety
+/// As [`super::portable::noise`]; the CPU has `P`'s features.
+unsafe fn noise_blocks<T: HalfConvert, P: OnPath>(
+    c: Chunk<T>,
+    start: u64,
+    seed: u64,
+    draw: u64,
+    mean: f32,
+    stddev: f32,
+    op: NoiseOp,
+) {
+    let noise = f32_kernels::<P>().noise;
+    // SAFETY: the caller's contract; each block is the scratch, valid for its length.
+    unsafe {
+        in_blocks(P::PATH, c, start as usize, |at, b| {
+            noise(b, at as u64, seed, draw, mean, stddev, op)
+        })
+    }
+}
+
+/// `x * factor` or a copy (which still widens and rounds, so a NaN comes back quiet) on
+/// blocks.
+///
+/// # Safety
+/// As [`super::portable::scale`]; the CPU has `P`'s features.
+unsafe fn scale_blocks<T: HalfConvert, P: OnPath>(c: Chunk<T>, factor: Option<f32>) {
+    let scale = f32_kernels::<P>().scale;
+    // SAFETY: the caller's contract; each block is the scratch, valid for its length.
+    unsafe { in_blocks(P::PATH, c, 0, |_, b| scale(b, factor)) }
+}
+
+/// `x * factors` on blocks, each block with its own factors.
+///
+/// # Safety
+/// As [`super::portable::multiply`]; the CPU has `P`'s features.
+unsafe fn multiply_blocks<T: HalfConvert, P: OnPath>(c: Chunk<T>, factors: &[f32]) {
+    assert_eq!(factors.len(), c.len, "one factor per element");
+    let multiply = f32_kernels::<P>().multiply;
+    // SAFETY: the caller's contract; each block is the scratch, valid for its length, and
+    // gets the factors of its elements.
+    unsafe { in_blocks(P::PATH, c, 0, |at, b| multiply(b, &factors[at..at + b.len])) }
+}
+
 /// Whether this CPU converts `f16` with F16C (with AVX, which its 256-bit forms need).
 #[cfg(target_arch = "x86_64")]
-fn has_f16c() -> bool {
+pub(crate) fn has_f16c() -> bool {
     use std::sync::OnceLock;
     static F16C: OnceLock<bool> = OnceLock::new();
     *F16C.get_or_init(|| {
@@ -255,13 +430,13 @@ mod f16c {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `f32` values that exercise rounding: every half bit pattern widened, the values
     /// halfway between neighbours (ties) and just beside them, subnormals, overflow to
     /// infinity, NaNs with payloads, and a spread of arbitrary bit patterns.
-    fn probe_values() -> Vec<f32> {
+    pub(crate) fn probe_values() -> Vec<f32> {
         let mut v = Vec::new();
         for bits in 0..=u16::MAX {
             for w in [

@@ -45,7 +45,7 @@ impl Plan {
     pub(crate) fn kernels<T: Element>(&self, out: &Chunk<T>) -> Kernels<T> {
         let stream = out.len * std::mem::size_of::<T>() >= self.stream_from
             && (out.dst as usize).is_multiple_of(16);
-        Kernels::resolve(self.path, stream)
+        T::kernels(self.path, stream)
     }
 
     /// Runs `f(first element, chunk)` over `c`, on one thread or on the pool.

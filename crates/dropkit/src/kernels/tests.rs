@@ -926,6 +926,245 @@ fn check_runs_on_chunks<T: Element<Compute = T>>() {
     }
 }
 
+/// A half-precision type's bits, to compare results exactly (NaN payloads, signed zeros).
+trait HalfBits: half::HalfConvert + Copy {
+    fn of_bits(bits: u16) -> Self;
+    fn bits(self) -> u16;
+}
+
+impl HalfBits for ::half::f16 {
+    fn of_bits(bits: u16) -> Self {
+        Self::from_bits(bits)
+    }
+    fn bits(self) -> u16 {
+        self.to_bits()
+    }
+}
+
+impl HalfBits for ::half::bf16 {
+    fn of_bits(bits: u16) -> Self {
+        Self::from_bits(bits)
+    }
+    fn bits(self) -> u16 {
+        self.to_bits()
+    }
+}
+
+/// Every bit pattern of the half type once (NaNs with every payload, infinities, zeros,
+/// subnormals), shuffled so that each vector mixes kinds, then 37 more: 65573 elements, not a
+/// multiple of 32 or 64.
+fn every_pattern<T: HalfBits>() -> Vec<T> {
+    (0..(1usize << 16) + 37)
+        .map(|i| T::of_bits((i as u16).wrapping_mul(40503).wrapping_add(7)))
+        .collect()
+}
+
+/// Panics at the first element whose bits differ.
+fn assert_same_bits<T: HalfBits>(got: &[T], want: &[T], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    if let Some(i) = (0..got.len()).find(|&i| got[i].bits() != want[i].bits()) {
+        panic!(
+            "{what} ({}): element {i}: {:#06x}, the scalar oracle {:#06x}",
+            T::NAME,
+            got[i].bits(),
+            want[i].bits()
+        );
+    }
+}
+
+/// The kept rules of the half checks, in `f32`: each of `Kept`'s forms, products that land
+/// exactly halfway between two half values (`x * 1.5` of an odd significand, `x * 0.5` of an
+/// odd subnormal), a division, and AlphaDropout's affine rule (a dropped value that is not
+/// zero).
+fn half_kepts() -> Vec<Kept<f32>> {
+    vec![
+        Kept::Identity,
+        Kept::Mul(1.5),
+        Kept::Mul(0.5),
+        Kept::Div(0.7),
+        crate::ops::alpha_forward_kept(0.3),
+    ]
+}
+
+/// Output buffers for `n` elements at three positions: 16-byte aligned (where a large
+/// output's stores stream), 2 bytes past that, and 4 bytes past it. Returns the buffer and
+/// the offsets.
+fn half_outputs<T: HalfBits>(n: usize) -> (Vec<T>, [usize; 3]) {
+    let buf = vec![T::of_bits(0x3c00); n + 16];
+    let aligned = buf.as_ptr().align_offset(16);
+    assert!(
+        aligned < 8,
+        "a 2-byte aligned buffer reaches 16-byte alignment"
+    );
+    (buf, [aligned, aligned + 1, aligned + 2])
+}
+
+/// Dropout and a stored element-wise mask on every bit pattern, copying and in place, at three
+/// output alignments, against the scalar oracle (the `f32` result rounded once).
+fn check_half_dropout<T: HalfBits>(plans: &[Plan]) {
+    let x = every_pattern::<T>();
+    let n = x.len();
+    for (p, kept) in [0.0, 0.3]
+        .into_iter()
+        .flat_map(|p| half_kepts().into_iter().map(move |k| (p, k)))
+    {
+        let r = || Randomness::Philox {
+            seed: 0x0dd_ba11,
+            draw: 3,
+        };
+        let mask = reference::keep_bits(&mut r(), n, p).unwrap();
+        let mut want = vec![T::zero(); n];
+        let io = FlatIo::Copy {
+            src: &x,
+            dst: &mut want,
+        };
+        reference::apply_mask(io, &mask, MaskMap::Elementwise, kept);
+        for &plan in plans {
+            let what = format!("{plan:?} p={p} {kept:?}");
+            let (mut buf, offsets) = half_outputs::<T>(n);
+            for at in offsets {
+                let dst = &mut buf[at..at + n];
+                let io = FlatIo::Copy { src: &x, dst };
+                let got = dropout_with(plan, io, &mut r(), p, kept, true).unwrap();
+                assert_eq!(got.as_ref(), Some(&mask), "mask {what}");
+                assert_same_bits(&buf[at..at + n], &want, &format!("dropout at {at} {what}"));
+                let dst = &mut buf[at..at + n];
+                let io = FlatIo::Copy { src: &x, dst };
+                apply_mask_with(plan, io, &mask, MaskMap::Elementwise, kept);
+                assert_same_bits(&buf[at..at + n], &want, &format!("apply at {at} {what}"));
+            }
+            let mut inplace = x.clone();
+            let io = FlatIo::InPlace(&mut inplace);
+            assert!(dropout_with(plan, io, &mut r(), p, kept, false)
+                .unwrap()
+                .is_none());
+            assert_same_bits(&inplace, &want, &format!("dropout in place {what}"));
+            let mut inplace = x.clone();
+            let io = FlatIo::InPlace(&mut inplace);
+            apply_mask_with(plan, io, &mask, MaskMap::Elementwise, kept);
+            assert_same_bits(&inplace, &want, &format!("apply in place {what}"));
+        }
+    }
+}
+
+/// Gaussian noise (multiplicative and additive) on every bit pattern, as
+/// [`check_half_dropout`].
+fn check_half_noise<T: HalfBits>(plans: &[Plan]) {
+    let x = every_pattern::<T>();
+    let n = x.len();
+    for (mean, stddev, op) in [
+        (1.0, 0.7, NoiseOp::Mul),
+        (0.0, 0.2, NoiseOp::Add),
+        (0.0, 1e-6, NoiseOp::Add),
+    ] {
+        let r = || Randomness::Philox {
+            seed: 41,
+            draw: 1 << 33,
+        };
+        let mut want = vec![T::zero(); n];
+        let io = FlatIo::Copy {
+            src: &x,
+            dst: &mut want,
+        };
+        reference::noise(io, &mut r(), mean, stddev, op);
+        for &plan in plans {
+            let what = format!("{plan:?} {op:?} {stddev}");
+            let (mut buf, offsets) = half_outputs::<T>(n);
+            for at in offsets {
+                let dst = &mut buf[at..at + n];
+                noise_with(
+                    plan,
+                    FlatIo::Copy { src: &x, dst },
+                    &mut r(),
+                    mean,
+                    stddev,
+                    op,
+                );
+                assert_same_bits(&buf[at..at + n], &want, &format!("noise at {at} {what}"));
+            }
+            let mut inplace = x.clone();
+            noise_with(
+                plan,
+                FlatIo::InPlace(&mut inplace),
+                &mut r(),
+                mean,
+                stddev,
+                op,
+            );
+            assert_same_bits(&inplace, &want, &format!("noise in place {what}"));
+        }
+    }
+}
+
+/// `x * factor`, the copy (which rounds too: a signalling NaN comes back quiet) and
+/// `x * factors` on every bit pattern, as [`check_half_dropout`].
+fn check_half_scale_multiply<T: HalfBits>(plans: &[Plan]) {
+    let x = every_pattern::<T>();
+    let n = x.len();
+    let factors = ordinary::<f32>(n, 3);
+    let mut multiplied = vec![T::zero(); n];
+    reference::map_indexed(
+        FlatIo::Copy {
+            src: &x,
+            dst: &mut multiplied,
+        },
+        |i, v| v * factors[i],
+    );
+    for factor in [None, Some(1.5f32), Some(0.3)] {
+        let mut want = vec![T::zero(); n];
+        let io = FlatIo::Copy {
+            src: &x,
+            dst: &mut want,
+        };
+        reference::scale(io, factor);
+        for &plan in plans {
+            let what = format!("{plan:?} {factor:?}");
+            let (mut buf, offsets) = half_outputs::<T>(n);
+            for at in offsets {
+                let dst = &mut buf[at..at + n];
+                scale_with(plan, FlatIo::Copy { src: &x, dst }, factor);
+                assert_same_bits(&buf[at..at + n], &want, &format!("scale at {at} {what}"));
+                let dst = &mut buf[at..at + n];
+                multiply_with(plan, FlatIo::Copy { src: &x, dst }, &factors);
+                assert_same_bits(&buf[at..at + n], &multiplied, &format!("multiply {what}"));
+            }
+            let mut inplace = x.clone();
+            scale_with(plan, FlatIo::InPlace(&mut inplace), factor);
+            assert_same_bits(&inplace, &want, &format!("scale in place {what}"));
+            let mut inplace = x.clone();
+            multiply_with(plan, FlatIo::InPlace(&mut inplace), &factors);
+            assert_same_bits(&inplace, &multiplied, &format!("multiply in place {what}"));
+        }
+    }
+}
+
+/// A channel mask (which the half types run on blocks on every path) on every bit pattern.
+fn check_half_spatial<T: HalfBits>(plans: &[Plan]) {
+    let x = every_pattern::<T>();
+    let n = x.len();
+    let map = MaskMap::ChannelsFirst { inner: 97 };
+    let channels = n.div_ceil(97);
+    let mask =
+        reference::keep_bits(&mut Randomness::Philox { seed: 8, draw: 1 }, channels, 0.4).unwrap();
+    for kept in half_kepts() {
+        let mut want = vec![T::zero(); n];
+        let io = FlatIo::Copy {
+            src: &x,
+            dst: &mut want,
+        };
+        reference::apply_mask(io, &mask, map, kept);
+        for &plan in plans {
+            let mut got = vec![T::zero(); n];
+            let io = FlatIo::Copy {
+                src: &x,
+                dst: &mut got,
+            };
+            apply_mask_with(plan, io, &mask, map, kept);
+            assert_same_bits(&got, &want, &format!("{plan:?} {kept:?}"));
+        }
+    }
+}
+
 #[test]
 fn broadcast_runs_equal_the_reference_on_chunks_f32() {
     check_runs_on_chunks::<f32>();
@@ -1030,4 +1269,284 @@ where
             }
         }
     }
+}
+
+on_every_path! {
+    half_dropout_f16 => check_half_dropout::<::half::f16>;
+    half_dropout_bf16 => check_half_dropout::<::half::bf16>;
+    half_noise => |plans| {
+        check_half_noise::<::half::f16>(plans);
+        check_half_noise::<::half::bf16>(plans);
+    };
+    half_scale_multiply => |plans| {
+        check_half_scale_multiply::<::half::f16>(plans);
+        check_half_scale_multiply::<::half::bf16>(plans);
+    };
+    half_spatial => |plans| {
+        check_half_spatial::<::half::f16>(plans);
+        check_half_spatial::<::half::bf16>(plans);
+    };
+}
+
+/// On AVX-512 (and `f16` on AVX2 with F16C) the half types run their own kernels, not the
+/// blocks (the checks above then test those); the other paths run the blocks.
+#[test]
+fn half_types_run_their_vector_kernels_on_the_simd_paths() {
+    fn check<T: HalfBits>(vector_on_avx2: bool) {
+        for path in Path::all().into_iter().filter(|p| p.available()) {
+            let (table, blocks) = (T::kernels(path, false), half::blocks::<T>(path));
+            let vector = match path {
+                Path::Portable => false,
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx2 => vector_on_avx2,
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx512 => true,
+            };
+            let own = |a: usize, b: usize| a != b;
+            assert_eq!(
+                own(table.dropout as usize, blocks.dropout as usize),
+                vector,
+                "{} dropout on {path:?}",
+                T::NAME
+            );
+            assert_eq!(
+                own(table.apply_bits as usize, blocks.apply_bits as usize),
+                vector,
+                "{} apply_bits on {path:?}",
+                T::NAME
+            );
+            assert_eq!(
+                own(table.noise as usize, blocks.noise as usize),
+                vector,
+                "{} noise on {path:?}",
+                T::NAME
+            );
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    check::<::half::f16>(std::is_x86_feature_detected!("f16c"));
+    #[cfg(not(target_arch = "x86_64"))]
+    check::<::half::f16>(false);
+    // bf16 on AVX2 runs the blocks (measured faster there, see `table.rs`).
+    check::<::half::bf16>(false);
+}
+
+/// The half types' AVX-512 kernels with non-temporal stores on outputs at every 4-byte
+/// aligned offset into a cache line (the table streams only 16-byte aligned outputs; the
+/// kernels take any 4-byte aligned one), and with plain stores at every offset: each writes
+/// exactly its output, equal to the scalar oracle, and nothing around it.
+#[cfg(target_arch = "x86_64")]
+fn check_avx512_half_stores<T: HalfBits + avx512::Avx512Element>() {
+    let guard = T::of_bits(0x1234);
+    let (seed, draw, p) = (0x5eed, 3, 0.3);
+    let kept = Kept::Mul(1.5f32);
+    let factor = 0.3f32;
+    let all = every_pattern::<T>();
+    for n in [0, 1, 31, 32, 33, 63, 64, 65, 130, 300, 1000] {
+        let x = &all[1000..1000 + n];
+        let factors = ordinary::<f32>(n, 11);
+        let mask = reference::keep_bits(&mut Randomness::Philox { seed, draw }, n, p).unwrap();
+        let oracle = |f: &dyn Fn(FlatIo<'_, T>)| {
+            let mut out = vec![T::zero(); n];
+            f(FlatIo::Copy {
+                src: x,
+                dst: &mut out,
+            });
+            out
+        };
+        let dropped = oracle(&|io| reference::apply_mask(io, &mask, MaskMap::Elementwise, kept));
+        let noisy = oracle(&|io| {
+            let mut r = Randomness::Philox { seed, draw };
+            reference::noise(io, &mut r, 1.0, 0.5, NoiseOp::Mul)
+        });
+        let scaled = oracle(&|io| reference::scale(io, Some(factor)));
+        let copied = oracle(&|io| reference::scale(io, None));
+        let multiplied = oracle(&|io| reference::map_indexed(io, |i, v| v * factors[i]));
+        for offset in 0..32 {
+            // Runs `kernel` (non-temporal stores when `nt`) on the output at `offset`, in
+            // place when `in_place`, and checks it against `want`, and the guards around it;
+            // false when it could not run (non-temporal stores on a misaligned output).
+            let run = |name: &str,
+                       want: &[T],
+                       in_place: bool,
+                       nt: bool,
+                       kernel: &mut dyn FnMut(Chunk<T>, bool)| {
+                let mut buf = vec![guard; offset + n + 64];
+                let dst = buf[offset..].as_mut_ptr();
+                if nt && !(dst as usize).is_multiple_of(4) {
+                    return false;
+                }
+                let src = if in_place {
+                    buf[offset..offset + n].copy_from_slice(x);
+                    dst.cast_const()
+                } else {
+                    x.as_ptr()
+                };
+                kernel(Chunk { src, dst, len: n }, nt);
+                let what = format!("{name} n={n} offset={offset} in place {in_place} nt {nt}");
+                assert_same_bits(&buf[offset..offset + n], want, &what);
+                let untouched = |g: &T| g.bits() == guard.bits();
+                assert!(buf[..offset].iter().all(untouched), "before: {what}");
+                assert!(buf[offset + n..].iter().all(untouched), "after: {what}");
+                true
+            };
+            // The kernels' contract, for every call below: the chunk is `n` elements of a
+            // live buffer, read from `x` or in place; this CPU has AVX-512 (the caller
+            // checked); with non-temporal stores the output is 4-byte aligned (`run` checks).
+            for (in_place, nt) in [(false, false), (true, false), (false, true), (true, true)] {
+                let mut bits = vec![0u64; n.div_ceil(64)];
+                let ran = run("dropout", &dropped, in_place, nt, &mut |c, nt| {
+                    let b = bits.as_mut_ptr();
+                    let t = crate::rng::keep_threshold(p);
+                    // SAFETY: as above; `bits` has a word per 64 elements.
+                    unsafe {
+                        if nt {
+                            avx512::dropout::<T, true>(c, 0, seed, draw, t, kept, b)
+                        } else {
+                            avx512::dropout::<T, false>(c, 0, seed, draw, t, kept, b)
+                        }
+                    }
+                });
+                if ran {
+                    assert_eq!(bits, mask.words(), "mask n={n} offset={offset}");
+                }
+                run("apply_bits", &dropped, in_place, nt, &mut |c, nt| {
+                    // SAFETY: as above; the mask covers the chunk.
+                    unsafe {
+                        if nt {
+                            avx512::apply_bits::<T, true>(c, 0, mask.words(), kept)
+                        } else {
+                            avx512::apply_bits::<T, false>(c, 0, mask.words(), kept)
+                        }
+                    }
+                });
+                run("noise", &noisy, in_place, nt, &mut |c, nt| {
+                    let op = NoiseOp::Mul;
+                    // SAFETY: as above.
+                    unsafe {
+                        if nt {
+                            avx512::noise::<T, true>(c, 0, seed, draw, 1.0, 0.5, op)
+                        } else {
+                            avx512::noise::<T, false>(c, 0, seed, draw, 1.0, 0.5, op)
+                        }
+                    }
+                });
+                run("scale", &scaled, in_place, nt, &mut |c, nt| {
+                    // SAFETY: as above.
+                    unsafe {
+                        if nt {
+                            avx512::scale::<T, true>(c, Some(factor))
+                        } else {
+                            avx512::scale::<T, false>(c, Some(factor))
+                        }
+                    }
+                });
+                run("copy", &copied, in_place, nt, &mut |c, nt| {
+                    // SAFETY: as above.
+                    unsafe {
+                        if nt {
+                            avx512::scale::<T, true>(c, None)
+                        } else {
+                            avx512::scale::<T, false>(c, None)
+                        }
+                    }
+                });
+                run("multiply", &multiplied, in_place, nt, &mut |c, nt| {
+                    // SAFETY: as above; one factor per element.
+                    unsafe {
+                        if nt {
+                            avx512::multiply::<T, true>(c, &factors)
+                        } else {
+                            avx512::multiply::<T, false>(c, &factors)
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_half_stores_write_exactly_the_output_at_any_alignment() {
+    if !avx512::probe::available() {
+        eprintln!("skipped: no AVX-512 on this CPU");
+        return;
+    }
+    check_avx512_half_stores::<::half::f16>();
+    check_avx512_half_stores::<::half::bf16>();
+}
+
+/// The vector conversions on their own: every half bit pattern widened, and `f32` values that
+/// exercise rounding (ties, neighbours of ties, subnormals, overflow, NaNs with payloads in
+/// the bits a half keeps and in those it drops) rounded, each against the scalar oracle bit
+/// for bit. (Through the kernels, a NaN's dropped bits are always zero, so the kernel checks
+/// cannot see those.)
+#[cfg(target_arch = "x86_64")]
+fn check_vector_conversions<T: HalfBits + avx2::Lanes8 + avx512::Half16>(avx512: bool) {
+    let every: Vec<T> = (0..=u16::MAX).map(T::of_bits).collect();
+    let mut values = half::tests::probe_values();
+    values.truncate(values.len() / 16 * 16);
+    let widened: Vec<u32> = every.iter().map(|&h| Element::widen(h).to_bits()).collect();
+    let rounded: Vec<u16> = values.iter().map(|&v| T::narrow(v).bits()).collect();
+    let first_difference = |got: &[u32], want: &[u32]| (0..want.len()).find(|&i| got[i] != want[i]);
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+        let got: Vec<u32> = avx2::widen8(&every).iter().map(|v| v.to_bits()).collect();
+        assert_eq!(
+            first_difference(&got, &widened),
+            None,
+            "AVX2 widening {}",
+            T::NAME
+        );
+        for (k, got) in avx2::round8::<T>(&values).into_iter().enumerate() {
+            let got: Vec<u32> = got.iter().map(|h| u32::from(h.bits())).collect();
+            let want: Vec<u32> = rounded.iter().map(|&b| u32::from(b)).collect();
+            let at = first_difference(&got, &want);
+            assert_eq!(
+                at,
+                None,
+                "AVX2 rounding {} (stores {k}) of {:?}",
+                T::NAME,
+                at.map(|i| values[i].to_bits())
+            );
+        }
+    } else {
+        eprintln!("skipped: no AVX2 with F16C on this CPU");
+    }
+    if avx512 {
+        let got: Vec<u32> = avx512::probe::widen16(&every)
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(
+            first_difference(&got, &widened),
+            None,
+            "AVX-512 widening {}",
+            T::NAME
+        );
+        let got: Vec<u32> = avx512::probe::round16::<T>(&values)
+            .into_iter()
+            .map(u32::from)
+            .collect();
+        let want: Vec<u32> = rounded.iter().map(|&b| u32::from(b)).collect();
+        let at = first_difference(&got, &want);
+        assert_eq!(
+            at,
+            None,
+            "AVX-512 rounding {} of {:?}",
+            T::NAME,
+            at.map(|i| values[i].to_bits())
+        );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn vector_half_conversions_are_the_oracles_bit_for_bit() {
+    let avx512 = avx512::probe::available();
+    if !avx512 {
+        eprintln!("skipped: no AVX-512 on this CPU");
+    }
+    check_vector_conversions::<::half::f16>(avx512);
+    check_vector_conversions::<::half::bf16>(avx512);
 }

@@ -2,12 +2,15 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{portable, Chunk};
+#[cfg(doc)]
+use super::super::portable;
+use super::super::table::portable_kernels;
+use super::super::Chunk;
 use super::element::Avx512Element;
 use super::normal::normals;
 use super::philox::{keep_word, philox16};
 use super::store::Stores;
-use crate::ops::{Kept, MaskMap, NoiseOp};
+use crate::ops::{Kept, NoiseOp};
 use crate::rng::key_of_seed;
 
 /// Elements per 64-byte vector.
@@ -26,7 +29,7 @@ unsafe fn dropout_group<T: Avx512Element, const NT: bool>(
     g: usize,
     w: &[__m512i; 4],
     threshold: __m512i,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
     bits: *mut u64,
     out: &mut Stores<NT>,
 ) {
@@ -45,8 +48,8 @@ unsafe fn dropout_group<T: Avx512Element, const NT: bool>(
 /// below `2^32` (the caller handles p = 1).
 ///
 /// # Safety
-/// As [`portable::dropout`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (any 4-byte
-/// aligned output, with or without `NT`).
+/// As [`portable::dropout`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (with `NT`, a
+/// 4-byte aligned output).
 #[target_feature(enable = "avx512f,avx2,fma,bmi2")]
 pub(crate) unsafe fn dropout<T: Avx512Element, const NT: bool>(
     c: Chunk<T>,
@@ -54,7 +57,7 @@ pub(crate) unsafe fn dropout<T: Avx512Element, const NT: bool>(
     seed: u64,
     draw: u64,
     threshold: u64,
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
     bits: *mut u64,
 ) {
     debug_assert!(start.is_multiple_of(64) && threshold < (1 << 32));
@@ -62,7 +65,7 @@ pub(crate) unsafe fn dropout<T: Avx512Element, const NT: bool>(
     let threshold_v = _mm512_set1_epi32(threshold as u32 as i32);
     let first_block = start / 4;
     let groups = c.len / 64;
-    // SAFETY: the chunk's output is 4-byte aligned.
+    // SAFETY: with NT, the chunk's output is 4-byte aligned (the caller's contract).
     let mut out = unsafe { Stores::<NT>::new(c.dst.cast()) };
     let mut g = 0;
     while g + 4 <= groups {
@@ -92,7 +95,7 @@ pub(crate) unsafe fn dropout<T: Avx512Element, const NT: bool>(
         };
         // SAFETY: the tail is the rest of the chunk, starting at a multiple of 64.
         unsafe {
-            portable::dropout(
+            (portable_kernels::<T>().dropout)(
                 c.offset(done),
                 start + done as u64,
                 seed,
@@ -109,17 +112,17 @@ pub(crate) unsafe fn dropout<T: Avx512Element, const NT: bool>(
 ///
 /// # Safety
 /// As [`portable::apply_mask`]; `start` a multiple of 64; the CPU must have AVX-512F, AVX2,
-/// FMA and BMI2 (any 4-byte aligned output).
+/// FMA and BMI2 (with `NT`, a 4-byte aligned output).
 #[target_feature(enable = "avx512f,avx2,fma,bmi2")]
 pub(crate) unsafe fn apply_bits<T: Avx512Element, const NT: bool>(
     c: Chunk<T>,
     start: usize,
     mask: &[u64],
-    kept: Kept<T>,
+    kept: Kept<T::Compute>,
 ) {
     let groups = c.len / 64;
     let words = &mask[start / 64..start / 64 + groups];
-    // SAFETY: the chunk's output is 4-byte aligned.
+    // SAFETY: with NT, the chunk's output is 4-byte aligned (the caller's contract).
     let mut out = unsafe { Stores::<NT>::new(c.dst.cast()) };
     for (g, &word) in words.iter().enumerate() {
         // SAFETY: elements 64 g .. 64 g + 64 lie inside the chunk; AVX-512F is enabled.
@@ -130,15 +133,7 @@ pub(crate) unsafe fn apply_bits<T: Avx512Element, const NT: bool>(
     let done = 64 * groups;
     if done < c.len {
         // SAFETY: the rest of the chunk.
-        unsafe {
-            portable::apply_mask(
-                c.offset(done),
-                start + done,
-                mask,
-                MaskMap::Elementwise,
-                kept,
-            )
-        };
+        unsafe { (portable_kernels::<T>().apply_bits)(c.offset(done), start + done, mask, kept) };
     }
 }
 
@@ -152,8 +147,8 @@ unsafe fn noise_groups<T: Avx512Element, const NT: bool, const K: usize>(
     c: Chunk<T>,
     g: usize,
     w: &[[__m512i; 4]; K],
-    mean: T,
-    stddev: T,
+    mean: T::Compute,
+    stddev: T::Compute,
     op: NoiseOp,
     out: &mut Stores<NT>,
 ) {
@@ -172,23 +167,23 @@ unsafe fn noise_groups<T: Avx512Element, const NT: bool, const K: usize>(
 /// slower on 2^16 elements in cache).
 ///
 /// # Safety
-/// As [`portable::noise`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (any 4-byte
-/// aligned output).
+/// As [`portable::noise`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (with `NT`, a
+/// 4-byte aligned output).
 #[target_feature(enable = "avx512f,avx2,fma,bmi2")]
 pub(crate) unsafe fn noise<T: Avx512Element, const NT: bool>(
     c: Chunk<T>,
     start: u64,
     seed: u64,
     draw: u64,
-    mean: T,
-    stddev: T,
+    mean: T::Compute,
+    stddev: T::Compute,
     op: NoiseOp,
 ) {
     debug_assert!(start.is_multiple_of(4));
     let key = key_of_seed(seed);
     let first_block = start / 4;
     let groups = c.len / 64;
-    // SAFETY: the chunk's output is 4-byte aligned.
+    // SAFETY: with NT, the chunk's output is 4-byte aligned (the caller's contract).
     let mut out = unsafe { Stores::<NT>::new(c.dst.cast()) };
     let mut g = 0;
     while g + 4 <= groups {
@@ -211,7 +206,7 @@ pub(crate) unsafe fn noise<T: Avx512Element, const NT: bool>(
     if done < c.len {
         // SAFETY: the rest of the chunk.
         unsafe {
-            portable::noise(
+            (portable_kernels::<T>().noise)(
                 c.offset(done),
                 start + done as u64,
                 seed,
@@ -224,21 +219,25 @@ pub(crate) unsafe fn noise<T: Avx512Element, const NT: bool>(
     }
 }
 
-/// `x * factor` or a copy, 64 bytes per step, then the scalar tail. A plain copy goes to the
-/// portable kernel (`memcpy`), and in place there is nothing to do.
+/// `x * factor` or a copy, 64 bytes per step, then the scalar tail. A plain copy of a type
+/// whose copy is exact goes to the portable kernel (`memcpy`), and in place there is nothing
+/// to do; a half type's copy widens and rounds, as its other results.
 ///
 /// # Safety
-/// As [`portable::scale`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (any 4-byte aligned
-/// output).
+/// As [`portable::scale`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (with `NT`, a 4-byte
+/// aligned output).
 #[target_feature(enable = "avx512f,avx2,fma,bmi2")]
-pub(crate) unsafe fn scale<T: Avx512Element, const NT: bool>(c: Chunk<T>, factor: Option<T>) {
-    if factor.is_none() && (!NT || c.src == c.dst.cast_const()) {
+pub(crate) unsafe fn scale<T: Avx512Element, const NT: bool>(
+    c: Chunk<T>,
+    factor: Option<T::Compute>,
+) {
+    if factor.is_none() && !T::COPY_ROUNDS && (!NT || c.src == c.dst.cast_const()) {
         // SAFETY: the caller's contract.
-        return unsafe { portable::scale(c, factor) };
+        return unsafe { (portable_kernels::<T>().scale)(c, factor) };
     }
     let n = lanes::<T>();
     let steps = c.len / n;
-    // SAFETY: the chunk's output is 4-byte aligned.
+    // SAFETY: with NT, the chunk's output is 4-byte aligned (the caller's contract).
     let mut out = unsafe { Stores::<NT>::new(c.dst.cast()) };
     for s in 0..steps {
         // SAFETY: elements n s .. n s + n lie inside the chunk; AVX-512F is enabled.
@@ -247,20 +246,23 @@ pub(crate) unsafe fn scale<T: Avx512Element, const NT: bool>(c: Chunk<T>, factor
     // SAFETY: AVX-512F is enabled for this function.
     unsafe { out.finish() };
     // SAFETY: the rest of the chunk.
-    unsafe { portable::scale(c.offset(n * steps), factor) };
+    unsafe { (portable_kernels::<T>().scale)(c.offset(n * steps), factor) };
 }
 
 /// `x * factors`, 64 bytes per step, then the scalar tail.
 ///
 /// # Safety
-/// As [`portable::multiply`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (any 4-byte
-/// aligned output).
+/// As [`portable::multiply`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (with `NT`, a
+/// 4-byte aligned output).
 #[target_feature(enable = "avx512f,avx2,fma,bmi2")]
-pub(crate) unsafe fn multiply<T: Avx512Element, const NT: bool>(c: Chunk<T>, factors: &[T]) {
+pub(crate) unsafe fn multiply<T: Avx512Element, const NT: bool>(
+    c: Chunk<T>,
+    factors: &[T::Compute],
+) {
     assert_eq!(factors.len(), c.len, "one factor per element");
     let n = lanes::<T>();
     let steps = c.len / n;
-    // SAFETY: the chunk's output is 4-byte aligned.
+    // SAFETY: with NT, the chunk's output is 4-byte aligned (the caller's contract).
     let mut out = unsafe { Stores::<NT>::new(c.dst.cast()) };
     for s in 0..steps {
         // SAFETY: elements n s .. n s + n lie inside the chunk and `factors`; AVX-512F is
@@ -278,5 +280,5 @@ pub(crate) unsafe fn multiply<T: Avx512Element, const NT: bool>(c: Chunk<T>, fac
     unsafe { out.finish() };
     let done = n * steps;
     // SAFETY: the rest of the chunk, with its factors.
-    unsafe { portable::multiply(c.offset(done), &factors[done..]) };
+    unsafe { (portable_kernels::<T>().multiply)(c.offset(done), &factors[done..]) };
 }

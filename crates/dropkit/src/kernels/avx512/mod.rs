@@ -14,6 +14,9 @@
 //!   x 4 transpose to element order is 8 two-source permutes per 64 elements.
 //! - Non-temporal stores write whole 64-byte lines at any 4-byte alignment of the output
 //!   ([`Stores`]).
+//! - The half types (`f16`, `bf16`) run the `f32` bodies' operations between a load that
+//!   widens 16 elements in a register and a rounding to nearest even before the store
+//!   (`element::Half16`).
 //!
 //! Every kernel here is `unsafe` and requires the CPU features it is compiled for; the
 //! dispatcher in [`super`] checks them once ([`super::Path::Avx512`]).
@@ -27,4 +30,6 @@ pub(crate) mod probe;
 mod store;
 
 pub(crate) use element::Avx512Element;
+#[cfg(test)]
+pub(crate) use element::Half16;
 pub(crate) use kernels::{apply_bits, dropout, multiply, noise, scale};

@@ -2,6 +2,7 @@
 
 use std::arch::x86_64::*;
 
+use super::element::Half16;
 use super::normal::{rho16, sincos16};
 use super::philox::philox16;
 use crate::rng::key_of_seed;
@@ -54,4 +55,40 @@ pub(crate) fn rho_sincos(w: [u32; 16]) -> ([f32; 16], [f32; 16], [f32; 16]) {
     }
     // SAFETY: the CPU has the path's features (asserted above).
     unsafe { run(w) }
+}
+
+/// `src` widened 16 elements at a time by [`Half16::load16`] (`src.len()` a multiple of 16).
+pub(crate) fn widen16<T: Half16>(src: &[T]) -> Vec<f32> {
+    assert!(available() && src.len().is_multiple_of(16));
+    #[target_feature(enable = "avx512f,avx2,fma,bmi2")]
+    fn run<T: Half16>(src: &[T], dst: &mut [f32]) {
+        for (s, d) in src.chunks_exact(16).zip(dst.chunks_exact_mut(16)) {
+            // SAFETY: AVX-512F is enabled; 16 elements each side.
+            unsafe { _mm512_storeu_ps(d.as_mut_ptr(), T::load16(s.as_ptr())) };
+        }
+    }
+    let mut dst = vec![0.0; src.len()];
+    // SAFETY: the CPU has the path's features (asserted above).
+    unsafe { run(src, &mut dst) };
+    dst
+}
+
+/// `src` rounded 16 values at a time by [`Half16::round16`], as the bits of the half type
+/// (`src.len()` a multiple of 16).
+pub(crate) fn round16<T: Half16>(src: &[f32]) -> Vec<u16> {
+    assert!(available() && src.len().is_multiple_of(16));
+    #[target_feature(enable = "avx512f,avx2,fma,bmi2")]
+    fn run<T: Half16>(src: &[f32], dst: &mut [u16]) {
+        for (s, d) in src.chunks_exact(16).zip(dst.chunks_exact_mut(16)) {
+            // SAFETY: AVX-512F is enabled; 16 elements each side.
+            unsafe {
+                let h = T::round16(_mm512_loadu_ps(s.as_ptr()));
+                _mm256_storeu_si256(d.as_mut_ptr().cast(), h);
+            }
+        }
+    }
+    let mut dst = vec![0; src.len()];
+    // SAFETY: the CPU has the path's features (asserted above).
+    unsafe { run::<T>(src, &mut dst) };
+    dst
 }

@@ -23,6 +23,7 @@ lint:
 	$(CARGO) clippy -p dropkit --all-targets -- -D warnings
 	$(CARGO) clippy -p dropkit --all-targets --features serde -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items
 
 # dropkit-py has no Rust tests (see its Cargo.toml): test-python tests it. The CUDA suite
 # (tests/cuda.rs, the host-emulation tests in src/cuda) runs in the second command only.

@@ -1,8 +1,8 @@
 //! Python bindings of dropkit: the extension module `dropkit._dropkit`, re-exported by the
 //! Python package `dropkit`. Thin by design (no maths here): each class is a
-//! newtype over a core layer ([`layers`]), arrays cross through one module ([`convert`]),
-//! errors through one mapping ([`error`]), and every method and function runs its work
-//! through [`guard::guarded`], so no panic reaches Python as one. Built by maturin
+//! newtype over a core layer (`layers`), arrays cross through one module (`convert`),
+//! errors through one mapping (`error`), and every method and function runs its work
+//! through `guard::guarded`, so no panic reaches Python as one. Built by maturin
 //! (`make test-python`).
 
 mod calls;
@@ -160,7 +160,7 @@ fn num_threads(py: Python<'_>) -> PyResult<usize> {
     )
 }
 
-/// _time_core_forward(x, p, repeats) -> list[float]
+/// `_time_core_forward(x, p, repeats) -> list[float]`
 ///
 /// For scripts/bench_binding.py: the seconds each of `repeats` calls of the Rust
 /// `Dropout::forward` takes on `x` (a float32 array), timed in Rust without Python in the
@@ -195,7 +195,7 @@ fn _time_core_forward(
 ///
 /// For the tests of the binding boundary (tests/test_errors.py): panics with `message`,
 /// holding the GIL, or without it (`detached`), as the layers compute. The
-/// call raises RuntimeError("dropkit._panic_for_tests: internal error: <message>"), as a
+/// call raises `RuntimeError("dropkit._panic_for_tests: internal error: <message>")`, as a
 /// panic anywhere in the extension would. Not part of the API.
 #[pyfunction]
 fn _panic_for_tests(py: Python<'_>, message: &str, detached: bool) -> PyResult<()> {

@@ -65,7 +65,7 @@ pub trait CudaModule: Module {
     /// Forward: a new tensor on the input's device.
     ///
     /// # Errors
-    /// As [`Module::forward`]; [`Error::Cuda`] when a CUDA call fails.
+    /// As [`Module::forward`]; [`crate::Error::Cuda`] when a CUDA call fails.
     fn forward_cuda<T: CudaElement>(&mut self, input: &DeviceTensor<T>) -> Result<DeviceTensor<T>> {
         let mut out = DeviceTensor::uninit(input.device(), input.shape())?;
         self.forward_cuda_into(input, &mut out)?;
@@ -76,7 +76,7 @@ pub trait CudaModule: Module {
     /// 1-bit mask (when the layer keeps one).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] for an output of another shape; else as forward.
+    /// [`crate::Error::ShapeMismatch`] for an output of another shape; else as forward.
     fn forward_cuda_into<T: CudaElement>(
         &mut self,
         input: &DeviceTensor<T>,
@@ -120,7 +120,7 @@ pub trait CudaModule: Module {
     /// Backward into `grad_input` (the shape and device of `grad_output`).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] for a `grad_input` of another shape; else as backward.
+    /// [`crate::Error::ShapeMismatch`] for a `grad_input` of another shape; else as backward.
     fn backward_cuda_into<T: CudaElement>(
         &mut self,
         input: &DeviceTensor<T>,
@@ -158,7 +158,7 @@ pub trait CudaModule: Module {
     }
 
     /// The 1-bit mask the last training forward on the device kept there, if any (Dropout
-    /// with [`MaskStorage::Bits`], the Spatial layers).
+    /// with [`crate::MaskStorage::Bits`], the Spatial layers).
     fn device_bits(&self) -> Option<&DeviceBits> {
         self.core().saved.as_ref()?.bits.as_ref()?.device()
     }
@@ -174,7 +174,7 @@ impl<L: Module> CudaModule for L {}
 /// The device mask of a layer, copied to the host (for tests and inspection).
 ///
 /// # Errors
-/// [`Error::Cuda`] when the copy fails.
+/// [`crate::Error::Cuda`] when the copy fails.
 pub fn device_mask_to_host<M: CudaModule>(layer: &M) -> Result<Option<BitMask>> {
     layer.device_bits().map(DeviceBits::to_host).transpose()
 }

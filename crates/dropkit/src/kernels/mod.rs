@@ -3,7 +3,7 @@
 //! ([`Plan`]), and the kernel function it runs for its element type ([`table`]). Chunks are cut
 //! at fixed element offsets (multiples of 64, so a chunk owns whole mask words) and every chunk
 //! knows its first element's index, which is all the counter-based generator needs: results do
-//! not depend on the path or the thread count. [`reference`] is the oracle the tests compare
+//! not depend on the path or the thread count. [`reference`](mod@reference) is the oracle the tests compare
 //! every path with.
 
 #![allow(unsafe_code)]

@@ -13,7 +13,7 @@
 //!   swap is a mask-register blend and its signs are one `vpternlogd` each; the 4 x 16 -> 16
 //!   x 4 transpose to element order is 8 two-source permutes per 64 elements.
 //! - Non-temporal stores write whole 64-byte lines at any 4-byte alignment of the output
-//!   ([`Stores`]).
+//!   ([`store::Stores`]).
 //! - The half types (`f16`, `bf16`) run the `f32` bodies' operations between a load that
 //!   widens 16 elements in a register and a rounding to nearest even before the store
 //!   (`element::Half16`).

@@ -489,6 +489,86 @@ pub(crate) fn mask_index(map: MaskMap, i: usize) -> usize {
     }
 }
 
+/// `len` (at most 64) consecutive bits of `mask` from bit `m`, bit `m` lowest. Reads only the
+/// words those bits are in.
+#[inline(always)]
+fn mask_bits(mask: &[u64], m: usize, len: usize) -> u64 {
+    debug_assert!((1..=64).contains(&len));
+    let (w, b) = (m / 64, m % 64);
+    let mut bits = mask[w] >> b;
+    if b + len > 64 {
+        bits |= mask[w + 1] << (64 - b);
+    }
+    bits & (u64::MAX >> (64 - len))
+}
+
+/// The keep bits of data elements `i .. i + len` (`len` at most 64) under `map`: bit `j` is
+/// the bit of mask element [`mask_index`]`(map, i + j)`. A channel map takes them a run at a
+/// time (a run of a feature map is one bit repeated; a channels-last sample's channels are
+/// consecutive bits, their pattern repeated every `C` elements).
+///
+/// `mask` must hold every mask element those elements map to (else this panics).
+#[inline(always)]
+pub(crate) fn map_word(mask: &[u64], map: MaskMap, i: usize, len: usize) -> u64 {
+    debug_assert!(len <= 64);
+    let bit = |m: usize| (mask[m / 64] >> (m % 64)) & 1;
+    let ones = |n: usize| u64::MAX >> (64 - n);
+    let mut word = 0;
+    let mut j = 0;
+    match map {
+        MaskMap::Elementwise | MaskMap::ChannelsFirst { inner: 1 } if len > 0 => {
+            word = mask_bits(mask, i, len)
+        }
+        MaskMap::ChannelsFirst { inner } => {
+            while j < len {
+                let e = i + j;
+                let run = (inner - e % inner).min(len - j);
+                word |= (bit(e / inner) * ones(run)) << j;
+                j += run;
+            }
+        }
+        MaskMap::ChannelsLast { channels, inner } => {
+            let per_sample = inner * channels;
+            while j < len {
+                let e = i + j;
+                let (s, c) = (e / per_sample, e % channels);
+                // The rest of this sample within the word.
+                let segment = (per_sample - e % per_sample).min(len - j);
+                let bits = if channels < 64 && segment > channels - c {
+                    // The sample's `C` bits repeated to 128 (at least `c + 64`), from `c` on.
+                    let mut pattern = u128::from(mask_bits(mask, s * channels, channels));
+                    let mut width = channels;
+                    while width < 128 {
+                        pattern |= pattern << width;
+                        width *= 2;
+                    }
+                    (pattern >> c) as u64 & ones(segment)
+                } else {
+                    // Consecutive channels, up to the sample's last channel.
+                    let run = segment.min(channels - c);
+                    let first = mask_bits(mask, s * channels + c, run);
+                    if run < segment {
+                        // Wrapped to channel 0 (C >= 64: once at most).
+                        let rest = (segment - run).min(channels);
+                        first | (mask_bits(mask, s * channels, rest) << run)
+                    } else {
+                        first
+                    }
+                };
+                word |= bits << j;
+                j += segment;
+            }
+        }
+        MaskMap::Broadcast(b) => {
+            for j in 0..len {
+                word |= bit(b.index(i + j)) << j;
+            }
+        }
+        MaskMap::Elementwise => {}
+    }
+    word
+}
+
 /// Gaussian noise `e = T(mean) + T(stddev) * T(n)`, `n ~ N(0, 1)`, and how it combines with
 /// the data.
 #[derive(Clone, Copy, Debug, PartialEq)]

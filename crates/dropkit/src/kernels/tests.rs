@@ -1243,6 +1243,54 @@ fn map_words_are_the_maps_bits() {
                 assert_eq!(word, want, "{map:?} from {i}, {k} bits");
             }
         }
+        // The steps from a few starts, each until the data ends.
+        steps_from_starts(&mask, map, n);
+    }
+    // Data of whole samples whose mask ends with its last word: stepping to the end reads
+    // nothing past it.
+    for (map, len) in [
+        (
+            MaskMap::ChannelsLast {
+                channels: 8,
+                inner: 8,
+            },
+            64,
+        ),
+        (
+            MaskMap::ChannelsLast {
+                channels: 64,
+                inner: 2,
+            },
+            128,
+        ),
+        (MaskMap::ChannelsFirst { inner: 8 }, 64),
+        (MaskMap::ChannelsFirst { inner: 1 }, 64),
+    ] {
+        let r = &mut Randomness::Philox { seed: 4, draw: 0 };
+        let mask = reference::keep_bits(r, len, 0.5).unwrap();
+        assert_eq!(mask.words().len() * 64, len);
+        let n = match map {
+            MaskMap::ChannelsLast { inner, .. } => len * inner,
+            MaskMap::ChannelsFirst { inner } => len * inner,
+            _ => unreachable!(),
+        };
+        steps_from_starts(&mask, map, n);
+    }
+}
+
+/// [`crate::ops::MapWords`] from a few starts (those below `n`), each step until the `n`
+/// elements end, against [`crate::ops::map_word`].
+fn steps_from_starts(mask: &crate::BitMask, map: MaskMap, n: usize) {
+    for i in [0, 1, 5, 63, 64, 100, 999, 1000, 1001]
+        .into_iter()
+        .filter(|&i| i < n)
+    {
+        let mut words = crate::ops::MapWords::new(mask.words(), map, i);
+        for step in 0..(n - i) / 64 {
+            let at = i + 64 * step;
+            let want = crate::ops::map_word(mask.words(), map, at, 64);
+            assert_eq!(words.next_word(), want, "{map:?} steps from {i}, at {at}");
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use super::element::Avx512Element;
 use super::normal::normals;
 use super::philox::{keep_word, philox16};
 use super::store::Stores;
-use crate::ops::{map_word, Kept, MaskMap, NoiseOp};
+use crate::ops::{map_word, Kept, MapWords, MaskMap, NoiseOp};
 use crate::rng::key_of_seed;
 
 /// Elements per 64-byte vector.
@@ -139,7 +139,7 @@ pub(crate) unsafe fn apply_bits<T: Avx512Element, const NT: bool>(
 
 /// A stored mask under a channel map ([`MaskMap::ChannelsFirst`], [`MaskMap::ChannelsLast`])
 /// on a chunk starting at any element, 64 elements per step: each step's keep bits gathered
-/// from the map ([`map_word`]); a step with none kept is a store of the dropped value's
+/// from the map ([`MapWords`]); a step with none kept is a store of the dropped value's
 /// bits (the source is not read), any other step the element-wise body with those bits. The
 /// scalar tail is the element-wise portable kernel on the tail's own bits.
 ///
@@ -166,8 +166,9 @@ pub(crate) unsafe fn apply_map<T: Avx512Element, const NT: bool>(
     let groups = c.len / 64;
     // SAFETY: with NT, the chunk's output is 4-byte aligned (the caller's contract).
     let mut out = unsafe { Stores::<NT>::new(c.dst.cast()) };
+    let mut words = MapWords::new(mask, map, start);
     for g in 0..groups {
-        let word = map_word(mask, map, start + 64 * g, 64);
+        let word = words.next_word();
         // SAFETY: elements 64 g .. 64 g + 64 lie inside the chunk (64 elements are at least
         // 64 bytes, a whole number of vectors); AVX-512F is enabled.
         unsafe {

@@ -132,7 +132,7 @@ macro_rules! half_table {
                     if vector(path) {
                         return match path {
                             Path::Avx512 => Kernels::avx512_half(stream, blocks),
-                            _ => Kernels::avx2(stream, blocks),
+                            _ => Kernels::avx2_half(stream, blocks),
                         };
                     }
                 }
@@ -287,6 +287,57 @@ unsafe fn half_maps<T: Avx512Element + HalfConvert, const NT: bool>(
         }
         _ => {
             let blocks = half::blocks::<T>(Path::Avx512).apply_mask;
+            // SAFETY: the caller's contract is the callee's.
+            unsafe { blocks(c, start, mask, map, kept) }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<T: Avx2Element + HalfConvert> Kernels<T> {
+    /// [`Self::avx2`] of a half type: a stored mask under a channel map also runs in
+    /// registers ([`half_maps_avx2`]), the ops without an AVX2 body are `blocks`'.
+    fn avx2_half(stream: bool, blocks: Self) -> Self {
+        let apply_mask = if stream {
+            half_maps_avx2::<T, true>
+        } else {
+            half_maps_avx2::<T, false>
+        };
+        Kernels {
+            apply_mask,
+            ..Self::avx2(stream, blocks)
+        }
+    }
+}
+
+/// A half type's stored mask on AVX2: under a channel map the AVX2 kernel on the elements as
+/// stored ([`avx2::apply_map_f16c`], or [`avx2::apply_map`] for a type without F16C), under
+/// any other map the blocks'.
+///
+/// # Safety
+/// As [`portable::apply_mask`]; the CPU must have AVX2, FMA and BMI2, and F16C for a type whose
+/// [`Avx2Element::F16C`] is set (with `NT`, a 16-byte aligned output).
+#[cfg(target_arch = "x86_64")]
+unsafe fn half_maps_avx2<T: Avx2Element + HalfConvert, const NT: bool>(
+    c: Chunk<T>,
+    start: usize,
+    mask: &[u64],
+    map: MaskMap,
+    kept: Kept<f32>,
+) {
+    match map {
+        MaskMap::ChannelsFirst { .. } | MaskMap::ChannelsLast { .. } => {
+            // SAFETY: the caller's contract is the callee's (F16C where the type needs it).
+            unsafe {
+                if T::F16C {
+                    avx2::apply_map_f16c::<T, NT>(c, start, mask, map, kept)
+                } else {
+                    avx2::apply_map::<T, NT>(c, start, mask, map, kept)
+                }
+            }
+        }
+        _ => {
+            let blocks = half::blocks::<T>(Path::Avx2).apply_mask;
             // SAFETY: the caller's contract is the callee's.
             unsafe { blocks(c, start, mask, map, kept) }
         }

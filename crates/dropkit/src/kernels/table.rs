@@ -5,8 +5,9 @@
 //! noise's mean and standard deviation, the factors) in its compute type. `f32` and `f64` have
 //! portable, AVX2 and AVX-512 kernels. The half-precision types have AVX-512 bodies (and
 //! `f16` AVX2 ones, where the CPU has F16C) that widen in registers, compute as the `f32`
-//! bodies and round once; their other kernels, and all of them on the other paths, run the
-//! `f32` kernels of the path on blocks widened to `f32` ([`super::half`]).
+//! bodies and round once, stored masks under a channel map included; their other kernels,
+//! and all of them on the other paths, run the `f32` kernels of the path on blocks widened
+//! to `f32` ([`super::half`]).
 
 use crate::ops::{Kept, MaskMap, NoiseOp};
 use crate::Element;

@@ -489,6 +489,221 @@ pub(crate) fn mask_index(map: MaskMap, i: usize) -> usize {
     }
 }
 
+/// `len` (at most 64) consecutive bits of `mask` from bit `m`, bit `m` lowest. Reads only the
+/// words those bits are in.
+#[inline(always)]
+fn mask_bits(mask: &[u64], m: usize, len: usize) -> u64 {
+    debug_assert!((1..=64).contains(&len));
+    let (w, b) = (m / 64, m % 64);
+    let mut bits = mask[w] >> b;
+    if b + len > 64 {
+        bits |= mask[w + 1] << (64 - b);
+    }
+    bits & (u64::MAX >> (64 - len))
+}
+
+/// The keep bits of data elements `i .. i + len` (`len` at most 64) under `map`: bit `j` is
+/// the bit of mask element [`mask_index`]`(map, i + j)`. A channel map takes them a run at a
+/// time (a run of a feature map is one bit repeated; a channels-last sample's channels are
+/// consecutive bits, their pattern repeated every `C` elements).
+///
+/// `mask` must hold every mask element those elements map to (else this panics).
+#[inline(always)]
+pub(crate) fn map_word(mask: &[u64], map: MaskMap, i: usize, len: usize) -> u64 {
+    debug_assert!(len <= 64);
+    let bit = |m: usize| (mask[m / 64] >> (m % 64)) & 1;
+    let ones = |n: usize| u64::MAX >> (64 - n);
+    let mut word = 0;
+    let mut j = 0;
+    match map {
+        MaskMap::Elementwise | MaskMap::ChannelsFirst { inner: 1 } if len > 0 => {
+            word = mask_bits(mask, i, len)
+        }
+        MaskMap::ChannelsFirst { inner } => {
+            while j < len {
+                let e = i + j;
+                let run = (inner - e % inner).min(len - j);
+                word |= (bit(e / inner) * ones(run)) << j;
+                j += run;
+            }
+        }
+        MaskMap::ChannelsLast { channels, inner } => {
+            let per_sample = inner * channels;
+            while j < len {
+                let e = i + j;
+                let (s, c) = (e / per_sample, e % channels);
+                // The rest of this sample within the word.
+                let segment = (per_sample - e % per_sample).min(len - j);
+                let bits = if channels < 64 && segment > channels - c {
+                    // The sample's `C` bits repeated to 128 (at least `c + 64`), from `c` on.
+                    let mut pattern = u128::from(mask_bits(mask, s * channels, channels));
+                    let mut width = channels;
+                    while width < 128 {
+                        pattern |= pattern << width;
+                        width *= 2;
+                    }
+                    (pattern >> c) as u64 & ones(segment)
+                } else {
+                    // Consecutive channels, up to the sample's last channel.
+                    let run = segment.min(channels - c);
+                    let first = mask_bits(mask, s * channels + c, run);
+                    if run < segment {
+                        // Wrapped to channel 0 (C >= 64: once at most).
+                        let rest = (segment - run).min(channels);
+                        first | (mask_bits(mask, s * channels, rest) << run)
+                    } else {
+                        first
+                    }
+                };
+                word |= bits << j;
+                j += segment;
+            }
+        }
+        MaskMap::Broadcast(b) => {
+            for j in 0..len {
+                word |= bit(b.index(i + j)) << j;
+            }
+        }
+        MaskMap::Elementwise => {}
+    }
+    word
+}
+
+/// The keep words ([`map_word`]) of consecutive 64-element steps under a channel map, from
+/// a data element on, without [`map_word`]'s divisions per step: the current run (a feature
+/// map) or sample (its channel, and for fewer than 64 channels its pattern) is carried from
+/// one step to the next.
+#[derive(Debug)]
+pub(crate) struct MapWords<'a> {
+    mask: &'a [u64],
+    map: MaskMap,
+    /// Channels first: the current run's mask element (`inner == 1`: the next element's).
+    /// Channels last: the current sample's first mask element.
+    base: usize,
+    /// Channels last: the next element's channel.
+    channel: usize,
+    /// Elements left in the current run (channels first) or sample (channels last).
+    left: usize,
+    /// Channels last with fewer than 64 channels: the sample's channel bits repeated to 128
+    /// bits.
+    pattern: u128,
+}
+
+impl<'a> MapWords<'a> {
+    /// The steps from data element `i` on, under `map` (a channel map, else this panics).
+    pub(crate) fn new(mask: &'a [u64], map: MaskMap, i: usize) -> Self {
+        let mut words = MapWords {
+            mask,
+            map,
+            base: 0,
+            channel: 0,
+            left: 0,
+            pattern: 0,
+        };
+        match map {
+            MaskMap::ChannelsFirst { inner: 1 } => words.base = i,
+            MaskMap::ChannelsFirst { inner } => {
+                words.base = i / inner;
+                words.left = inner - i % inner;
+            }
+            MaskMap::ChannelsLast { channels, inner } => {
+                let per_sample = inner * channels;
+                words.base = i / per_sample * channels;
+                words.channel = i % channels;
+                words.left = per_sample - i % per_sample;
+                words.pattern = words.sample_pattern();
+            }
+            _ => panic!("MapWords takes a channel map, not {map:?}"),
+        }
+        words
+    }
+
+    /// The current sample's channel bits repeated to 128 bits (fewer than 64 channels).
+    #[inline(always)]
+    fn sample_pattern(&self) -> u128 {
+        match self.map {
+            MaskMap::ChannelsLast { channels, .. } if channels < 64 => {
+                let mut pattern = u128::from(mask_bits(self.mask, self.base, channels));
+                let mut width = channels;
+                while width < 128 {
+                    pattern |= pattern << width;
+                    width *= 2;
+                }
+                pattern
+            }
+            _ => 0,
+        }
+    }
+
+    /// The keep word of the next 64 elements (all of which the mask must cover).
+    #[inline(always)]
+    pub(crate) fn next_word(&mut self) -> u64 {
+        let ones = |n: usize| u64::MAX >> (64 - n);
+        let mut word = 0;
+        let mut j = 0;
+        match self.map {
+            MaskMap::ChannelsFirst { inner: 1 } => {
+                word = mask_bits(self.mask, self.base, 64);
+                self.base += 64;
+            }
+            MaskMap::ChannelsFirst { inner } => {
+                while j < 64 {
+                    let run = self.left.min(64 - j);
+                    let bit = (self.mask[self.base / 64] >> (self.base % 64)) & 1;
+                    word |= (bit * ones(run)) << j;
+                    j += run;
+                    self.left -= run;
+                    if self.left == 0 {
+                        self.base += 1;
+                        self.left = inner;
+                    }
+                }
+            }
+            MaskMap::ChannelsLast { channels, inner } => {
+                while j < 64 {
+                    if self.left == 0 {
+                        // The next sample, only once an element of it is read (the mask
+                        // may end with the last one).
+                        self.base += channels;
+                        self.channel = 0;
+                        self.left = inner * channels;
+                        self.pattern = self.sample_pattern();
+                    }
+                    let segment = self.left.min(64 - j);
+                    let c = self.channel;
+                    let bits = if channels < 64 {
+                        (self.pattern >> c) as u64 & ones(segment)
+                    } else {
+                        let run = segment.min(channels - c);
+                        let first = mask_bits(self.mask, self.base + c, run);
+                        if run < segment {
+                            first | (mask_bits(self.mask, self.base, segment - run) << run)
+                        } else {
+                            first
+                        }
+                    };
+                    word |= bits << j;
+                    j += segment;
+                    self.left -= segment;
+                    if self.left == 0 {
+                        // The sample ends here.
+                    } else if channels >= 64 {
+                        // c + segment < 2 C.
+                        self.channel = c + segment;
+                        if self.channel >= channels {
+                            self.channel -= channels;
+                        }
+                    } else {
+                        self.channel = (c + segment) % channels;
+                    }
+                }
+            }
+            _ => unreachable!("MapWords::new takes only the channel maps"),
+        }
+        word
+    }
+}
+
 /// Gaussian noise `e = T(mean) + T(stddev) * T(n)`, `n ~ N(0, 1)`, and how it combines with
 /// the data.
 #[derive(Clone, Copy, Debug, PartialEq)]

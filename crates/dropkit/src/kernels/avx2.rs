@@ -12,7 +12,7 @@ use crate::rng::normal::{C10, C2, C4, C6, C8, L3, L5, L7, L9, LN2_HI, LN2_LO, S1
 
 use super::table::portable_kernels;
 use super::Chunk;
-use crate::ops::{Kept, NoiseOp};
+use crate::ops::{map_word, Kept, MapWords, MaskMap, NoiseOp};
 
 // Philox4x32's multipliers (as vector lanes) and Weyl key increments, shared with the
 // AVX-512 kernels.
@@ -499,7 +499,14 @@ unsafe fn normals32(w: [__m256i; 4]) -> [__m256; 4] {
 /// `$features`: once for AVX2, FMA and BMI2, once with F16C too (the `f16` kernels, which
 /// widen and round with it). `$doc` is a line of each one's documentation.
 macro_rules! avx2_kernels {
-    ($features:literal, $doc:literal, $dropout:ident, $apply_bits:ident, $noise:ident) => {
+    (
+        $features:literal,
+        $doc:literal,
+        $dropout:ident,
+        $apply_bits:ident,
+        $apply_map:ident,
+        $noise:ident
+    ) => {
         /// Fused Dropout on a chunk starting at element `start` (a multiple of 64): 64 elements
         /// per step, then the scalar tail. `threshold` must be below `2^32` (the caller handles
         /// p = 1).
@@ -615,6 +622,51 @@ macro_rules! avx2_kernels {
             }
         }
 
+        /// A stored mask under a channel map ([`MaskMap::ChannelsFirst`],
+        /// [`MaskMap::ChannelsLast`]) on a chunk starting at any element, 64 elements per
+        /// step with the step's keep bits gathered from the map ([`MapWords`]); the scalar
+        /// tail is the element-wise portable kernel on the tail's own bits.
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// As [`super::portable::apply_mask`]; the CPU must have the features the kernel is
+        /// compiled for (F16C too for a type whose [`Avx2Element::F16C`] is set); with `NT`,
+        /// `c.dst` must be 16-byte aligned.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $apply_map<T: Avx2Element, const NT: bool>(
+            c: Chunk<T>,
+            start: usize,
+            mask: &[u64],
+            map: MaskMap,
+            kept: Kept<T::Compute>,
+        ) {
+            let steps = c.len / 64;
+            let mut words = MapWords::new(mask, map, start);
+            for s in 0..steps {
+                let word = words.next_word();
+                // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk.
+                unsafe {
+                    T::masked32::<NT>(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
+                    T::masked32::<NT>(
+                        c.src.add(64 * s + 32),
+                        c.dst.add(64 * s + 32),
+                        (word >> 32) as u32,
+                        kept,
+                    );
+                }
+            }
+            if NT {
+                // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+                _mm_sfence();
+            }
+            let done = 64 * steps;
+            if done < c.len {
+                let word = [map_word(mask, map, start + done, c.len - done)];
+                // SAFETY: the rest of the chunk, reading its bits from bit 0 of `word`.
+                unsafe { (portable_kernels::<T>().apply_bits)(c.offset(done), 0, &word, kept) };
+            }
+        }
+
         /// Gaussian noise on a chunk starting at element `start` (a multiple of 4).
         #[doc = $doc]
         ///
@@ -681,12 +733,13 @@ macro_rules! avx2_kernels {
     };
 }
 
-avx2_kernels!("avx2,fma,bmi2", "", dropout, apply_bits, noise);
+avx2_kernels!("avx2,fma,bmi2", "", dropout, apply_bits, apply_map, noise);
 avx2_kernels!(
     "avx2,fma,bmi2,f16c",
     "The same kernel with F16C enabled too (the `f16` kernels), for a CPU that has it.",
     dropout_f16c,
     apply_bits_f16c,
+    apply_map_f16c,
     noise_f16c
 );
 

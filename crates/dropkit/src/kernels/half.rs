@@ -1,11 +1,12 @@
 //! The half-precision element types (`half::f16`, `half::bf16`) on the CPU. They compute in
-//! `f32` and round once. The AVX-512 kernels of Dropout, stored element-wise masks, noise,
-//! scale and multiply (and the AVX2 ones of the first three for `f16`, where the CPU has F16C)
-//! do that in registers: they load 2-byte elements, widen them, run the `f32` bodies'
-//! operations and round before they store (see `avx2.rs` and `avx512/element.rs`). Every other
-//! kernel, and every kernel on the other paths (the portable one, `bf16` on AVX2), runs on
-//! blocks ([`blocks`]): a chunk is cut into cache-resident blocks ([`BLOCK`]
-//! elements, a multiple of 64 so a block owns whole mask words), each block is widened into
+//! `f32` and round once. The AVX-512 kernels of Dropout, stored element-wise masks, stored
+//! masks under a channel map, noise, scale and multiply (and the AVX2 ones of Dropout, both
+//! kinds of stored masks and noise for `f16`, where the CPU has F16C) do that in registers:
+//! they load 2-byte elements, widen them, run the `f32` bodies' operations and round before
+//! they store (see `avx2.rs` and `avx512/element.rs`). Every other kernel, and every kernel on the
+//! other paths (the portable one, `bf16` on AVX2), runs on blocks ([`blocks`]): a chunk is
+//! cut into cache-resident blocks ([`BLOCK`] elements, a multiple of 64 so a block owns whole
+//! mask words), each block is widened into
 //! an `f32` scratch, the `f32` kernel of the path runs on the scratch in place with the
 //! block's first element index (a mask or a noise value is a pure function of the element
 //! index, so it is the `f32` layer's), and the block is rounded back to the half type.

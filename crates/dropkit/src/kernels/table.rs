@@ -5,8 +5,9 @@
 //! noise's mean and standard deviation, the factors) in its compute type. `f32` and `f64` have
 //! portable, AVX2 and AVX-512 kernels. The half-precision types have AVX-512 bodies (and
 //! `f16` AVX2 ones, where the CPU has F16C) that widen in registers, compute as the `f32`
-//! bodies and round once; their other kernels, and all of them on the other paths, run the
-//! `f32` kernels of the path on blocks widened to `f32` ([`super::half`]).
+//! bodies and round once, stored masks under a channel map included; their other kernels,
+//! and all of them on the other paths, run the `f32` kernels of the path on blocks widened
+//! to `f32` ([`super::half`]).
 
 use crate::ops::{Kept, MaskMap, NoiseOp};
 use crate::Element;
@@ -15,6 +16,8 @@ use crate::Element;
 use super::avx2::{self, Avx2Element};
 #[cfg(target_arch = "x86_64")]
 use super::avx512::{self, Avx512Element};
+#[cfg(target_arch = "x86_64")]
+use super::half::HalfConvert;
 use super::{half, portable, Chunk, Path};
 
 /// A value of `T`'s compute type.
@@ -129,8 +132,8 @@ macro_rules! half_table {
                     let vector: fn(Path) -> bool = $vector;
                     if vector(path) {
                         return match path {
-                            Path::Avx512 => Kernels::avx512(stream, blocks),
-                            _ => Kernels::avx2(stream, blocks),
+                            Path::Avx512 => Kernels::avx512_half(stream, blocks),
+                            _ => Kernels::avx2_half(stream, blocks),
                         };
                     }
                 }
@@ -243,6 +246,101 @@ impl<T: Avx512Element> Kernels<T> {
             scale: avx512::scale::<T, NT>,
             multiply: avx512::multiply::<T, NT>,
             ..rest
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<T: Avx512Element + HalfConvert> Kernels<T> {
+    /// [`Self::avx512`] of a half type: a stored mask under a channel map also runs in
+    /// registers ([`half_maps`]), the ops without an AVX-512 body are `blocks`'.
+    fn avx512_half(stream: bool, blocks: Self) -> Self {
+        let apply_mask = if stream {
+            half_maps::<T, true>
+        } else {
+            half_maps::<T, false>
+        };
+        Kernels {
+            apply_mask,
+            ..Self::avx512(stream, blocks)
+        }
+    }
+}
+
+/// A half type's stored mask on AVX-512: under a channel map the AVX-512 kernel on the
+/// elements as stored ([`avx512::apply_map`]), under any other map the blocks'.
+///
+/// # Safety
+/// As [`portable::apply_mask`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (with `NT`, a
+/// 4-byte aligned output).
+#[cfg(target_arch = "x86_64")]
+unsafe fn half_maps<T: Avx512Element + HalfConvert, const NT: bool>(
+    c: Chunk<T>,
+    start: usize,
+    mask: &[u64],
+    map: MaskMap,
+    kept: Kept<f32>,
+) {
+    match map {
+        MaskMap::ChannelsFirst { .. } | MaskMap::ChannelsLast { .. } => {
+            // SAFETY: the caller's contract is the callee's.
+            unsafe { avx512::apply_map::<T, NT>(c, start, mask, map, kept) }
+        }
+        _ => {
+            let blocks = half::blocks::<T>(Path::Avx512).apply_mask;
+            // SAFETY: the caller's contract is the callee's.
+            unsafe { blocks(c, start, mask, map, kept) }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<T: Avx2Element + HalfConvert> Kernels<T> {
+    /// [`Self::avx2`] of a half type: a stored mask under a channel map also runs in
+    /// registers ([`half_maps_avx2`]), the ops without an AVX2 body are `blocks`'.
+    fn avx2_half(stream: bool, blocks: Self) -> Self {
+        let apply_mask = if stream {
+            half_maps_avx2::<T, true>
+        } else {
+            half_maps_avx2::<T, false>
+        };
+        Kernels {
+            apply_mask,
+            ..Self::avx2(stream, blocks)
+        }
+    }
+}
+
+/// A half type's stored mask on AVX2: under a channel map the AVX2 kernel on the elements as
+/// stored ([`avx2::apply_map_f16c`], or [`avx2::apply_map`] for a type without F16C), under
+/// any other map the blocks'.
+///
+/// # Safety
+/// As [`portable::apply_mask`]; the CPU must have AVX2, FMA and BMI2, and F16C for a type whose
+/// [`Avx2Element::F16C`] is set (with `NT`, a 16-byte aligned output).
+#[cfg(target_arch = "x86_64")]
+unsafe fn half_maps_avx2<T: Avx2Element + HalfConvert, const NT: bool>(
+    c: Chunk<T>,
+    start: usize,
+    mask: &[u64],
+    map: MaskMap,
+    kept: Kept<f32>,
+) {
+    match map {
+        MaskMap::ChannelsFirst { .. } | MaskMap::ChannelsLast { .. } => {
+            // SAFETY: the caller's contract is the callee's (F16C where the type needs it).
+            unsafe {
+                if T::F16C {
+                    avx2::apply_map_f16c::<T, NT>(c, start, mask, map, kept)
+                } else {
+                    avx2::apply_map::<T, NT>(c, start, mask, map, kept)
+                }
+            }
+        }
+        _ => {
+            let blocks = half::blocks::<T>(Path::Avx2).apply_mask;
+            // SAFETY: the caller's contract is the callee's.
+            unsafe { blocks(c, start, mask, map, kept) }
         }
     }
 }

@@ -1138,29 +1138,158 @@ fn check_half_scale_multiply<T: HalfBits>(plans: &[Plan]) {
     }
 }
 
-/// A channel mask (which the half types run on blocks on every path) on every bit pattern.
+/// The channel maps of the half checks, each with its number of mask elements for `n` data
+/// elements: `(N, C, inner)` with several `inner` (feature maps of one element, shorter and
+/// longer than a vector, and longer than a 64-element step) and `(N, inner, C)` with several
+/// `C` (fewer than 64, 64, more), `N` as many as `n` elements need.
+fn half_maps(n: usize) -> Vec<(MaskMap, usize)> {
+    let mut maps = Vec::new();
+    for inner in [1, 3, 17, 64, 1000] {
+        let channels = 5;
+        let samples = n.div_ceil(inner * channels);
+        maps.push((MaskMap::ChannelsFirst { inner }, samples * channels));
+    }
+    for (channels, inner) in [(1, 1000), (3, 17), (17, 3), (64, 5), (100, 7), (1000, 1)] {
+        let samples = n.div_ceil(inner * channels);
+        maps.push((
+            MaskMap::ChannelsLast { channels, inner },
+            samples * channels,
+        ));
+    }
+    maps
+}
+
+/// A stored mask under each channel map ([`half_maps`]) on every bit pattern, copying at three
+/// output alignments and in place, for every kept rule, against the scalar oracle (the `f32`
+/// result rounded once); then the path's kernel on its own at chunk starts that are not
+/// multiples of 64, against the oracle and the path's blocks.
 fn check_half_spatial<T: HalfBits>(plans: &[Plan]) {
     let x = every_pattern::<T>();
     let n = x.len();
-    let map = MaskMap::ChannelsFirst { inner: 97 };
-    let channels = n.div_ceil(97);
-    let mask =
-        reference::keep_bits(&mut Randomness::Philox { seed: 8, draw: 1 }, channels, 0.4).unwrap();
-    for kept in half_kepts() {
-        let mut want = vec![T::zero(); n];
-        let io = FlatIo::Copy {
-            src: &x,
-            dst: &mut want,
+    let path = plans[0].path;
+    for (m, (map, len)) in half_maps(n).into_iter().enumerate() {
+        let r = &mut Randomness::Philox {
+            seed: 8,
+            draw: m as u64,
         };
-        reference::apply_mask(io, &mask, map, kept);
-        for &plan in plans {
-            let mut got = vec![T::zero(); n];
+        let mask = reference::keep_bits(r, len, 0.4).unwrap();
+        for kept in half_kepts() {
+            let mut want = vec![T::zero(); n];
             let io = FlatIo::Copy {
                 src: &x,
-                dst: &mut got,
+                dst: &mut want,
             };
-            apply_mask_with(plan, io, &mask, map, kept);
-            assert_same_bits(&got, &want, &format!("{plan:?} {kept:?}"));
+            reference::apply_mask(io, &mask, map, kept);
+            for &plan in plans {
+                let what = format!("{map:?} {plan:?} {kept:?}");
+                let (mut buf, offsets) = half_outputs::<T>(n);
+                for at in offsets {
+                    let dst = &mut buf[at..at + n];
+                    apply_mask_with(plan, FlatIo::Copy { src: &x, dst }, &mask, map, kept);
+                    assert_same_bits(&buf[at..at + n], &want, &format!("at {at} {what}"));
+                }
+                let mut inplace = x.clone();
+                apply_mask_with(plan, FlatIo::InPlace(&mut inplace), &mask, map, kept);
+                assert_same_bits(&inplace, &want, &format!("in place {what}"));
+            }
+            // The table's kernel and the blocks, chunk by chunk from odd starts.
+            let kept = kept.simplified();
+            for apply in [
+                T::kernels(path, false).apply_mask,
+                half::blocks::<T>(path).apply_mask,
+            ] {
+                let mut got = vec![T::zero(); n];
+                let mut inplace = x.clone();
+                let cuts = [0, 1, 37, 100, 163, 4099, 4200, 30001, n];
+                for w in cuts.windows(2) {
+                    let (from, to) = (w[0], w[1]);
+                    let copy = Chunk::of(FlatIo::Copy {
+                        src: &x[from..to],
+                        dst: &mut got[from..to],
+                    });
+                    let in_place = Chunk::of(FlatIo::InPlace(&mut inplace[from..to]));
+                    // SAFETY: live, disjoint buffers of the chunk's length; the mask covers
+                    // every element; the table was resolved for this CPU without streaming.
+                    unsafe {
+                        apply(copy, from, mask.words(), map, kept);
+                        apply(in_place, from, mask.words(), map, kept);
+                    }
+                }
+                let what = format!("{map:?} {path:?} {kept:?} from odd starts");
+                assert_same_bits(&got, &want, &what);
+                assert_same_bits(&inplace, &want, &format!("in place {what}"));
+            }
+        }
+    }
+}
+
+/// [`crate::ops::map_word`] against [`crate::ops::mask_index`] on every map of the checks, at
+/// every start of a few samples and every length up to 64.
+#[test]
+fn map_words_are_the_maps_bits() {
+    let n = 3000;
+    for (m, (map, len)) in half_maps(n).into_iter().enumerate() {
+        let r = &mut Randomness::Philox {
+            seed: 3,
+            draw: m as u64,
+        };
+        let mask = reference::keep_bits(r, len, 0.5).unwrap();
+        for i in 0..n - 64 {
+            for k in [0, 1, 2, 5, 31, 63, 64] {
+                let word = crate::ops::map_word(mask.words(), map, i, k);
+                let want = (0..k).fold(0u64, |w, j| {
+                    w | u64::from(mask.get(crate::ops::mask_index(map, i + j))) << j
+                });
+                assert_eq!(word, want, "{map:?} from {i}, {k} bits");
+            }
+        }
+        // The steps from a few starts, each until the data ends.
+        steps_from_starts(&mask, map, n);
+    }
+    // Data of whole samples whose mask ends with its last word: stepping to the end reads
+    // nothing past it.
+    for (map, len) in [
+        (
+            MaskMap::ChannelsLast {
+                channels: 8,
+                inner: 8,
+            },
+            64,
+        ),
+        (
+            MaskMap::ChannelsLast {
+                channels: 64,
+                inner: 2,
+            },
+            128,
+        ),
+        (MaskMap::ChannelsFirst { inner: 8 }, 64),
+        (MaskMap::ChannelsFirst { inner: 1 }, 64),
+    ] {
+        let r = &mut Randomness::Philox { seed: 4, draw: 0 };
+        let mask = reference::keep_bits(r, len, 0.5).unwrap();
+        assert_eq!(mask.words().len() * 64, len);
+        let n = match map {
+            MaskMap::ChannelsLast { inner, .. } => len * inner,
+            MaskMap::ChannelsFirst { inner } => len * inner,
+            _ => unreachable!(),
+        };
+        steps_from_starts(&mask, map, n);
+    }
+}
+
+/// [`crate::ops::MapWords`] from a few starts (those below `n`), each step until the `n`
+/// elements end, against [`crate::ops::map_word`].
+fn steps_from_starts(mask: &crate::BitMask, map: MaskMap, n: usize) {
+    for i in [0, 1, 5, 63, 64, 100, 999, 1000, 1001]
+        .into_iter()
+        .filter(|&i| i < n)
+    {
+        let mut words = crate::ops::MapWords::new(mask.words(), map, i);
+        for step in 0..(n - i) / 64 {
+            let at = i + 64 * step;
+            let want = crate::ops::map_word(mask.words(), map, at, 64);
+            assert_eq!(words.next_word(), want, "{map:?} steps from {i}, at {at}");
         }
     }
 }
@@ -1319,6 +1448,12 @@ fn half_types_run_their_vector_kernels_on_the_simd_paths() {
                 own(table.noise as usize, blocks.noise as usize),
                 vector,
                 "{} noise on {path:?}",
+                T::NAME
+            );
+            assert_eq!(
+                own(table.apply_mask as usize, blocks.apply_mask as usize),
+                vector,
+                "{} apply_mask on {path:?}",
                 T::NAME
             );
         }

@@ -10,7 +10,7 @@ use super::element::Avx512Element;
 use super::normal::normals;
 use super::philox::{keep_word, philox16};
 use super::store::Stores;
-use crate::ops::{Kept, NoiseOp};
+use crate::ops::{map_word, Kept, MapWords, MaskMap, NoiseOp};
 use crate::rng::key_of_seed;
 
 /// Elements per 64-byte vector.
@@ -134,6 +134,61 @@ pub(crate) unsafe fn apply_bits<T: Avx512Element, const NT: bool>(
     if done < c.len {
         // SAFETY: the rest of the chunk.
         unsafe { (portable_kernels::<T>().apply_bits)(c.offset(done), start + done, mask, kept) };
+    }
+}
+
+/// A stored mask under a channel map ([`MaskMap::ChannelsFirst`], [`MaskMap::ChannelsLast`])
+/// on a chunk starting at any element, 64 elements per step: each step's keep bits gathered
+/// from the map ([`MapWords`]); a step with none kept is a store of the dropped value's
+/// bits (the source is not read), any other step the element-wise body with those bits. The
+/// scalar tail is the element-wise portable kernel on the tail's own bits.
+///
+/// # Safety
+/// As [`portable::apply_mask`]; the CPU must have AVX-512F, AVX2, FMA and BMI2 (with `NT`, a
+/// 4-byte aligned output).
+#[target_feature(enable = "avx512f,avx2,fma,bmi2")]
+pub(crate) unsafe fn apply_map<T: Avx512Element, const NT: bool>(
+    c: Chunk<T>,
+    start: usize,
+    mask: &[u64],
+    map: MaskMap,
+    kept: Kept<T::Compute>,
+) {
+    debug_assert!(matches!(
+        map,
+        MaskMap::ChannelsFirst { .. } | MaskMap::ChannelsLast { .. }
+    ));
+    // The dropped value as stored, in every lane of a vector (rounded once, as a dropped
+    // element of the body).
+    let dropped = [T::narrow(kept.dropped()); 64];
+    // SAFETY: `dropped` holds at least 64 bytes; AVX-512F is enabled.
+    let fill = unsafe { _mm512_loadu_si512(dropped.as_ptr().cast()) };
+    let groups = c.len / 64;
+    // SAFETY: with NT, the chunk's output is 4-byte aligned (the caller's contract).
+    let mut out = unsafe { Stores::<NT>::new(c.dst.cast()) };
+    let mut words = MapWords::new(mask, map, start);
+    for g in 0..groups {
+        let word = words.next_word();
+        // SAFETY: elements 64 g .. 64 g + 64 lie inside the chunk (64 elements are at least
+        // 64 bytes, a whole number of vectors); AVX-512F is enabled.
+        unsafe {
+            let (src, dst) = (c.src.add(64 * g), c.dst.add(64 * g));
+            if word == 0 {
+                for v in 0..std::mem::size_of::<T>() {
+                    out.put(dst.add(lanes::<T>() * v).cast(), fill);
+                }
+            } else {
+                T::masked64(src, dst, word, kept, &mut out);
+            }
+        }
+    }
+    // SAFETY: AVX-512F is enabled for this function.
+    unsafe { out.finish() };
+    let done = 64 * groups;
+    if done < c.len {
+        let word = [map_word(mask, map, start + done, c.len - done)];
+        // SAFETY: the rest of the chunk, reading its bits from bit 0 of `word`.
+        unsafe { (portable_kernels::<T>().apply_bits)(c.offset(done), 0, &word, kept) };
     }
 }
 

@@ -32,4 +32,4 @@ mod store;
 pub(crate) use element::Avx512Element;
 #[cfg(test)]
 pub(crate) use element::Half16;
-pub(crate) use kernels::{apply_bits, dropout, multiply, noise, scale};
+pub(crate) use kernels::{apply_bits, apply_map, dropout, multiply, noise, scale};

@@ -495,6 +495,37 @@ unsafe fn normals32(w: [__m256i; 4]) -> [__m256; 4] {
     }
 }
 
+/// A stored mask's whole 64-element steps, `words` giving each step's keep bits (bit `j` for
+/// element `j` of the step), non-temporal stores fenced; returns the elements done (the
+/// caller runs the tail). Inlined into each kernel, so it runs with the kernel's features.
+///
+/// # Safety
+/// `words` yields at most `c.len / 64` words; as the kernel that calls it otherwise.
+#[inline(always)]
+unsafe fn masked_steps<T: Avx2Element, const NT: bool>(
+    c: Chunk<T>,
+    kept: Kept<T::Compute>,
+    words: impl Iterator<Item = u64>,
+) -> usize {
+    let mut done = 0;
+    for word in words {
+        // SAFETY: elements done .. done + 64 lie inside the chunk (the caller's bound on
+        // `words`).
+        unsafe {
+            T::masked32::<NT>(c.src.add(done), c.dst.add(done), word as u32, kept);
+            let (src, dst) = (c.src.add(done + 32), c.dst.add(done + 32));
+            T::masked32::<NT>(src, dst, (word >> 32) as u32, kept);
+        }
+        done += 64;
+    }
+    if NT {
+        // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
+        // SAFETY: SSE2, part of x86-64.
+        unsafe { _mm_sfence() };
+    }
+    done
+}
+
 /// The AVX2 kernels (Dropout, stored element-wise bits, noise), compiled for the features
 /// `$features`: once for AVX2, FMA and BMI2, once with F16C too (the `f16` kernels, which
 /// widen and round with it). `$doc` is a line of each one's documentation.
@@ -595,25 +626,9 @@ macro_rules! avx2_kernels {
             mask: &[u64],
             kept: Kept<T::Compute>,
         ) {
-            let steps = c.len / 64;
-            for s in 0..steps {
-                let word = mask[start / 64 + s];
-                // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk.
-                unsafe {
-                    T::masked32::<NT>(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
-                    T::masked32::<NT>(
-                        c.src.add(64 * s + 32),
-                        c.dst.add(64 * s + 32),
-                        (word >> 32) as u32,
-                        kept,
-                    );
-                }
-            }
-            if NT {
-                // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
-                _mm_sfence();
-            }
-            let done = 64 * steps;
+            let words = &mask[start / 64..start / 64 + c.len / 64];
+            // SAFETY: the caller's contract; one word per whole 64-element step.
+            let done = unsafe { masked_steps::<T, NT>(c, kept, words.iter().copied()) };
             if done < c.len {
                 // SAFETY: the rest of the chunk.
                 unsafe {
@@ -640,26 +655,10 @@ macro_rules! avx2_kernels {
             map: MaskMap,
             kept: Kept<T::Compute>,
         ) {
-            let steps = c.len / 64;
-            let mut words = MapWords::new(mask, map, start);
-            for s in 0..steps {
-                let word = words.next_word();
-                // SAFETY: elements 64 s .. 64 s + 64 lie inside the chunk.
-                unsafe {
-                    T::masked32::<NT>(c.src.add(64 * s), c.dst.add(64 * s), word as u32, kept);
-                    T::masked32::<NT>(
-                        c.src.add(64 * s + 32),
-                        c.dst.add(64 * s + 32),
-                        (word >> 32) as u32,
-                        kept,
-                    );
-                }
-            }
-            if NT {
-                // Non-temporal stores are weakly ordered: fence before the chunk counts as done.
-                _mm_sfence();
-            }
-            let done = 64 * steps;
+            let mut map_words = MapWords::new(mask, map, start);
+            let words = (0..c.len / 64).map(|_| map_words.next_word());
+            // SAFETY: the caller's contract; one word per whole 64-element step.
+            let done = unsafe { masked_steps::<T, NT>(c, kept, words) };
             if done < c.len {
                 let word = [map_word(mask, map, start + done, c.len - done)];
                 // SAFETY: the rest of the chunk, reading its bits from bit 0 of `word`.

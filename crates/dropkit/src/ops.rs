@@ -502,77 +502,12 @@ fn mask_bits(mask: &[u64], m: usize, len: usize) -> u64 {
     bits & (u64::MAX >> (64 - len))
 }
 
-/// The keep bits of data elements `i .. i + len` (`len` at most 64) under `map`: bit `j` is
-/// the bit of mask element [`mask_index`]`(map, i + j)`. A channel map takes them a run at a
-/// time (a run of a feature map is one bit repeated; a channels-last sample's channels are
-/// consecutive bits, their pattern repeated every `C` elements).
-///
-/// `mask` must hold every mask element those elements map to (else this panics).
-#[inline(always)]
-pub(crate) fn map_word(mask: &[u64], map: MaskMap, i: usize, len: usize) -> u64 {
-    debug_assert!(len <= 64);
-    let bit = |m: usize| (mask[m / 64] >> (m % 64)) & 1;
-    let ones = |n: usize| u64::MAX >> (64 - n);
-    let mut word = 0;
-    let mut j = 0;
-    match map {
-        MaskMap::Elementwise | MaskMap::ChannelsFirst { inner: 1 } if len > 0 => {
-            word = mask_bits(mask, i, len)
-        }
-        MaskMap::ChannelsFirst { inner } => {
-            while j < len {
-                let e = i + j;
-                let run = (inner - e % inner).min(len - j);
-                word |= (bit(e / inner) * ones(run)) << j;
-                j += run;
-            }
-        }
-        MaskMap::ChannelsLast { channels, inner } => {
-            let per_sample = inner * channels;
-            while j < len {
-                let e = i + j;
-                let (s, c) = (e / per_sample, e % channels);
-                // The rest of this sample within the word.
-                let segment = (per_sample - e % per_sample).min(len - j);
-                let bits = if channels < 64 && segment > channels - c {
-                    // The sample's `C` bits repeated to 128 (at least `c + 64`), from `c` on.
-                    let mut pattern = u128::from(mask_bits(mask, s * channels, channels));
-                    let mut width = channels;
-                    while width < 128 {
-                        pattern |= pattern << width;
-                        width *= 2;
-                    }
-                    (pattern >> c) as u64 & ones(segment)
-                } else {
-                    // Consecutive channels, up to the sample's last channel.
-                    let run = segment.min(channels - c);
-                    let first = mask_bits(mask, s * channels + c, run);
-                    if run < segment {
-                        // Wrapped to channel 0 (C >= 64: once at most).
-                        let rest = (segment - run).min(channels);
-                        first | (mask_bits(mask, s * channels, rest) << run)
-                    } else {
-                        first
-                    }
-                };
-                word |= bits << j;
-                j += segment;
-            }
-        }
-        MaskMap::Broadcast(b) => {
-            for j in 0..len {
-                word |= bit(b.index(i + j)) << j;
-            }
-        }
-        MaskMap::Elementwise => {}
-    }
-    word
-}
-
-/// The keep words ([`map_word`]) of consecutive 64-element steps under a channel map, from
-/// a data element on, without [`map_word`]'s divisions per step: the current run (a feature
-/// map) or sample (its channel, and for fewer than 64 channels its pattern) is carried from
-/// one step to the next.
+/// The keep bits of consecutive data elements under a channel map, 64 at a time (bit `j` is
+/// the bit of mask element [`mask_index`]`(map, i + j)`), from a data element on, without
+/// divisions per step: the current run (a feature map) or sample (its channel, and for fewer
+/// than 64 channels its pattern) is carried from one step to the next. A run of a feature map
+/// is one bit repeated; a channels-last sample's channels are consecutive bits, their pattern
+/// repeated every `C` elements.
 #[derive(Debug)]
 pub(crate) struct MapWords<'a> {
     mask: &'a [u64],
@@ -638,17 +573,25 @@ impl<'a> MapWords<'a> {
     /// The keep word of the next 64 elements (all of which the mask must cover).
     #[inline(always)]
     pub(crate) fn next_word(&mut self) -> u64 {
+        self.next_bits(64)
+    }
+
+    /// The keep bits of the next `len` elements (1 to 64, all of which the mask must cover),
+    /// from bit 0.
+    #[inline(always)]
+    pub(crate) fn next_bits(&mut self, len: usize) -> u64 {
+        debug_assert!((1..=64).contains(&len));
         let ones = |n: usize| u64::MAX >> (64 - n);
         let mut word = 0;
         let mut j = 0;
         match self.map {
             MaskMap::ChannelsFirst { inner: 1 } => {
-                word = mask_bits(self.mask, self.base, 64);
-                self.base += 64;
+                word = mask_bits(self.mask, self.base, len);
+                self.base += len;
             }
             MaskMap::ChannelsFirst { inner } => {
-                while j < 64 {
-                    let run = self.left.min(64 - j);
+                while j < len {
+                    let run = self.left.min(len - j);
                     let bit = (self.mask[self.base / 64] >> (self.base % 64)) & 1;
                     word |= (bit * ones(run)) << j;
                     j += run;
@@ -660,7 +603,7 @@ impl<'a> MapWords<'a> {
                 }
             }
             MaskMap::ChannelsLast { channels, inner } => {
-                while j < 64 {
+                while j < len {
                     if self.left == 0 {
                         // The next sample, only once an element of it is read (the mask
                         // may end with the last one).
@@ -669,7 +612,7 @@ impl<'a> MapWords<'a> {
                         self.left = inner * channels;
                         self.pattern = self.sample_pattern();
                     }
-                    let segment = self.left.min(64 - j);
+                    let segment = self.left.min(len - j);
                     let c = self.channel;
                     let bits = if channels < 64 {
                         (self.pattern >> c) as u64 & ones(segment)

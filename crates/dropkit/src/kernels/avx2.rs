@@ -12,7 +12,7 @@ use crate::rng::normal::{C10, C2, C4, C6, C8, L3, L5, L7, L9, LN2_HI, LN2_LO, S1
 
 use super::table::portable_kernels;
 use super::Chunk;
-use crate::ops::{map_word, Kept, MapWords, MaskMap, NoiseOp};
+use crate::ops::{Kept, MapWords, MaskMap, NoiseOp};
 
 // Philox4x32's multipliers (as vector lanes) and Weyl key increments, shared with the
 // AVX-512 kernels.
@@ -660,7 +660,7 @@ macro_rules! avx2_kernels {
             // SAFETY: the caller's contract; one word per whole 64-element step.
             let done = unsafe { masked_steps::<T, NT>(c, kept, words) };
             if done < c.len {
-                let word = [map_word(mask, map, start + done, c.len - done)];
+                let word = [map_words.next_bits(c.len - done)];
                 // SAFETY: the rest of the chunk, reading its bits from bit 0 of `word`.
                 unsafe { (portable_kernels::<T>().apply_bits)(c.offset(done), 0, &word, kept) };
             }

@@ -1223,8 +1223,16 @@ fn check_half_spatial<T: HalfBits>(plans: &[Plan]) {
     }
 }
 
-/// [`crate::ops::map_word`] against [`crate::ops::mask_index`] on every map of the checks, at
-/// every start of a few samples and every length up to 64.
+/// The keep bits of data elements `i .. i + len` under `map`, one element at a time (the
+/// oracle of [`crate::ops::MapWords`]).
+fn map_bits(mask: &crate::BitMask, map: MaskMap, i: usize, len: usize) -> u64 {
+    (0..len).fold(0u64, |w, j| {
+        w | u64::from(mask.get(crate::ops::mask_index(map, i + j))) << j
+    })
+}
+
+/// [`crate::ops::MapWords`]'s first bits against [`crate::ops::mask_index`] on every map of
+/// the checks, at every start of a few samples and lengths up to 64.
 #[test]
 fn map_words_are_the_maps_bits() {
     let n = 3000;
@@ -1235,12 +1243,13 @@ fn map_words_are_the_maps_bits() {
         };
         let mask = reference::keep_bits(r, len, 0.5).unwrap();
         for i in 0..n - 64 {
-            for k in [0, 1, 2, 5, 31, 63, 64] {
-                let word = crate::ops::map_word(mask.words(), map, i, k);
-                let want = (0..k).fold(0u64, |w, j| {
-                    w | u64::from(mask.get(crate::ops::mask_index(map, i + j))) << j
-                });
-                assert_eq!(word, want, "{map:?} from {i}, {k} bits");
+            for k in [1, 2, 5, 31, 63, 64] {
+                let word = crate::ops::MapWords::new(mask.words(), map, i).next_bits(k);
+                assert_eq!(
+                    word,
+                    map_bits(&mask, map, i, k),
+                    "{map:?} from {i}, {k} bits"
+                );
             }
         }
         // The steps from a few starts, each until the data ends.
@@ -1279,17 +1288,27 @@ fn map_words_are_the_maps_bits() {
 }
 
 /// [`crate::ops::MapWords`] from a few starts (those below `n`), each step until the `n`
-/// elements end, against [`crate::ops::map_word`].
+/// elements end, then the shorter tail, against [`map_bits`].
 fn steps_from_starts(mask: &crate::BitMask, map: MaskMap, n: usize) {
     for i in [0, 1, 5, 63, 64, 100, 999, 1000, 1001]
         .into_iter()
         .filter(|&i| i < n)
     {
         let mut words = crate::ops::MapWords::new(mask.words(), map, i);
-        for step in 0..(n - i) / 64 {
+        let steps = (n - i) / 64;
+        for step in 0..steps {
             let at = i + 64 * step;
-            let want = crate::ops::map_word(mask.words(), map, at, 64);
+            let want = map_bits(mask, map, at, 64);
             assert_eq!(words.next_word(), want, "{map:?} steps from {i}, at {at}");
+        }
+        let (at, tail) = (i + 64 * steps, (n - i) % 64);
+        if tail > 0 {
+            let want = map_bits(mask, map, at, tail);
+            assert_eq!(
+                words.next_bits(tail),
+                want,
+                "{map:?} tail from {i}, at {at}"
+            );
         }
     }
 }

@@ -10,7 +10,7 @@ use super::element::Avx512Element;
 use super::normal::normals;
 use super::philox::{keep_word, philox16};
 use super::store::Stores;
-use crate::ops::{map_word, Kept, MapWords, MaskMap, NoiseOp};
+use crate::ops::{Kept, MapWords, MaskMap, NoiseOp};
 use crate::rng::key_of_seed;
 
 /// Elements per 64-byte vector.
@@ -186,7 +186,7 @@ pub(crate) unsafe fn apply_map<T: Avx512Element, const NT: bool>(
     unsafe { out.finish() };
     let done = 64 * groups;
     if done < c.len {
-        let word = [map_word(mask, map, start + done, c.len - done)];
+        let word = [words.next_bits(c.len - done)];
         // SAFETY: the rest of the chunk, reading its bits from bit 0 of `word`.
         unsafe { (portable_kernels::<T>().apply_bits)(c.offset(done), 0, &word, kept) };
     }
